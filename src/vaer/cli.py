@@ -1,0 +1,113 @@
+"""The ``vaer`` command line: run and validate experiments.
+
+Bad input (config, data) exits with status 2 and the message; nothing is fitted.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from vaer.config.models import ExperimentConfig
+
+app = typer.Typer(
+    name="vaer",
+    help="Virtual agglomeration -> export resilience: causal ML experiments tracked in MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+ExperimentArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config value: key.path=value (repeatable)."),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code=2)
+
+
+def _load(experiment: Path, overrides: list[str] | None) -> ExperimentConfig:
+    from vaer.config import ConfigError, load_experiment
+
+    try:
+        return load_experiment(experiment, overrides or [])
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
+    """Run an experiment: data -> estimates -> tables, report and an MLflow run."""
+    from vaer.data.validation import DataValidationError
+    from vaer.pipeline import run_experiment
+
+    config = _load(experiment, set_)
+    started = time.perf_counter()
+    try:
+        with console.status("starting", spinner="dots") as status:
+
+            def progress(message: str) -> None:
+                elapsed = time.perf_counter() - started
+                console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
+                status.update(message)
+
+            result = run_experiment(config, experiment_file=experiment, progress=progress)
+    except (DataValidationError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"Average effect of VA on {config.roles.outcome}")
+    for column in ("estimator", "estimate", "se", "95% CI", "se type"):
+        table.add_column(column)
+    for row in (a for est in result.estimation.estimators for a in (est.ate, est.ate_econml)):
+        table.add_row(
+            row.estimator,
+            f"{row.estimate:.4f}",
+            f"{row.se:.4f}",
+            f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
+            row.se_type,
+        )
+    out.print(table)
+    if result.truth:
+        out.print(f"true ATE (synthetic data): {result.truth['true_ate']:.4f}")
+    out.print(f"MLflow run id: {result.run_id}")
+    if result.report_path is not None:
+        out.print(f"report: {result.report_path}")
+    out.print(f"wall time: {time.perf_counter() - started:.1f}s")
+
+
+@app.command()
+def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
+    """Check an experiment's config and data without fitting anything."""
+    from vaer.data.loading import load_data
+    from vaer.data.validation import DataValidationError
+
+    config = _load(experiment, set_)
+    try:
+        loaded = load_data(config.data, config.roles, seed=config.seed)
+    except (DataValidationError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    summary = loaded.summary(config.roles)
+    out.print(
+        f"ok: {config.name}: {summary['rows']} rows, {summary['units']} units, "
+        f"{summary['clusters']} clusters, {len(config.estimators)} estimators ({summary['source']})"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="vaer")
+
+
+if __name__ == "__main__":
+    main()

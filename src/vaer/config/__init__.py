@@ -1,0 +1,33 @@
+"""Experiment configuration: pydantic models, YAML loading, overrides and error messages."""
+
+from vaer.config.loader import ConfigError, dump_config, load_experiment, load_raw, validate_config
+from vaer.config.models import (
+    CausalForestDMLSpec,
+    DataConfig,
+    EstimatorSpec,
+    ExperimentConfig,
+    LinearDMLSpec,
+    ReportConfig,
+    Roles,
+    SyntheticTableConfig,
+    TrackingConfig,
+    estimator_label,
+)
+
+__all__ = [
+    "CausalForestDMLSpec",
+    "ConfigError",
+    "DataConfig",
+    "EstimatorSpec",
+    "ExperimentConfig",
+    "LinearDMLSpec",
+    "ReportConfig",
+    "Roles",
+    "SyntheticTableConfig",
+    "TrackingConfig",
+    "dump_config",
+    "estimator_label",
+    "load_experiment",
+    "load_raw",
+    "validate_config",
+]

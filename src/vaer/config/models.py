@@ -1,0 +1,212 @@
+"""Pydantic models of an experiment.
+
+Every section forbids unknown keys, so a misspelt key fails before any data are read or
+any model is fitted. Library code receives these models (never raw YAML dicts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    """Base of every config section: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SyntheticTableConfig(_Section):
+    """Parameters of the built-in cross-sectional synthetic firm table.
+
+    See :func:`vaer.data.synthetic_table.make_synthetic_table` for the formulas.
+    """
+
+    n_units: int = Field(8000, ge=200)
+    n_clusters: int = Field(120, ge=10)
+    ate: float = 0.5
+    heterogeneity: float = Field(1.0, ge=0.0)
+    confounding: float = Field(1.0, ge=0.0)
+    noise: float = Field(0.5, gt=0.0)
+    cluster_effect: float = Field(0.5, ge=0.0)
+
+
+class DataConfig(_Section):
+    """Where the data come from and what one row is.
+
+    ``source: synthetic`` uses the built-in synthetic data (with known truth);
+    ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``).
+    ``mode: table`` means one row per unit with outcome and treatment already built.
+    """
+
+    source: Literal["file", "synthetic"] = "synthetic"
+    path: Path | None = None
+    mode: Literal["table", "panel"] = "table"
+    synthetic: SyntheticTableConfig = SyntheticTableConfig()
+    min_firms_per_type: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _check_source(self) -> DataConfig:
+        if self.source == "file" and self.path is None:
+            raise ValueError("`data.path` is required when `data.source` is 'file'")
+        if self.mode == "panel":
+            raise ValueError(
+                "`data.mode: panel` (firm-year panels) is not available in this version; "
+                "give one row per unit and use `data.mode: table`"
+            )
+        return self
+
+
+class Roles(_Section):
+    """Column roles of a study (DESIGN.md section 3)."""
+
+    unit: str
+    outcome: str
+    treatment: str
+    controls: list[str] = []
+    modifiers: list[str] = []
+    firm_types: list[str] = []
+    cluster: str | None = None
+    instrument: str | None = None
+    mechanisms: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> Roles:
+        singles = {"unit": self.unit, "outcome": self.outcome, "treatment": self.treatment}
+        if self.instrument is not None:
+            singles["instrument"] = self.instrument
+        seen: dict[str, str] = {}
+        for role, column in singles.items():
+            if column in seen:
+                raise ValueError(
+                    f"column '{column}' is given two roles ({seen[column]} and {role}); "
+                    "each of unit, outcome, treatment and instrument needs its own column"
+                )
+            seen[column] = role
+        for role in ("controls", "modifiers"):
+            for column in getattr(self, role):
+                if column in seen:
+                    raise ValueError(
+                        f"column '{column}' is both {seen[column]} and one of the {role}; "
+                        f"remove it from `roles.{role}`"
+                    )
+        if not self.modifiers:
+            raise ValueError(
+                "`roles.modifiers` must name at least one column the effect may vary with"
+            )
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        """Modifiers then controls that are not also modifiers, in config order."""
+        return list(dict.fromkeys([*self.modifiers, *self.controls]))
+
+
+# --------------------------------------------------------------------- estimators
+
+
+class NuisanceConfig(_Section):
+    """The first-stage learners shared by every estimator of a run."""
+
+    model: Literal["lightgbm", "random_forest", "ridge"] = "lightgbm"
+    params: dict[str, Any] = {}
+
+
+class _EstimatorParams(_Section):
+    cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
+
+
+class LinearDMLParams(_EstimatorParams):
+    """Parameters of ``linear_dml`` (econml ``LinearDML``)."""
+
+    fit_cate_intercept: bool = True
+
+
+class CausalForestDMLParams(_EstimatorParams):
+    """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``)."""
+
+    n_estimators: int = Field(400, ge=4)
+    min_samples_leaf: int = Field(5, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    max_samples: float = Field(0.45, gt=0.0, le=0.5)
+    max_features: float | Literal["auto", "sqrt", "log2"] | None = "auto"
+    criterion: Literal["mse", "het"] = "mse"
+    honest: bool = True
+
+    @field_validator("n_estimators")
+    @classmethod
+    def _multiple_of_four(cls, value: int) -> int:
+        if value % 4:
+            raise ValueError(
+                f"must be a multiple of 4 (econml grows trees in subforests of 4); got {value}"
+            )
+        return value
+
+
+class LinearDMLSpec(_Section):
+    kind: Literal["linear_dml"]
+    name: str | None = None
+    params: LinearDMLParams = LinearDMLParams()
+
+
+class CausalForestDMLSpec(_Section):
+    kind: Literal["causal_forest_dml"]
+    name: str | None = None
+    params: CausalForestDMLParams = CausalForestDMLParams()
+
+
+EstimatorSpec = Annotated[LinearDMLSpec | CausalForestDMLSpec, Field(discriminator="kind")]
+
+
+def estimator_label(spec: LinearDMLSpec | CausalForestDMLSpec) -> str:
+    """The name an estimator goes by in tables and metrics (``name`` or ``kind``)."""
+    return spec.name or spec.kind
+
+
+# ----------------------------------------------------------- tracking and report
+
+
+class TrackingConfig(_Section):
+    """Where runs are logged. ``uri`` overrides ``MLFLOW_TRACKING_URI`` and the default
+    ``sqlite:///mlruns/mlflow.db``; ``experiment`` defaults to the config's ``name``."""
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str | None = None
+
+
+class ReportConfig(_Section):
+    """Where the run's tables and report are written (``out`` may use ``{run_name}`` and
+    ``{run_id}``)."""
+
+    out: str = "reports/{run_name}-{run_id}"
+    formats: list[Literal["html", "csv"]] = ["html", "csv"]
+
+
+class ExperimentConfig(_Section):
+    """A whole experiment: the single object that drives :func:`vaer.pipeline.run_experiment`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(0, ge=0)
+    data: DataConfig = DataConfig()
+    roles: Roles
+    nuisance: NuisanceConfig = NuisanceConfig()
+    estimators: list[EstimatorSpec] = Field(min_length=1)
+    tracking: TrackingConfig = TrackingConfig()
+    report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="after")
+    def _unique_estimator_names(self) -> ExperimentConfig:
+        labels = [estimator_label(spec) for spec in self.estimators]
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise ValueError(
+                f"estimator names must be unique; {duplicated} appear twice: "
+                "give each a distinct `name`"
+            )
+        return self

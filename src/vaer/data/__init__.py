@@ -1,0 +1,19 @@
+"""Data: readers, validation against column roles, synthetic data with known truth."""
+
+from vaer.data.design import AnalysisData, build_analysis_data, encode_features
+from vaer.data.readers import file_fingerprint, read_frame
+from vaer.data.synthetic_table import SyntheticTable, TableTruth, make_synthetic_table
+from vaer.data.validation import DataValidationError, validate_table
+
+__all__ = [
+    "AnalysisData",
+    "DataValidationError",
+    "SyntheticTable",
+    "TableTruth",
+    "build_analysis_data",
+    "encode_features",
+    "file_fingerprint",
+    "make_synthetic_table",
+    "read_frame",
+    "validate_table",
+]

@@ -1,0 +1,157 @@
+"""Checks of an analysis table against its declared column roles.
+
+All problems are collected in one pass and raised together, each naming the column,
+the problem, a few offending rows and the fix, before any estimator runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from vaer.config.models import Roles
+
+
+class DataValidationError(ValueError):
+    """The data do not fit the declared roles; ``problems`` lists every finding."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"data problems{where}:\n{body}")
+
+
+def _rows(index: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(str(i) for i in index[:limit])
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"rows {shown}{more}"
+
+
+def role_columns(roles: Roles) -> dict[str, list[str]]:
+    """Every column a study names, keyed by its role (``mechanisms.<channel>`` for proxies)."""
+    named: dict[str, list[str]] = {
+        "unit": [roles.unit],
+        "outcome": [roles.outcome],
+        "treatment": [roles.treatment],
+        "controls": list(roles.controls),
+        "modifiers": list(roles.modifiers),
+        "firm_types": list(roles.firm_types),
+    }
+    if roles.cluster:
+        named["cluster"] = [roles.cluster]
+    if roles.instrument:
+        named["instrument"] = [roles.instrument]
+    for channel, proxies in roles.mechanisms.items():
+        named[f"mechanisms.{channel}"] = list(proxies)
+    return named
+
+
+def missing_column_problems(frame: pd.DataFrame, roles: Roles) -> list[str]:
+    """One message per role column absent from ``frame``, with the closest name if any."""
+    problems = []
+    available = [str(c) for c in frame.columns]
+    for role, columns in role_columns(roles).items():
+        for column in columns:
+            if column not in frame.columns:
+                close = difflib.get_close_matches(column, available, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "check the spelling"
+                problems.append(
+                    f"roles.{role}: column '{column}' is not in the data; {hint} "
+                    f"(columns: {', '.join(available[:12])}{' ...' if len(available) > 12 else ''})"
+                )
+    return problems
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def validate_table(
+    frame: pd.DataFrame, roles: Roles, *, min_firms_per_type: int = 20, source: str | None = None
+) -> None:
+    """Check a one-row-per-unit table against its roles.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The analysis table.
+    roles : Roles
+        The study's column roles.
+    min_firms_per_type : int
+        Least number of units each level of each firm-type column must have.
+    source : str, optional
+        Where the table came from, for the message.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem: missing columns, duplicate units, text in a numeric role,
+        NaN or infinite values, a constant treatment, firm-type levels with too few firms.
+    """
+    problems = missing_column_problems(frame, roles)
+    if problems:
+        raise DataValidationError(problems, source)
+
+    duplicated = frame[roles.unit].duplicated(keep=False)
+    if duplicated.any():
+        ids = frame.loc[duplicated, roles.unit].astype(str).unique()
+        problems.append(
+            f"roles.unit: column '{roles.unit}' has {int(duplicated.sum())} rows sharing "
+            f"{len(ids)} ids (e.g. {', '.join(ids[:3])}); table mode needs one row per unit: "
+            "aggregate or drop the duplicates"
+        )
+
+    numeric_roles = {"outcome": roles.outcome, "treatment": roles.treatment}
+    if roles.instrument:
+        numeric_roles["instrument"] = roles.instrument
+    for role, column in numeric_roles.items():
+        series = frame[column]
+        if not _is_numeric(series):
+            coerced = pd.to_numeric(series, errors="coerce")
+            bad = series.index[coerced.isna() & series.notna()]
+            problems.append(
+                f"roles.{role}: column '{column}' must be numeric but holds text "
+                f"({_rows(bad)}, e.g. {series.loc[bad[0]]!r}); clean or recode it"
+            )
+
+    for role, columns in role_columns(roles).items():
+        for column in columns:
+            series = frame[column]
+            missing = series.index[series.isna()]
+            if len(missing):
+                problems.append(
+                    f"roles.{role}: column '{column}' has {len(missing)} missing values "
+                    f"({_rows(missing)}); drop or impute these rows"
+                )
+            if _is_numeric(series):
+                infinite = series.index[np.isinf(series.to_numpy(dtype=float))]
+                if len(infinite):
+                    problems.append(
+                        f"roles.{role}: column '{column}' has {len(infinite)} infinite values "
+                        f"({_rows(infinite)}); drop these rows or cap the values"
+                    )
+
+    treatment = frame[roles.treatment]
+    if _is_numeric(treatment) and treatment.nunique(dropna=True) <= 1:
+        problems.append(
+            f"roles.treatment: column '{roles.treatment}' is constant; an effect cannot be "
+            "estimated without variation in the treatment"
+        )
+
+    for column in roles.firm_types:
+        counts = frame[column].value_counts()
+        small = counts[counts < min_firms_per_type]
+        if len(small):
+            listed = ", ".join(f"{level!r} ({count})" for level, count in small.items())
+            problems.append(
+                f"roles.firm_types: column '{column}' has levels with fewer than "
+                f"{min_firms_per_type} firms: {listed}; merge them into a larger level or "
+                "lower `data.min_firms_per_type`"
+            )
+    if problems:
+        raise DataValidationError(problems, source)

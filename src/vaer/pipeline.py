@@ -1,0 +1,194 @@
+"""``run_experiment``: chains the stages of one experiment, and nothing else.
+
+config -> data -> design -> estimation -> truth check -> tables and report -> tracking.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vaer.config.loader import dump_config
+from vaer.config.models import ExperimentConfig
+from vaer.data.design import build_analysis_data
+from vaer.data.loading import load_data
+from vaer.estimators.fit import fit_estimators
+from vaer.estimators.results import EstimationResult
+from vaer.estimators.truth_metrics import truth_metrics
+from vaer.reporting.bundle import ReportBundle
+from vaer.reporting.html import write_html
+from vaer.tracking import flatten, provenance, tracked_run, untracked_run
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    run_id, run_name : str
+        MLflow run id and name (a random id when tracking is off).
+    out_dir : Path
+        Folder with ``tables/``, ``run.json`` and ``report.html``.
+    report_path : Path or None
+    data_summary : dict
+    estimation : EstimationResult
+    truth : dict or None
+        Accuracy against the known truth (synthetic data only).
+    timings : dict
+        Seconds per stage.
+    """
+
+    config: ExperimentConfig
+    run_id: str
+    run_name: str
+    out_dir: Path
+    report_path: Path | None
+    data_summary: dict[str, Any]
+    estimation: EstimationResult
+    truth: dict[str, float] | None
+    timings: dict[str, float]
+
+
+class _Stopwatch:
+    def __init__(self, progress: Progress) -> None:
+        self.seconds: dict[str, float] = {}
+        self._progress = progress
+
+    @contextmanager
+    def stage(self, name: str, message: str) -> Iterator[None]:
+        self._progress(message)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - started
+
+
+def _headline_metrics(estimation: EstimationResult) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for result in estimation.estimators:
+        for key in ("estimate", "se", "ci_low", "ci_high"):
+            metrics[f"ate.{result.label}.{key}"] = getattr(result.ate, key)
+        metrics[f"ate.{result.label}.econml_se"] = result.ate_econml.se
+        metrics[f"time.fit.{result.label}"] = result.fit_seconds
+    metrics["time.fit.nuisances"] = estimation.nuisance_seconds
+    return metrics
+
+
+def _truth_rows(metrics: dict[str, float], labels: list[str]) -> list[dict[str, Any]]:
+    keys = ("ate_bias", "ate_covered", "cate_rmse", "cate_rmse_ratio")
+    return [{"estimator": label, **{k: metrics[f"{label}.{k}"] for k in keys}} for label in labels]
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    experiment_file: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run one experiment end to end.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The validated experiment.
+    experiment_file : Path, optional
+        The YAML file as given, logged next to the resolved config.
+    progress : callable, optional
+        Called with a message at the start of each stage.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    vaer.data.validation.DataValidationError, FileNotFoundError
+        On bad data; the tracked run then ends FAILED with the message.
+    """
+    say = progress or (lambda _message: None)
+    clock = _Stopwatch(say)
+    started = datetime.now(UTC)
+    run_name = f"{config.name}-{started:%Y%m%d-%H%M%S}"
+    origin = provenance()
+    tags = {"vaer.seed": str(config.seed), **{f"vaer.{k}": v for k, v in origin.items()}}
+    experiment = config.tracking.experiment or config.name
+    context = (
+        tracked_run(experiment, run_name, uri=config.tracking.uri, tags=tags)
+        if config.tracking.enabled
+        else untracked_run(run_name)
+    )
+    with context as run:
+        config_yaml = dump_config(config)
+        run.log_params(flatten(config.model_dump(mode="json")))
+        run.log_text(config_yaml, "config/resolved.yaml")
+        if experiment_file is not None and experiment_file.is_file():
+            run.log_text(
+                experiment_file.read_text(encoding="utf-8"), f"config/{experiment_file.name}"
+            )
+
+        with clock.stage("data", "loading and validating data"):
+            loaded = load_data(config.data, config.roles, seed=config.seed)
+            data = build_analysis_data(loaded.frame, config.roles)
+        summary = loaded.summary(config.roles)
+        run.set_tags(
+            {"vaer.data_fingerprint": loaded.fingerprint, "vaer.data_source": loaded.source}
+        )
+        run.log_metrics(
+            {"data.rows": float(summary["rows"]), "data.clusters": float(summary["clusters"])}
+        )
+
+        with clock.stage("estimation", "estimating effects"):
+            estimation = fit_estimators(
+                data, config.estimators, config.nuisance, random_state=config.seed, progress=say
+            )
+        truth = truth_metrics(estimation, loaded.truth) if loaded.truth is not None else None
+
+        out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
+        with clock.stage("report", "writing tables and report"):
+            meta = {
+                "run_id": run.run_id,
+                "run_name": run.run_name,
+                "experiment": experiment,
+                "created": f"{started:%Y-%m-%d %H:%M UTC}",
+                "seed": config.seed,
+                "roles": config.roles.model_dump(mode="json"),
+                "data": summary,
+                "provenance": origin,
+                "config_yaml": config_yaml,
+                "truth": truth,
+                "truth_rows": _truth_rows(truth, [r.label for r in estimation.estimators])
+                if truth
+                else None,
+            }
+            bundle = ReportBundle(
+                tables={"ate": estimation.to_frame(), "cate": estimation.cate_frame()}, meta=meta
+            )
+            bundle.write(out_dir)
+            report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
+
+        timings = {f"time.stage.{k}": v for k, v in clock.seconds.items()}
+        run.log_metrics({**_headline_metrics(estimation), **timings})
+        if truth is not None:
+            run.log_metrics({f"truth.{k}": v for k, v in truth.items()})
+        run.log_artifacts(out_dir)
+    return RunResult(
+        config=config,
+        run_id=run.run_id,
+        run_name=run.run_name,
+        out_dir=out_dir,
+        report_path=report_path,
+        data_summary=summary,
+        estimation=estimation,
+        truth=truth,
+        timings=clock.seconds,
+    )
