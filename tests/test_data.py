@@ -28,10 +28,22 @@ def table() -> pd.DataFrame:
 
 def test_synthetic_truth_is_consistent() -> None:
     synthetic = make_synthetic_table(SyntheticTableConfig(n_units=1000, ate=0.3), random_state=2)
-    assert synthetic.truth.ate == pytest.approx(0.3)
-    assert len(synthetic.truth.tau) == 1000
+    truth = synthetic.truth
+    assert truth.ate == pytest.approx(0.3)
+    assert len(truth.tau) == 1000
     units = synthetic.frame["firm_id"].to_numpy()[::-1]
-    np.testing.assert_array_equal(synthetic.truth.tau_for(units), synthetic.truth.tau[::-1])
+    np.testing.assert_array_equal(truth.tau_for(units), truth.tau[::-1])
+    # true SHAP values sum to tau minus its mean, firm by firm
+    np.testing.assert_allclose(truth.shap_for(units).sum(axis=1), truth.tau_for(units) - truth.ate)
+    # true GATEs are group means of tau
+    frame = synthetic.frame
+    expected = pd.Series(truth.tau).groupby(frame["ownership"].to_numpy()).mean()
+    pd.testing.assert_series_equal(truth.gates("ownership"), expected)
+    shares = truth.channel_shares()
+    assert shares.sum() == pytest.approx(1.0)
+    assert shares.idxmax() == "knowledge_spillover"
+    assert shares["smart_green"] == 0.0
+    assert set(truth.mediator_effects) <= set(frame.columns)
 
 
 def test_synthetic_table_is_reproducible() -> None:

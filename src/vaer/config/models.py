@@ -34,6 +34,8 @@ class SyntheticTableConfig(_Section):
     confounding: float = Field(1.0, ge=0.0)
     noise: float = Field(0.5, gt=0.0)
     cluster_effect: float = Field(0.5, ge=0.0)
+    unobserved_confounding: float = Field(0.0, ge=0.0)
+    instrument_strength: float = Field(1.0, ge=0.0)
 
 
 class DataConfig(_Section):

@@ -2,14 +2,15 @@
 
 from vaer.data.design import AnalysisData, build_analysis_data, encode_features
 from vaer.data.readers import file_fingerprint, read_frame
-from vaer.data.synthetic_table import SyntheticTable, TableTruth, make_synthetic_table
+from vaer.data.synthetic_table import SyntheticTable, make_synthetic_table
+from vaer.data.truth import Truth
 from vaer.data.validation import DataValidationError, validate_table
 
 __all__ = [
     "AnalysisData",
     "DataValidationError",
     "SyntheticTable",
-    "TableTruth",
+    "Truth",
     "build_analysis_data",
     "encode_features",
     "file_fingerprint",

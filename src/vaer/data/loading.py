@@ -11,7 +11,8 @@ import pandas as pd
 
 from vaer.config.models import DataConfig, Roles
 from vaer.data.readers import file_fingerprint, read_frame
-from vaer.data.synthetic_table import TableTruth, make_synthetic_table
+from vaer.data.synthetic_table import make_synthetic_table
+from vaer.data.truth import Truth
 from vaer.data.validation import validate_table
 
 
@@ -27,14 +28,14 @@ class LoadedData:
         The file path, or a description of the generator.
     fingerprint : str
         Hash of the input file's bytes, or of the generator's config and seed.
-    truth : TableTruth or None
+    truth : Truth or None
         Known effects, when the data are synthetic.
     """
 
     frame: pd.DataFrame
     source: str
     fingerprint: str
-    truth: TableTruth | None = None
+    truth: Truth | None = None
 
     def summary(self, roles: Roles) -> dict[str, Any]:
         """Counts for the report and the run's tags."""

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
+from vaer.data.truth import Truth
 from vaer.estimators.results import EstimationResult
-
-
-class Truth(Protocol):
-    """What a synthetic data set knows: the true effect of every unit."""
-
-    @property
-    def ate(self) -> float: ...
-
-    def tau_for(self, units: np.ndarray) -> np.ndarray: ...
 
 
 def truth_metrics(estimation: EstimationResult, truth: Truth) -> dict[str, float]:
