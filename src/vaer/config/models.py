@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vaer.config.compute import ComputeConfig
+
 
 class _Section(BaseModel):
     """Base of every config section: unknown keys are errors, instances are immutable."""
@@ -201,6 +203,7 @@ class ExperimentConfig(_Section):
     estimators: list[EstimatorSpec] = Field(min_length=1)
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")
     def _unique_estimator_names(self) -> ExperimentConfig:
