@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vaer.config.compute import ComputeConfig
+from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 
 
 class _Section(BaseModel):
@@ -45,24 +46,21 @@ class DataConfig(_Section):
 
     ``source: synthetic`` uses the built-in synthetic data (with known truth);
     ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``).
-    ``mode: table`` means one row per unit with outcome and treatment already built.
+    ``mode: table`` means one row per unit with outcome and treatment already built;
+    ``mode: panel`` means firm-year rows from which ``measures`` build the table.
     """
 
     source: Literal["file", "synthetic"] = "synthetic"
     path: Path | None = None
     mode: Literal["table", "panel"] = "table"
     synthetic: SyntheticTableConfig = SyntheticTableConfig()
+    panel: SyntheticPanelConfig = SyntheticPanelConfig()
     min_firms_per_type: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:
         if self.source == "file" and self.path is None:
             raise ValueError("`data.path` is required when `data.source` is 'file'")
-        if self.mode == "panel":
-            raise ValueError(
-                "`data.mode: panel` (firm-year panels) is not available in this version; "
-                "give one row per unit and use `data.mode: table`"
-            )
         return self
 
 
@@ -78,6 +76,14 @@ class Roles(_Section):
     cluster: str | None = None
     instrument: str | None = None
     mechanisms: dict[str, list[str]] = {}
+    # panel mode (see vaer.measures): year, export value, industry, city-year VA
+    # components (the first is ICT-service employment for the location quotient) and
+    # the firm's platform participation added to the city VA index
+    time: str | None = None
+    exports: str | None = None
+    industry: str | None = None
+    va_components: list[str] = []
+    va_firm: str | None = None
 
     @model_validator(mode="after")
     def _check_roles(self) -> Roles:
@@ -201,6 +207,7 @@ class ExperimentConfig(_Section):
     roles: Roles
     nuisance: NuisanceConfig = NuisanceConfig()
     estimators: list[EstimatorSpec] = Field(min_length=1)
+    measures: MeasuresConfig = MeasuresConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
