@@ -89,18 +89,60 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
 @app.command()
 def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Check an experiment's config and data without fitting anything."""
-    from vaer.data.loading import load_data
     from vaer.data.validation import DataValidationError
+    from vaer.measures.study import load_study_data
 
     config = _load(experiment, set_)
     try:
-        loaded = load_data(config.data, config.roles, seed=config.seed)
+        loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
     except (DataValidationError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     summary = loaded.summary(config.roles)
     out.print(
         f"ok: {config.name}: {summary['rows']} rows, {summary['units']} units, "
         f"{summary['clusters']} clusters, {len(config.estimators)} estimators ({summary['source']})"
+    )
+
+
+@app.command()
+def simulate(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Parquet file to write the synthetic firm panel to.")
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A `data.panel` parameter: key=value (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+) -> None:
+    """Write the built-in synthetic firm panel (see vaer.data.synthetic) to a Parquet file."""
+    from pydantic import ValidationError
+
+    from vaer.config.loader import parse_override
+    from vaer.config.panel import SyntheticPanelConfig
+    from vaer.data.synthetic import make_synthetic_panel
+
+    params = {}
+    for text in set_ or []:
+        try:
+            path, value = parse_override(text)
+        except ValueError as exc:
+            _fail(str(exc))
+        params[".".join(path).removeprefix("data.panel.")] = value
+    try:
+        config = SyntheticPanelConfig(**params)
+    except ValidationError as exc:
+        _fail(
+            "; ".join(f"data.panel.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        )
+    started = time.perf_counter()
+    panel = make_synthetic_panel(config, random_state=seed)
+    generated = time.perf_counter() - started
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    panel.frame.to_parquet(out_file, index=False)
+    out.print(
+        f"wrote {len(panel.frame)} firm-years of {config.n_firms} firms to {out_file} "
+        f"(generated in {generated:.1f}s, total {time.perf_counter() - started:.1f}s)"
     )
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import build_analysis_data
-from vaer.data.loading import load_data
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult
 from vaer.estimators.truth_metrics import truth_metrics
+from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.html import write_html
 from vaer.tracking import flatten, provenance, tracked_run, untracked_run
@@ -137,14 +137,20 @@ def run_experiment(
             )
 
         with clock.stage("data", "loading and validating data"):
-            loaded = load_data(config.data, config.roles, seed=config.seed)
+            loaded = load_study_data(
+                config.data, config.roles, config.measures, seed=config.seed
+            )
             data = build_analysis_data(loaded.frame, config.roles)
         summary = loaded.summary(config.roles)
         run.set_tags(
             {"vaer.data_fingerprint": loaded.fingerprint, "vaer.data_source": loaded.source}
         )
         run.log_metrics(
-            {"data.rows": float(summary["rows"]), "data.clusters": float(summary["clusters"])}
+            {
+                "data.rows": float(summary["rows"]),
+                "data.clusters": float(summary["clusters"]),
+                **{f"data.dropped.{k}": float(v) for k, v in loaded.dropped.items()},
+            }
         )
 
         with clock.stage("estimation", "estimating effects"):

@@ -1,16 +1,24 @@
-"""The data stage: read or generate the analysis table, validate it, describe it."""
+"""The data stage: read or generate the analysis table (or the firm-year panel), validate
+it, describe it.
+
+Panel mode reads or generates the panel here (:func:`load_panel`); the measures that turn
+it into the analysis table sit one layer up, in :func:`vaer.measures.study.load_study_data`,
+which is what the pipeline calls for either mode.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from vaer.config.models import DataConfig, Roles
+from vaer.data.panel_validation import validate_panel
 from vaer.data.readers import file_fingerprint, read_frame
+from vaer.data.synthetic import SyntheticPanel, make_synthetic_panel
 from vaer.data.synthetic_table import make_synthetic_table
 from vaer.data.truth import Truth
 from vaer.data.validation import validate_table
@@ -30,15 +38,25 @@ class LoadedData:
         Hash of the input file's bytes, or of the generator's config and seed.
     truth : Truth or None
         Known effects, when the data are synthetic.
+    dropped : dict
+        Panel mode: firms of the panel left out of the table, by reason.
+    panel : dict or None
+        Panel mode: panel rows and firms, the shock window and the measures used.
     """
 
     frame: pd.DataFrame
     source: str
     fingerprint: str
     truth: Truth | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    panel: dict[str, Any] | None = None
 
     def summary(self, roles: Roles) -> dict[str, Any]:
-        """Counts for the report and the run's tags."""
+        """Counts for the report and the run's tags (in panel mode also the panel's size,
+        the shock window, the measures and the firms dropped by reason)."""
+        extra: dict[str, Any] = {}
+        if self.panel is not None:
+            extra = {**self.panel, "dropped": dict(self.dropped)}
         return {
             "source": self.source,
             "fingerprint": self.fingerprint,
@@ -48,6 +66,7 @@ class LoadedData:
             if roles.cluster
             else len(self.frame),
             "synthetic": self.truth is not None,
+            **extra,
         }
 
 
@@ -60,7 +79,14 @@ def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
         If ``data.path`` does not exist.
     vaer.data.validation.DataValidationError
         If the table does not fit the roles.
+    ValueError
+        If ``data.mode`` is 'panel' (use :func:`vaer.measures.study.load_study_data`).
     """
+    if config.mode == "panel":
+        raise ValueError(
+            "`data.mode: panel` builds the table with the measures: call "
+            "vaer.measures.study.load_study_data (as the pipeline does)"
+        )
     if config.source == "synthetic":
         table = make_synthetic_table(config.synthetic, random_state=seed)
         spec = json.dumps(
@@ -82,6 +108,70 @@ def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
             fingerprint=file_fingerprint(config.path),
         )
     validate_table(
+        loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
+    )
+    return loaded
+
+
+@dataclass(frozen=True)
+class LoadedPanel:
+    """A validated firm-year panel and where it came from.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Firm-year rows.
+    source, fingerprint : str
+        As in :class:`LoadedData`.
+    synthetic : SyntheticPanel or None
+        The generator's output (with its truth per shock window) for synthetic data.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    fingerprint: str
+    synthetic: SyntheticPanel | None = None
+
+
+def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
+    """Read or generate the firm-year panel named by ``config`` and validate it.
+
+    Parameters
+    ----------
+    config : DataConfig
+        ``source: synthetic`` draws :func:`vaer.data.synthetic.make_synthetic_panel` with
+        ``data.panel`` and ``seed``; ``source: file`` reads ``data.path``.
+    roles : Roles
+    seed : int
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data.path`` does not exist.
+    vaer.data.validation.DataValidationError
+        If the panel does not fit the roles (:func:`validate_panel`).
+    """
+    if config.source == "synthetic":
+        panel = make_synthetic_panel(config.panel, random_state=seed)
+        spec = json.dumps(
+            {"generator": "synthetic_panel", "seed": seed, **config.panel.model_dump()},
+            sort_keys=True,
+        )
+        loaded = LoadedPanel(
+            frame=panel.frame,
+            source=f"built-in synthetic firm panel (seed {seed}, {config.panel.n_firms} firms)",
+            fingerprint=hashlib.sha256(spec.encode()).hexdigest()[:16],
+            synthetic=panel,
+        )
+    else:
+        if config.path is None:
+            raise ValueError("`data.path` is required when `data.source` is 'file'")
+        loaded = LoadedPanel(
+            frame=read_frame(config.path),
+            source=str(config.path),
+            fingerprint=file_fingerprint(config.path),
+        )
+    validate_panel(
         loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
     )
     return loaded

@@ -21,7 +21,7 @@ of everything else. City-year columns (repeated on each firm-year row):
     \text{city\_dev}_{ct} &= D_c + 0.04 (t - t_0) + N(0, 0.05^2),\\
     L_{ct} &= 0.6 \kappa D_c + v_c + 0.1 (t - t_0) + \pi\,\text{pilot}_{ct} + N(0, 0.05^2),
     \quad \text{pilot}_{ct} = 1\{t \ge w_c\},\\
-    \text{ict\_share}_{ct} &= 2 e^{0.4 L_{ct}} \quad\text{(ICT-service employment, \% of
+    \text{ict\_share}_{ct} &= 2 e^{0.5 L_{ct}} \quad\text{(ICT-service employment, \% of
     city employment)},\\
     \text{broadband\_rate}_{ct} &= 100 / (1 + e^{-(L_{ct} - 1)}) \quad\text{(users per 100
     people)},\\
@@ -47,7 +47,7 @@ missing rows, i.e. zero exports). Firm-year columns:
     \text{productivity}_{it} &= P_i + 0.02 (t - t_0) + N(0, 0.1^2),\\
     \text{platform}_{it} &= \kappa (0.3 D_c + 0.4 P_i + 0.3 A_i) + \gamma U_i
         + 0.3 \pi\,\text{pilot}_{ct} + 0.05 (t - t_0) + b_i + N(0, 0.15^2),
-        \quad b_i \sim N(0, 0.6^2),
+        \quad b_i \sim N(0, 0.8^2),
 
 with :math:`\gamma` = ``unobserved_confounding``. ``platform`` is the firm's participation
 in digital platforms (share of sales through them, standardised). Mechanism proxies
@@ -342,7 +342,7 @@ def make_synthetic_panel(
         + pi * pilot_ct
         + rng.normal(scale=0.05, size=(n_c, n_t))
     )
-    ict_ct = 2.0 * np.exp(0.4 * latent_ct)
+    ict_ct = 2.0 * np.exp(0.5 * latent_ct)
     broadband_ct = 100.0 / (1.0 + np.exp(-(latent_ct - 1.0)))
     ecommerce_ct = np.exp(1.0 + 0.5 * latent_ct + rng.normal(scale=0.1, size=(n_c, n_t)))
 
@@ -369,7 +369,7 @@ def make_synthetic_panel(
         (kappa * (0.3 * dev[city] + 0.4 * prod_i + 0.3 * geo) + gamma * hidden)[:, None]
         + 0.3 * pi * pilot_ct[city]
         + 0.05 * trend
-        + rng.normal(scale=0.6, size=n)[:, None]
+        + rng.normal(scale=0.8, size=n)[:, None]
         + rng.normal(scale=0.15, size=(n, n_t))
     )
     city_dev = city_dev_ct[city]
