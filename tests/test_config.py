@@ -83,10 +83,9 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(
         load_experiment(path, [override])
 
 
-def test_panel_mode_is_refused_with_the_fix(tmp_path: Path) -> None:
+def test_panel_mode_is_accepted(tmp_path: Path) -> None:
     path = write_yaml(tmp_path / "e.yaml", small_config(tmp_path))
-    with pytest.raises(ConfigError, match=r"data: `data\.mode: panel`.*use `data\.mode: table`"):
-        load_experiment(path, ["data.mode=panel"])
+    assert load_experiment(path, ["data.mode=panel"]).data.mode == "panel"
 
 
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
