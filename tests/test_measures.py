@@ -66,7 +66,12 @@ def test_window_levels_average_pre_years_present_and_count_exits_as_zero() -> No
         ]
     )
     levels = window_levels(
-        panel, unit="firm", time="year", exports="exports", pre=[2000, 2001], trough=[2002],
+        panel,
+        unit="firm",
+        time="year",
+        exports="exports",
+        pre=[2000, 2001],
+        trough=[2002],
         recovery=[2003],
     )
     assert levels.loc["a", "base"] == 200.0
@@ -110,9 +115,7 @@ def test_composite_and_winsorize_reject_bad_inputs() -> None:
 
 
 def test_va_indices_on_hand_computed_cities() -> None:
-    comps = pd.DataFrame(
-        {"ict": [1.0, 2.0, 3.0], "bb": [10.0, 10.0, 40.0]}, index=["x", "y", "z"]
-    )
+    comps = pd.DataFrame({"ict": [1.0, 2.0, 3.0], "bb": [10.0, 10.0, 40.0]}, index=["x", "y", "z"])
     np.testing.assert_allclose(location_quotient(comps["ict"]), [0.5, 1.0, 1.5])
     # min-max: ict -> 0, .5, 1; bb -> 0, 0, 1. p_ict = 0, 1/3, 2/3; p_bb = 0, 0, 1
     e_ict = -(1 / 3 * math.log(1 / 3) + 2 / 3 * math.log(2 / 3)) / math.log(3)
@@ -267,7 +270,9 @@ def test_analysis_table_errors_name_the_fix() -> None:
     panel = _study_panel()
     with pytest.raises(ValueError, match=r"needs years \[2009, 2010\] that are not in the panel"):
         build_analysis_table(
-            panel, ROLES, MeasuresConfig(shock=ShockWindow(pre=[2000], trough=[2009], recovery=[2010]))
+            panel,
+            ROLES,
+            MeasuresConfig(shock=ShockWindow(pre=[2000], trough=[2009], recovery=[2010])),
         )
     no_time = ROLES.model_copy(update={"time": None})
     with pytest.raises(ValueError, match=r"panel mode needs `roles.time`"):

@@ -117,7 +117,8 @@ def test_panel_run_logs_drop_counts_and_reports_the_sample(tmp_path: Path) -> No
 def test_vaer_simulate_writes_a_panel(tmp_path: Path) -> None:
     out = tmp_path / "p.parquet"
     result = runner.invoke(
-        app, ["simulate", "--out", str(out), "--set", "n_firms=300", "--set", "data.panel.n_cities=20"]
+        app,
+        ["simulate", "--out", str(out), "--set", "n_firms=300", "--set", "data.panel.n_cities=20"],
     )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
@@ -134,7 +135,9 @@ def test_vaer_simulate_writes_a_panel(tmp_path: Path) -> None:
     ],
 )
 def test_vaer_simulate_rejects_bad_settings(tmp_path: Path, setting: str, message: str) -> None:
-    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "p.parquet"), "--set", setting])
+    result = runner.invoke(
+        app, ["simulate", "--out", str(tmp_path / "p.parquet"), "--set", setting]
+    )
     assert result.exit_code == 2
     assert re.search(message, result.output), result.output
 

@@ -47,7 +47,9 @@ def _duplicate(rows: list[int]) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return lambda frame: pd.concat([frame, frame.loc[rows]], ignore_index=True)
 
 
-def _chain(*changes: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def _chain(
+    *changes: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def change(frame: pd.DataFrame) -> pd.DataFrame:
         for step in changes:
             frame = step(frame)
@@ -112,7 +114,9 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], dict[str, Any
         "negative exports",
         _set("exports", [3, 8], -10.0),
         {},
-        [r"roles\.exports: column 'exports' has 2 negative export values \(rows 3, 8, e\.g\. -10\.0\)"],
+        [
+            r"roles\.exports: column 'exports' has 2 negative export values \(rows 3, 8, e\.g\. -10\.0\)"
+        ],
     ),
     (
         "missing exports",
@@ -124,7 +128,9 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], dict[str, Any
         "text in exports",
         _set("exports", [2], "n/a"),
         {},
-        [r"roles\.exports: column 'exports' must be numeric but holds text in 1 rows \(rows 2, e\.g\. 'n/a'\)"],
+        [
+            r"roles\.exports: column 'exports' must be numeric but holds text in 1 rows \(rows 2, e\.g\. 'n/a'\)"
+        ],
     ),
     (
         "infinite exports",
@@ -142,7 +148,9 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], dict[str, Any
         "text year",
         _set("year", [10], "FY2010"),
         {},
-        [r"roles\.time: column 'year' must be numeric but holds text in 1 rows \(rows 10, e\.g\. 'FY2010'\)"],
+        [
+            r"roles\.time: column 'year' must be numeric but holds text in 1 rows \(rows 10, e\.g\. 'FY2010'\)"
+        ],
     ),
     (
         "missing firm id",
@@ -154,7 +162,9 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], dict[str, Any
         "text instrument",
         _set("pilot", [12, 13, 14, 15, 16, 17], "yes"),
         {},
-        [r"roles\.instrument: column 'pilot' must be numeric .* \(rows 12, 13, 14, 15, 16 and 1 more"],
+        [
+            r"roles\.instrument: column 'pilot' must be numeric .* \(rows 12, 13, 14, 15, 16 and 1 more"
+        ],
     ),
     (
         "infinite VA component",
@@ -172,7 +182,9 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], dict[str, Any
         "rare firm type",
         _rare_type,
         {},
-        [r"roles\.firm_types: column 'ownership' has levels with fewer than 20 firms: 'collective' \(1\)"],
+        [
+            r"roles\.firm_types: column 'ownership' has levels with fewer than 20 firms: 'collective' \(1\)"
+        ],
     ),
     (
         "continuous firm type",
@@ -222,9 +234,9 @@ def test_bad_panels_get_every_expected_message(
     text = str(caught.value)
     assert "in bad.parquet" in text
     for message in messages:
-        assert any(
-            re.search(message, problem) for problem in caught.value.problems
-        ), f"{name}: {message!r} not in {caught.value.problems}"
+        assert any(re.search(message, problem) for problem in caught.value.problems), (
+            f"{name}: {message!r} not in {caught.value.problems}"
+        )
     assert len(caught.value.problems) == len(messages), caught.value.problems
 
 

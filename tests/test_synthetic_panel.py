@@ -58,12 +58,16 @@ def test_same_seed_same_panel_and_other_seed_differs() -> None:
 
 
 @pytest.mark.parametrize("shock", sorted(SHOCK_WINDOWS))
-def test_default_measures_reproduce_the_generator_exactly(panel: SyntheticPanel, shock: str) -> None:
+def test_default_measures_reproduce_the_generator_exactly(
+    panel: SyntheticPanel, shock: str
+) -> None:
     table = build_analysis_table(panel.frame, ROLES, MeasuresConfig(shock=shock)).frame
     drawn = panel.windows[shock].frame.set_index("firm_id").loc[table["firm_id"]]
     np.testing.assert_allclose(table["va_index"], drawn["va"], atol=1e-10)
     # resistance = const + g(W) + tau(X) * VA + e exactly, firm by firm
-    rest = table["resilience"].to_numpy() - (drawn["g"] + drawn["tau"] * drawn["va"] + drawn["error"])
+    rest = table["resilience"].to_numpy() - (
+        drawn["g"] + drawn["tau"] * drawn["va"] + drawn["error"]
+    )
     assert np.ptp(rest.to_numpy()) < 1e-9
     truth = panel.truth(shock, table["firm_id"].to_numpy())
     np.testing.assert_allclose(truth.tau, drawn["tau"])
@@ -114,13 +118,16 @@ def test_truth_errors(panel: SyntheticPanel) -> None:
 
 def test_years_must_cover_the_windows() -> None:
     with pytest.raises(ValueError, match=r"must cover the shock windows \(2006-2022\)"):
-        make_synthetic_panel(SyntheticPanelConfig(start_year=2005, end_year=2040).model_copy(
-            update={"start_year": 2008}
-        ))
+        make_synthetic_panel(
+            SyntheticPanelConfig(start_year=2005, end_year=2040).model_copy(
+                update={"start_year": 2008}
+            )
+        )
 
 
 def test_unobserved_confounder_biases_the_controlled_regression() -> None:
     """With gamma > 0 the truth stays the same but OLS given (W, VA) is biased upwards."""
+
     def slope(gamma: float) -> float:
         cfg = SyntheticPanelConfig(
             n_firms=4000, n_cities=60, heterogeneity=0.0, unobserved_confounding=gamma

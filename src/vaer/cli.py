@@ -133,7 +133,9 @@ def simulate(
         config = SyntheticPanelConfig(**params)
     except ValidationError as exc:
         _fail(
-            "; ".join(f"data.panel.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            "; ".join(
+                f"data.panel.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
         )
     started = time.perf_counter()
     panel = make_synthetic_panel(config, random_state=seed)

@@ -137,9 +137,7 @@ def run_experiment(
             )
 
         with clock.stage("data", "loading and validating data"):
-            loaded = load_study_data(
-                config.data, config.roles, config.measures, seed=config.seed
-            )
+            loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
             data = build_analysis_data(loaded.frame, config.roles)
         summary = loaded.summary(config.roles)
         run.set_tags(

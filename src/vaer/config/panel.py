@@ -63,8 +63,7 @@ class ShockWindow(_PanelSection):
     def _ordered(self) -> ShockWindow:
         if max(self.pre) >= min(self.trough):
             raise ValueError(
-                f"pre-period years {self.pre} must all come before the trough years "
-                f"{self.trough}"
+                f"pre-period years {self.pre} must all come before the trough years {self.trough}"
             )
         if max(self.trough) >= min(self.recovery):
             raise ValueError(

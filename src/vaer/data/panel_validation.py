@@ -16,7 +16,7 @@ categorical with at least ``min_firms_per_type`` firms per level.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ MAX_TYPE_LEVELS = 20
 """A numeric firm-type column with more distinct values than this looks continuous."""
 
 
-def _rows(labels: list[object], limit: int = 5) -> str:
+def _rows(labels: Sequence[object], limit: int = 5) -> str:
     shown = ", ".join(str(i) for i in labels[:limit])
     more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
     return f"rows {shown}{more}"
@@ -132,9 +132,7 @@ def _schema(roles: Roles, roles_of: dict[str, str]) -> pa.DataFrameSchema:
                 nullable=False,
                 checks=[numeric, finite, pa.Check(_is_non_negative, name="non_negative")],
             )
-        elif role in ("instrument", "va_components", "va_firm") or role.startswith(
-            "mechanisms."
-        ):
+        elif role in ("instrument", "va_components", "va_firm") or role.startswith("mechanisms."):
             columns[column] = pa.Column(nullable=True, checks=[numeric, finite])
         else:
             columns[column] = pa.Column(nullable=True)
@@ -143,9 +141,7 @@ def _schema(roles: Roles, roles_of: dict[str, str]) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, unique=unique, report_duplicates="all")
 
 
-def _schema_problems(
-    frame: pd.DataFrame, roles: Roles, roles_of: dict[str, str]
-) -> list[str]:
+def _schema_problems(frame: pd.DataFrame, roles: Roles, roles_of: dict[str, str]) -> list[str]:
     try:
         _schema(roles, roles_of).validate(frame, lazy=True)
     except SchemaErrors as exc:
@@ -159,7 +155,7 @@ def _schema_problems(
         first = frame.loc[rows[0]]
         problems.append(
             f"roles.unit/roles.time: {len(rows)} rows share a (firm, year) pair with another "
-            f"row ({_rows(rows)}, e.g. firm {first[roles.unit]} in {first[roles.time]}); "
+            f"row ({_rows(rows)}, e.g. firm {first[roles.unit]} in {first[str(roles.time)]}); "
             "panel mode needs one row per firm-year: aggregate the duplicates (sum the "
             "exports) or drop them"
         )

@@ -102,8 +102,9 @@ values of its trough and recovery years. For window :math:`s` with pre-period ye
   :math:`t \in \mathcal T` are :math:`X_{it} = X^0_i e^{r_i + \eta_t}` for firms with a
   row (:math:`\eta_t \sim N(0, 0.02^2)` common to all firms);
 - recovery growth :math:`r'_i = a_s/2 + g'(W_i) - \overline{g'} + \rho\,(\tau_{is} VA_i -
-  \overline{\tau VA}) + \gamma U_i + u'_{cs} + \sigma \varepsilon'_i`, :math:`g'(W) = \kappa (0.5\,\text{city\_dev} +
-  0.3\,\text{productivity} + 0.5 \cos A) + 0.01\,\text{firm\_age}`, :math:`\rho` =
+  \overline{\tau VA}) + \gamma U_i + u'_{cs} + \sigma \varepsilon'_i`,
+  :math:`g'(W) = \kappa (0.5\,\text{city\_dev} + 0.3\,\text{productivity} + 0.5 \cos A)
+  + 0.01\,\text{firm\_age}`, :math:`\rho` =
   ``recovery_ratio``; :math:`X_{it} = X^0_i e^{r'_i + \eta'_t}` for :math:`t \in \mathcal R`;
 - mediators: at the last trough year :math:`t^\dagger` each proxy moves to
   :math:`M_{it^\dagger} = M_{it^*} + \theta_m VA_i + 0.3\,\text{city\_dev}_{it^*} +
@@ -391,10 +392,10 @@ def make_synthetic_panel(
     col = {int(year): j for j, year in enumerate(years)}
     windows: dict[str, WindowTruth] = {}
     for name, spec in sorted(SHOCK_WINDOWS.items(), key=lambda item: min(item[1]["trough"])):
-        pre = [col[y] for y in spec["pre"]]
+        pre = np.array([col[y] for y in spec["pre"]], dtype=np.int64)
         trough = [col[y] for y in spec["trough"]]
         recovery = [col[y] for y in spec["recovery"]]
-        base = max(pre)
+        base = int(pre.max())
         active = np.flatnonzero(alive[:, base])
         present = alive[np.ix_(active, pre)]
         level0 = (exports[np.ix_(active, pre)] * present).sum(axis=1) / present.sum(axis=1)
@@ -451,9 +452,7 @@ def make_synthetic_panel(
         )
 
     for proxy in MISSING_PROXIES:
-        proxies[proxy] = np.where(
-            rng.random((n, n_t)) < cfg.missing_rate, np.nan, proxies[proxy]
-        )
+        proxies[proxy] = np.where(rng.random((n, n_t)) < cfg.missing_rate, np.nan, proxies[proxy])
     firm_idx, year_idx = np.nonzero(alive)
     city_idx = city[firm_idx]
     city_names = np.array([f"C{c:03d}" for c in range(n_c)], dtype=object)

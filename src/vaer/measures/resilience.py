@@ -79,7 +79,9 @@ def winsorize(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, 
         If not ``0 <= low < high <= 1``.
     """
     if not 0.0 <= low < high <= 1.0:
-        raise ValueError(f"winsorising quantiles must satisfy 0 <= low < high <= 1; got {low}, {high}")
+        raise ValueError(
+            f"winsorising quantiles must satisfy 0 <= low < high <= 1; got {low}, {high}"
+        )
     values = np.asarray(values, dtype=np.float64)
     lo, hi = np.quantile(values, [low, high])
     clipped = np.clip(values, lo, hi)

@@ -202,9 +202,11 @@ def build_analysis_table(
     g_recovery = growth(x0, levels["recovery"].to_numpy(), kind)
     bench = benchmark.to_numpy()
     if measures.expected == "national":
-        e_trough = np.full(panel_firms, national_expected(x0[bench], levels["trough"][bench], kind))
+        e_trough = np.full(
+            panel_firms, national_expected(x0[bench], levels["trough"].to_numpy()[bench], kind)
+        )
         e_recovery = np.full(
-            panel_firms, national_expected(x0[bench], levels["recovery"][bench], kind)
+            panel_firms, national_expected(x0[bench], levels["recovery"].to_numpy()[bench], kind)
         )
     else:
         if roles.industry is None:
@@ -236,9 +238,9 @@ def build_analysis_table(
 
     keep = (reason == "").to_numpy()
     if not keep.any():
-        counts = reason.value_counts().to_dict()
+        so_far = reason.value_counts().to_dict()
         raise ValueError(
-            f"no firm is left for shock window {measures.window_name!r} (dropped: {counts}); "
+            f"no firm is left for shock window {measures.window_name!r} (dropped: {so_far}); "
             "check the window's years and the export column"
         )
     resistance = excess_growth(g_trough, e_trough)
@@ -278,9 +280,9 @@ def build_analysis_table(
     at_end = panel.loc[panel[time] == end].set_index(unit).reindex(levels.index[keep])
     for proxies in roles.mechanisms.values():
         for proxy in proxies:
-            table[f"d_{proxy}"] = at_end[proxy].to_numpy(dtype=np.float64) - table[
-                proxy
-            ].to_numpy(dtype=np.float64)
+            table[f"d_{proxy}"] = at_end[proxy].to_numpy(dtype=np.float64) - table[proxy].to_numpy(
+                dtype=np.float64
+            )
     dropped = reason[reason != ""].value_counts()
     order = {label: i for i, label in enumerate(DROP_REASONS)}
 

@@ -63,8 +63,10 @@ def entropy_index(components: pd.DataFrame) -> pd.Series:
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     entropy = -plogp.sum(axis=0) / np.log(len(components))
     divergence = 1.0 - entropy
-    weights = divergence / divergence.sum() if divergence.sum() > 0 else np.full(
-        z.shape[1], 1.0 / z.shape[1]
+    weights = (
+        divergence / divergence.sum()
+        if divergence.sum() > 0
+        else np.full(z.shape[1], 1.0 / z.shape[1])
     )
     return pd.Series(z.to_numpy() @ weights, index=components.index)
 
