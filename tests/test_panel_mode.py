@@ -76,6 +76,9 @@ def test_load_study_data_builds_the_table_with_truth_and_drop_counts() -> None:
     dhs = load_study_data(config, ROLES, MeasuresConfig(growth="dhs"), seed=3)
     assert dhs.summary(ROLES)["truth_exact"] is False
     assert "undefined_growth" not in dhs.dropped  # exits are -2, not dropped
+    # the trade war's recovery years are overwritten by COVID: recovery truth approximate
+    tradewar = MeasuresConfig(shock="tradewar2019", outcome="recovery")
+    assert load_study_data(config, ROLES, tradewar, seed=3).summary(ROLES)["truth_exact"] is False
     # a custom window has no truth
     custom = MeasuresConfig(shock={"pre": [2011], "trough": [2013], "recovery": [2015]})  # type: ignore[arg-type]
     assert load_study_data(config, ROLES, custom, seed=3).truth is None

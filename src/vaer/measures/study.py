@@ -71,6 +71,8 @@ def load_study_data(
             and chosen.va_index == "lq"
             and chosen.binarize == "none"
             and roles.va_firm == "platform"
+            # covid2020 overwrites the trade war's recovery years
+            and not (table.window_name == "tradewar2019" and weights[1] != 0)
         )
         truth = panel.synthetic.truth(
             table.window_name,
