@@ -115,6 +115,8 @@ def test_panel_run_logs_drop_counts_and_reports_the_sample(tmp_path: Path) -> No
     html = result.report_path.read_text(encoding="utf-8")
     assert "From the firm panel to the analysis table" in html
     assert "dropped: no_row_in_base_year" in html
+    sample = pd.read_csv(result.out_dir / "tables" / "sample.csv")
+    assert sample["firms"].sum() == result.data_summary["panel_firms"]
 
 
 def test_vaer_simulate_writes_a_panel(tmp_path: Path) -> None:

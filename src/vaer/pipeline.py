@@ -175,7 +175,12 @@ def run_experiment(
                 else None,
             }
             bundle = ReportBundle(
-                tables={"ate": estimation.to_frame(), "cate": estimation.cate_frame()}, meta=meta
+                tables={
+                    "ate": estimation.to_frame(),
+                    "cate": estimation.cate_frame(),
+                    **loaded.tables(),
+                },
+                meta=meta,
             )
             bundle.write(out_dir)
             report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None

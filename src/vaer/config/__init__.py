@@ -13,6 +13,7 @@ from vaer.config.models import (
     TrackingConfig,
     estimator_label,
 )
+from vaer.config.panel import MeasuresConfig, ShockWindow, SyntheticPanelConfig
 
 __all__ = [
     "CausalForestDMLSpec",
@@ -21,8 +22,11 @@ __all__ = [
     "EstimatorSpec",
     "ExperimentConfig",
     "LinearDMLSpec",
+    "MeasuresConfig",
     "ReportConfig",
     "Roles",
+    "ShockWindow",
+    "SyntheticPanelConfig",
     "SyntheticTableConfig",
     "TrackingConfig",
     "dump_config",

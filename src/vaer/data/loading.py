@@ -69,6 +69,17 @@ class LoadedData:
             **extra,
         }
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Tables for the report: in panel mode ``sample`` (firms kept and dropped by
+        reason, with their share of the panel's firms); nothing in table mode."""
+        if self.panel is None:
+            return {}
+        firms = max(int(self.panel["panel_firms"]), 1)
+        rows = [("kept", len(self.frame)), *self.dropped.items()]
+        frame = pd.DataFrame(rows, columns=["reason", "firms"])
+        frame["share"] = frame["firms"] / firms
+        return {"sample": frame}
+
 
 def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
     """Read or generate the table named by ``config`` and validate it against ``roles``.
