@@ -47,7 +47,9 @@ class DataConfig(_Section):
     ``source: synthetic`` uses the built-in synthetic data (with known truth);
     ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``).
     ``mode: table`` means one row per unit with outcome and treatment already built;
-    ``mode: panel`` means firm-year rows from which ``measures`` build the table.
+    ``mode: panel`` means firm-year rows from which ``measures`` build the table;
+    ``panel`` parameterises the built-in synthetic firm panel
+    (:func:`vaer.data.synthetic.make_synthetic_panel`), ``synthetic`` the table.
     """
 
     source: Literal["file", "synthetic"] = "synthetic"

@@ -5,6 +5,17 @@ project's ground truth: :mod:`vaer.measures` turns it into an analysis table (on
 per firm for one shock window) exactly as it would a real customs panel, and the truth
 object says what every estimator should find in that table.
 
+Parameters (``data.panel``, :class:`vaer.config.panel.SyntheticPanelConfig`)
+------------------------------------------------------------------------------
+``n_firms`` (20000), ``n_cities`` (150), ``n_industries`` (30), ``start_year`` (2005),
+``end_year`` (2022); effect :math:`\bar\tau` = ``ate`` (0.5), :math:`h` =
+``heterogeneity`` (1), :math:`\kappa` = ``confounding`` (1), :math:`\gamma` =
+``unobserved_confounding`` (0), :math:`\pi` = ``instrument_strength`` (1),
+:math:`\sigma` = ``noise`` (0.5), ``cluster_effect`` (0.3, sd of city shocks),
+``industry_effect`` (0.2, sd of industry shocks), :math:`\rho` = ``recovery_ratio``
+(0.6), ``entry_share`` (0.35), ``exit_rate`` (0.03), ``zero_rate`` (0.02),
+``missing_rate`` (0.03). Every symbol below is one of these or a fixed constant.
+
 Panel
 -----
 Years :math:`t = t_0, \dots, t_1` (``start_year``..``end_year``, default 2005-2022).
