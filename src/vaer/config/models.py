@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vaer.config.compute import ComputeConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
+from vaer.config.heterogeneity import HeterogeneityConfig
 
 
 class _Section(BaseModel):
@@ -210,6 +211,7 @@ class ExperimentConfig(_Section):
     nuisance: NuisanceConfig = NuisanceConfig()
     estimators: list[EstimatorSpec] = Field(min_length=1)
     measures: MeasuresConfig = MeasuresConfig()
+    heterogeneity: HeterogeneityConfig = HeterogeneityConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
@@ -223,4 +225,13 @@ class ExperimentConfig(_Section):
                 f"estimator names must be unique; {duplicated} appear twice: "
                 "give each a distinct `name`"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_heterogeneity(self) -> ExperimentConfig:
+        self.heterogeneity.check_roles(
+            self.roles.firm_types,
+            self.roles.modifiers,
+            [estimator_label(s) for s in self.estimators],
+        )
         return self

@@ -1,0 +1,46 @@
+"""Heterogeneity of the effect across firms: GATEs by firm type with equality tests,
+sorted GATES and CLAN, the calibration test and best linear projection, RATE (AUTOC,
+Qini, TOC) and a depth-2 policy tree, all from doubly robust scores with cluster-robust
+inference (DESIGN.md section 7)."""
+
+from vaer.heterogeneity.blp import BlpResult, best_linear_projection
+from vaer.heterogeneity.calibration import CalibrationResult, test_calibration
+from vaer.heterogeneity.gates import GateResult, estimate_gates
+from vaer.heterogeneity.group_means import GroupMeans, group_means
+from vaer.heterogeneity.multiple_testing import holm, romano_wolf, wald_test
+from vaer.heterogeneity.ols import OlsFit, cluster_ols
+from vaer.heterogeneity.policy_tree import PolicyTreeResult, fit_policy_tree, split_candidates
+from vaer.heterogeneity.rate import RateResult, rank_average_treatment_effect
+from vaer.heterogeneity.sorted_gates import SortedGatesResult, clan_variables, sorted_gates
+from vaer.heterogeneity.stage import (
+    EstimatorHeterogeneity,
+    HeterogeneityResult,
+    analyze_heterogeneity,
+)
+
+__all__ = [
+    "BlpResult",
+    "CalibrationResult",
+    "EstimatorHeterogeneity",
+    "GateResult",
+    "GroupMeans",
+    "HeterogeneityResult",
+    "OlsFit",
+    "PolicyTreeResult",
+    "RateResult",
+    "SortedGatesResult",
+    "analyze_heterogeneity",
+    "best_linear_projection",
+    "clan_variables",
+    "cluster_ols",
+    "estimate_gates",
+    "fit_policy_tree",
+    "group_means",
+    "holm",
+    "rank_average_treatment_effect",
+    "romano_wolf",
+    "sorted_gates",
+    "split_candidates",
+    "test_calibration",
+    "wald_test",
+]
