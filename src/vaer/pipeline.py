@@ -19,6 +19,7 @@ from vaer.data.design import build_analysis_data
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult
 from vaer.estimators.truth_metrics import truth_metrics
+from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.html import write_html
@@ -45,6 +46,8 @@ class RunResult:
         Accuracy against the known truth (synthetic data only).
     timings : dict
         Seconds per stage.
+    heterogeneity : HeterogeneityResult or None
+        GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree (unless disabled).
     """
 
     config: ExperimentConfig
@@ -56,6 +59,7 @@ class RunResult:
     estimation: EstimationResult
     truth: dict[str, float] | None
     timings: dict[str, float]
+    heterogeneity: HeterogeneityResult | None = None
 
 
 class _Stopwatch:
@@ -156,6 +160,14 @@ def run_experiment(
                 data, config.estimators, config.nuisance, random_state=config.seed, progress=say
             )
         truth = truth_metrics(estimation, loaded.truth) if loaded.truth is not None else None
+        heterogeneity = None
+        if config.heterogeneity.enabled:
+            with clock.stage("heterogeneity", "analysing heterogeneity across firms"):
+                heterogeneity = analyze_heterogeneity(
+                    estimation, data, config.heterogeneity, random_state=config.seed, progress=say
+                )
+            if truth is not None and loaded.truth is not None:
+                truth.update(gate_truth_metrics(heterogeneity, loaded.truth, data.units))
 
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
@@ -179,6 +191,7 @@ def run_experiment(
                     "ate": estimation.to_frame(),
                     "cate": estimation.cate_frame(),
                     **loaded.tables(),
+                    **(heterogeneity.tables() if heterogeneity is not None else {}),
                 },
                 meta=meta,
             )
@@ -187,6 +200,8 @@ def run_experiment(
 
         timings = {f"time.stage.{k}": v for k, v in clock.seconds.items()}
         run.log_metrics({**_headline_metrics(estimation), **timings})
+        if heterogeneity is not None:
+            run.log_metrics(heterogeneity.metrics())
         if truth is not None:
             run.log_metrics({f"truth.{k}": v for k, v in truth.items()})
         run.log_artifacts(out_dir)
@@ -200,4 +215,5 @@ def run_experiment(
         estimation=estimation,
         truth=truth,
         timings=clock.seconds,
+        heterogeneity=heterogeneity,
     )

@@ -17,6 +17,7 @@ from vaer.heterogeneity.stage import (
     HeterogeneityResult,
     analyze_heterogeneity,
 )
+from vaer.heterogeneity.truth_check import gate_truth_metrics, true_gates
 
 __all__ = [
     "BlpResult",
@@ -35,6 +36,7 @@ __all__ = [
     "cluster_ols",
     "estimate_gates",
     "fit_policy_tree",
+    "gate_truth_metrics",
     "group_means",
     "holm",
     "rank_average_treatment_effect",
@@ -42,5 +44,6 @@ __all__ = [
     "sorted_gates",
     "split_candidates",
     "test_calibration",
+    "true_gates",
     "wald_test",
 ]

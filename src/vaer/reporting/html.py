@@ -12,6 +12,7 @@ from scipy import stats
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.figures import cate_histogram
 from vaer.reporting.format import sig, stars
+from vaer.reporting.heterogeneity import heterogeneity_context
 
 
 def _environment() -> Environment:
@@ -60,6 +61,7 @@ def render_html(bundle: ReportBundle) -> str:
         .describe()
         .reset_index()
         .to_dict("records"),
+        het=heterogeneity_context(bundle.tables),
     )
 
 
