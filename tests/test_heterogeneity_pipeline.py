@@ -149,7 +149,7 @@ def test_report_renders_from_the_bundle_with_and_without_heterogeneity(
 
 
 def test_stage_analyses_only_the_named_estimators_and_checks_units() -> None:
-    table = make_synthetic_table(SyntheticTableConfig(n_units=600, n_clusters=30), random_state=2)
+    table = make_synthetic_table(SyntheticTableConfig(n_units=1000, n_clusters=30), random_state=2)
     data = build_analysis_data(table.frame, Roles(**BASE_ROLES))
     specs = [
         LinearDMLSpec(kind="linear_dml", params={"cv": 2}),

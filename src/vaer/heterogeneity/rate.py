@@ -16,7 +16,12 @@ of VA). Tied priorities are averaged over (the scores in a tie block are replace
 their block mean). Standard errors come from a cluster bootstrap: clusters are drawn with
 replacement and every unit weighted by its cluster's count; the ranking (fitted out of
 sample) is held fixed. A positive, significant AUTOC means the ranking finds firms with
-larger effects: a test of heterogeneity that :math:`\hat\tau` can detect.
+larger effects: a test of heterogeneity that :math:`\hat\tau` can detect, so p-values are
+one-sided (:math:`H_1`: RATE > 0). Under no heterogeneity a cross-fitted ranking is
+slightly *anti*-correlated with the held-out scores (each fold is ranked by a model fitted
+on the other folds, whose chance highs it does not share), so RATE is then biased
+downwards and the one-sided test is conservative; do not read a significantly negative
+RATE as evidence of anything but that (see ``benchmarks/RESULTS.md``).
 
 References
 ----------
@@ -55,7 +60,8 @@ class RateResult:
     ----------
     estimator : str
     table : DataFrame
-        Rows ``AUTOC`` and ``QINI`` (``RATE_COLUMNS``); two-sided p-values of RATE = 0.
+        Rows ``AUTOC`` and ``QINI`` (``RATE_COLUMNS``); one-sided p-values of RATE = 0
+        against RATE > 0.
     toc : DataFrame
         The TOC curve on a grid of ``q`` with pointwise bootstrap SEs (``TOC_COLUMNS``).
     """
@@ -190,7 +196,7 @@ def rank_average_treatment_effect(
     z = float(stats.norm.ppf(0.5 + ci_level / 2))
     rows = []
     for k, (target, estimate) in enumerate((("AUTOC", autoc), ("QINI", qini))):
-        p = float(2 * stats.norm.sf(abs(estimate / se[k]))) if se[k] > 0 else float("nan")
+        p = float(stats.norm.sf(estimate / se[k])) if se[k] > 0 else float("nan")
         rows.append(
             {
                 "estimator": estimator,
