@@ -46,5 +46,6 @@ def test_vaer_run_command_end_to_end(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "MLflow run id:" in done.stdout
+    assert "Heterogeneity across firms" in done.stdout
     report = done.stdout.split("report:")[1].split()[0]
     assert Path(report).is_file()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from vaer.config.models import ExperimentConfig
+    from vaer.heterogeneity import HeterogeneityResult
 
 app = typer.Typer(
     name="vaer",
@@ -78,12 +79,43 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             row.se_type,
         )
     out.print(table)
+    if result.heterogeneity is not None:
+        _print_heterogeneity(result.heterogeneity)
     if result.truth:
         out.print(f"true ATE (synthetic data): {result.truth['true_ate']:.4f}")
     out.print(f"MLflow run id: {result.run_id}")
     if result.report_path is not None:
         out.print(f"report: {result.report_path}")
     out.print(f"wall time: {time.perf_counter() - started:.1f}s")
+
+
+def _print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
+    """The headline heterogeneity tests: Wald equality per firm type, AUTOC, calibration."""
+    table = Table(title="Heterogeneity across firms")
+    for column in ("estimator", "test", "statistic", "p-value"):
+        table.add_column(column)
+    for item in heterogeneity.estimators:
+        equality = item.gates.tests_frame().query("test == 'equality'")
+        for row in equality.to_dict("records"):
+            table.add_row(
+                item.estimator,
+                f"GATEs equal across {row['dimension']} (Wald, {row['df']} df)",
+                f"{row['statistic']:.2f}",
+                f"{row['p_value']:.3g}",
+            )
+        autoc = item.rate.target("AUTOC")
+        table.add_row(
+            item.estimator, "AUTOC > 0", f"{autoc['estimate']:.4f}", f"{autoc['p_value']:.3g}"
+        )
+        if item.calibration is not None:
+            term = item.calibration.term("differential_forest_prediction")
+            table.add_row(
+                item.estimator,
+                "calibration: differential prediction > 0",
+                f"{term['estimate']:.3f}",
+                f"{term['p_value']:.3g}",
+            )
+    out.print(table)
 
 
 @app.command()
