@@ -172,4 +172,8 @@ def test_stage_analyses_only_the_named_estimators_and_checks_units() -> None:
         analyze_heterogeneity(
             estimation, data, HeterogeneityConfig(dimensions=["sector"]), random_state=2
         )
+    with pytest.raises(ValueError, match=r"heterogeneity\.blp_covariates.*city_dev"):
+        analyze_heterogeneity(
+            estimation, data, HeterogeneityConfig(blp_covariates=["city_dev"]), random_state=2
+        )
     assert np.isfinite(list(result.metrics().values())).all()

@@ -204,9 +204,12 @@ def analyze_heterogeneity(
     if len(estimation.units) != data.n or not np.array_equal(estimation.units, data.units):
         raise ValueError("`estimation` and `data` must cover the same units in the same order")
     labels = [r.label for r in estimation.estimators]
-    modifiers = list(dict.fromkeys(c.split("=", 1)[0] for c in data.x.columns))
-    modifiers += [m for m in data.feature_groups if m not in modifiers and m in data.x.columns]
-    config.check_roles(list(data.firm_types.columns), list(data.feature_groups), labels)
+    modifiers = [
+        name
+        for name, columns in data.feature_groups.items()
+        if any(c in data.x.columns for c in columns)
+    ]
+    config.check_roles(list(data.firm_types.columns), modifiers, labels)
     seed = config.random_state if config.random_state is not None else random_state
     dimensions = (
         list(config.dimensions) if config.dimensions is not None else list(data.firm_types.columns)
