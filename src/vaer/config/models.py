@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vaer.config.compute import ComputeConfig
-from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
+from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 
 
 class _Section(BaseModel):
