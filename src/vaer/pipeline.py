@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vaer.compute import get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import build_analysis_data
@@ -23,6 +24,8 @@ from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.html import write_html
+from vaer.robustness import Rebuild, RobustnessResult, run_robustness
+from vaer.robustness.panel import panel_rebuild
 from vaer.tracking import flatten, provenance, tracked_run, untracked_run
 
 Progress = Callable[[str], None]
@@ -48,6 +51,8 @@ class RunResult:
         Seconds per stage.
     heterogeneity : HeterogeneityResult or None
         GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree (unless disabled).
+    robustness : RobustnessResult or None
+        Refuters and sensitivity analysis (when ``robustness.enabled``).
     """
 
     config: ExperimentConfig
@@ -60,6 +65,7 @@ class RunResult:
     truth: dict[str, float] | None
     timings: dict[str, float]
     heterogeneity: HeterogeneityResult | None = None
+    robustness: RobustnessResult | None = None
 
 
 class _Stopwatch:
@@ -86,6 +92,19 @@ def _headline_metrics(estimation: EstimationResult) -> dict[str, float]:
         metrics[f"time.fit.{result.label}"] = result.fit_seconds
     metrics["time.fit.nuisances"] = estimation.nuisance_seconds
     return metrics
+
+
+def _panel_rebuild(config: ExperimentConfig) -> Rebuild | None:
+    """The analysis table rebuilt for other windows/measures (panel-mode refuters)."""
+    wanted = (
+        config.robustness.placebo_shock.enabled or config.robustness.alternative_measures.enabled
+    )
+    if config.data.mode != "panel" or not wanted:
+        return None
+    return panel_rebuild(
+        config.data, config.roles, config.measures,
+        calm=config.robustness.placebo_shock.window, seed=config.seed,
+    )  # fmt: skip
 
 
 def _truth_rows(metrics: dict[str, float], labels: list[str]) -> list[dict[str, Any]]:
@@ -168,6 +187,20 @@ def run_experiment(
                 )
             if truth is not None and loaded.truth is not None:
                 truth.update(gate_truth_metrics(heterogeneity, loaded.truth, data.units))
+        robustness = None
+        if config.robustness.enabled:
+            with clock.stage("robustness", "refuting and sensitivity analysis"):
+                robustness = run_robustness(
+                    data,
+                    estimation,
+                    config.estimators,
+                    config.nuisance,
+                    config.robustness,
+                    random_state=config.seed,
+                    rebuild=_panel_rebuild(config),
+                    backend=get_backend(config.compute),
+                    progress=say,
+                )
 
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
@@ -195,6 +228,10 @@ def run_experiment(
                 },
                 meta=meta,
             )
+            if robustness is not None:
+                bundle.tables["robustness"] = robustness.to_frame()
+                if robustness.sensitivity is not None:
+                    bundle.tables["sensitivity"] = robustness.sensitivity.to_frame()
             bundle.write(out_dir)
             report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
 
@@ -204,6 +241,8 @@ def run_experiment(
             run.log_metrics(heterogeneity.metrics())
         if truth is not None:
             run.log_metrics({f"truth.{k}": v for k, v in truth.items()})
+        if robustness is not None:
+            run.log_metrics(robustness.metrics())
         run.log_artifacts(out_dir)
     return RunResult(
         config=config,
@@ -216,4 +255,5 @@ def run_experiment(
         truth=truth,
         timings=clock.seconds,
         heterogeneity=heterogeneity,
+        robustness=robustness,
     )

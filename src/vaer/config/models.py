@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from vaer.config.compute import ComputeConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
+from vaer.config.robustness import RobustnessConfig
 
 
 class _Section(BaseModel):
@@ -215,6 +216,7 @@ class ExperimentConfig(_Section):
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
+    robustness: RobustnessConfig = RobustnessConfig()
 
     @model_validator(mode="after")
     def _unique_estimator_names(self) -> ExperimentConfig:
@@ -225,6 +227,7 @@ class ExperimentConfig(_Section):
                 f"estimator names must be unique; {duplicated} appear twice: "
                 "give each a distinct `name`"
             )
+        self.robustness.check_against(self.data.mode, labels, list(self.roles.firm_types))
         return self
 
     @model_validator(mode="after")

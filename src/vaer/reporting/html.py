@@ -13,6 +13,7 @@ from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.figures import cate_histogram
 from vaer.reporting.format import sig, stars
 from vaer.reporting.heterogeneity import heterogeneity_context
+from vaer.reporting.robustness import robustness_context
 
 
 def _environment() -> Environment:
@@ -62,6 +63,7 @@ def render_html(bundle: ReportBundle) -> str:
         .reset_index()
         .to_dict("records"),
         het=heterogeneity_context(bundle.tables),
+        robustness=robustness_context(bundle.tables),
     )
 
 

@@ -1,0 +1,169 @@
+"""The ``robustness:`` section: which refuters run, their settings, and the omitted-variable
+sensitivity analysis (DESIGN.md section 7).
+
+Every refuter re-estimates the effect with one cheap estimator (``estimator``: the label of
+one of the run's estimators, by default the run's first ``linear_dml``), on shared
+cross-fitted nuisances refitted for the modified data. The refits run in parallel on the
+run's ``compute:`` backend.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vaer.config.panel import MeasuresConfig, ShockWindow
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlaceboTreatmentConfig(_Section):
+    """Placebo treatment: VA permuted within cluster; the effect should vanish (CI covers 0)."""
+
+    enabled: bool = True
+    repeats: int = Field(1, ge=1, le=100, description="independent permutations")
+
+
+class RandomCommonCauseConfig(_Section):
+    """A standard-normal column added as a control; the effect should move less than one SE."""
+
+    enabled: bool = True
+
+
+class DataSubsetsConfig(_Section):
+    """Re-estimation on random subsets of clusters; pass if at least ``min_share`` of the
+    subset estimates lie inside the full-sample 95% CI."""
+
+    enabled: bool = True
+    fraction: float = Field(0.8, gt=0.0, lt=1.0, description="share of clusters kept")
+    repeats: int = Field(3, ge=1, le=200)
+    min_share: float = Field(0.8, gt=0.0, le=1.0)
+
+
+class LeaveOneGroupOutConfig(_Section):
+    """Drop one firm-type level at a time and re-estimate the effect of the firms left; pass
+    if the refit lies inside the 95% CI of the full-sample estimate for the same firms."""
+
+    enabled: bool = True
+    dimensions: list[str] | None = Field(
+        None, description="firm-type columns to drop levels of; default: every roles.firm_types"
+    )
+
+
+class PlaceboShockConfig(_Section):
+    """Panel mode only: the outcome rebuilt for a calm window before the first shock
+    (default: base 2005, fake trough 2006, fake recovery 2007); the effect should vanish
+    (CI covers 0)."""
+
+    enabled: bool = False
+    window: ShockWindow = ShockWindow(pre=[2005], trough=[2006], recovery=[2007])
+
+
+class AlternativeMeasuresConfig(_Section):
+    """Panel mode only: the analysis rebuilt with other outcome measures and VA indices,
+    each a ``key=value`` override of ``measures:``; pass if each effect has the sign of the
+    main estimate and is significant at 5%."""
+
+    enabled: bool = False
+    variants: list[str] = [
+        "growth=dhs",
+        "outcome=ratio",
+        "outcome=composite",
+        "va_index=entropy",
+        "va_index=pca",
+    ]
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> AlternativeMeasuresConfig:
+        keys = sorted(k for k in MeasuresConfig.model_fields if k != "shock")
+        for variant in self.variants:
+            key, sep, value = (part.strip() for part in variant.partition("="))
+            if not sep or key not in keys or not value:
+                raise ValueError(
+                    f"alternative measure '{variant}' must be `key=value` with key one of "
+                    f"{keys} (e.g. growth=dhs)"
+                )
+            try:
+                MeasuresConfig.model_validate({key: value})
+            except ValueError as exc:
+                first = str(exc).splitlines()[-1].strip()
+                raise ValueError(f"alternative measure '{variant}': {first}") from None
+        return self
+
+
+class SensitivityConfig(_Section):
+    """Omitted-variable sensitivity (Chernozhukov, Cinelli, Newey, Sharma and Syrgkanis, 2022).
+
+    ``cf_y`` is the share of the outcome's residual variance a hidden confounder explains
+    (partial R^2 with the outcome), ``cf_d`` the share of the Riesz representer's variance
+    it explains (for a partially linear model: of the treatment's residual variance); the
+    bounds are computed for every pair, with ``rho`` the correlation of the two gaps.
+    """
+
+    enabled: bool = True
+    cf_y: list[float] = [0.01, 0.03, 0.1]
+    cf_d: list[float] = [0.01, 0.03, 0.1]
+    rho: float = Field(1.0, ge=0.0, le=1.0)
+    benchmark: bool = Field(True, description="implied strengths of each observed control")
+
+    @model_validator(mode="after")
+    def _check_strengths(self) -> SensitivityConfig:
+        for name in ("cf_y", "cf_d"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"`robustness.sensitivity.{name}` must list at least one value")
+            bad = [v for v in values if not 0.0 <= v < 1.0]
+            if bad:
+                raise ValueError(
+                    f"`robustness.sensitivity.{name}` values must be in [0, 1); got {bad}"
+                )
+        return self
+
+
+class RobustnessConfig(_Section):
+    """Refuters and sensitivity analysis of a run (off unless ``enabled: true``)."""
+
+    enabled: bool = False
+    estimator: str | None = Field(
+        None,
+        description="label of the run estimator refuters refit; default: first linear_dml",
+    )
+    placebo_treatment: PlaceboTreatmentConfig = PlaceboTreatmentConfig()
+    random_common_cause: RandomCommonCauseConfig = RandomCommonCauseConfig()
+    data_subsets: DataSubsetsConfig = DataSubsetsConfig()
+    leave_one_group_out: LeaveOneGroupOutConfig = LeaveOneGroupOutConfig()
+    placebo_shock: PlaceboShockConfig = PlaceboShockConfig()
+    alternative_measures: AlternativeMeasuresConfig = AlternativeMeasuresConfig()
+    sensitivity: SensitivityConfig = SensitivityConfig()
+
+    def check_against(self, mode: str, estimator_labels: list[str], firm_types: list[str]) -> None:
+        """Check the section against the rest of the experiment.
+
+        Raises
+        ------
+        ValueError
+            If a panel-only refuter is enabled in table mode, ``estimator`` names no estimator
+            of the run, or a leave-one-group-out dimension is not one of ``roles.firm_types``.
+        """
+        if not self.enabled:
+            return
+        for name in ("placebo_shock", "alternative_measures"):
+            if getattr(self, name).enabled and mode != "panel":
+                raise ValueError(
+                    f"`robustness.{name}` rebuilds the outcome from a firm-year panel and needs "
+                    f"`data.mode: panel`; this experiment has `data.mode: {mode}`: set "
+                    f"`robustness.{name}.enabled: false`"
+                )
+        if self.estimator is not None and self.estimator not in estimator_labels:
+            raise ValueError(
+                f"`robustness.estimator` is '{self.estimator}', which is not an estimator of "
+                f"this run; use one of {estimator_labels}"
+            )
+        dims = self.leave_one_group_out.dimensions or []
+        unknown = [d for d in dims if d not in firm_types]
+        if self.leave_one_group_out.enabled and unknown:
+            raise ValueError(
+                f"`robustness.leave_one_group_out.dimensions` {unknown} are not in "
+                f"`roles.firm_types` {firm_types}"
+            )

@@ -1,0 +1,56 @@
+"""A refuter's plan: the modified data sets to refit, and how to judge the refits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vaer.data.design import AnalysisData
+from vaer.estimators.results import AteEstimate
+from vaer.robustness.refit import Refit
+from vaer.robustness.results import CheckResult
+
+Evaluate = Callable[[Sequence[Refit]], list[CheckResult]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one refuter needs refitted and how its refits are judged.
+
+    Attributes
+    ----------
+    check : str
+        Refuter name.
+    datasets : tuple of AnalysisData
+        Modified copies of the run's data, refitted in parallel with every other plan's.
+    evaluate : callable
+        Turns the refits (in the order of ``datasets``) into rows of the robustness table.
+    """
+
+    check: str
+    datasets: tuple[AnalysisData, ...]
+    evaluate: Evaluate
+
+
+def check_row(
+    check: str,
+    variant: str,
+    ate: AteEstimate,
+    *,
+    reference: float,
+    rule: str,
+    passed: bool,
+) -> CheckResult:
+    """A row of the robustness table from a re-estimated effect."""
+    return CheckResult(
+        check=check,
+        variant=variant,
+        estimator=ate.estimator,
+        estimate=ate.estimate,
+        se=ate.se,
+        ci_low=ate.ci_low,
+        ci_high=ate.ci_high,
+        reference=reference,
+        rule=rule,
+        passed=bool(passed),
+    )
