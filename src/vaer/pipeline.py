@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vaer.compute import get_backend
+from vaer.attribution import AttributionResult, attribution_truth_metrics, run_attribution
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import build_analysis_data
@@ -53,6 +54,8 @@ class RunResult:
         GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree (unless disabled).
     robustness : RobustnessResult or None
         Refuters and sensitivity analysis (when ``robustness.enabled``).
+    attribution : AttributionResult or None
+        SHAP channel attribution and mechanism tests (``attribution.enabled``).
     """
 
     config: ExperimentConfig
@@ -66,6 +69,7 @@ class RunResult:
     timings: dict[str, float]
     heterogeneity: HeterogeneityResult | None = None
     robustness: RobustnessResult | None = None
+    attribution: AttributionResult | None = None
 
 
 class _Stopwatch:
@@ -202,6 +206,24 @@ def run_experiment(
                     progress=say,
                 )
 
+        attribution = None
+        if config.attribution.enabled:
+            with clock.stage("attribution", "attributing effects to channels and mechanisms"):
+                attribution = run_attribution(
+                    data,
+                    estimation,
+                    config.attribution,
+                    config.roles,
+                    config.nuisance,
+                    loaded.frame,
+                    random_state=config.seed,
+                    progress=say,
+                )
+            run.log_metrics(attribution.metrics())
+            if loaded.truth is not None:
+                checked = attribution_truth_metrics(attribution, loaded.truth)
+                run.log_metrics({f"truth.{k}": v for k, v in checked.items()})
+
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
             meta = {
@@ -225,8 +247,10 @@ def run_experiment(
                     "cate": estimation.cate_frame(),
                     **loaded.tables(),
                     **(heterogeneity.tables() if heterogeneity is not None else {}),
+                    **(attribution.tables() if attribution else {}),
                 },
                 meta=meta,
+                parquet=frozenset({"shap_values", "shap_data"}),
             )
             if robustness is not None:
                 bundle.tables["robustness"] = robustness.to_frame()
@@ -256,4 +280,5 @@ def run_experiment(
         timings=clock.seconds,
         heterogeneity=heterogeneity,
         robustness=robustness,
+        attribution=attribution,
     )

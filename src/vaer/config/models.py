@@ -15,6 +15,7 @@ from vaer.config.compute import ComputeConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
+from vaer.config.attribution import AttributionConfig
 
 
 class _Section(BaseModel):
@@ -88,6 +89,7 @@ class Roles(_Section):
     industry: str | None = None
     va_components: list[str] = []
     va_firm: str | None = None
+    mediators: dict[str, list[str]] = {}
 
     @model_validator(mode="after")
     def _check_roles(self) -> Roles:
@@ -217,6 +219,7 @@ class ExperimentConfig(_Section):
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
     robustness: RobustnessConfig = RobustnessConfig()
+    attribution: AttributionConfig = AttributionConfig()
 
     @model_validator(mode="after")
     def _unique_estimator_names(self) -> ExperimentConfig:

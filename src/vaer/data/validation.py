@@ -48,6 +48,8 @@ def role_columns(roles: Roles) -> dict[str, list[str]]:
         named["instrument"] = [roles.instrument]
     for channel, proxies in roles.mechanisms.items():
         named[f"mechanisms.{channel}"] = list(proxies)
+    for channel, mediators in roles.mediators.items():
+        named[f"mediators.{channel}"] = list(mediators)
     return named
 
 

@@ -19,18 +19,27 @@ META_FILE = "run.json"
 
 @dataclass(frozen=True)
 class ReportBundle:
-    """Tables (by name, e.g. ``ate``, ``cate``) and metadata (run id, config, versions...)."""
+    """Tables (by name, e.g. ``ate``, ``cate``) and metadata (run id, config, versions...).
+
+    Tables named in ``parquet`` (large per-unit tables such as ``shap_values``) are written
+    as ``tables/<name>.parquet`` instead of CSV.
+    """
 
     tables: dict[str, pd.DataFrame]
     meta: dict[str, Any] = field(default_factory=dict)
+    parquet: frozenset[str] = frozenset()
 
     def write(self, folder: Path) -> list[Path]:
-        """Write ``tables/<name>.csv`` and ``run.json`` under ``folder``; return the paths."""
+        """Write ``tables/<name>.csv`` (or ``.parquet``) and ``run.json`` under ``folder``."""
         (folder / TABLES_DIR).mkdir(parents=True, exist_ok=True)
         written = []
         for name, table in self.tables.items():
-            path = folder / TABLES_DIR / f"{name}.csv"
-            table.to_csv(path, index=False, float_format="%.10g")
+            if name in self.parquet:
+                path = folder / TABLES_DIR / f"{name}.parquet"
+                table.to_parquet(path, index=False)
+            else:
+                path = folder / TABLES_DIR / f"{name}.csv"
+                table.to_csv(path, index=False, float_format="%.10g")
             written.append(path)
         meta_path = folder / META_FILE
         meta_path.write_text(
@@ -54,4 +63,10 @@ class ReportBundle:
         tables = {
             path.stem: pd.read_csv(path) for path in sorted((folder / TABLES_DIR).glob("*.csv"))
         }
-        return cls(tables=tables, meta=json.loads(meta_path.read_text(encoding="utf-8")))
+        parquet = sorted((folder / TABLES_DIR).glob("*.parquet"))
+        tables.update({path.stem: pd.read_parquet(path) for path in parquet})
+        return cls(
+            tables=tables,
+            meta=json.loads(meta_path.read_text(encoding="utf-8")),
+            parquet=frozenset(path.stem for path in parquet),
+        )

@@ -9,6 +9,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from scipy import stats
 
+from vaer.reporting.attribution_figures import attribution_context
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.figures import cate_histogram
 from vaer.reporting.format import sig, stars
@@ -64,6 +65,7 @@ def render_html(bundle: ReportBundle) -> str:
         .to_dict("records"),
         het=heterogeneity_context(bundle.tables),
         robustness=robustness_context(bundle.tables),
+        attribution=attribution_context(bundle.tables),
     )
 
 

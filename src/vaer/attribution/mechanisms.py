@@ -1,0 +1,244 @@
+r"""Mechanism tests: the effect of VA on each mediator, by double machine learning.
+
+For a mediator :math:`M` (e.g. the change of a channel proxy over the shock window), the
+partially linear model :math:`M = \theta T + g(X, W) + u` is estimated with cross-fitted
+nuisances (folds grouped by cluster, the run's nuisance learner) and one of two
+Neyman-orthogonal scores (Chernozhukov et al., 2018, *Econometrics J.* 21(1), C1-C68,
+section 4.1; DoubleML's ``partialling out`` and ``IV-type``):
+
+``partialling_out``
+    :math:`\tilde M = M - \hat E[M|X,W]`, :math:`\tilde T = T - \hat E[T|X,W]`,
+    :math:`\hat\theta = \sum_i \tilde T_i \tilde M_i / \sum_i \tilde T_i^2`;
+``iv_type`` (default)
+    starts from the partialling-out :math:`\tilde\theta`, cross-fits
+    :math:`\hat g = \hat E[M - \tilde\theta T | X, W]` and solves
+    :math:`\sum_i \tilde T_i (M_i - \hat g_i - \hat\theta T_i) = 0`.
+
+The IV-type score is the default because :math:`\hat E[M|X,W]` inherits
+:math:`\theta\,\hat E[T|X,W]`, so when the treatment model overfits (e.g. city-level
+VA shocks learnt from a city-level control), the partialling-out estimate is shrunk
+towards zero by about :math:`\theta\,E[\Delta_T^2]/E[\tilde T^2]`; the IV-type score's
+:math:`\hat g` does not contain :math:`\theta T` and avoids that product-of-errors term
+(see ``benchmarks/mechanism_tests.py``).
+
+The standard error is the one-way cluster-robust (CR1) SE of the mean of
+:math:`\hat\theta + \psi_i / \overline{J}`, with :math:`\psi` the score at
+:math:`\hat\theta` and :math:`\overline{J}` its mean derivative. By firm type, the
+same estimator is applied within each level, on the same cross-fitted nuisances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vaer.config.models import NuisanceConfig
+from vaer.data.design import AnalysisData
+from vaer.estimators.inference import cluster_robust_mean
+from vaer.estimators.nuisance import crossfit_predict, grouped_folds, make_regressor
+
+SCORES = ("iv_type", "partialling_out")
+MECHANISM_COLUMNS = [
+    "channel",
+    "mediator",
+    "dimension",
+    "level",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n",
+    "n_clusters",
+]
+
+
+@dataclass(frozen=True)
+class MechanismEstimate:
+    """The DML effect of one more unit of VA on one mediator (in one group).
+
+    ``dimension`` and ``level`` are ``"all"`` for the whole sample.
+    """
+
+    channel: str
+    mediator: str
+    dimension: str
+    level: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_clusters: int
+
+    def covers(self, value: float) -> bool:
+        """Whether the 95% CI contains ``value``."""
+        return self.ci_low <= value <= self.ci_high
+
+    @property
+    def significant(self) -> bool:
+        """Whether the 95% CI excludes zero."""
+        return not self.covers(0.0)
+
+
+def partial_out_effect(
+    m_res: np.ndarray, t_res: np.ndarray, clusters: np.ndarray, t_design: np.ndarray | None = None
+) -> tuple[float, float, float, float, float, int, int]:
+    """Solve the linear orthogonal score sum(T~ (m_res - theta T_design)) = 0.
+
+    Parameters
+    ----------
+    m_res : ndarray of shape (n,)
+        ``M - E[M|X,W]`` (partialling out) or ``M - g(X,W)`` (IV-type).
+    t_res : ndarray of shape (n,)
+        ``T - E[T|X,W]``, the instrument of the score.
+    clusters : ndarray of shape (n,)
+    t_design : ndarray of shape (n,), optional
+        The regressor multiplying theta: ``t_res`` (default, partialling out) or ``T``.
+
+    Returns
+    -------
+    tuple
+        ``(estimate, se, ci_low, ci_high, p_value, n, n_clusters)`` with a CR1 SE.
+
+    Raises
+    ------
+    ValueError
+        If the score does not depend on theta (no treatment variation), or fewer than 2
+        clusters.
+    """
+    m_res = np.asarray(m_res, dtype=np.float64)
+    t_res = np.asarray(t_res, dtype=np.float64)
+    design = t_res if t_design is None else np.asarray(t_design, dtype=np.float64)
+    jacobian = float(np.mean(t_res * design))
+    if not np.isfinite(jacobian) or abs(jacobian) <= 1e-12:
+        raise ValueError("the treatment residuals are all zero: VA has no variation left")
+    theta = float(np.mean(t_res * m_res)) / jacobian
+    scores = theta + t_res * (m_res - theta * design) / jacobian
+    mean = cluster_robust_mean(scores, clusters)
+    return (
+        mean.estimate,
+        mean.se,
+        mean.ci_low,
+        mean.ci_high,
+        mean.p_value,
+        mean.n,
+        mean.n_clusters,
+    )
+
+
+def _mediator_values(frame: pd.DataFrame, column: str, channel: str, n: int) -> np.ndarray:
+    series = frame[column]
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        raise ValueError(
+            f"roles.mediators.{channel}: column '{column}' must be numeric; "
+            f"got dtype {series.dtype}"
+        )
+    values = series.to_numpy(dtype=np.float64)
+    if len(values) != n:
+        raise ValueError(
+            f"the table has {len(values)} rows but the analysis data {n}: pass the frame the "
+            "analysis data were built from"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"roles.mediators.{channel}: column '{column}' has missing or infinite values"
+        )
+    return values
+
+
+def mechanism_tests(
+    frame: pd.DataFrame,
+    mediators: Mapping[str, Sequence[str]],
+    data: AnalysisData,
+    nuisance: NuisanceConfig,
+    *,
+    cv: int = 5,
+    score: str = "iv_type",
+    by_firm_type: bool = False,
+    random_state: int = 0,
+) -> tuple[MechanismEstimate, ...]:
+    """DML effect of VA on every mediator, with cluster-robust 95% CIs.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The analysis table the ``data`` were built from (same rows, same order).
+    mediators : mapping
+        Channel -> mediator columns (``roles.mediators``).
+    data : AnalysisData
+        Treatment, features ``xw`` (nuisance inputs), clusters and firm types.
+    nuisance : NuisanceConfig
+        The first-stage learner.
+    cv : int
+        Cross-fitting folds, grouped by cluster (>= 2).
+    score : str
+        ``iv_type`` (default) or ``partialling_out``.
+    by_firm_type : bool
+        Also estimate within each level of each firm-type column.
+    random_state : int
+
+    Returns
+    -------
+    tuple of MechanismEstimate
+        Whole-sample rows first (``dimension == "all"``), then by firm type.
+
+    Raises
+    ------
+    ValueError
+        If ``cv`` < 2, ``score`` is unknown, a mediator is missing, not numeric, has
+        NaN/inf values, or is also a feature (a modifier or control), or there are fewer
+        clusters than folds.
+    """
+    if not isinstance(cv, int) or cv < 2:
+        raise ValueError(f"`cv` must be an int >= 2; got {cv!r}")
+    if score not in SCORES:
+        raise ValueError(f"`score` must be one of {', '.join(SCORES)}; got {score!r}")
+    features = set(data.xw.columns) | set(data.feature_groups)
+    for channel, columns in mediators.items():
+        for column in columns:
+            if column not in frame.columns:
+                raise ValueError(f"roles.mediators.{channel}: column '{column}' is not in the data")
+            if column in features:
+                raise ValueError(
+                    f"roles.mediators.{channel}: column '{column}' is also a modifier or "
+                    "control; a mediator is an outcome of VA: remove it from the features"
+                )
+    folds = grouped_folds(data.clusters, cv, random_state)
+    t_hat = crossfit_predict(make_regressor(nuisance, random_state), data.xw, data.t, folds)
+    t_res = data.t - t_hat
+    groups: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(data.n, dtype=bool))]
+    if by_firm_type:
+        for dimension in data.firm_types.columns:
+            labels = data.firm_types[dimension].astype(str).to_numpy()
+            groups += [(str(dimension), lvl, labels == lvl) for lvl in sorted(set(labels))]
+    results: list[MechanismEstimate] = []
+    for channel, columns in mediators.items():
+        for column in columns:
+            m = _mediator_values(frame, column, channel, data.n)
+            m_hat = crossfit_predict(make_regressor(nuisance, random_state), data.xw, m, folds)
+            m_res, design = m - m_hat, t_res
+            if score == "iv_type":
+                preliminary = partial_out_effect(m_res, t_res, data.clusters)[0]
+                g_hat = crossfit_predict(
+                    make_regressor(nuisance, random_state), data.xw, m - preliminary * data.t, folds
+                )
+                m_res, design = m - g_hat, data.t
+            for dimension, level, mask in groups:
+                if len(np.unique(data.clusters[mask])) < 2:
+                    continue
+                estimate = partial_out_effect(
+                    m_res[mask], t_res[mask], data.clusters[mask], design[mask]
+                )
+                results.append(MechanismEstimate(channel, column, dimension, level, *estimate))
+    results.sort(key=lambda r: r.dimension != "all")
+    return tuple(results)
+
+
+def mechanisms_frame(estimates: Sequence[MechanismEstimate]) -> pd.DataFrame:
+    """The ``mechanisms`` table: one row per mediator (and group)."""
+    return pd.DataFrame([vars(e) for e in estimates], columns=MECHANISM_COLUMNS)

@@ -1,0 +1,57 @@
+"""The ``attribution:`` section: SHAP of the effect function, channels, mechanism tests.
+
+See :mod:`vaer.attribution` for what each key controls.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SurrogateConfig(_Section):
+    """The distilled model explained by exact TreeSHAP (``method: tree_surrogate``).
+
+    A LightGBM regressor is fitted to the estimator's effect function evaluated at the
+    study's units; ``holdout`` of them are kept out of the fit to measure its fidelity
+    (R² to tau_hat). ``params`` override the LightGBM defaults.
+    """
+
+    params: dict[str, Any] = {}
+    holdout: float = Field(0.2, gt=0.0, lt=0.5)
+    max_units: int = Field(50_000, ge=100)
+
+
+class MechanismTestConfig(_Section):
+    """DML effects of VA on each mediator of ``roles.mediators``."""
+
+    enabled: bool = True
+    cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
+    score: Literal["iv_type", "partialling_out"] = "iv_type"
+    by_firm_type: bool = False
+
+
+class AttributionConfig(_Section):
+    """SHAP attribution of tau_hat(x) and mechanism tests (DESIGN.md section 7).
+
+    ``method`` is ``auto`` (exact linear SHAP for linear DML, a TreeSHAP-explained
+    surrogate for forests, the permutation explainer otherwise), or one of them for all
+    estimators. ``n_units`` units are explained (``permutation_units`` for the slow
+    permutation path) against ``n_background`` background units.
+    """
+
+    enabled: bool = True
+    method: Literal["auto", "linear", "tree_surrogate", "permutation"] = "auto"
+    n_units: int = Field(3000, ge=20)
+    permutation_units: int = Field(300, ge=10)
+    n_background: int = Field(100, ge=10)
+    n_bootstrap: int = Field(200, ge=0)
+    ci_level: float = Field(0.95, gt=0.5, lt=1.0)
+    top_features: int = Field(8, ge=1)
+    surrogate: SurrogateConfig = SurrogateConfig()
+    mechanisms: MechanismTestConfig = MechanismTestConfig()

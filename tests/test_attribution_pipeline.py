@@ -1,0 +1,115 @@
+"""The attribution stage inside a run, and the fast SHAP route against econml's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import small_config
+from vaer.attribution.explain import explain_effect
+from vaer.attribution.groups import modifier_groups, sum_groups
+from vaer.attribution.stage import sample_rows
+from vaer.config import validate_config
+from vaer.data.synthetic_table import MECHANISMS
+from vaer.pipeline import RunResult, run_experiment
+
+MEDIATORS = {channel: [f"d_{proxies[0]}"] for channel, proxies in MECHANISMS.items()}
+
+
+@pytest.fixture(scope="module")
+def attributed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path]:
+    tmp_path = tmp_path_factory.mktemp("attribution")
+    raw = small_config(tmp_path)
+    raw["roles"]["mechanisms"] = MECHANISMS
+    raw["roles"]["mediators"] = MEDIATORS
+    raw["attribution"] = {
+        "n_units": 600,
+        "n_bootstrap": 50,
+        "mechanisms": {"cv": 3, "by_firm_type": True},
+    }
+    return run_experiment(validate_config(raw)), tmp_path
+
+
+@pytest.mark.slow
+def test_run_writes_attribution_tables_and_report(
+    attributed_run: tuple[RunResult, Path],
+) -> None:
+    result, _ = attributed_run
+    tables = result.out_dir / "tables"
+    channels = pd.read_csv(tables / "shap_channels.csv")
+    assert list(channels.columns) == [
+        "estimator",
+        "channel",
+        "share",
+        "ci_low",
+        "ci_high",
+        "mean_abs_shap",
+    ]
+    assert set(channels["estimator"]) == {"causal_forest_dml", "linear_dml"}
+    assert channels.groupby("estimator")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    by_type = pd.read_csv(tables / "shap_by_type.csv")
+    assert {"dimension", "level", "channel", "share"} <= set(by_type.columns)
+    values = pd.read_parquet(tables / "shap_values.parquet")
+    assert list(values.columns[:2]) == ["estimator", "unit"]
+    # one column per firm-type dimension (one-hot levels summed), none per level
+    assert "ownership" in values.columns and not any("=" in c for c in values.columns)
+    assert len(values) == 2 * 600
+    mechanisms = pd.read_csv(tables / "mechanisms.csv")
+    overall = mechanisms[mechanisms["dimension"] == "all"]
+    assert list(overall["mediator"]) == [m[0] for m in MEDIATORS.values()]
+    assert (mechanisms["dimension"] != "all").any()
+    html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""
+    assert "Mechanism attribution" in html and "Mechanism tests" in html
+    assert html.count("<svg") >= 6
+
+
+@pytest.mark.slow
+def test_run_logs_attribution_metrics(attributed_run: tuple[RunResult, Path]) -> None:
+    result, tmp_path = attributed_run
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert "shap.causal_forest_dml.share.knowledge_spillover" in metrics
+    assert "mechanism.d_smart_green.estimate" in metrics
+    assert "mechanism.d_smart_green.se" in metrics
+    assert "time.stage.attribution" in metrics
+    assert "truth.shap.linear_dml.corr.knowledge_spillover" in metrics
+    assert metrics["shap.causal_forest_dml.fidelity_r2"] > 0.8
+
+
+@pytest.mark.slow
+def test_fast_forest_route_agrees_with_econml_shap_values(
+    attributed_run: tuple[RunResult, Path],
+) -> None:
+    """The distilled TreeSHAP route against econml's (slow) CausalForestDML.shap_values."""
+    from vaer.data.design import build_analysis_data
+    from vaer.data.loading import load_data
+
+    result, _ = attributed_run
+    config = result.config
+    loaded = load_data(config.data, config.roles, seed=config.seed)
+    data = build_analysis_data(loaded.frame, config.roles)
+    model = result.estimation.get("causal_forest_dml").model
+    rows = sample_rows(data.n, 40, 0)
+    fast = explain_effect(
+        "cf",
+        "causal_forest_dml",
+        model,
+        data.x,
+        rows,
+        sample_rows(data.n, 100, 1),
+        data.units,
+        data.feature_groups,
+        method="tree_surrogate",
+    )
+    slow = model.shap_values(data.x.to_numpy(dtype=np.float64)[rows], background_samples=100)
+    explanation = next(iter(next(iter(slow.values())).values()))
+    groups = modifier_groups(list(data.x.columns), data.feature_groups)
+    slow_values = sum_groups(np.asarray(explanation.values), list(data.x.columns), groups)
+    top = slow_values.std().sort_values(ascending=False).index[:3]
+    for feature in top:
+        corr = np.corrcoef(fast.values[feature], slow_values[feature])[0, 1]
+        assert corr > 0.9, (feature, corr)
