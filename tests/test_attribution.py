@@ -265,6 +265,19 @@ def test_attribution_config_is_validated(tmp_path: Path) -> None:
     assert validate_config(raw).attribution.mechanisms.cv == 3
 
 
+def test_a_missing_mediator_column_is_named_before_fitting(
+    small_table: tuple[pd.DataFrame, Roles],
+) -> None:
+    from vaer.data.validation import DataValidationError, validate_table
+
+    frame, roles = small_table
+    bad = Roles(**{**roles.model_dump(), "mediators": {"export_cost": ["d_export_cots"]}})
+    with pytest.raises(
+        DataValidationError, match=r"roles\.mediators\.export_cost: column 'd_export_cots'"
+    ):
+        validate_table(frame, bad)
+
+
 def test_bundle_round_trips_parquet_tables(tmp_path: Path) -> None:
     values = pd.DataFrame({"estimator": ["a", "a"], "unit": ["F1", "F2"], "ownership": [0.1, -0.2]})
     bundle = ReportBundle(

@@ -227,7 +227,11 @@ def run_attribution(
     started = time.perf_counter()
     for result in estimation.estimators:
         method = resolve_method(config.method, result.kind, result.model)
-        explain_rows = rows[: config.permutation_units] if method == "permutation" else rows
+        explain_rows = (
+            sample_rows(data.n, min(config.permutation_units, config.n_units), random_state)
+            if method == "permutation"
+            else rows
+        )
         say(f"SHAP of {result.label} ({method}, {len(explain_rows)} units)")
         explanation = explain_effect(
             result.label,
