@@ -134,7 +134,8 @@ def main() -> None:
     print(agreement.to_string(index=False))
     x_all = data.x.to_numpy(dtype=np.float64)[rows]
     forest = np.asarray(model.effect(x_all)).ravel()
-    tree_average = np.asarray(model.model_cate.predict_tree_average(x_all)).reshape(len(rows), -1)
+    grf = model.model_cate.estimators_[0]  # econml wraps the forest in a MultiOutputGRF
+    tree_average = np.asarray(grf.predict_tree_average(x_all)).reshape(len(rows), -1)
     tree_average_r2 = r_squared(forest, tree_average[:, 0])
     print(f"R2 of the per-tree average to the forest's prediction: {tree_average_r2:.4f}")
     if args.no_write:

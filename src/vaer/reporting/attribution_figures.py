@@ -127,8 +127,11 @@ def type_share_heatmap(by_type: pd.DataFrame, estimator: str) -> str:
     image = ax.imshow(matrix.to_numpy(dtype=float), cmap="Blues", aspect="auto", vmin=0)
     ax.set_xticks(np.arange(matrix.shape[1]), list(matrix.columns), rotation=35, ha="right")
     ax.set_yticks(np.arange(matrix.shape[0]), list(matrix.index))
-    for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    shares = matrix.to_numpy(dtype=float)
+    dark = 0.6 * np.nanmax(shares) if np.isfinite(shares).any() else np.inf
+    for (i, j), value in np.ndenumerate(shares):
+        colour = "white" if value > dark else "#1d2330"
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
     fig.colorbar(image, ax=ax, pad=0.01, label="channel share")
     ax.set_title(f"Channel shares by firm type ({estimator})", fontsize=10)
     fig.tight_layout()
