@@ -31,10 +31,13 @@ def attribution_truth_metrics(result: AttributionResult, truth: Truth) -> dict[s
         ``shap.<estimator>.corr.<feature>`` for modifiers with non-constant true SHAP,
         ``shap.<estimator>.share_error.<channel>`` (estimated minus true share),
         ``shap.true_share.<channel>``, and for whole-sample mechanism tests
-        ``mechanism.<mediator>.bias`` and ``.covered`` (1 or 0).
+        ``mechanism.<mediator>.bias`` and ``.covered`` (1 or 0). SHAP metrics are left
+        out when the explained units are not all among ``truth.units``.
     """
     metrics: dict[str, float] = {}
     for explanation in result.explanations:
+        if not np.isin(explanation.units, truth.units).all():
+            continue  # rows that are not the truth's units (e.g. firm x shock rows)
         true = truth.shap_for(explanation.units)
         for feature in explanation.values.columns:
             if feature in true.columns and true[feature].std() > 0:

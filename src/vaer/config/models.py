@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vaer.config.attribution import AttributionConfig
 from vaer.config.compute import ComputeConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
-from vaer.config.attribution import AttributionConfig
 
 
 class _Section(BaseModel):
