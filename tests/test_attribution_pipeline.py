@@ -113,3 +113,29 @@ def test_fast_forest_route_agrees_with_econml_shap_values(
     for feature in top:
         corr = np.corrcoef(fast.values[feature], slow_values[feature])[0, 1]
         assert corr > 0.9, (feature, corr)
+
+
+@pytest.mark.slow
+def test_linear_route_equals_econml_linear_shap_values(
+    attributed_run: tuple[RunResult, Path],
+) -> None:
+    """Exact linear SHAP against econml's LinearDML.shap_values (shap's linear explainer)."""
+    from vaer.data.design import build_analysis_data
+    from vaer.data.loading import load_data
+
+    result, _ = attributed_run
+    config = result.config
+    loaded = load_data(config.data, config.roles, seed=config.seed)
+    data = build_analysis_data(loaded.frame, config.roles)
+    model = result.estimation.get("linear_dml").model
+    rows = sample_rows(data.n, 40, 2)
+    # econml uses the explained units themselves as the background (all of them when <= 100)
+    ours = explain_effect(
+        "ldml", "linear_dml", model, data.x, rows, rows, data.units, data.feature_groups
+    )
+    assert ours.method == "linear"
+    slow = model.shap_values(data.x.to_numpy(dtype=np.float64)[rows], background_samples=100)
+    explanation = next(iter(next(iter(slow.values())).values()))
+    groups = modifier_groups(list(data.x.columns), data.feature_groups)
+    theirs = sum_groups(np.asarray(explanation.values), list(data.x.columns), groups)
+    np.testing.assert_allclose(ours.values.to_numpy(), theirs.to_numpy(), atol=1e-8)
