@@ -40,6 +40,7 @@ ZERO = "d_smart_green"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n-units", type=int, default=2000)
     parser.add_argument("--n-clusters", type=int, default=60)
     parser.add_argument("--cv", type=int, default=5)
@@ -64,7 +65,7 @@ def main() -> None:
     nuisance = NuisanceConfig(model=args.nuisance_model, params=json.loads(args.nuisance_params))
     rows = []
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         table = make_synthetic_table(
             SyntheticTableConfig(n_units=args.n_units, n_clusters=args.n_clusters),
             random_state=seed,
