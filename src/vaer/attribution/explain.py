@@ -57,6 +57,8 @@ class ShapExplanation:
     n_background : int
     seconds : float
         Wall time of the explanation, including any distillation.
+    extra : dict
+        Route-specific facts (``n_fit``, ``n_holdout`` of the surrogate).
     """
 
     estimator: str
