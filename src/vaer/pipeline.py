@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vaer.compute import get_backend
 from vaer.attribution import AttributionResult, attribution_truth_metrics, run_attribution
+from vaer.compute import get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import build_analysis_data
