@@ -134,6 +134,7 @@ def run_experiment(
     progress: Progress | None = None,
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    run_name: str | None = None,
 ) -> RunResult:
     """Run one experiment end to end.
 
@@ -149,6 +150,8 @@ def run_experiment(
         Log the run as a child of this MLflow run (a sweep's variant).
     tags : mapping, optional
         Extra tags of the run (e.g. the sweep variant).
+    run_name : str, optional
+        Defaults to ``<name>-<UTC time>``.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def run_experiment(
     say = progress or (lambda _message: None)
     clock = _Stopwatch(say)
     started = datetime.now(UTC)
-    run_name = f"{config.name}-{started:%Y%m%d-%H%M%S}"
+    run_name = run_name or f"{config.name}-{started:%Y%m%d-%H%M%S}"
     origin = provenance()
     run_tags = {
         "vaer.seed": str(config.seed),

@@ -15,6 +15,7 @@ from vaer.config.compute import ComputeConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
+from vaer.config.sweep import SweepConfig
 
 
 class _Section(BaseModel):
@@ -217,6 +218,7 @@ class ExperimentConfig(_Section):
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
     robustness: RobustnessConfig = RobustnessConfig()
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _unique_estimator_names(self) -> ExperimentConfig:

@@ -30,6 +30,7 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from vaer.data.design import FeatureEncoder
 
@@ -37,7 +38,7 @@ OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high"]
 REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
 
 
-class CateModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class CateModel(PythonModel):
     """Effects of VA with confidence intervals for new firms, from their raw columns.
 
     Parameters

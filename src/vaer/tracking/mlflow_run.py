@@ -196,8 +196,8 @@ class TrackedRun:
         context : str
             The dataset's role in the run.
         """
-        import mlflow.data
         from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
         path = Path(source)
@@ -206,7 +206,7 @@ class TrackedRun:
             if path.is_file()
             else CodeDatasetSource(tags={"generator": source, **digest_tags})
         )
-        dataset = mlflow.data.from_pandas(frame, source=origin, name=name, targets=targets)
+        dataset = from_pandas(frame, source=origin, name=name, targets=targets)
         entity = DatasetInput(
             dataset=dataset._to_mlflow_entity(),
             tags=[InputTag(key="mlflow.data.context", value=context)],
@@ -393,7 +393,7 @@ class LocalRun(TrackedRun):
     def log_table(self, frame: pd.DataFrame, name: str) -> bool:
         return False
 
-    def log_dataset(self, frame: pd.DataFrame, **kwargs: Any) -> None:  # type: ignore[override]
+    def log_dataset(self, frame: pd.DataFrame, **kwargs: Any) -> None:
         return None
 
     def log_cate_model(self, **kwargs: Any) -> str | None:

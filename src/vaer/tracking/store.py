@@ -144,6 +144,21 @@ def _use_wal(db: Path) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
 
 
+def prepare_store(uri: str) -> None:
+    """Create (and migrate) a SQLite store under an exclusive lock, in WAL mode.
+
+    A no-op for other stores. Safe to call from several processes at once.
+    """
+    from mlflow.tracking import MlflowClient
+
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    with _store_lock(db):
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates the schema
+        _use_wal(db)
+
+
 def ensure_experiment(uri: str, experiment: str) -> str:
     """Create the store and the experiment if needed; return the experiment id.
 
@@ -162,6 +177,11 @@ def ensure_experiment(uri: str, experiment: str) -> str:
     -------
     str
         The experiment id.
+
+    Raises
+    ------
+    ValueError
+        If the experiment exists but is deleted.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -170,11 +190,53 @@ def ensure_experiment(uri: str, experiment: str) -> str:
     db = sqlite_path(uri)
     if db is None:
         return _get_or_create(MlflowClient(tracking_uri=uri), uri, experiment)
+    prepare_store(uri)
     with _store_lock(db):
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)  # creates and migrates the schema
-        _use_wal(db)
-        return _get_or_create(client, uri, experiment)
+        return _get_or_create(MlflowClient(tracking_uri=uri), uri, experiment)
+
+
+def server_command(
+    uri: str, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1
+) -> list[str]:
+    """The ``mlflow server`` command line that serves a SQLite store and its artifacts.
+
+    Artifacts of new experiments go to ``<store folder>/artifacts`` (served by the
+    server); experiments vaer created point at their own folders there already.
+
+    Raises
+    ------
+    ValueError
+        If ``uri`` is not a ``sqlite:///`` store, or ``port``/``workers`` are out of range.
+    """
+    import sys
+
+    db = sqlite_path(uri)
+    if db is None:
+        raise ValueError(
+            f"`vaer ui` serves a local SQLite store; the tracking URI is {uri}: "
+            "open that server in a browser instead"
+        )
+    if not 1 <= port <= 65535:
+        raise ValueError(f"`port` must be an int in [1, 65535]; got {port}")
+    if workers < 1:
+        raise ValueError(f"`workers` must be an int >= 1; got {workers}")
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--artifacts-destination",
+        str((db.parent / "artifacts").resolve()),
+        "--serve-artifacts",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def _get_or_create(client: Any, uri: str, experiment: str) -> str:
