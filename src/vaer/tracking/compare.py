@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from vaer.tracking.store import retry_busy
+from vaer.tracking.store import prepare_store, retry_busy
 
 ID_COLUMNS = ["run_id", "run_name", "experiment", "status", "start", "parent_run_id", "variant"]
 DEFAULT_METRICS = (
@@ -89,6 +89,7 @@ def runs_frame(
 
     if max_results < 1:
         raise ValueError(f"`max_results` must be an int >= 1; got {max_results}")
+    prepare_store(uri)  # a store being created by a run is read only once it is complete
     client = MlflowClient(tracking_uri=uri)
     ids = _experiment_ids(client, experiments, uri)
     if not ids:
