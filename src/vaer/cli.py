@@ -277,7 +277,7 @@ def sweep(
 
         def done(outcome: Any) -> None:
             mark = "[green]ok[/]" if outcome.status == "FINISHED" else "[red]FAILED[/]"
-            bar.console.log(
+            bar.console.print(
                 f"v{outcome.index:02d} {mark} {outcome.label} ({outcome.seconds:.0f}s)"
                 + (f": {outcome.error}" if outcome.error else "")
             )
