@@ -160,6 +160,7 @@ def test_run_is_complete_on_the_server(server: str, single_run: tuple[RunResult,
         "tables/cate.json",
         "report.html",
         "run.json",
+        "figures/cate_histogram.svg",
     }
     ate_table = client.load_table(
         run.info.experiment_id, "tables/ate.json", run_ids=[result.run_id]

@@ -35,6 +35,14 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One store for the module (creating a SQLite store runs every MLflow migration)."""
+    uri = store(tmp_path_factory.mktemp("shared"))
+    prepare_store(uri)
+    return uri
+
+
 # ------------------------------------------------------------------ feature encoder
 
 
@@ -141,10 +149,10 @@ def test_retry_busy_retries_locked_errors_only() -> None:
 
 
 @pytest.mark.slow
-def test_logging_waits_out_a_writer_holding_the_database(tmp_path: Path) -> None:
-    uri = store(tmp_path)
+def test_logging_waits_out_a_writer_holding_the_database(shared: str) -> None:
+    uri = shared
     ensure_experiment(uri, "busy")
-    db = tmp_path / "mlruns" / "mlflow.db"
+    db = Path(uri.removeprefix("sqlite:///"))
     held = threading.Event()
 
     def hold_lock() -> None:
@@ -173,8 +181,8 @@ def test_logging_waits_out_a_writer_holding_the_database(tmp_path: Path) -> None
 # ------------------------------------------------------------------ runs and parents
 
 
-def test_parent_and_child_runs_and_how_they_end(tmp_path: Path) -> None:
-    uri = store(tmp_path)
+def test_parent_and_child_runs_and_how_they_end(shared: str) -> None:
+    uri = shared
     client = MlflowClient(tracking_uri=uri)
     with parent_run("family", "parent", uri=uri) as parent:
         with tracked_run("family", "child", uri=uri, parent_run_id=parent.run_id) as child:
@@ -198,8 +206,8 @@ def test_parent_and_child_runs_and_how_they_end(tmp_path: Path) -> None:
     assert killed.data.tags["error"] == "interrupted (SIGINT / Ctrl-C)"
 
 
-def test_a_deleted_experiment_is_reported(tmp_path: Path) -> None:
-    uri = store(tmp_path)
+def test_a_deleted_experiment_is_reported(shared: str) -> None:
+    uri = shared
     experiment_id = ensure_experiment(uri, "gone")
     MlflowClient(tracking_uri=uri).delete_experiment(experiment_id)
     with pytest.raises(ValueError, match="experiment 'gone' is deleted"):
@@ -226,9 +234,9 @@ def test_server_command_serves_the_sqlite_store(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ comparison
 
 
-@pytest.fixture()
-def compared(tmp_path: Path) -> str:
-    uri = store(tmp_path)
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = store(tmp_path_factory.mktemp("compared"))
     for seed, estimate in ((1, 0.4), (2, 0.6), (3, 0.5)):
         with tracked_run("cmp", f"run-{seed}", uri=uri) as run:
             run.log_params({"seed": seed, "estimators.0.kind": "linear_dml"})

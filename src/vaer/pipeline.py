@@ -23,6 +23,7 @@ from vaer.estimators.truth_metrics import truth_metrics
 from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
+from vaer.reporting.figures import cate_histogram
 from vaer.reporting.html import write_html
 from vaer.robustness import Rebuild, RobustnessResult, run_robustness
 from vaer.robustness.panel import panel_rebuild
@@ -279,7 +280,12 @@ def run_experiment(
             bundle.write(out_dir)
             report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
 
-        with clock.stage("tracking", "logging tables and the CATE model"):
+        with clock.stage("tracking", "logging tables, figures and the CATE model"):
+            figures = out_dir / "figures"
+            figures.mkdir(parents=True, exist_ok=True)
+            (figures / "cate_histogram.svg").write_text(
+                cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
+            )
             for name, table in bundle.tables.items():
                 run.log_table(table, name)
             model_uri = run.log_cate_model(
