@@ -54,6 +54,7 @@ def tiny(tmp_path: Path, **changes: Any) -> dict[str, Any]:
             {"kind": "linear_dml", "params": {"cv": 2}},
         ],
     )
+    raw["heterogeneity"] = {"enabled": False}  # not what these tests are about
     raw.update(changes)
     return raw
 

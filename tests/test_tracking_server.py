@@ -162,6 +162,11 @@ def test_run_is_complete_on_the_server(server: str, single_run: tuple[RunResult,
         "run.json",
         "figures/cate_histogram.svg",
     }
+    # every table of the report bundle (heterogeneity's too) is also an MLflow table
+    bundle_tables = {p.stem for p in (result.out_dir / "tables").glob("*.csv")}
+    assert {"ate", "cate", "gate", "rate"} <= bundle_tables
+    assert {f"tables/{name}.json" for name in bundle_tables} <= artifacts_of(client, result.run_id)
+    assert any(k.startswith("gate.causal_forest_dml.ownership.") for k in metrics)
     ate_table = client.load_table(
         run.info.experiment_id, "tables/ate.json", run_ids=[result.run_id]
     )
@@ -202,6 +207,7 @@ def test_logged_model_predicts_for_new_firms(
 def sweep_run(server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, str]:
     tmp_path = tmp_path_factory.mktemp("sweep")
     raw = tiny_config(tmp_path, server, name="server-sweep")
+    raw["heterogeneity"] = {"enabled": False}  # the single run above covers it
     raw["sweep"] = {"grid": {"estimators.0.params.min_samples_leaf": [5, 20]}, "seeds": [1, 2]}
     path = write_yaml(tmp_path / "sweep.yaml", raw)
     done = CliRunner().invoke(app, ["sweep", str(path)])

@@ -284,6 +284,7 @@ def tiny_sweep(tmp_path: Path, sweep: dict[str, Any]) -> dict[str, Any]:
         data={"source": "synthetic", "synthetic": {"n_units": 600, "n_clusters": 20}},
         estimators=[{"kind": "linear_dml", "params": {"cv": 2}}],
     )
+    raw["heterogeneity"] = {"enabled": False}
     raw["sweep"] = sweep
     return raw
 

@@ -28,6 +28,8 @@ SUMMARY_METRICS = (
     "ate.*",
     "truth.*",
     "gate.*",
+    "gate_test.*",
+    "calibration.*",
     "test.*",
     "rate.*",
     "channel.*",
