@@ -36,7 +36,7 @@ pytest: $(VENV)/.installed-dev
 test: lint typecheck pytest
 
 ui: $(VENV)/.installed
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port $(PORT)
+	$(BIN)/vaer ui --port $(PORT)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

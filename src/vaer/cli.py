@@ -1,13 +1,18 @@
-"""The ``vaer`` command line: run and validate experiments.
+"""The ``vaer`` command line: run, sweep, compare and validate experiments; the MLflow UI.
 
 Bad input (config, data) exits with status 2 and the message; nothing is fitted.
+Ctrl-C (SIGINT) and SIGTERM stop a run; its MLflow run ends KILLED with the reason.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -48,6 +53,24 @@ def _load(experiment: Path, overrides: list[str] | None) -> ExperimentConfig:
         _fail(str(exc))
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so a terminated run ends KILLED, not RUNNING."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. inside a test runner's thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command()
 def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Run an experiment: data -> estimates -> tables, report and an MLflow run."""
@@ -55,9 +78,15 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     from vaer.pipeline import run_experiment
 
     config = _load(experiment, set_)
+    if config.sweep is not None:
+        _fail(
+            f"{experiment} has a `sweep:` block ({config.sweep.n_variants} variants): run them "
+            f"with `vaer sweep {experiment}`, or run the base experiment once with "
+            f"`vaer run {experiment} --set sweep=null`"
+        )
     started = time.perf_counter()
     try:
-        with console.status("starting", spinner="dots") as status:
+        with _sigterm_as_interrupt(), console.status("starting", spinner="dots") as status:
 
             def progress(message: str) -> None:
                 elapsed = time.perf_counter() - started
@@ -125,6 +154,9 @@ def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     from vaer.measures.study import load_study_data
 
     config = _load(experiment, set_)
+    if config.sweep is not None:
+        plan = _load_sweep(experiment, set_)
+        out.print(f"ok: sweep of {len(plan.variants)} valid variants")
     try:
         loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
     except (DataValidationError, FileNotFoundError, ValueError) as exc:
@@ -180,8 +212,205 @@ def simulate(
     )
 
 
+def _load_sweep(experiment: Path, overrides: list[str] | None) -> Any:
+    from vaer.config import ConfigError, load_sweep
+
+    try:
+        return load_sweep(experiment, overrides or [])
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _print_frame(frame: Any, title: str, *, digits: int = 4) -> None:
+    """Print a DataFrame as a rich table at its natural width (headers break after dots)."""
+    from rich.measure import Measurement
+
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column).replace(".", ".\n").replace(":", ":\n"), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(value, digits) for value in row])
+    natural = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    wide = Console(soft_wrap=True, width=max(natural, out.width), file=out.file)
+    wide.print(table)
+
+
+def _cell(value: Any, digits: int) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.{digits}g}"
+    text = str(value)
+    return text[:8] if len(text) == 32 and text.isalnum() else text
+
+
+@app.command()
+def sweep(
+    experiment: ExperimentArg,
+    set_: SetOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and list the variants; run nothing.")
+    ] = False,
+) -> None:
+    """Run every variant of an experiment's `sweep:` block: one parent MLflow run, a child each.
+
+    All variants are validated before any runs. The parent run holds a summary table of
+    the children's headline metrics (also printed here). Exit status 1 if a variant failed.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vaer.sweep import SweepFailed, run_sweep
+
+    plan = _load_sweep(experiment, set_)
+    _print_frame(plan.to_frame(), f"{len(plan.variants)} variants of {plan.base.name}")
+    if dry_run:
+        return
+    bar = Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+    failed: SweepFailed | None = None
+    with _sigterm_as_interrupt(), bar:
+        task = bar.add_task("starting", total=len(plan.variants))
+
+        def done(outcome: Any) -> None:
+            mark = "[green]ok[/]" if outcome.status == "FINISHED" else "[red]FAILED[/]"
+            bar.console.print(
+                f"v{outcome.index:02d} {mark} {outcome.label} ({outcome.seconds:.0f}s)"
+                + (f": {outcome.error}" if outcome.error else "")
+            )
+            bar.advance(task)
+
+        try:
+            result = run_sweep(
+                plan,
+                experiment_file=experiment,
+                on_done=done,
+                progress=lambda message: bar.update(task, description=message),
+            )
+        except SweepFailed as exc:
+            failed = exc
+            result = exc.result
+    summary = result.summary
+    if not summary.empty:
+        from vaer.tracking.compare import comparison_table
+
+        table = comparison_table(summary)
+        _print_frame(table.drop(columns=["variant"]), f"sweep {result.run_name}")
+    out.print(f"MLflow parent run id: {result.parent_run_id}")
+    out.print(f"summary: {result.out_dir / 'tables' / 'sweep_summary.csv'}")
+    if failed is not None:
+        console.print(f"[bold red]error:[/] {failed}")
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def compare(
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option("--experiment", "-e", help="Experiment name (repeatable; default: all)."),
+    ] = None,
+    filter_: Annotated[
+        str,
+        typer.Option(
+            "--filter",
+            "-f",
+            help="MLflow filter, e.g. \"tags.mlflow.parentRunId = '<id>'\" or "
+            "'metrics.\"truth.linear_dml.cate_rmse\" < 0.3'.",
+        ),
+    ] = "",
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help="Metric name or glob (repeatable or comma-separated); "
+            "default: ATE estimate and SE, truth bias and CATE RMSE, total time.",
+        ),
+    ] = None,
+    sweep_id: Annotated[
+        str | None, typer.Option("--sweep", help="Only the children of this sweep's parent run.")
+    ] = None,
+    all_params: Annotated[
+        bool, typer.Option("--all-params", help="Show every param, not only varied ones.")
+    ] = False,
+    max_runs: Annotated[int, typer.Option("--max-runs", help="At most this many runs.")] = 50,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the table to this CSV file.")
+    ] = None,
+    uri: Annotated[
+        str | None, typer.Option("--uri", help="Tracking URI (default: the project's store).")
+    ] = None,
+) -> None:
+    """Compare tracked runs: one row per run, chosen metrics and the params that differ."""
+    from vaer.tracking import resolve_tracking_uri
+    from vaer.tracking.compare import DEFAULT_METRICS, comparison_table, runs_frame
+
+    resolved = resolve_tracking_uri(uri)
+    clauses = [
+        c
+        for c in (filter_.strip(), f"tags.mlflow.parentRunId = '{sweep_id}'" if sweep_id else "")
+        if c
+    ]
+    patterns = [p.strip() for m in (metrics or []) for p in m.split(",") if p.strip()]
+    try:
+        frame = runs_frame(
+            resolved,
+            experiments=experiment,
+            filter_string=" and ".join(clauses),
+            max_results=max_runs,
+        )
+        table = comparison_table(frame, patterns or DEFAULT_METRICS, all_params=all_params)
+    except ValueError as exc:
+        _fail(str(exc))
+    if table.empty:
+        out.print(f"no runs found in {resolved}")
+        return
+    varied = any(str(c).startswith("param:") for c in table.columns)
+    hidden = ["parent_run_id", *(["variant"] if varied else [])]
+    shown = table.drop(columns=[c for c in hidden if c in table.columns])
+    _print_frame(shown, f"{len(table)} runs ({resolved})")
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(csv, index=False)
+        out.print(f"written: {csv}")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1.")] = 5000,
+    uri: Annotated[
+        str | None, typer.Option("--uri", help="Tracking URI (default: the project's store).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+) -> None:
+    """Start the MLflow UI for the project's store on http://127.0.0.1:PORT (Ctrl-C stops it)."""
+    import subprocess
+
+    from vaer.tracking import resolve_tracking_uri
+    from vaer.tracking.store import prepare_store, server_command
+
+    resolved = resolve_tracking_uri(uri)
+    try:
+        command = server_command(resolved, port=port, workers=workers)
+    except ValueError as exc:
+        _fail(str(exc))
+    prepare_store(resolved)
+    console.print(f"MLflow UI for {resolved} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    process = subprocess.Popen(command)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        code = process.wait()
+    raise typer.Exit(code=0 if code in (0, -signal.SIGINT, 130) else code)
+
+
 def main() -> None:
     """Console-script entry point."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     app(prog_name="vaer")
 
 

@@ -6,7 +6,7 @@ config -> data -> design -> estimation -> truth check -> tables and report -> tr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,17 +17,18 @@ from vaer.attribution import AttributionResult, attribution_truth_metrics, run_a
 from vaer.compute import get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
-from vaer.data.design import build_analysis_data
+from vaer.data.design import FeatureEncoder, build_analysis_data
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult
 from vaer.estimators.truth_metrics import truth_metrics
 from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
+from vaer.reporting.figures import cate_histogram
 from vaer.reporting.html import write_html
 from vaer.robustness import Rebuild, RobustnessResult, run_robustness
 from vaer.robustness.panel import panel_rebuild
-from vaer.tracking import flatten, provenance, tracked_run, untracked_run
+from vaer.tracking import flatten, peak_rss_mb, provenance, tracked_run, untracked_run
 
 Progress = Callable[[str], None]
 
@@ -56,6 +57,8 @@ class RunResult:
         Refuters and sensitivity analysis (when ``robustness.enabled``).
     attribution : AttributionResult or None
         SHAP channel attribution and mechanism tests (``attribution.enabled``).
+    model_uri : str or None
+        The logged CATE model (``models:/...``), when tracked.
     """
 
     config: ExperimentConfig
@@ -70,12 +73,24 @@ class RunResult:
     heterogeneity: HeterogeneityResult | None = None
     robustness: RobustnessResult | None = None
     attribution: AttributionResult | None = None
+    model_uri: str | None = None
 
 
 class _Stopwatch:
+    """Seconds per stage and the process's peak memory (MiB) at the end of each stage."""
+
     def __init__(self, progress: Progress) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
         self._progress = progress
+
+    def metrics(self) -> dict[str, float]:
+        """``time.stage.<stage>``, ``memory.stage.<stage>.peak_rss_mb`` and the run's peak."""
+        found = {f"time.stage.{k}": v for k, v in self.seconds.items()}
+        found.update({f"memory.stage.{k}.peak_rss_mb": v for k, v in self.peak_mb.items()})
+        found["time.total"] = sum(self.seconds.values())
+        found["memory.peak_rss_mb"] = peak_rss_mb()
+        return found
 
     @contextmanager
     def stage(self, name: str, message: str) -> Iterator[None]:
@@ -85,6 +100,7 @@ class _Stopwatch:
             yield
         finally:
             self.seconds[name] = time.perf_counter() - started
+            self.peak_mb[name] = peak_rss_mb()
 
 
 def _headline_metrics(estimation: EstimationResult) -> dict[str, float]:
@@ -121,6 +137,9 @@ def run_experiment(
     *,
     experiment_file: Path | None = None,
     progress: Progress | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_name: str | None = None,
 ) -> RunResult:
     """Run one experiment end to end.
 
@@ -132,6 +151,12 @@ def run_experiment(
         The YAML file as given, logged next to the resolved config.
     progress : callable, optional
         Called with a message at the start of each stage.
+    parent_run_id : str, optional
+        Log the run as a child of this MLflow run (a sweep's variant).
+    tags : mapping, optional
+        Extra tags of the run (e.g. the sweep variant).
+    run_name : str, optional
+        Defaults to ``<name>-<UTC time>``.
 
     Returns
     -------
@@ -145,12 +170,22 @@ def run_experiment(
     say = progress or (lambda _message: None)
     clock = _Stopwatch(say)
     started = datetime.now(UTC)
-    run_name = f"{config.name}-{started:%Y%m%d-%H%M%S}"
+    run_name = run_name or f"{config.name}-{started:%Y%m%d-%H%M%S}"
     origin = provenance()
-    tags = {"vaer.seed": str(config.seed), **{f"vaer.{k}": v for k, v in origin.items()}}
+    run_tags = {
+        "vaer.seed": str(config.seed),
+        **{f"vaer.{k}": v for k, v in origin.items()},
+        **dict(tags or {}),
+    }
     experiment = config.tracking.experiment or config.name
     context = (
-        tracked_run(experiment, run_name, uri=config.tracking.uri, tags=tags)
+        tracked_run(
+            experiment,
+            run_name,
+            uri=config.tracking.uri,
+            tags=run_tags,
+            parent_run_id=parent_run_id,
+        )
         if config.tracking.enabled
         else untracked_run(run_name)
     )
@@ -170,10 +205,20 @@ def run_experiment(
         run.set_tags(
             {"vaer.data_fingerprint": loaded.fingerprint, "vaer.data_source": loaded.source}
         )
+        run.log_dataset(
+            loaded.frame,
+            name=config.data.path.name if config.data.path else f"synthetic_{config.data.mode}",
+            source=loaded.source,
+            digest_tags={"fingerprint": loaded.fingerprint},
+            targets=config.roles.outcome,
+        )
         run.log_metrics(
             {
-                "data.rows": float(summary["rows"]),
-                "data.clusters": float(summary["clusters"]),
+                **{
+                    f"data.{k}": float(v)
+                    for k, v in summary.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                },
                 **{f"data.dropped.{k}": float(v) for k, v in loaded.dropped.items()},
             }
         )
@@ -259,15 +304,29 @@ def run_experiment(
             bundle.write(out_dir)
             report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
 
-        timings = {f"time.stage.{k}": v for k, v in clock.seconds.items()}
-        run.log_metrics({**_headline_metrics(estimation), **timings})
+        with clock.stage("tracking", "logging tables, figures and the CATE model"):
+            figures = out_dir / "figures"
+            figures.mkdir(parents=True, exist_ok=True)
+            (figures / "cate_histogram.svg").write_text(
+                cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
+            )
+            for name, table in bundle.tables.items():
+                run.log_table(table, name)
+            model_uri = run.log_cate_model(
+                models={r.label: r.model for r in estimation.estimators},
+                encoder=FeatureEncoder.fit(loaded.frame, config.roles.modifiers),
+                example=loaded.frame[list(config.roles.modifiers)].head(5),
+            )
+            if model_uri is not None:
+                run.set_tags({"vaer.model_uri": model_uri})
+            run.log_artifacts(out_dir)
+        run.log_metrics({**_headline_metrics(estimation), **clock.metrics()})
         if heterogeneity is not None:
             run.log_metrics(heterogeneity.metrics())
         if truth is not None:
             run.log_metrics({f"truth.{k}": v for k, v in truth.items()})
         if robustness is not None:
             run.log_metrics(robustness.metrics())
-        run.log_artifacts(out_dir)
     return RunResult(
         config=config,
         run_id=run.run_id,
@@ -281,4 +340,5 @@ def run_experiment(
         heterogeneity=heterogeneity,
         robustness=robustness,
         attribution=attribution,
+        model_uri=model_uri,
     )

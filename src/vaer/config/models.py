@@ -16,6 +16,7 @@ from vaer.config.compute import ComputeConfig
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
+from vaer.config.sweep import SweepConfig
 
 
 class _Section(BaseModel):
@@ -220,6 +221,7 @@ class ExperimentConfig(_Section):
     compute: ComputeConfig = ComputeConfig()
     robustness: RobustnessConfig = RobustnessConfig()
     attribution: AttributionConfig = AttributionConfig()
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _unique_estimator_names(self) -> ExperimentConfig:

@@ -1,7 +1,7 @@
 """Data: readers, validation against column roles (tables and firm-year panels), synthetic
 data with known truth (a firm table and a firm-year panel)."""
 
-from vaer.data.design import AnalysisData, build_analysis_data, encode_features
+from vaer.data.design import AnalysisData, FeatureEncoder, build_analysis_data, encode_features
 from vaer.data.panel_validation import validate_panel
 from vaer.data.readers import file_fingerprint, read_frame
 from vaer.data.synthetic import SyntheticPanel, make_synthetic_panel
@@ -12,6 +12,7 @@ from vaer.data.validation import DataValidationError, validate_table
 __all__ = [
     "AnalysisData",
     "DataValidationError",
+    "FeatureEncoder",
     "SyntheticPanel",
     "SyntheticTable",
     "Truth",

@@ -72,10 +72,104 @@ def _is_categorical(series: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """The encoding of :func:`encode_features`, fitted once and reusable on new rows.
+
+    Remembers, per categorical column, its sorted levels (the first is the dropped
+    reference level), so firms that were not in the fitting table get exactly the same
+    encoded columns in the same order. Used by the logged CATE model to encode the raw
+    columns of new firms.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        Original columns, in order.
+    levels : dict
+        Categorical column -> all its levels as strings, sorted; numeric columns are absent.
+    """
+
+    columns: tuple[str, ...]
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: Sequence[str]) -> FeatureEncoder:
+        """Learn which of ``columns`` are categorical and their levels.
+
+        Raises
+        ------
+        ValueError
+            If a column is not in ``frame``.
+        """
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"columns {missing} are not in the table; have {list(frame.columns)}")
+        levels = {
+            column: tuple(sorted(frame[column].astype(str).unique()))
+            for column in columns
+            if _is_categorical(frame[column])
+        }
+        return cls(columns=tuple(columns), levels=levels)
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """Original column -> its encoded column names."""
+        return {
+            column: [f"{column}={level}" for level in self.levels[column][1:]]
+            if column in self.levels
+            else [column]
+            for column in self.columns
+        }
+
+    @property
+    def feature_names(self) -> list[str]:
+        """All encoded column names, in order."""
+        return [name for names in self.groups.values() for name in names]
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Encode ``frame`` as float64 columns :attr:`feature_names`, with a fresh 0..n-1 index.
+
+        Raises
+        ------
+        ValueError
+            If a column is missing, a categorical column holds a level not seen by
+            :meth:`fit`, or a numeric column cannot be read as numbers.
+        """
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"columns {missing} are missing; the encoder needs {list(self.columns)}"
+            )
+        blocks: dict[str, np.ndarray] = {}
+        for column in self.columns:
+            series = frame[column]
+            if column in self.levels:
+                known = self.levels[column]
+                values = series.astype(str).to_numpy()
+                unseen = sorted(set(values) - set(known))
+                if unseen:
+                    raise ValueError(
+                        f"column '{column}' has levels {unseen} not seen when fitting; "
+                        f"known levels: {list(known)}"
+                    )
+                for level in known[1:]:
+                    blocks[f"{column}={level}"] = (values == level).astype(np.float64)
+            else:
+                try:
+                    blocks[column] = series.to_numpy(dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"column '{column}' must be numeric, as when fitting; got {series.dtype}"
+                    ) from exc
+        return pd.DataFrame(blocks, index=pd.RangeIndex(len(frame)), columns=self.feature_names)
+
+
 def encode_features(
     frame: pd.DataFrame, columns: Sequence[str]
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Encode ``columns`` of ``frame`` as float64, one-hot for categorical ones.
+
+    Equivalent to ``FeatureEncoder.fit(frame, columns)`` followed by ``transform(frame)``.
 
     Returns
     -------
@@ -84,28 +178,8 @@ def encode_features(
     groups : dict
         Original column -> its encoded column names.
     """
-    parts: list[pd.DataFrame] = []
-    groups: dict[str, list[str]] = {}
-    for column in columns:
-        series = frame[column]
-        if _is_categorical(series):
-            levels = sorted(series.astype(str).unique())
-            values = series.astype(str).to_numpy()
-            names = [f"{column}={level}" for level in levels[1:]]
-            block = pd.DataFrame(
-                {
-                    name: (values == level).astype(np.float64)
-                    for name, level in zip(names, levels[1:], strict=True)
-                },
-                index=frame.index,
-            )
-        else:
-            names = [column]
-            block = pd.DataFrame({column: series.to_numpy(dtype=np.float64)}, index=frame.index)
-        parts.append(block)
-        groups[column] = names
-    encoded = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
-    return encoded.reset_index(drop=True), groups
+    encoder = FeatureEncoder.fit(frame, columns)
+    return encoder.transform(frame), encoder.groups
 
 
 def build_analysis_data(frame: pd.DataFrame, roles: Roles) -> AnalysisData:

@@ -56,3 +56,16 @@ def provenance() -> dict[str, str]:
     info.update({f"version.{k}": v for k, v in package_versions().items()})
     info["host"] = socket.gethostname()
     return info
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (``getrusage`` max RSS).
+
+    Linux reports kibibytes and macOS bytes; returns NaN where ``resource`` is unavailable.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return float("nan")
+    peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 2**10

@@ -1,0 +1,306 @@
+"""Running a sweep: one MLflow parent run, one child run per variant, a summary table.
+
+The unit of work is :func:`run_variant` on a :class:`VariantTask`: a picklable record
+holding the variant's validated config and the parent's run id. It logs its own child
+run, linked to the parent by ``parent_run_id`` (the ``mlflow.parentRunId`` tag), and
+relies on no in-process state of the parent, so a compute backend can run each task in
+another process or on another machine against the same tracking store. Here variants
+run one after another in this process (:func:`sequential`); a backend is any callable
+with the same signature that yields a :class:`VariantOutcome` per task.
+
+The parent run holds the sweep's config (``config/resolved.yaml``; its params are only
+the ``sweep.*`` settings, so it does not pose as a variant in comparisons), the variant
+list and, once the variants are done, the summary read back from the store
+(``tables/sweep_summary.csv`` and the MLflow table ``tables/sweep_summary.json``): one
+row per child with its headline metrics and the swept values, plus ``sweep.*`` metrics
+(counts; mean and standard deviation of each estimator's ATE across the variants). The
+parent ends FAILED if any variant failed, KILLED on Ctrl-C, FINISHED otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from vaer.config.expand import SweepPlan
+from vaer.config.loader import dump_config
+from vaer.config.models import ExperimentConfig
+from vaer.pipeline import run_experiment
+from vaer.tracking import parent_run, provenance, untracked_run
+from vaer.tracking.compare import sweep_summary
+
+Progress = Callable[[str], None]
+
+
+class SweepFailed(RuntimeError):
+    """Some variants of a sweep failed; the others ran and the summary was logged.
+
+    Attributes
+    ----------
+    result : SweepResult
+        The sweep as far as it went.
+    """
+
+    def __init__(self, message: str, result: SweepResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class VariantTask:
+    """Everything a worker needs to run one variant (picklable).
+
+    Attributes
+    ----------
+    index : int
+        1-based position in the sweep.
+    label : str
+        ``path=value`` pairs of the variant.
+    config : ExperimentConfig
+        Its validated experiment.
+    run_name : str
+        Name of its child run.
+    parent_run_id : str or None
+        The sweep's parent run (None when tracking is off).
+    experiment_file : Path or None
+        The file as given, logged with every child.
+    """
+
+    index: int
+    label: str
+    config: ExperimentConfig
+    run_name: str
+    parent_run_id: str | None = None
+    experiment_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class VariantOutcome:
+    """What became of one variant: ``status`` FINISHED or FAILED, and why it failed."""
+
+    index: int
+    label: str
+    status: str
+    run_id: str | None
+    seconds: float
+    error: str | None = None
+
+
+Runner = Callable[[Sequence[VariantTask], Progress], Iterator[VariantOutcome]]
+
+
+def run_variant(task: VariantTask, progress: Progress | None = None) -> VariantOutcome:
+    """Run one variant as a child run of ``task.parent_run_id``.
+
+    An exception inside the variant ends its run FAILED (with the reason) and is returned
+    as a FAILED outcome; Ctrl-C is not caught. Progress messages are prefixed with the
+    variant's number (``v03: ...``).
+    """
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+
+    def tell(message: str) -> None:
+        say(f"v{task.index:02d}: {message}")
+
+    tell(f"starting ({task.label})")
+    tags = {
+        "vaer.sweep.index": str(task.index),
+        "vaer.sweep.label": task.label,
+    }
+    try:
+        result = run_experiment(
+            task.config,
+            experiment_file=task.experiment_file,
+            progress=tell,
+            parent_run_id=task.parent_run_id,
+            tags=tags,
+            run_name=task.run_name,
+        )
+    except Exception as exc:
+        return VariantOutcome(
+            index=task.index,
+            label=task.label,
+            status="FAILED",
+            run_id=None,
+            seconds=time.perf_counter() - started,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return VariantOutcome(
+        index=task.index,
+        label=task.label,
+        status="FINISHED",
+        run_id=result.run_id,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def sequential(tasks: Sequence[VariantTask], progress: Progress) -> Iterator[VariantOutcome]:
+    """Run the tasks one after another in this process."""
+    for task in tasks:
+        yield run_variant(task, progress)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A finished sweep.
+
+    Attributes
+    ----------
+    parent_run_id : str
+    run_name : str
+    outcomes : tuple of VariantOutcome
+    summary : DataFrame
+        One row per child run (from the store), headline metrics and swept params.
+    out_dir : Path
+        Folder with ``tables/variants.csv`` and ``tables/sweep_summary.csv``.
+    """
+
+    parent_run_id: str
+    run_name: str
+    outcomes: tuple[VariantOutcome, ...]
+    summary: pd.DataFrame
+    out_dir: Path
+
+    @property
+    def failed(self) -> list[VariantOutcome]:
+        """The variants that did not finish."""
+        return [o for o in self.outcomes if o.status != "FINISHED"]
+
+
+def _aggregates(summary: pd.DataFrame) -> dict[str, float]:
+    """Counts, and mean and SD across finished variants of each ``ate.<label>.estimate``."""
+    found: dict[str, float] = {}
+    if summary.empty:
+        return found
+    finished = summary[summary["status"] == "FINISHED"]
+    for column in summary.columns:
+        if column.startswith("ate.") and column.endswith(".estimate"):
+            values = pd.to_numeric(finished[column], errors="coerce").dropna()
+            if len(values):
+                found[f"sweep.{column}.mean"] = float(values.mean())
+            if len(values) > 1:
+                found[f"sweep.{column}.sd"] = float(values.std(ddof=1))
+    return found
+
+
+def run_sweep(
+    plan: SweepPlan,
+    *,
+    experiment_file: Path | None = None,
+    runner: Runner = sequential,
+    on_done: Callable[[VariantOutcome], None] | None = None,
+    progress: Progress | None = None,
+) -> SweepResult:
+    """Run every variant of ``plan`` under one parent run and log the summary on it.
+
+    Parameters
+    ----------
+    plan : SweepPlan
+        From :func:`vaer.config.expand.load_sweep` (all variants already validated).
+    experiment_file : Path, optional
+        Logged on the parent and on every child.
+    runner : callable
+        ``runner(tasks, progress)`` yielding one outcome per task (in any order).
+    on_done : callable, optional
+        Called with each outcome as it arrives.
+    progress : callable, optional
+        Messages from inside the variants, prefixed ``vNN:``.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    SweepFailed
+        After the summary is logged, if any variant failed (the parent ends FAILED).
+    """
+    base = plan.base
+    say = progress or (lambda _message: None)
+    started = datetime.now(UTC)
+    name = f"{base.name}-sweep-{started:%Y%m%d-%H%M%S}"
+    experiment = base.tracking.experiment or base.name
+    origin = provenance()
+    tags = {
+        "vaer.sweep": "parent",
+        "vaer.sweep.variants": str(len(plan.variants)),
+        **{f"vaer.{k}": v for k, v in origin.items()},
+    }
+    context = (
+        parent_run(experiment, name, uri=base.tracking.uri, tags=tags)
+        if base.tracking.enabled
+        else untracked_run(name)
+    )
+    with context as parent:
+        parent.log_params(
+            {
+                **{f"sweep.grid.{k}": repr(v) for k, v in plan.sweep.grid.items()},
+                "sweep.seeds": repr(plan.sweep.seeds),
+                "sweep.on_error": plan.sweep.on_error,
+                "sweep.variants": str(len(plan.variants)),
+            }
+        )
+        parent.log_text(dump_config(base), "config/resolved.yaml")
+        if experiment_file is not None and experiment_file.is_file():
+            parent.log_text(
+                experiment_file.read_text(encoding="utf-8"), f"config/{experiment_file.name}"
+            )
+        variants = plan.to_frame()
+        parent.log_table(variants, "variants")
+        tasks = [
+            VariantTask(
+                index=v.index,
+                label=v.label,
+                config=v.config,
+                run_name=f"{name}-v{v.index:02d}",
+                parent_run_id=parent.run_id if base.tracking.enabled else None,
+                experiment_file=experiment_file,
+            )
+            for v in plan.variants
+        ]
+        outcomes: list[VariantOutcome] = []
+        for outcome in runner(tasks, say):
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+            if outcome.status != "FINISHED" and plan.sweep.on_error == "stop":
+                break
+        summary = (
+            sweep_summary(parent.uri, experiment, parent.run_id)
+            if base.tracking.enabled
+            else pd.DataFrame([vars(o) for o in outcomes])
+        )
+        out_dir = Path(base.report.out.format(run_name=name, run_id=parent.run_id))
+        (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+        variants.to_csv(out_dir / "tables" / "variants.csv", index=False)
+        summary.to_csv(out_dir / "tables" / "sweep_summary.csv", index=False, float_format="%.10g")
+        parent.log_artifacts(out_dir)
+        parent.log_table(summary, "sweep_summary")
+        result = SweepResult(
+            parent_run_id=parent.run_id,
+            run_name=name,
+            outcomes=tuple(outcomes),
+            summary=summary,
+            out_dir=out_dir,
+        )
+        failed = result.failed
+        parent.log_metrics(
+            {
+                "sweep.variants": len(plan.variants),
+                "sweep.finished": len(outcomes) - len(failed),
+                "sweep.failed": len(failed),
+                "sweep.skipped": len(plan.variants) - len(outcomes),
+                **_aggregates(summary),
+            }
+        )
+        if failed:
+            details = "; ".join(f"variant {o.index} ({o.label}): {o.error}" for o in failed)
+            raise SweepFailed(
+                f"{len(failed)} of {len(plan.variants)} variants failed: {details}", result
+            )
+    return result

@@ -1,0 +1,158 @@
+"""The fitted CATE function as an MLflow pyfunc model.
+
+``mlflow.pyfunc.load_model(uri).predict(firms)`` takes the *raw* modifier columns of
+new firms (the same names and kinds as in the experiment's table; categorical levels
+must be among those seen in fitting) and returns one row per firm with
+
+- ``tau_hat``: the estimated conditional effect :math:`\\hat\\tau(x)` of one more unit of
+  VA on the outcome,
+- ``ci_low``, ``ci_high``: econml's pointwise ``1 - alpha`` confidence interval
+  (``effect_interval``; for a causal forest, the bootstrap-of-little-bags variance of
+  Athey, Tibshirani and Wager, 2019, *Ann. Statist.* 47(2)).
+
+Predict parameters: ``estimator`` (the label of one of the run's estimators; default the
+first) and ``alpha`` (default 0.05). The model carries the feature encoding
+(:class:`vaer.data.design.FeatureEncoder`); the econml estimators are stored with joblib
+as the artifact ``estimators``. The sklearn flavour cannot save econml models, hence
+pyfunc. Loading needs ``vaer`` importable (its nuisance placeholders are pickled with
+the econml models) plus the pinned requirements.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from vaer.data.design import FeatureEncoder
+
+OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high"]
+REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
+
+
+class CateModel(PythonModel):
+    """Effects of VA with confidence intervals for new firms, from their raw columns.
+
+    Parameters
+    ----------
+    encoder : FeatureEncoder
+        Fitted on the modifiers of the run's table.
+    labels : sequence of str
+        Estimator labels; the first is the default.
+    """
+
+    def __init__(self, encoder: FeatureEncoder, labels: list[str]) -> None:
+        if not labels:
+            raise ValueError("`labels` must name at least one estimator; got []")
+        self.encoder = encoder
+        self.labels = list(labels)
+        self._models: dict[str, Any] = {}
+
+    def load_context(self, context: Any) -> None:
+        """Load the econml estimators from the ``estimators`` artifact."""
+        import joblib
+
+        self._models = joblib.load(context.artifacts["estimators"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """``tau_hat``, ``ci_low``, ``ci_high`` per row of ``model_input``.
+
+        Raises
+        ------
+        ValueError
+            If ``estimator`` is not one of the run's, ``alpha`` is not in (0, 1), or the
+            input lacks a column or has an unseen level.
+        """
+        params = params or {}
+        label = params.get("estimator") or self.labels[0]
+        if label not in self._models:
+            raise ValueError(f"unknown estimator '{label}'; this model has {self.labels}")
+        alpha = float(params.get("alpha", 0.05))
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must be in (0, 1); got {alpha}")
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        x = self.encoder.transform(frame).to_numpy(dtype=np.float64)
+        model = self._models[label]
+        tau = np.asarray(model.effect(x), dtype=np.float64).ravel()
+        low, high = model.effect_interval(x, alpha=alpha)
+        return pd.DataFrame(
+            {
+                "tau_hat": tau,
+                "ci_low": np.asarray(low, dtype=np.float64).ravel(),
+                "ci_high": np.asarray(high, dtype=np.float64).ravel(),
+            }
+        )
+
+
+def _requirements() -> list[str]:
+    pinned = []
+    for name in REQUIREMENTS:
+        try:
+            pinned.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pinned.append(name)
+    return pinned
+
+
+def log_cate_model(
+    *,
+    models: Mapping[str, Any],
+    encoder: FeatureEncoder,
+    example: pd.DataFrame,
+    name: str = "cate_model",
+) -> str:
+    """Log fitted econml estimators as one pyfunc model in the active run.
+
+    Parameters
+    ----------
+    models : mapping
+        Estimator label -> fitted econml estimator (fitted on ``encoder``'s columns).
+    encoder : FeatureEncoder
+    example : DataFrame
+        A few rows of raw modifier columns: input example and signature source.
+    name : str
+        The model's name in the run.
+
+    Returns
+    -------
+    str
+        The model URI (``models:/...``).
+    """
+    import joblib
+    from mlflow.models import infer_signature
+
+    labels = list(models)
+    python_model = CateModel(encoder, labels)
+    python_model._models = dict(models)
+    output = python_model.predict(None, example)
+    signature = infer_signature(example, output, params={"estimator": labels[0], "alpha": 0.05})
+    python_model._models = {}
+    quiet = logging.getLogger("mlflow.pyfunc")
+    level = quiet.level
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "estimators.joblib"
+        joblib.dump(dict(models), path)
+        # mlflow warns that the python model is cloudpickled: known, the class is ours
+        quiet.setLevel(logging.ERROR)
+        try:
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=python_model,
+                artifacts={"estimators": str(path)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+            )
+        finally:
+            quiet.setLevel(level)
+    return str(info.model_uri)
