@@ -7,12 +7,23 @@ any model is fitted. Library code receives these models (never raw YAML dicts).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vaer.config.attribution import AttributionConfig
 from vaer.config.compute import ComputeConfig
+from vaer.config.estimators import (
+    CausalForestDMLParams,
+    CausalForestDMLSpec,
+    EstimatorSpec,
+    LinearDMLParams,
+    LinearDMLSpec,
+    NuisanceConfig,
+    TuneConfig,
+    check_instrument_for,
+    estimator_label,
+)
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
@@ -127,62 +138,17 @@ class Roles(_Section):
 # --------------------------------------------------------------------- estimators
 
 
-class NuisanceConfig(_Section):
-    """The first-stage learners shared by every estimator of a run."""
-
-    model: Literal["lightgbm", "random_forest", "ridge"] = "lightgbm"
-    params: dict[str, Any] = {}
-
-
-class _EstimatorParams(_Section):
-    cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
-
-
-class LinearDMLParams(_EstimatorParams):
-    """Parameters of ``linear_dml`` (econml ``LinearDML``)."""
-
-    fit_cate_intercept: bool = True
-
-
-class CausalForestDMLParams(_EstimatorParams):
-    """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``)."""
-
-    n_estimators: int = Field(400, ge=4)
-    min_samples_leaf: int = Field(5, ge=1)
-    max_depth: int | None = Field(None, ge=1)
-    max_samples: float = Field(0.45, gt=0.0, le=0.5)
-    max_features: float | Literal["auto", "sqrt", "log2"] | None = "auto"
-    criterion: Literal["mse", "het"] = "mse"
-    honest: bool = True
-
-    @field_validator("n_estimators")
-    @classmethod
-    def _multiple_of_four(cls, value: int) -> int:
-        if value % 4:
-            raise ValueError(
-                f"must be a multiple of 4 (econml grows trees in subforests of 4); got {value}"
-            )
-        return value
-
-
-class LinearDMLSpec(_Section):
-    kind: Literal["linear_dml"]
-    name: str | None = None
-    params: LinearDMLParams = LinearDMLParams()
-
-
-class CausalForestDMLSpec(_Section):
-    kind: Literal["causal_forest_dml"]
-    name: str | None = None
-    params: CausalForestDMLParams = CausalForestDMLParams()
-
-
-EstimatorSpec = Annotated[LinearDMLSpec | CausalForestDMLSpec, Field(discriminator="kind")]
-
-
-def estimator_label(spec: LinearDMLSpec | CausalForestDMLSpec) -> str:
-    """The name an estimator goes by in tables and metrics (``name`` or ``kind``)."""
-    return spec.name or spec.kind
+# Estimator specs live in vaer.config.estimators; re-exported here.
+__all__ = [
+    "CausalForestDMLParams",
+    "CausalForestDMLSpec",
+    "EstimatorSpec",
+    "LinearDMLParams",
+    "LinearDMLSpec",
+    "NuisanceConfig",
+    "TuneConfig",
+    "estimator_label",
+]
 
 
 # ----------------------------------------------------------- tracking and report
@@ -216,6 +182,7 @@ class ExperimentConfig(_Section):
     estimators: list[EstimatorSpec] = Field(min_length=1)
     measures: MeasuresConfig = MeasuresConfig()
     heterogeneity: HeterogeneityConfig = HeterogeneityConfig()
+    tune: TuneConfig = TuneConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     compute: ComputeConfig = ComputeConfig()
@@ -233,6 +200,7 @@ class ExperimentConfig(_Section):
                 "give each a distinct `name`"
             )
         self.robustness.check_against(self.data.mode, labels, list(self.roles.firm_types))
+        check_instrument_for(self.estimators, self.roles.instrument)
         return self
 
     @model_validator(mode="after")

@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from vaer.config.models import EstimatorSpec, NuisanceConfig, estimator_label
+from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
+from vaer.config.models import EstimatorSpec
 from vaer.data.design import AnalysisData
 from vaer.estimators.inference import cluster_robust_mean
-from vaer.estimators.nuisance import Folds, Nuisances, fit_nuisances, grouped_folds, make_regressor
-from vaer.estimators.registry import EstimatorKind, get_kind
+from vaer.estimators.ivforest import ResidualIVForest
+from vaer.estimators.nuisance import NuisanceCache
+from vaer.estimators.registry import EstimatorKind, get_kind, halves, oob_effect
 from vaer.estimators.results import AteEstimate, EstimationResult, EstimatorResult
-from vaer.estimators.scores import continuous_dr_scores
 
 Progress = Callable[[str], None]
 
@@ -36,11 +37,21 @@ def _ate_from_scores(
     )
 
 
-def _ate_from_econml(label: str, estimand: str, model: object, x: np.ndarray) -> AteEstimate:
-    inference = model.ate_inference(x)  # type: ignore[attr-defined]
-    estimate = float(np.ravel(inference.mean_point)[0])
-    se = float(np.ravel(inference.stderr_mean)[0])
-    z = stats.norm.ppf(0.975)
+def _ate_from_econml(
+    label: str, estimand: str, model: Any, x: np.ndarray, available: bool = True
+) -> AteEstimate:
+    z = float(stats.norm.ppf(0.975))
+    se_type = "econml default"
+    if not available:
+        estimate = float(np.mean(model.effect(x)))
+        se = float("nan")
+        se_type = "econml default (unavailable: bootstrap only)"
+    elif isinstance(model, ResidualIVForest):
+        estimate, se, z = model.ate_interval(x)
+    else:
+        inference = model.ate_inference(X=x)
+        estimate = float(np.ravel(inference.mean_point)[0])
+        se = float(np.ravel(inference.stderr_mean)[0])
     return AteEstimate(
         estimator=label,
         estimand=estimand,
@@ -49,8 +60,32 @@ def _ate_from_econml(label: str, estimand: str, model: object, x: np.ndarray) ->
         ci_low=estimate - z * se,
         ci_high=estimate + z * se,
         n=len(x),
-        se_type="econml default",
+        se_type=se_type,
     )
+
+
+def _effect_se(model: Any, x: np.ndarray, available: bool = True) -> np.ndarray:
+    if not available:
+        return np.full(len(x), np.nan)
+    if isinstance(model, ResidualIVForest):
+        return model.effect_stderr(x)
+    return np.asarray(model.effect_inference(X=x).stderr, dtype=np.float64).reshape(len(x))
+
+
+def _out_of_sample(
+    kind: EstimatorKind, model: Any, params: Any, cache: NuisanceCache, random_state: int
+) -> np.ndarray:
+    """Out-of-bag effects for forests; for the others the final stage refitted without
+    each cross-fitting fold and predicted on it."""
+    x = cache.x
+    if kind.out_of_sample == "oob":
+        return oob_effect(model, x)
+    effect = np.empty(len(x), dtype=np.float64)
+    for train, test in cache.folds(params.cv):
+        fold_model = kind.build(params, halves(len(train)), random_state, cache)
+        kind.fit(fold_model, train, cache, params)
+        effect[test] = np.asarray(fold_model.effect(x[test]), dtype=np.float64).reshape(len(test))
+    return effect
 
 
 def fit_estimators(
@@ -59,13 +94,14 @@ def fit_estimators(
     nuisance: NuisanceConfig,
     *,
     random_state: int,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     progress: Progress | None = None,
 ) -> EstimationResult:
     """Fit the run's estimators on shared, cluster-grouped cross-fitted nuisances.
 
-    Nuisances are fitted once per number of folds ``cv`` and reused by every estimator
-    with that ``cv``.
+    Nuisances are fitted once per treatment encoding (continuous, each binarisation
+    rule, instrument) and number of folds ``cv``, and reused by every estimator that
+    needs them (:class:`~vaer.estimators.nuisance.NuisanceCache`).
 
     Parameters
     ----------
@@ -74,64 +110,74 @@ def fit_estimators(
     nuisance : NuisanceConfig
     random_state : int
         Seed for folds, nuisance learners and forests.
-    n_jobs : int
-        Parallel folds; results do not depend on it.
+    n_jobs : int, optional
+        Parallel cross-fitting folds (default ``nuisance.n_jobs``); results do not
+        depend on it.
     progress : callable, optional
         Called with a short message before each step.
 
     Returns
     -------
     EstimationResult
+        Per estimator: ATE from the mean of its doubly robust scores with a
+        cluster-robust SE (``roles.cluster``), econml's own ATE interval, out-of-sample
+        ``tau_hat``, its econml SE, and the scores.
+
+    Raises
+    ------
+    ValueError
+        If an IV estimator is requested and ``data.instrument`` is None, or there are
+        fewer clusters than folds.
     """
     say = progress or (lambda _message: None)
+    check_instrument_for(list(specs), None if data.instrument is None else "instrument")
+    if n_jobs is not None:
+        nuisance = nuisance.model_copy(update={"n_jobs": n_jobs})
     x = data.x.to_numpy(dtype=np.float64)
-    cache: dict[int, Nuisances] = {}
-    nuisance_seconds = 0.0
+    cache = NuisanceCache(
+        x=x,
+        xw=data.xw.to_numpy(dtype=np.float64),
+        y=np.asarray(data.y, dtype=np.float64),
+        t=np.asarray(data.t, dtype=np.float64),
+        clusters=data.clusters,
+        config=nuisance,
+        random_state=random_state,
+        z=None if data.instrument is None else np.asarray(data.instrument, dtype=np.float64),
+    )
+    rows = np.arange(data.n)
     results = []
     for spec in specs:
         label = estimator_label(spec)
-        cv = spec.params.cv
-        if cv not in cache:
-            say(f"cross-fitting nuisances ({cv} folds grouped by cluster)")
-            started = time.perf_counter()
-            folds = grouped_folds(data.clusters, cv, random_state)
-            cache[cv] = fit_nuisances(
-                data.x,
-                data.xw,
-                data.y,
-                data.t,
-                folds,
-                lambda: make_regressor(nuisance, random_state),
-                n_jobs=n_jobs,
-            )
-            nuisance_seconds += time.perf_counter() - started
-        shared = cache[cv]
         kind = get_kind(spec.kind)
-        say(f"fitting {label}")
+        params = spec.params
+        say(f"fitting {label} (nuisances cross-fitted on {params.cv} cluster-grouped folds)")
         started = time.perf_counter()
-
-        def build(folds: Folds, kind: EstimatorKind = kind, spec: EstimatorSpec = spec) -> Any:
-            return kind.build(spec.params, folds, random_state)
-
-        model = build(shared.folds)
-        model.fit(shared.y_res, shared.t_res, X=x)
-        tau_hat = kind.out_of_sample(model, x, build, shared.y_res, shared.t_res, shared.folds)
-        tau_se = np.asarray(model.effect_inference(x).stderr, dtype=np.float64).ravel()
-        scores = continuous_dr_scores(tau_hat, shared.y_res, shared.t_res, shared.t_res_var)
-        fit_seconds = time.perf_counter() - started
+        nuisance_before = cache.total_seconds
+        model = kind.build(params, cache.folds(params.cv), random_state, cache)
+        kind.fit(model, rows, cache, params)
+        tau_hat = _out_of_sample(kind, model, params, cache, random_state)
+        scores = kind.scores(tau_hat, cache, params)
+        estimand = kind.estimand(params)
+        tau_se = _effect_se(model, x, kind.econml_inference)
+        fit_seconds = time.perf_counter() - started - (cache.total_seconds - nuisance_before)
         results.append(
             EstimatorResult(
                 label=label,
                 kind=spec.kind,
-                ate=_ate_from_scores(label, kind.estimand, scores, data.clusters),
-                ate_econml=_ate_from_econml(label, kind.estimand, model, x),
+                ate=_ate_from_scores(label, estimand, scores, data.clusters),
+                ate_econml=_ate_from_econml(label, estimand, model, x, kind.econml_inference),
                 tau_hat=tau_hat,
                 tau_se=tau_se,
                 scores=scores,
                 fit_seconds=fit_seconds,
                 model=model,
+                estimand=estimand,
+                family=kind.family,
             )
         )
     return EstimationResult(
-        units=data.units, estimators=tuple(results), nuisance_seconds=nuisance_seconds
+        units=data.units,
+        estimators=tuple(results),
+        nuisance_seconds=cache.total_seconds,
+        nuisance_seconds_by_family=dict(cache.seconds),
     )

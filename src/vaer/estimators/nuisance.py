@@ -1,96 +1,58 @@
-"""First-stage (nuisance) learners and their cross-fitting.
+"""Cross-fitting of the nuisance functions, once per run, shared by every estimator.
 
-The defaults work on firm data without tuning: a regularised LightGBM with a moderate
-number of shallow trees, one thread per model (so results do not depend on the number of
-parallel jobs), and a fixed ``random_state``.
+Folds never split a cluster. Each fold's model is an independent clone with its own
+fixed ``random_state`` and one thread, and predictions are written back by index, so
+the numbers do not depend on ``n_jobs``.
+
+Three families of nuisances, each computed on first use and then cached per number of
+folds ``cv`` (and per binarisation rule):
+
+* continuous treatment: ``m(x, w) = E[Y | X, W]``, ``e(x, w) = E[T | X, W]`` and
+  ``s2(x) = E[(T - e)^2 | X]``;
+* binarised treatment ``D``: the propensity ``p(x, w) = P(D = 1 | X, W)`` and the outcome
+  regressions ``mu_d(x, w) = E[Y | D = d, X, W]`` (one model on ``[X, W, D]``, as
+  econml's DR learner fits it);
+* instrument ``Z``: ``r(x, w) = E[Z | X, W]``, ``E[T | X, W, Z]`` and the compliance
+  ``c(x) = E[(T - e)(Z - r) | X]``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, clone
 
-from vaer.config.models import NuisanceConfig
+from vaer.config.estimators import NuisanceConfig
+from vaer.estimators.learners import (
+    LGBM_DEFAULTS,
+    ZeroRegressor,
+    make_classifier,
+    make_regressor,
+)
 
-LGBM_DEFAULTS: dict[str, Any] = {
-    "n_estimators": 300,
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_child_samples": 40,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-    "n_jobs": 1,
-    "verbose": -1,
-    "deterministic": True,
-    "force_row_wise": True,
-}
+__all__ = [
+    "LGBM_DEFAULTS",
+    "BinaryNuisances",
+    "Folds",
+    "IVNuisances",
+    "NuisanceCache",
+    "Nuisances",
+    "ZeroRegressor",
+    "binarise",
+    "crossfit_predict",
+    "fit_nuisances",
+    "fold_ids",
+    "grouped_folds",
+    "make_classifier",
+    "make_regressor",
+]
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
-
-
-def make_regressor(config: NuisanceConfig, random_state: int) -> BaseEstimator:
-    """Build an unfitted nuisance regressor.
-
-    Parameters
-    ----------
-    config : NuisanceConfig
-        ``model`` is ``lightgbm`` (default), ``random_forest`` or ``ridge``; ``params``
-        override the defaults.
-    random_state : int
-        Seed passed to the learner.
-
-    Raises
-    ------
-    ValueError
-        If ``params`` has a key the learner does not take.
-    """
-    if config.model == "lightgbm":
-        from lightgbm import LGBMRegressor
-
-        model: BaseEstimator = LGBMRegressor(**{**LGBM_DEFAULTS, "random_state": random_state})
-    elif config.model == "random_forest":
-        from sklearn.ensemble import RandomForestRegressor
-
-        model = RandomForestRegressor(
-            n_estimators=200, min_samples_leaf=10, n_jobs=1, random_state=random_state
-        )
-    else:
-        from sklearn.linear_model import RidgeCV
-
-        model = RidgeCV(alphas=np.logspace(-3, 3, 13))
-    if config.params:
-        allowed = model.get_params()
-        unknown = sorted(set(config.params) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"nuisance.params: unknown keys {unknown} for {config.model}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        model.set_params(**config.params)
-    return model
-
-
-class ZeroRegressor(RegressorMixin, BaseEstimator):
-    """Predicts 0; stands in for econml's nuisance models when residuals are precomputed.
-
-    Fitting an econml DML estimator on residuals ``(Y - m, T - e)`` with zero nuisance
-    models gives exactly the final stage it would fit on ``(Y, T)`` with ``m`` and ``e``.
-    """
-
-    def fit(self, X: Any, y: Any, **_: Any) -> ZeroRegressor:
-        self.n_features_in_ = np.shape(X)[1] if np.ndim(X) > 1 else 1
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.zeros(np.shape(X)[0])
 
 
 def grouped_folds(clusters: np.ndarray, n_splits: int, random_state: int) -> Folds:
@@ -104,6 +66,10 @@ def grouped_folds(clusters: np.ndarray, n_splits: int, random_state: int) -> Fol
         Number of folds (>= 2).
     random_state : int
         Seed of the shuffle of clusters into folds.
+
+    Returns
+    -------
+    list of (train, test) index arrays
 
     Raises
     ------
@@ -122,29 +88,104 @@ def grouped_folds(clusters: np.ndarray, n_splits: int, random_state: int) -> Fol
     return [(train, test) for train, test in splitter.split(index, groups=clusters)]
 
 
+def _as_array(features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return features.to_numpy(dtype=np.float64)
+    return np.asarray(features, dtype=np.float64)
+
+
 def crossfit_predict(
     model: BaseEstimator,
-    features: pd.DataFrame,
+    features: pd.DataFrame | np.ndarray,
     target: np.ndarray,
     folds: Folds,
     n_jobs: int = 1,
+    *,
+    proba: bool = False,
+    predict_at: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Out-of-fold predictions of ``target`` from ``features``, one clone of ``model`` per fold."""
+    """Out-of-fold predictions of ``target`` from ``features``, one clone of ``model`` per fold.
+
+    Parameters
+    ----------
+    model : sklearn estimator
+    features : array-like of shape (n, p)
+    target : ndarray of shape (n,)
+    folds : list of (train, test) index arrays
+    n_jobs : int
+        Folds fitted in parallel; the result does not depend on it.
+    proba : bool
+        Predict ``P(target = 1)`` with ``predict_proba`` instead of ``predict``.
+    predict_at : sequence of arrays of shape (n, p), optional
+        Feature matrices to predict at instead of ``features`` (one output column each),
+        e.g. the features with the treatment set to 0 and to 1.
+
+    Returns
+    -------
+    ndarray of shape (n,) or (n, len(predict_at))
+    """
+    train_x = _as_array(features)
+    targets = [train_x] if predict_at is None else [_as_array(a) for a in predict_at]
+
+    def predict(fitted: BaseEstimator, rows: np.ndarray) -> np.ndarray:
+        if proba:
+            return np.asarray(fitted.predict_proba(rows)[:, 1], dtype=np.float64)
+        return np.asarray(fitted.predict(rows), dtype=np.float64)
 
     def fit_fold(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = clone(model).fit(features.iloc[train], target[train])
-        return test, np.asarray(fitted.predict(features.iloc[test]), dtype=np.float64)
+        fitted = clone(model).fit(train_x[train], target[train])
+        return test, np.column_stack([predict(fitted, a[test]) for a in targets])
 
-    prediction = np.empty(len(target), dtype=np.float64)
+    prediction = np.empty((len(target), len(targets)), dtype=np.float64)
     parts = Parallel(n_jobs=n_jobs)(delayed(fit_fold)(tr, te) for tr, te in folds)
     for test, values in parts:
         prediction[test] = values
-    return prediction
+    return prediction[:, 0] if predict_at is None else prediction
+
+
+def fold_ids(folds: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """The fold each unit is held out in."""
+    ids = np.empty(n, dtype=np.int64)
+    for k, (_, test) in enumerate(folds):
+        ids[test] = k
+    return ids
+
+
+def binarise(t: np.ndarray, rule: str) -> tuple[np.ndarray, float]:
+    """Binarise the continuous treatment: ``1`` = high VA.
+
+    Parameters
+    ----------
+    t : ndarray of shape (n,)
+    rule : {"median", "top_tercile"}
+        ``median``: above the sample median; ``top_tercile``: above the 2/3 quantile.
+
+    Returns
+    -------
+    d : ndarray of shape (n,) of 0/1 floats
+    threshold : float
+
+    Raises
+    ------
+    ValueError
+        On an unknown rule or when one arm would be empty.
+    """
+    quantiles = {"median": 0.5, "top_tercile": 2 / 3}
+    if rule not in quantiles:
+        raise ValueError(f"unknown binarisation rule '{rule}'; allowed: {sorted(quantiles)}")
+    threshold = float(np.quantile(t, quantiles[rule]))
+    d = (t > threshold).astype(np.float64)
+    if d.min() == d.max():
+        raise ValueError(
+            f"binarising the treatment at its {rule} ({threshold:.4g}) leaves one arm empty; "
+            "the treatment has too few distinct values for a binary-treatment estimator"
+        )
+    return d, threshold
 
 
 @dataclass(frozen=True)
 class Nuisances:
-    """Cross-fitted first stages of one run, shared by every estimator that uses them.
+    """Cross-fitted first stages of a continuous treatment.
 
     Attributes
     ----------
@@ -165,9 +206,55 @@ class Nuisances:
     t_res_var: np.ndarray
 
 
+@dataclass(frozen=True)
+class BinaryNuisances:
+    """Cross-fitted first stages of the binarised treatment.
+
+    Attributes
+    ----------
+    rule : str
+        Binarisation rule; ``threshold`` the VA value above which a unit is "high".
+    d : ndarray of shape (n,)
+        Binary treatment.
+    propensity : ndarray of shape (n,)
+        Out-of-fold ``P(D = 1 | X, W)`` (not clipped).
+    mu : ndarray of shape (n, 2)
+        Out-of-fold ``E[Y | D = d, X, W]`` for d = 0, 1.
+    """
+
+    folds: Folds
+    rule: str
+    threshold: float
+    d: np.ndarray
+    propensity: np.ndarray
+    mu: np.ndarray
+
+
+@dataclass(frozen=True)
+class IVNuisances:
+    """Cross-fitted first stages involving the instrument.
+
+    Attributes
+    ----------
+    z_hat : ndarray of shape (n,)
+        Out-of-fold E[Z | X, W]; ``z_res = z - z_hat``.
+    t_xwz_hat : ndarray of shape (n,)
+        Out-of-fold E[T | X, W, Z] (the projected treatment of DMLIV).
+    compliance : ndarray of shape (n,)
+        Out-of-fold ``c(x) = E[T_res Z_res | X]``, kept at least 10% of the mean
+        compliance in absolute value (with its sign).
+    """
+
+    folds: Folds
+    z_hat: np.ndarray
+    z_res: np.ndarray
+    t_xwz_hat: np.ndarray
+    compliance: np.ndarray
+
+
 def fit_nuisances(
-    x: pd.DataFrame,
-    xw: pd.DataFrame,
+    x: pd.DataFrame | np.ndarray,
+    xw: pd.DataFrame | np.ndarray,
     y: np.ndarray,
     t: np.ndarray,
     folds: Folds,
@@ -178,6 +265,10 @@ def fit_nuisances(
 
     The residual variance ``s2(x) = E[(T - e(X, W))^2 | X = x]`` weights the doubly robust
     scores of a continuous treatment (see :mod:`vaer.estimators.scores`).
+
+    Returns
+    -------
+    Nuisances
     """
     y_hat = crossfit_predict(make_model(), xw, y, folds, n_jobs)
     t_hat = crossfit_predict(make_model(), xw, t, folds, n_jobs)
@@ -194,9 +285,145 @@ def fit_nuisances(
     )
 
 
-def fold_ids(folds: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
-    """The fold each unit is held out in."""
-    ids = np.empty(n, dtype=np.int64)
-    for k, (_, test) in enumerate(folds):
-        ids[test] = k
-    return ids
+class NuisanceCache:
+    """Nuisances of one run, fitted on first use and shared by every estimator.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, p)
+        Modifiers.
+    xw : ndarray of shape (n, p + q)
+        Modifiers and controls.
+    y, t : ndarray of shape (n,)
+    clusters : ndarray of shape (n,)
+    config : NuisanceConfig
+    random_state : int
+    z : ndarray of shape (n,), optional
+        Instrument.
+
+    Attributes
+    ----------
+    seconds : dict
+        Wall time spent fitting each nuisance family (``continuous``, ``binary:<rule>``,
+        ``iv``) summed over ``cv`` values.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        xw: np.ndarray,
+        y: np.ndarray,
+        t: np.ndarray,
+        clusters: np.ndarray,
+        config: NuisanceConfig,
+        random_state: int,
+        z: np.ndarray | None = None,
+    ) -> None:
+        self.x, self.xw, self.y, self.t, self.z = x, xw, y, t, z
+        self.clusters = clusters
+        self.config = config
+        self.random_state = random_state
+        self.seconds: dict[str, float] = {}
+        self._folds: dict[int, Folds] = {}
+        self._continuous: dict[int, Nuisances] = {}
+        self._binary: dict[tuple[int, str], BinaryNuisances] = {}
+        self._iv: dict[int, IVNuisances] = {}
+
+    @property
+    def n_jobs(self) -> int:
+        return self.config.n_jobs
+
+    def _regressor(self) -> BaseEstimator:
+        return make_regressor(self.config, self.random_state)
+
+    def _timed(self, key: str, started: float) -> None:
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+    def folds(self, cv: int) -> Folds:
+        """Cluster-grouped folds for ``cv`` (same seed, same folds)."""
+        if cv not in self._folds:
+            self._folds[cv] = grouped_folds(self.clusters, cv, self.random_state)
+        return self._folds[cv]
+
+    def continuous(self, cv: int) -> Nuisances:
+        """Outcome and treatment regressions and the residual variance, for ``cv`` folds."""
+        if cv not in self._continuous:
+            started = time.perf_counter()
+            self._continuous[cv] = fit_nuisances(
+                self.x, self.xw, self.y, self.t, self.folds(cv), self._regressor, self.n_jobs
+            )
+            self._timed("continuous", started)
+        return self._continuous[cv]
+
+    def binary(self, cv: int, rule: str) -> BinaryNuisances:
+        """Propensity and arm-specific outcome regressions of the binarised treatment."""
+        key = (cv, rule)
+        if key not in self._binary:
+            started = time.perf_counter()
+            folds = self.folds(cv)
+            d, threshold = binarise(self.t, rule)
+            propensity = crossfit_predict(
+                make_classifier(self.config, self.random_state),
+                self.xw,
+                d,
+                folds,
+                self.n_jobs,
+                proba=True,
+            )
+            ones = np.ones((len(d), 1))
+            mu = crossfit_predict(
+                self._regressor(),
+                np.hstack([self.xw, d[:, None]]),
+                self.y,
+                folds,
+                self.n_jobs,
+                predict_at=[np.hstack([self.xw, 0 * ones]), np.hstack([self.xw, ones])],
+            )
+            self._binary[key] = BinaryNuisances(
+                folds=folds, rule=rule, threshold=threshold, d=d, propensity=propensity, mu=mu
+            )
+            self._timed(f"binary:{rule}", started)
+        return self._binary[key]
+
+    def iv(self, cv: int) -> IVNuisances:
+        """Instrument regressions and the compliance function, for ``cv`` folds.
+
+        Raises
+        ------
+        ValueError
+            If the run has no instrument.
+        """
+        if self.z is None:
+            raise ValueError(
+                "instrumental-variable estimators need an instrument: set `roles.instrument`"
+            )
+        if cv not in self._iv:
+            base = self.continuous(cv)
+            started = time.perf_counter()
+            folds = base.folds
+            z_hat = crossfit_predict(self._regressor(), self.xw, self.z, folds, self.n_jobs)
+            t_xwz_hat = crossfit_predict(
+                self._regressor(), np.hstack([self.xw, self.z[:, None]]), self.t, folds, self.n_jobs
+            )
+            z_res = self.z - z_hat
+            product = base.t_res * z_res
+            compliance = crossfit_predict(self._regressor(), self.x, product, folds, self.n_jobs)
+            mean = float(np.mean(product))
+            if mean == 0:
+                raise ValueError(
+                    "the instrument is uncorrelated with the treatment after residualising "
+                    "on the controls; it cannot identify the effect"
+                )
+            floor = 0.1 * abs(mean)
+            signed = np.sign(mean) * compliance
+            compliance = np.sign(mean) * np.maximum(signed, floor)
+            self._iv[cv] = IVNuisances(
+                folds=folds, z_hat=z_hat, z_res=z_res, t_xwz_hat=t_xwz_hat, compliance=compliance
+            )
+            self._timed("iv", started)
+        return self._iv[cv]
+
+    @property
+    def total_seconds(self) -> float:
+        """Wall time of every nuisance fitted so far."""
+        return float(sum(self.seconds.values()))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 ATE_COLUMNS = ["estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "n", "se_type"]
-CATE_COLUMNS = ["estimator", "unit", "tau_hat", "se"]
+CATE_COLUMNS = ["estimator", "unit", "tau_hat", "se", "estimand"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,16 @@ class EstimatorResult:
     scores : ndarray of shape (n,)
         Doubly robust scores.
     fit_seconds : float
+        Seconds of this estimator's own fitting (shared nuisances not included).
     model : object
-        The fitted econml estimator (not compared, not printed).
+        The fitted econml estimator (not compared, not printed). Its nuisances are
+        the run's shared ones: DML kinds were fitted on residuals, DR-learner and IV kinds
+        with ``W`` = row ids; use ``effect(X)`` / ``const_marginal_effect(X)`` on new
+        ``X`` (the final stage), not its nuisance models.
+    estimand : str
+        What ``ate`` and ``tau_hat`` estimate.
+    family : str
+        Nuisance family: ``continuous``, ``binary`` or ``iv``.
     """
 
     label: str
@@ -62,6 +70,8 @@ class EstimatorResult:
     scores: np.ndarray
     fit_seconds: float
     model: Any = field(compare=False, repr=False)
+    estimand: str = ""
+    family: str = "continuous"
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class EstimationResult:
     units: np.ndarray
     estimators: tuple[EstimatorResult, ...]
     nuisance_seconds: float
+    nuisance_seconds_by_family: dict[str, float] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """The ATE table: one row per estimator and SE type (``tables/ate.csv``)."""
@@ -90,6 +101,7 @@ class EstimationResult:
                     "unit": self.units,
                     "tau_hat": result.tau_hat,
                     "se": result.tau_se,
+                    "estimand": result.estimand,
                 }
             )
             for result in self.estimators

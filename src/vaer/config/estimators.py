@@ -1,0 +1,224 @@
+"""Config of the estimation stage: nuisance learners, estimators by ``kind``, tuning.
+
+Every estimator kind has its own params model with ``extra="forbid"``, so an unknown
+param is rejected with the list of allowed ones (see :mod:`vaer.config.loader`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NuisanceConfig(_Section):
+    """The first-stage learners shared by every estimator of a run.
+
+    ``model`` picks the family used for every regression and classification nuisance
+    (``ridge`` means ridge regression and L2-logistic regression); ``params`` override
+    its defaults; ``n_jobs`` runs cross-fitting folds and forest trees in parallel
+    (results do not depend on it).
+    """
+
+    model: Literal["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"] = "lightgbm"
+    params: dict[str, Any] = {}
+    n_jobs: int = Field(1, ge=1)
+
+
+class _EstimatorParams(_Section):
+    cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
+
+
+def _multiple_of_four(value: int) -> int:
+    if value % 4:
+        raise ValueError(
+            f"must be a multiple of 4 (econml grows trees in subforests of 4); got {value}"
+        )
+    return value
+
+
+class _ForestParams(_Section):
+    """Shared parameters of econml's generalized random forests."""
+
+    n_estimators: int = Field(800, ge=4)
+    min_samples_leaf: int = Field(10, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    max_samples: float = Field(0.45, gt=0.0, le=0.5)
+    max_features: float | Literal["auto", "sqrt", "log2"] | None = "auto"
+    honest: bool = True
+
+    @field_validator("n_estimators")
+    @classmethod
+    def _check_n_estimators(cls, value: int) -> int:
+        return _multiple_of_four(value)
+
+
+class _BinaryParams(_Section):
+    """How the continuous VA index is binarised for the binary-treatment estimators.
+
+    ``median``: high = above the sample median; ``top_tercile``: high = in the top third,
+    low = the rest. ``min_propensity`` clips the propensity score into
+    ``[min_propensity, 1 - min_propensity]``.
+    """
+
+    binarise: Literal["median", "top_tercile"] = "median"
+    min_propensity: float = Field(0.01, gt=0.0, lt=0.5)
+
+
+class LinearDMLParams(_EstimatorParams):
+    """Parameters of ``linear_dml`` (econml ``LinearDML``)."""
+
+    fit_cate_intercept: bool = True
+
+
+class SparseLinearDMLParams(_EstimatorParams):
+    """Parameters of ``sparse_linear_dml`` (econml ``SparseLinearDML``, debiased lasso)."""
+
+    fit_cate_intercept: bool = True
+    alpha: float | Literal["auto"] = "auto"
+    n_alphas: int = Field(20, ge=2)
+    max_iter: int = Field(1000, ge=10)
+    tol: float = Field(1e-4, gt=0.0)
+
+
+class CausalForestDMLParams(_EstimatorParams, _ForestParams):
+    """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``)."""
+
+    criterion: Literal["mse", "het"] = "mse"
+
+
+class DRLearnerParams(_EstimatorParams, _BinaryParams):
+    """Parameters of ``dr_learner`` (econml ``LinearDRLearner`` on binarised VA)."""
+
+    fit_cate_intercept: bool = True
+
+
+class ForestDRLearnerParams(_EstimatorParams, _BinaryParams, _ForestParams):
+    """Parameters of ``forest_dr_learner`` (econml ``ForestDRLearner`` on binarised VA)."""
+
+
+class OrthoIVParams(_EstimatorParams):
+    """Parameters of ``orthoiv`` (econml ``OrthoIV``: linear CATE, residualised instrument)."""
+
+    fit_cate_intercept: bool = True
+
+
+class DMLIVParams(_EstimatorParams):
+    """Parameters of ``dmliv`` (econml ``DMLIV``: linear CATE, projected treatment)."""
+
+    fit_cate_intercept: bool = True
+
+
+class CausalIVForestParams(_EstimatorParams, _ForestParams):
+    """Parameters of ``causal_iv_forest`` (econml ``grf.CausalIVForest`` on residuals)."""
+
+    criterion: Literal["mse", "het"] = "mse"
+
+
+class _Spec(_Section):
+    name: str | None = None
+
+
+class LinearDMLSpec(_Spec):
+    kind: Literal["linear_dml"]
+    params: LinearDMLParams = LinearDMLParams()
+
+
+class SparseLinearDMLSpec(_Spec):
+    kind: Literal["sparse_linear_dml"]
+    params: SparseLinearDMLParams = SparseLinearDMLParams()
+
+
+class CausalForestDMLSpec(_Spec):
+    kind: Literal["causal_forest_dml"]
+    params: CausalForestDMLParams = CausalForestDMLParams()
+
+
+class DRLearnerSpec(_Spec):
+    kind: Literal["dr_learner"]
+    params: DRLearnerParams = DRLearnerParams()
+
+
+class ForestDRLearnerSpec(_Spec):
+    kind: Literal["forest_dr_learner"]
+    params: ForestDRLearnerParams = ForestDRLearnerParams()
+
+
+class OrthoIVSpec(_Spec):
+    kind: Literal["orthoiv"]
+    params: OrthoIVParams = OrthoIVParams()
+
+
+class DMLIVSpec(_Spec):
+    kind: Literal["dmliv"]
+    params: DMLIVParams = DMLIVParams()
+
+
+class CausalIVForestSpec(_Spec):
+    kind: Literal["causal_iv_forest"]
+    params: CausalIVForestParams = CausalIVForestParams()
+
+
+AnySpec = (
+    LinearDMLSpec
+    | SparseLinearDMLSpec
+    | CausalForestDMLSpec
+    | DRLearnerSpec
+    | ForestDRLearnerSpec
+    | OrthoIVSpec
+    | DMLIVSpec
+    | CausalIVForestSpec
+)
+EstimatorSpec = Annotated[AnySpec, Field(discriminator="kind")]
+
+IV_KINDS = frozenset({"orthoiv", "dmliv", "causal_iv_forest"})
+BINARY_KINDS = frozenset({"dr_learner", "forest_dr_learner"})
+
+
+def estimator_label(spec: AnySpec) -> str:
+    """The name an estimator goes by in tables and metrics (``name`` or ``kind``)."""
+    return spec.name or spec.kind
+
+
+def check_instrument_for(specs: list[AnySpec], instrument: str | None) -> None:
+    """Raise if an instrumental-variable estimator is requested without an instrument.
+
+    Raises
+    ------
+    ValueError
+        Naming the estimators and the fix (set ``roles.instrument``).
+    """
+    needing = [estimator_label(s) for s in specs if s.kind in IV_KINDS]
+    if needing and instrument is None:
+        raise ValueError(
+            f"estimators {needing} are instrumental-variable estimators and need an "
+            "instrument: set `roles.instrument` to the instrument column (e.g. `pilot`), "
+            "or remove them from `estimators`"
+        )
+
+
+class TuneConfig(_Section):
+    """Opt-in tuning of the nuisance learners and the causal forests on cluster-grouped
+    splits (econml's own ``tune()`` splits without groups).
+
+    Nuisances: each candidate in ``nuisance_grid`` (a list of param overrides) is scored by
+    cluster-grouped cross-validated MSE of the outcome and treatment regressions; the
+    best (lowest summed MSE relative to the variance of each target) replaces
+    ``nuisance.params``. Forests: each candidate in ``forest_grid`` is scored by the
+    R-loss (Nie and Wager, 2021) on held-out clusters; the best replaces the forest's
+    params. ``nuisance_grid: null`` uses a small default grid for ``nuisance.model``.
+    """
+
+    enabled: bool = False
+    cv: int = Field(3, ge=2)
+    nuisance_grid: list[dict[str, Any]] | None = None
+    forest_grid: list[dict[str, Any]] = [
+        {},
+        {"min_samples_leaf": 5},
+        {"min_samples_leaf": 20},
+        {"max_samples": 0.3},
+    ]

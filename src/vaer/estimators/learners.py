@@ -1,0 +1,217 @@
+"""Factories of first-stage (nuisance) learners, and stand-ins for econml's nuisances.
+
+The defaults work on firm data without tuning: a regularised LightGBM with a moderate
+number of shallow trees (300 trees of at most 15 leaves, learning rate 0.05, at least 40
+firms per leaf, row and column subsampling, L2 penalty), one thread per model (so results
+do not depend on the number of parallel jobs), quiet, and a fixed ``random_state``.
+Other scikit-learn families are available through ``nuisance.model``.
+
+Two stand-ins let econml's final stages run on nuisances fitted once per run:
+:class:`ZeroRegressor` (for estimators fitted directly on residuals) and
+:class:`CachedRegressor` / :class:`CachedClassifier`, which return precomputed
+out-of-fold predictions for the row ids found in one column of their input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from vaer.config.estimators import NuisanceConfig
+
+LGBM_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 300,
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "n_jobs": 1,
+    "verbose": -1,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+HGB_DEFAULTS: dict[str, Any] = {
+    "max_iter": 300,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+}
+
+
+def _with_params(model: BaseEstimator, config: NuisanceConfig) -> BaseEstimator:
+    if config.params:
+        allowed = model.get_params()
+        unknown = sorted(set(config.params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"nuisance.params: unknown keys {unknown} for {config.model}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        model.set_params(**config.params)
+    return model
+
+
+def make_regressor(config: NuisanceConfig, random_state: int) -> BaseEstimator:
+    """Build an unfitted nuisance regressor.
+
+    Parameters
+    ----------
+    config : NuisanceConfig
+        ``model`` is ``lightgbm`` (default), ``random_forest``, ``hist_gradient_boosting``
+        or ``ridge``; ``params`` override the defaults.
+    random_state : int
+        Seed passed to the learner.
+
+    Returns
+    -------
+    sklearn regressor
+
+    Raises
+    ------
+    ValueError
+        If ``params`` has a key the learner does not take.
+    """
+    if config.model == "lightgbm":
+        from lightgbm import LGBMRegressor
+
+        model: BaseEstimator = LGBMRegressor(**{**LGBM_DEFAULTS, "random_state": random_state})
+    elif config.model == "random_forest":
+        from sklearn.ensemble import RandomForestRegressor
+
+        model = RandomForestRegressor(
+            n_estimators=200, min_samples_leaf=10, n_jobs=1, random_state=random_state
+        )
+    elif config.model == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        model = HistGradientBoostingRegressor(**HGB_DEFAULTS, random_state=random_state)
+    else:
+        from sklearn.linear_model import RidgeCV
+
+        model = RidgeCV(alphas=np.logspace(-3, 3, 13))
+    return _with_params(model, config)
+
+
+def make_classifier(config: NuisanceConfig, random_state: int) -> BaseEstimator:
+    """Build an unfitted nuisance classifier (propensity of the binarised treatment).
+
+    Same families and defaults as :func:`make_regressor`; ``ridge`` means an
+    L2-penalised logistic regression with the penalty chosen by 5-fold CV.
+
+    Raises
+    ------
+    ValueError
+        If ``params`` has a key the learner does not take.
+    """
+    if config.model == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        model: BaseEstimator = LGBMClassifier(**{**LGBM_DEFAULTS, "random_state": random_state})
+    elif config.model == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(
+            n_estimators=200, min_samples_leaf=10, n_jobs=1, random_state=random_state
+        )
+    elif config.model == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        model = HistGradientBoostingClassifier(**HGB_DEFAULTS, random_state=random_state)
+    else:
+        from sklearn.linear_model import LogisticRegressionCV
+
+        model = LogisticRegressionCV(Cs=13, cv=5, max_iter=2000)
+    return _with_params(model, config)
+
+
+class ZeroRegressor(RegressorMixin, BaseEstimator):
+    """Predicts 0; stands in for econml's nuisance models when residuals are precomputed.
+
+    Fitting an econml DML estimator on residuals ``(Y - m, T - e)`` with zero nuisance
+    models gives exactly the final stage it would fit on ``(Y, T)`` with ``m`` and ``e``.
+    """
+
+    def fit(self, X: Any, y: Any, **_: Any) -> ZeroRegressor:
+        self.n_features_in_ = np.shape(X)[1] if np.ndim(X) > 1 else 1
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.zeros(np.shape(X)[0])
+
+
+def _row_ids(X: Any, id_column: int) -> np.ndarray:
+    return np.asarray(X, dtype=np.float64)[:, id_column].astype(np.int64)
+
+
+class CachedRegressor(RegressorMixin, BaseEstimator):
+    """Returns precomputed out-of-fold predictions, looked up by a row-id column.
+
+    econml passes its nuisance models ``[X, W, ...]``; with ``W`` = the row ids of the
+    analysis table, ``X[:, id_column]`` says which row each input is, and ``predict``
+    returns the cross-fitted prediction of that row. ``fit`` learns nothing.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,) or (n, 2)
+        Predictions per row; with two columns, column ``k`` is the prediction at
+        treatment arm ``k``, and the arm is read from the input's last column (econml's
+        one-hot encoded binary treatment).
+    id_column : int
+        Position of the row-id column in the input.
+    """
+
+    def __init__(self, values: np.ndarray | None = None, id_column: int = 0) -> None:
+        self.values = values
+        self.id_column = id_column
+
+    def fit(self, X: Any, y: Any, **_: Any) -> CachedRegressor:
+        if self.values is None:
+            raise ValueError("CachedRegressor needs `values`; got None")
+        self.n_features_in_ = np.shape(X)[1]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        values = np.asarray(self.values, dtype=np.float64)
+        ids = _row_ids(X, self.id_column)
+        if values.ndim == 1:
+            return values[ids]
+        arm = np.asarray(X, dtype=np.float64)[:, -1] > 0.5
+        return np.where(arm, values[ids, 1], values[ids, 0])
+
+
+class CachedClassifier(ClassifierMixin, BaseEstimator):
+    """Returns precomputed out-of-fold probabilities of class 1, looked up by row id.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,)
+        Cross-fitted ``P(D = 1 | X, W)`` per row.
+    id_column : int
+        Position of the row-id column in the input.
+    """
+
+    def __init__(self, values: np.ndarray | None = None, id_column: int = 0) -> None:
+        self.values = values
+        self.id_column = id_column
+
+    def fit(self, X: Any, y: Any, **_: Any) -> CachedClassifier:
+        if self.values is None:
+            raise ValueError("CachedClassifier needs `values`; got None")
+        self.classes_ = np.unique(np.asarray(y))
+        self.n_features_in_ = np.shape(X)[1]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        p = np.asarray(self.values, dtype=np.float64)[_row_ids(X, self.id_column)]
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
