@@ -1,0 +1,312 @@
+"""Estimator registry, shared nuisances and their faithfulness to econml's own fits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import BASE_ROLES, small_config, write_yaml
+from vaer.config import ConfigError, load_experiment
+from vaer.config.models import ExperimentConfig, NuisanceConfig, SyntheticTableConfig
+from vaer.data.design import AnalysisData, build_analysis_data
+from vaer.data.synthetic_table import make_synthetic_table
+from vaer.estimators.fit import fit_estimators
+from vaer.estimators.ivforest import ResidualIVForest
+from vaer.estimators.learners import CachedClassifier, CachedRegressor, make_classifier
+from vaer.estimators.nuisance import NuisanceCache, binarise, make_regressor
+from vaer.estimators.registry import get_kind
+from vaer.estimators.scores import aipw_scores, iv_dr_scores
+
+FAST = NuisanceConfig(params={"n_estimators": 40})
+ALL_KINDS = [
+    "linear_dml",
+    "sparse_linear_dml",
+    "causal_forest_dml",
+    "dr_learner",
+    "forest_dr_learner",
+    "orthoiv",
+    "dmliv",
+    "causal_iv_forest",
+]
+
+
+def _config(estimators: list[dict[str, Any]], **roles: Any) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(
+        {"name": "t", "roles": {**BASE_ROLES, **roles}, "estimators": estimators}
+    )
+
+
+@pytest.fixture(scope="module")
+def small_data() -> AnalysisData:
+    table = make_synthetic_table(SyntheticTableConfig(n_units=600, n_clusters=30), random_state=5)
+    config = _config([{"kind": "linear_dml"}], instrument="pilot")
+    return build_analysis_data(table.frame, config.roles)
+
+
+def _cache(data: AnalysisData, config: NuisanceConfig = FAST) -> NuisanceCache:
+    assert data.instrument is not None
+    return NuisanceCache(
+        x=data.x.to_numpy(),
+        xw=data.xw.to_numpy(),
+        y=data.y,
+        t=data.t,
+        clusters=data.clusters,
+        config=config,
+        random_state=0,
+        z=data.instrument,
+    )
+
+
+# ------------------------------------------------ faithfulness to econml's own fits
+
+
+def test_dr_learner_on_cached_nuisances_equals_econml_fit(small_data: AnalysisData) -> None:
+    """Same learners and folds: econml fitting its own nuisances gives the same model."""
+    from econml.dr import LinearDRLearner
+
+    cache = _cache(small_data)
+    spec = _config([{"kind": "dr_learner"}]).estimators[0]
+    kind = get_kind("dr_learner")
+    ours = kind.build(spec.params, cache.folds(5), 0, cache)
+    kind.fit(ours, np.arange(small_data.n), cache, spec.params)
+    d = cache.binary(5, "median").d
+    theirs = LinearDRLearner(
+        model_propensity=make_classifier(FAST, 0),
+        model_regression=make_regressor(FAST, 0),
+        min_propensity=spec.params.min_propensity,
+        cv=cache.folds(5),
+        random_state=0,
+    ).fit(small_data.y, d, X=cache.x, W=small_data.w.to_numpy())
+    np.testing.assert_allclose(ours.coef_(T=1), theirs.coef_(T=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_(T=1), theirs.intercept_(T=1), rtol=1e-9)
+    # our AIPW scores are the pseudo-outcomes econml's final stage regresses on X
+    nu = cache.binary(5, "median")
+    scores = aipw_scores(small_data.y, d, nu.mu, nu.propensity, spec.params.min_propensity)
+    design = np.column_stack([np.ones(small_data.n), cache.x])
+    ols = np.linalg.lstsq(design, scores, rcond=None)[0]
+    np.testing.assert_allclose(
+        ols, [ours.intercept_(T=1), *ours.coef_(T=1)], rtol=1e-7, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("kind_name", ["orthoiv", "dmliv"])
+def test_iv_kinds_on_cached_nuisances_equal_econml_fit(
+    small_data: AnalysisData, kind_name: str
+) -> None:
+    from econml.iv.dml import DMLIV, OrthoIV
+
+    cache = _cache(small_data)
+    spec = _config([{"kind": kind_name}], instrument="pilot").estimators[0]
+    kind = get_kind(kind_name)
+    ours = kind.build(spec.params, cache.folds(5), 0, cache)
+    kind.fit(ours, np.arange(small_data.n), cache, spec.params)
+    models = {
+        "model_y_xw": make_regressor(FAST, 0),
+        "model_t_xw": make_regressor(FAST, 0),
+    }
+    if kind_name == "orthoiv":
+        theirs = OrthoIV(
+            **models, model_z_xw=make_regressor(FAST, 0), projection=False, cv=cache.folds(5)
+        )
+    else:
+        theirs = DMLIV(**models, model_t_xwz=make_regressor(FAST, 0), cv=cache.folds(5))
+    theirs.fit(
+        small_data.y, small_data.t, Z=small_data.instrument, X=cache.x, W=small_data.w.to_numpy()
+    )
+    np.testing.assert_allclose(ours.effect(cache.x), theirs.effect(cache.x), rtol=1e-8)
+
+
+def test_linear_dml_on_residuals_equals_econml_fit(small_data: AnalysisData) -> None:
+    from econml.dml import LinearDML
+
+    cache = _cache(small_data)
+    spec = _config([{"kind": "linear_dml"}]).estimators[0]
+    kind = get_kind("linear_dml")
+    ours = kind.build(spec.params, cache.folds(5), 0, cache)
+    kind.fit(ours, np.arange(small_data.n), cache, spec.params)
+    theirs = LinearDML(
+        model_y=make_regressor(FAST, 0), model_t=make_regressor(FAST, 0), cv=cache.folds(5)
+    ).fit(small_data.y, small_data.t, X=cache.x, W=small_data.w.to_numpy())
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.ate_inference(X=cache.x).stderr_mean, theirs.ate_inference(X=cache.x).stderr_mean
+    )
+
+
+# ------------------------------------------------------ all kinds, sharing, n_jobs
+
+
+@pytest.fixture(scope="module")
+def all_kinds(small_data: AnalysisData) -> Any:
+    config = _config(
+        [{"kind": k, "params": {"n_estimators": 40} if "forest" in k else {}} for k in ALL_KINDS],
+        instrument="pilot",
+    )
+    return config, fit_estimators(small_data, config.estimators, FAST, random_state=0, n_jobs=1)
+
+
+def test_every_kind_gives_finite_effects_scores_and_named_estimands(all_kinds: Any) -> None:
+    _, result = all_kinds
+    assert [r.kind for r in result.estimators] == ALL_KINDS
+    for r in result.estimators:
+        assert np.isfinite(r.tau_hat).all() and np.isfinite(r.scores).all(), r.label
+        assert r.ate.estimate == pytest.approx(float(np.mean(r.scores)))
+        assert r.ate.se > 0 and r.ate.se_type.startswith("cluster-robust")
+        assert r.estimand == r.ate.estimand == r.ate_econml.estimand
+    table = result.to_frame()
+    assert len(table) == 2 * len(ALL_KINDS)
+    assert set(table["se_type"]) >= {"cluster-robust (DR scores)", "econml default"}
+    binary = table[table["estimator"].isin(["dr_learner", "forest_dr_learner"])]
+    assert binary["estimand"].str.contains("high vs low VA").all()
+    assert set(result.cate_frame()["estimator"]) == set(ALL_KINDS)
+
+
+def test_nuisances_are_fitted_once_per_family(all_kinds: Any) -> None:
+    _, result = all_kinds
+    assert set(result.nuisance_seconds_by_family) == {"continuous", "binary:median", "iv"}
+    # the two DR learners share the same AIPW scores, hence the same ATE
+    dr, forest_dr = result.get("dr_learner"), result.get("forest_dr_learner")
+    np.testing.assert_array_equal(dr.scores, forest_dr.scores)
+
+
+def test_same_seed_same_numbers_whatever_n_jobs(small_data: AnalysisData, all_kinds: Any) -> None:
+    config, first = all_kinds
+    second = fit_estimators(small_data, config.estimators, FAST, random_state=0, n_jobs=2)
+    for a, b in zip(first.estimators, second.estimators, strict=True):
+        np.testing.assert_array_equal(a.tau_hat, b.tau_hat, err_msg=a.label)
+        np.testing.assert_array_equal(a.scores, b.scores, err_msg=a.label)
+    pd.testing.assert_frame_equal(first.to_frame(), second.to_frame())
+    pd.testing.assert_frame_equal(first.cate_frame(), second.cate_frame())
+
+
+def test_a_different_seed_changes_the_folds(small_data: AnalysisData) -> None:
+    spec = _config([{"kind": "linear_dml"}]).estimators
+    a = fit_estimators(small_data, spec, FAST, random_state=0)
+    b = fit_estimators(small_data, spec, FAST, random_state=1)
+    assert a.estimators[0].ate.estimate != b.estimators[0].ate.estimate
+
+
+def test_iv_kinds_need_an_instrument_in_the_data(small_data: AnalysisData) -> None:
+    config = _config([{"kind": "orthoiv"}], instrument="pilot")
+    data = AnalysisData(**{**vars(small_data), "instrument": None})
+    with pytest.raises(ValueError, match=r"need an instrument: set `roles.instrument`"):
+        fit_estimators(data, config.estimators, FAST, random_state=0)
+
+
+# ------------------------------------------------------------- config validation
+
+
+def test_iv_kind_without_instrument_is_a_config_error(tmp_path: Path) -> None:
+    raw = small_config(tmp_path, estimators=[{"kind": "dmliv"}])
+    with pytest.raises(
+        ConfigError, match=r"\['dmliv'\] are instrumental-variable estimators.*roles.instrument"
+    ):
+        load_experiment(write_yaml(tmp_path / "e.yaml", raw))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "estimators.0.params.binarize=median",
+            r"estimators\.0\.params\.binarize: unknown key; did you mean 'binarise'\?"
+            r" allowed keys: binarise, cv, fit_cate_intercept, min_propensity",
+        ),
+        ("estimators.0.params.binarise=top_half", r"estimators\.0\.params\.binarise"),
+        ("estimators.0.params.min_propensity=0.7", r"min_propensity: must be a number < 0\.5"),
+    ],
+)
+def test_estimator_params_are_validated(tmp_path: Path, override: str, message: str) -> None:
+    raw = small_config(tmp_path, estimators=[{"kind": "dr_learner"}])
+    path = write_yaml(tmp_path / "e.yaml", raw)
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path, [override])
+
+
+def test_unknown_forest_param_lists_the_allowed_ones(tmp_path: Path) -> None:
+    raw = small_config(tmp_path, estimators=[{"kind": "causal_iv_forest"}])
+    raw["roles"]["instrument"] = "pilot"
+    path = write_yaml(tmp_path / "e.yaml", raw)
+    with pytest.raises(ConfigError, match=r"n_trees: unknown key.*allowed keys: criterion, cv"):
+        load_experiment(path, ["estimators.0.params.n_trees=8"])
+
+
+def test_unknown_kind_lists_every_kind(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "e.yaml", small_config(tmp_path))
+    with pytest.raises(ConfigError, match=r"unknown kind 'magic'.*'sparse_linear_dml'.*'dmliv'"):
+        load_experiment(path, ["estimators.0.kind=magic"])
+    with pytest.raises(ValueError, match=r"unknown estimator kind 'magic'; allowed: .*dmliv"):
+        get_kind("magic")
+
+
+# ------------------------------------------------------------- small components
+
+
+def test_binarise_rules_and_errors() -> None:
+    t = np.arange(9.0)
+    d, cut = binarise(t, "median")
+    assert cut == 4.0 and d.sum() == 4
+    d, cut = binarise(t, "top_tercile")
+    assert d.sum() == 3
+    with pytest.raises(ValueError, match="unknown binarisation rule 'mean'"):
+        binarise(t, "mean")
+    with pytest.raises(ValueError, match="leaves one arm empty"):
+        binarise(np.ones(5), "median")
+
+
+def test_cached_learners_look_up_rows_and_arms() -> None:
+    features = np.array([[9.0, 2.0, 1.0], [9.0, 0.0, 0.0]])
+    reg = CachedRegressor(np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), id_column=1)
+    np.testing.assert_array_equal(reg.fit(features, None).predict(features), [5.0, 0.0])
+    clf = CachedClassifier(np.array([0.2, 0.5, 0.9]), id_column=1).fit(features, [0, 1])
+    np.testing.assert_allclose(clf.predict_proba(features), [[0.1, 0.9], [0.8, 0.2]])
+    with pytest.raises(ValueError, match="CachedRegressor needs `values`"):
+        CachedRegressor().fit(features, None)
+    with pytest.raises(ValueError, match="CachedClassifier needs `values`"):
+        CachedClassifier().fit(features, [0, 1])
+
+
+def test_unknown_nuisance_param_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"nuisance.params: unknown keys \['depth'\] for ridge"):
+        make_classifier(NuisanceConfig(model="ridge", params={"depth": 3}), 0)
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"])
+def test_every_nuisance_family_builds_a_regressor_and_classifier(model: str) -> None:
+    config = NuisanceConfig(model=model)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    assert make_regressor(config, 0).fit(x, x[:, 0]).predict(x).shape == (200,)
+    labels = (x[:, 0] > 0).astype(int)
+    assert make_classifier(config, 0).fit(x, labels).predict_proba(x).shape == (200, 2)
+
+
+def test_aipw_scores_formula_and_errors() -> None:
+    y, d = np.array([1.0, 2.0]), np.array([1.0, 0.0])
+    mu, p = np.array([[0.5, 1.5], [1.0, 2.0]]), np.array([0.5, 0.999])
+    scores = aipw_scores(y, d, mu, p, 0.01)
+    np.testing.assert_allclose(scores, [1.0 - 0.5 / 0.5, 1.0 - 1.0 / 0.01])
+    with pytest.raises(ValueError, match="must have shape"):
+        aipw_scores(y, d, mu[:, :1], p, 0.01)
+    with pytest.raises(ValueError, match="`d` must be 0/1"):
+        aipw_scores(y, d + 0.5, mu, p, 0.01)
+    with pytest.raises(ValueError, match=r"`min_propensity` must be in \(0, 0.5\); got 0.6"):
+        aipw_scores(y, d, mu, p, 0.6)
+
+
+def test_iv_scores_formula_and_errors() -> None:
+    tau, yr, tr, zr, c = (np.array(v) for v in ([1.0], [2.0], [0.5], [1.0], [0.25]))
+    np.testing.assert_allclose(iv_dr_scores(tau, yr, tr, zr, c), [1.0 + 1.0 * 1.5 / 0.25])
+    with pytest.raises(ValueError, match="same shape"):
+        iv_dr_scores(tau, yr, tr, zr, np.ones(2))
+    with pytest.raises(ValueError, match="`compliance` must be non-zero"):
+        iv_dr_scores(tau, yr, tr, zr, np.zeros(1))
+
+
+def test_unfitted_iv_forest_raises() -> None:
+    with pytest.raises(ValueError, match="not fitted yet"):
+        ResidualIVForest().effect(np.zeros((2, 2)))
