@@ -52,7 +52,7 @@ def test_deep_merge_replaces_lists_and_merges_maps() -> None:
         ),
         (
             "estimators.1.kind=magic_forest",
-            r"estimators\.1\.kind: unknown kind 'magic_forest'; allowed: 'linear_dml', 'causal_forest_dml'",
+            r"estimators\.1\.kind: unknown kind 'magic_forest'; allowed: 'linear_dml', 'sparse_linear_dml', 'causal_forest_dml', 'dr_learner'",
         ),
         (
             "estimators.0.params.n_estimators=10",
@@ -70,7 +70,7 @@ def test_deep_merge_replaces_lists_and_merges_maps() -> None:
         ("data.source=file", r"data: `data\.path` is required when `data\.source` is 'file'"),
         (
             "nuisance.model=xgboost",
-            r"nuisance\.model: must be one of 'lightgbm', 'random_forest' or 'ridge'",
+            r"nuisance\.model: must be one of 'lightgbm', 'random_forest', 'hist_gradient_boosting' or 'ridge'",
         ),
         ("name=bad name", r"name: must start with a letter or digit"),
     ],

@@ -88,9 +88,7 @@ def test_dr_learner_on_cached_nuisances_equals_econml_fit(small_data: AnalysisDa
     scores = aipw_scores(small_data.y, d, nu.mu, nu.propensity, spec.params.min_propensity)
     design = np.column_stack([np.ones(small_data.n), cache.x])
     ols = np.linalg.lstsq(design, scores, rcond=None)[0]
-    np.testing.assert_allclose(
-        ols, [ours.intercept_(T=1), *ours.coef_(T=1)], rtol=1e-7, atol=1e-9
-    )
+    np.testing.assert_allclose(ols, [ours.intercept_(T=1), *ours.coef_(T=1)], rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("kind_name", ["orthoiv", "dmliv"])
@@ -310,3 +308,77 @@ def test_iv_scores_formula_and_errors() -> None:
 def test_unfitted_iv_forest_raises() -> None:
     with pytest.raises(ValueError, match="not fitted yet"):
         ResidualIVForest().effect(np.zeros((2, 2)))
+
+
+# ------------------------------------------------------------------------ tuning
+
+
+def test_tuning_picks_one_candidate_per_target_on_grouped_splits(
+    small_data: AnalysisData,
+) -> None:
+    from vaer.config.models import TuneConfig
+    from vaer.estimators.tune import tune_estimation
+
+    config = _config(
+        [{"kind": "causal_forest_dml", "params": {"n_estimators": 20}}, {"kind": "linear_dml"}]
+    )
+    tune = TuneConfig(
+        enabled=True,
+        nuisance_grid=[{"n_estimators": 20}, {"n_estimators": 40, "num_leaves": 7}],
+        forest_grid=[{"min_samples_leaf": 5}, {"min_samples_leaf": 40}],
+    )
+    result = tune_estimation(small_data, config.estimators, FAST, tune, random_state=0)
+    table = result.to_frame()
+    assert list(table["target"]) == ["nuisance"] * 2 + ["causal_forest_dml"] * 2
+    assert table.groupby("target")["chosen"].sum().eq(1).all()
+    assert np.isfinite(table["loss"]).all()
+    chosen = table[table["chosen"] & (table["target"] == "causal_forest_dml")]["candidate"].item()
+    assert result.specs[0].params.min_samples_leaf == (5 if "5" in chosen else 40)
+    assert result.specs[1] == config.estimators[1]
+    assert result.nuisance.params["n_estimators"] in (20, 40)
+    assert set(result.metrics()) == {
+        "tune.nuisance.best_loss",
+        "tune.causal_forest_dml.best_loss",
+        "time.tune",
+    }
+    again = tune_estimation(small_data, config.estimators, FAST, tune, random_state=0)
+    assert again.trials == result.trials
+
+
+def test_tuning_rejects_an_invalid_forest_candidate(small_data: AnalysisData) -> None:
+    from vaer.config.models import TuneConfig
+    from vaer.estimators.tune import tune_estimation
+
+    config = _config([{"kind": "causal_forest_dml"}])
+    tune = TuneConfig(enabled=True, nuisance_grid=[{}], forest_grid=[{"n_trees": 5}])
+    with pytest.raises(ValueError, match=r"tune.forest_grid entry \{'n_trees': 5\} is not valid"):
+        tune_estimation(small_data, config.estimators, FAST, tune, random_state=0)
+
+
+@pytest.mark.integration
+def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> None:
+    from vaer.config import validate_config
+    from vaer.pipeline import run_experiment
+
+    raw = small_config(
+        tmp_path,
+        data={"source": "synthetic", "synthetic": {"n_units": 600, "n_clusters": 30}},
+        nuisance={"params": {"n_estimators": 30}, "n_jobs": 2},
+        estimators=[
+            {"kind": "causal_forest_dml", "params": {"n_estimators": 20, "cv": 3}},
+            {"kind": "dr_learner", "params": {"cv": 3}},
+            {"kind": "orthoiv", "params": {"cv": 3}},
+        ],
+        tune={"enabled": True, "nuisance_grid": [{}, {"num_leaves": 7}], "forest_grid": [{}]},
+        tracking={"enabled": False},
+    )
+    raw["roles"]["instrument"] = "pilot"
+    run = run_experiment(validate_config(raw))
+    assert run.tuning is not None
+    tables = run.out_dir / "tables"
+    assert len(pd.read_csv(tables / "tuning.csv")) == 3
+    ate = pd.read_csv(tables / "ate.csv")
+    assert set(ate["estimator"]) == {"causal_forest_dml", "dr_learner", "orthoiv"}
+    assert ate["estimand"].notna().all() and ate["se_type"].notna().all()
+    cate = pd.read_csv(tables / "cate.csv")
+    assert len(cate) == 3 * 600 and {"tau_hat", "se", "estimand"} <= set(cate.columns)

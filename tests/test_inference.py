@@ -80,3 +80,59 @@ def test_grouped_folds_never_split_a_cluster() -> None:
 def test_grouped_folds_need_enough_clusters() -> None:
     with pytest.raises(ValueError, match="cv=5 folds need at least 5 clusters; the data have 3"):
         grouped_folds(np.array([0, 1, 2, 0, 1, 2]), 5, random_state=0)
+
+
+def test_group_means_matches_per_group_cluster_formula() -> None:
+    from vaer.estimators.inference import group_means
+
+    rng = np.random.default_rng(2)
+    n = 300
+    clusters = rng.integers(0, 25, size=n)
+    groups = rng.choice(["a", "b", "c"], size=n)
+    scores = rng.normal(size=n) + rng.normal(size=25)[clusters]
+    result = group_means(scores, groups, clusters)
+    assert list(result.labels) == ["a", "b", "c"]
+    phi = np.zeros((n, 3))
+    for k, g in enumerate(["a", "b", "c"]):
+        mask = groups == g
+        assert result.estimates[k] == pytest.approx(scores[mask].mean())
+        phi[mask, k] = (scores[mask] - scores[mask].mean()) / mask.sum()
+    sums = np.array([phi[clusters == c].sum(axis=0) for c in range(25)])
+    np.testing.assert_allclose(result.cov, 25 / 24 * sums.T @ sums)
+    # a single group reproduces cluster_robust_mean
+    one = group_means(scores, np.zeros(n), clusters)
+    assert one.se[0] == pytest.approx(cluster_robust_mean(scores, clusters).se)
+    assert list(result.to_frame().columns) == ["group", "estimate", "se", "ci_low", "ci_high", "n"]
+
+
+def test_two_way_clustering_adds_both_dimensions() -> None:
+    from vaer.estimators.inference import group_means
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    city, industry = rng.integers(0, 40, size=n), rng.integers(0, 30, size=n)
+    scores = rng.normal(size=40)[city] + rng.normal(size=30)[industry] + rng.normal(size=n)
+    one_way = group_means(scores, np.zeros(n), city)
+    two_way = group_means(scores, np.zeros(n), city, clusters2=industry)
+    assert two_way.se_type.startswith("two-way")
+    # industry shocks are ignored by city clustering: two-way SE must be clearly larger
+    assert two_way.se[0] > 1.2 * one_way.se[0]
+    # with the second dimension = units, two-way equals one-way up to the CR1 factors
+    same = group_means(scores, np.zeros(n), city, clusters2=np.arange(n))
+    assert same.se[0] == pytest.approx(one_way.se[0], rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"groups": np.zeros(3)}, "must be 1-d of the same length"),
+        ({"scores": np.array([1.0, np.nan, 2.0, 3.0])}, "must be finite"),
+        ({"clusters": np.zeros(4)}, "need at least 2 clusters; got 1"),
+    ],
+)
+def test_group_means_errors(kwargs: dict, message: str) -> None:
+    from vaer.estimators.inference import group_means
+
+    args = {"scores": np.arange(4.0), "groups": np.zeros(4), "clusters": np.arange(4)}
+    with pytest.raises(ValueError, match=message):
+        group_means(**{**args, **kwargs})

@@ -21,6 +21,7 @@ from vaer.data.design import FeatureEncoder, build_analysis_data
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult
 from vaer.estimators.truth_metrics import truth_metrics
+from vaer.estimators.tune import TuneResult, tune_estimation
 from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
@@ -74,6 +75,7 @@ class RunResult:
     robustness: RobustnessResult | None = None
     attribution: AttributionResult | None = None
     model_uri: str | None = None
+    tuning: TuneResult | None = None
 
 
 class _Stopwatch:
@@ -223,9 +225,17 @@ def run_experiment(
             }
         )
 
+        tuning, nuisance, specs = None, config.nuisance, list(config.estimators)
+        if config.tune.enabled:
+            with clock.stage("tune", "tuning nuisances and forests on cluster-grouped splits"):
+                tuning = tune_estimation(
+                    data, specs, nuisance, config.tune, random_state=config.seed, progress=say
+                )
+            nuisance, specs = tuning.nuisance, list(tuning.specs)
+            run.log_metrics(tuning.metrics())
         with clock.stage("estimation", "estimating effects"):
             estimation = fit_estimators(
-                data, config.estimators, config.nuisance, random_state=config.seed, progress=say
+                data, specs, nuisance, random_state=config.seed, progress=say
             )
         truth = truth_metrics(estimation, loaded.truth) if loaded.truth is not None else None
         heterogeneity = None
@@ -301,6 +311,8 @@ def run_experiment(
                 bundle.tables["robustness"] = robustness.to_frame()
                 if robustness.sensitivity is not None:
                     bundle.tables["sensitivity"] = robustness.sensitivity.to_frame()
+            if tuning is not None:
+                bundle.tables["tuning"] = tuning.to_frame()
             bundle.write(out_dir)
             report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
 
@@ -341,4 +353,5 @@ def run_experiment(
         robustness=robustness,
         attribution=attribution,
         model_uri=model_uri,
+        tuning=tuning,
     )
