@@ -13,7 +13,8 @@ folds ``cv`` (and per binarisation rule):
   regressions ``mu_d(x, w) = E[Y | D = d, X, W]`` (one model on ``[X, W, D]``, as
   econml's DR learner fits it);
 * instrument ``Z``: ``r(x, w) = E[Z | X, W]``, ``E[T | X, W, Z]`` and the compliance
-  ``c(x) = E[(T - e)(Z - r) | X]``.
+  ``c(x) = E[(T - e)(Z - r) | X]`` (a cross-fitted ridge regression: boosted trees on a
+  product of residuals are noisy, and ``1 / c(x)`` weights the IV scores).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import RidgeCV
 
 from vaer.config.estimators import NuisanceConfig
 from vaer.estimators.learners import (
@@ -241,8 +243,8 @@ class IVNuisances:
     t_xwz_hat : ndarray of shape (n,)
         Out-of-fold E[T | X, W, Z] (the projected treatment of DMLIV).
     compliance : ndarray of shape (n,)
-        Out-of-fold ``c(x) = E[T_res Z_res | X]``, kept at least 10% of the mean
-        compliance in absolute value (with its sign).
+        Out-of-fold ``c(x) = E[T_res Z_res | X]`` from a ridge regression on ``X``, kept
+        at least 25% of the mean compliance in absolute value (with its sign).
     """
 
     folds: Folds
@@ -407,14 +409,17 @@ class NuisanceCache:
             )
             z_res = self.z - z_hat
             product = base.t_res * z_res
-            compliance = crossfit_predict(self._regressor(), self.x, product, folds, self.n_jobs)
+            # a product of two residuals is too noisy a target for boosted trees: a
+            # ridge regression keeps c(x) smooth, so the score's weights 1/c(x) stay stable
+            linear = RidgeCV(alphas=np.logspace(-3, 3, 13))
+            compliance = crossfit_predict(linear, self.x, product, folds, self.n_jobs)
             mean = float(np.mean(product))
             if mean == 0:
                 raise ValueError(
                     "the instrument is uncorrelated with the treatment after residualising "
                     "on the controls; it cannot identify the effect"
                 )
-            floor = 0.1 * abs(mean)
+            floor = 0.25 * abs(mean)
             signed = np.sign(mean) * compliance
             compliance = np.sign(mean) * np.maximum(signed, floor)
             self._iv[cv] = IVNuisances(

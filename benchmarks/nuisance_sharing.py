@@ -1,0 +1,128 @@
+"""Cost of fitting linear_dml + sparse_linear_dml + causal_forest_dml with shared nuisances.
+
+Four timings on one synthetic table, in one process:
+
+* vaer, causal forest alone; vaer, the three estimators together (nuisances fitted once
+  and shared; each timing includes vaer's extras: out-of-sample effects, scores, SEs);
+* plain econml ``CausalForestDML`` alone; plain econml ``LinearDML``,
+  ``SparseLinearDML`` and ``CausalForestDML`` fitted separately, each fitting its own
+  LightGBM nuisances (same learners, same cluster-grouped folds, same forest).
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/nuisance_sharing.py --n-units 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import log_benchmark, update_results_section
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import BASE_ROLES
+from vaer.config.models import ExperimentConfig, SyntheticTableConfig
+from vaer.data.design import build_analysis_data
+from vaer.data.synthetic_table import make_synthetic_table
+from vaer.estimators.fit import fit_estimators
+from vaer.estimators.nuisance import grouped_folds, make_regressor
+
+KINDS = ["linear_dml", "sparse_linear_dml", "causal_forest_dml"]
+
+
+def _timed(function: Any) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-units", type=int, default=5000)
+    parser.add_argument("--n-clusters", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    table = make_synthetic_table(
+        SyntheticTableConfig(n_units=args.n_units, n_clusters=args.n_clusters),
+        random_state=args.seed,
+    )
+    config = ExperimentConfig.model_validate(
+        {"name": "sharing", "roles": BASE_ROLES, "estimators": [{"kind": k} for k in KINDS]}
+    )
+    data = build_analysis_data(table.frame, config.roles)
+    specs = {spec.kind: spec for spec in config.estimators}
+    forest = specs["causal_forest_dml"].params
+
+    def vaer(kinds: list[str]) -> None:
+        fit_estimators(data, [specs[k] for k in kinds], config.nuisance, random_state=args.seed)
+
+    x = data.x.to_numpy()
+    w = data.w.to_numpy()
+    folds = grouped_folds(data.clusters, forest.cv, args.seed)
+
+    def econml(kind: str) -> None:
+        from econml.dml import CausalForestDML, LinearDML, SparseLinearDML
+
+        models = {
+            "model_y": make_regressor(config.nuisance, args.seed),
+            "model_t": make_regressor(config.nuisance, args.seed),
+            "cv": folds,
+            "random_state": args.seed,
+        }
+        if kind == "linear_dml":
+            model: Any = LinearDML(**models)
+        elif kind == "sparse_linear_dml":
+            model = SparseLinearDML(**models)
+        else:
+            model = CausalForestDML(
+                **models,
+                n_estimators=forest.n_estimators,
+                min_samples_leaf=forest.min_samples_leaf,
+                max_samples=forest.max_samples,
+                criterion=forest.criterion,
+                n_jobs=1,
+            )
+        model.fit(data.y, data.t, X=x, W=w)
+
+    timings = {
+        "vaer_forest_alone": _timed(lambda: vaer(["causal_forest_dml"])),
+        "vaer_three_shared": _timed(lambda: vaer(KINDS)),
+        "econml_forest_alone": _timed(lambda: econml("causal_forest_dml")),
+    }
+    timings["econml_three_separate"] = sum(_timed(lambda k=k: econml(k)) for k in KINDS)
+    shared = timings["vaer_three_shared"] / timings["vaer_forest_alone"]
+    separate = timings["econml_three_separate"] / timings["econml_forest_alone"]
+    print(timings, f"shared ratio {shared:.2f}, separate ratio {separate:.2f}")
+
+    lines = [
+        "## Nuisance sharing: three DML estimators vs the causal forest alone "
+        "(`nuisance_sharing.py`)",
+        "",
+        f"{args.n_units} synthetic firms in {args.n_clusters} cities; LightGBM nuisances "
+        f"(defaults), {forest.cv} cluster-grouped folds; causal forest with "
+        f"{forest.n_estimators} trees, min_samples_leaf {forest.min_samples_leaf}. "
+        "Target: shared ratio <= 1.4.",
+        "",
+        "| fit | seconds |",
+        "|---|---|",
+        *[f"| {name} | {seconds:.1f} |" for name, seconds in timings.items()],
+        "",
+        f"**Ratio, vaer (shared nuisances): {shared:.2f}x**; ratio, three separate plain econml "
+        f"fits: {separate:.2f}x.",
+    ]
+    update_results_section("estimators-nuisance-sharing", "\n".join(lines))
+    log_benchmark(
+        "estimators-nuisance-sharing",
+        {**timings, "ratio_shared": shared, "ratio_separate": separate},
+        {"n_units": args.n_units, "n_clusters": args.n_clusters},
+    )
+
+
+if __name__ == "__main__":
+    main()
