@@ -382,3 +382,6 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert ate["estimand"].notna().all() and ate["se_type"].notna().all()
     cate = pd.read_csv(tables / "cate.csv")
     assert len(cate) == 3 * 600 and {"tau_hat", "se", "estimand"} <= set(cate.columns)
+    assert run.report_path is not None
+    html = run.report_path.read_text(encoding="utf-8")
+    assert "Tuning on cluster-grouped splits" in html and "high vs low VA" in html

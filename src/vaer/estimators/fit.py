@@ -37,22 +37,28 @@ def _ate_from_scores(
     )
 
 
-def _ate_from_econml(
+def _econml_inference(
     label: str, estimand: str, model: Any, x: np.ndarray, available: bool = True
-) -> AteEstimate:
+) -> tuple[AteEstimate, np.ndarray]:
+    """econml's own ATE interval and per-unit SEs, from one ``effect_inference`` pass
+    (econml's ``ate_inference(X)`` is ``effect_inference(X).population_summary()``)."""
     z = float(stats.norm.ppf(0.975))
     se_type = "econml default"
     if not available:
         estimate = float(np.mean(model.effect(x)))
         se = float("nan")
+        tau_se = np.full(len(x), np.nan)
         se_type = "econml default (unavailable: bootstrap only)"
     elif isinstance(model, ResidualIVForest):
         estimate, se, z = model.ate_interval(x)
+        tau_se = model.effect_stderr(x)
     else:
-        inference = model.ate_inference(X=x)
-        estimate = float(np.ravel(inference.mean_point)[0])
-        se = float(np.ravel(inference.stderr_mean)[0])
-    return AteEstimate(
+        inference = model.effect_inference(X=x)
+        tau_se = np.asarray(inference.stderr, dtype=np.float64).reshape(len(x))
+        summary = inference.population_summary()
+        estimate = float(np.ravel(summary.mean_point)[0])
+        se = float(np.ravel(summary.stderr_mean)[0])
+    ate = AteEstimate(
         estimator=label,
         estimand=estimand,
         estimate=estimate,
@@ -62,14 +68,7 @@ def _ate_from_econml(
         n=len(x),
         se_type=se_type,
     )
-
-
-def _effect_se(model: Any, x: np.ndarray, available: bool = True) -> np.ndarray:
-    if not available:
-        return np.full(len(x), np.nan)
-    if isinstance(model, ResidualIVForest):
-        return model.effect_stderr(x)
-    return np.asarray(model.effect_inference(X=x).stderr, dtype=np.float64).reshape(len(x))
+    return ate, tau_se
 
 
 def _out_of_sample(
@@ -158,14 +157,14 @@ def fit_estimators(
         tau_hat = _out_of_sample(kind, model, params, cache, random_state)
         scores = kind.scores(tau_hat, cache, params)
         estimand = kind.estimand(params)
-        tau_se = _effect_se(model, x, kind.econml_inference)
+        ate_econml, tau_se = _econml_inference(label, estimand, model, x, kind.econml_inference)
         fit_seconds = time.perf_counter() - started - (cache.total_seconds - nuisance_before)
         results.append(
             EstimatorResult(
                 label=label,
                 kind=spec.kind,
                 ate=_ate_from_scores(label, estimand, scores, data.clusters),
-                ate_econml=_ate_from_econml(label, estimand, model, x, kind.econml_inference),
+                ate_econml=ate_econml,
                 tau_hat=tau_hat,
                 tau_se=tau_se,
                 scores=scores,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ def _ate_rows(ate: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for raw in ate.to_dict("records"):
         record = {str(k): v for k, v in raw.items()}
-        p_value = (
-            2 * stats.norm.sf(abs(record["estimate"] / record["se"])) if record["se"] > 0 else 0.0
-        )
+        se = float(record["se"])
+        if not math.isfinite(se):  # e.g. econml offers no analytic interval (DMLIV)
+            p_value = float("nan")
+        else:
+            p_value = 2 * stats.norm.sf(abs(record["estimate"] / se)) if se > 0 else 0.0
         rows.append({**record, "stars": stars(p_value), "p_value": p_value})
     return rows
 
@@ -56,6 +59,7 @@ def render_html(bundle: ReportBundle) -> str:
     template = _environment().get_template("report.html.j2")
     return template.render(
         meta=bundle.meta,
+        tables=bundle.tables,
         headline=headline(ate),
         ate_rows=_ate_rows(ate),
         cate_figure=cate_histogram(cate, ate),

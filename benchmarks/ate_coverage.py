@@ -8,35 +8,38 @@ as independent; vaer's are means of doubly robust scores with CR1 cluster-robust
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/coverage.py --seeds 50 --n-units 1500 --n-clusters 50
+    PYTHONPATH=src python benchmarks/ate_coverage.py --seeds 50 --n-units 1500 --n-clusters 50
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from common import log_benchmark, update_results_section
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import BASE_ROLES
 from vaer.config.models import ExperimentConfig, SyntheticTableConfig
 from vaer.data.design import build_analysis_data
-from vaer.data.synthetic_table import make_synthetic_table
+from vaer.data.synthetic_table import CONTROLS, MODIFIERS, make_synthetic_table
 from vaer.estimators.fit import fit_estimators
+
+ROLES = {
+    "unit": "firm_id",
+    "outcome": "resilience",
+    "treatment": "va_index",
+    "cluster": "city",
+    "controls": CONTROLS,
+    "modifiers": MODIFIERS,
+}
 
 
 def run(seeds: int, n_units: int, n_clusters: int, trees: int) -> pd.DataFrame:
     config = ExperimentConfig.model_validate(
         {
             "name": "coverage",
-            "roles": BASE_ROLES,
+            "roles": ROLES,
             "estimators": [
                 {"kind": "linear_dml"},
                 {"kind": "causal_forest_dml", "params": {"n_estimators": trees}},
@@ -95,7 +98,7 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     print(summary.to_string(index=False))
     lines = [
-        "## ATE interval coverage: cluster-robust vs econml default (`coverage.py`)",
+        "## ATE interval coverage: cluster-robust vs econml default (`ate_coverage.py`)",
         "",
         f"{args.seeds} seeds of the synthetic firm table ({args.n_units} firms in "
         f"{args.n_clusters} cities; city shock sd 0.5 in the outcome, city VA component sd 0.5);"
