@@ -42,14 +42,24 @@ def _multiple_of_four(value: int) -> int:
 
 
 class _ForestParams(_Section):
-    """Shared parameters of econml's generalized random forests."""
+    """Shared parameters of econml's generalized random forests.
 
-    n_estimators: int = Field(800, ge=4)
-    min_samples_leaf: int = Field(10, ge=1)
+    Defaults: 400 trees, each on a 45% subsample, at least 20 units per leaf, all
+    features considered at each split, and ``honest: false``. vaer's inference never
+    uses the forest's own intervals: ATEs, GATEs and calibration use doubly robust scores
+    with out-of-bag effects, which stay out-of-sample without honesty, while honest
+    splitting (half of each subsample to place splits, half to estimate leaves) costs
+    accuracy: on the synthetic table at 20k firms the CATE RMSE was 0.39 sd(tau) honest
+    and 0.32 without. Set ``honest: true`` when econml's per-unit intervals (the ``se``
+    column of ``tables/cate.csv``) are to be used; they are only valid for honest forests.
+    """
+
+    n_estimators: int = Field(400, ge=4)
+    min_samples_leaf: int = Field(20, ge=1)
     max_depth: int | None = Field(None, ge=1)
     max_samples: float = Field(0.45, gt=0.0, le=0.5)
     max_features: float | Literal["auto", "sqrt", "log2"] | None = "auto"
-    honest: bool = True
+    honest: bool = False
 
     @field_validator("n_estimators")
     @classmethod
@@ -219,6 +229,6 @@ class TuneConfig(_Section):
     forest_grid: list[dict[str, Any]] = [
         {},
         {"min_samples_leaf": 5},
-        {"min_samples_leaf": 20},
+        {"min_samples_leaf": 50},
         {"max_samples": 0.3},
     ]
