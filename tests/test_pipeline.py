@@ -70,7 +70,7 @@ def test_tables_and_report_are_written(synthetic_run: tuple[RunResult, Path]) ->
     assert set(ate["estimator"]) == {"causal_forest_dml", "linear_dml"}
     assert (ate["ci_low"] < ate["estimate"]).all() and (ate["estimate"] < ate["ci_high"]).all()
     cate = pd.read_csv(result.out_dir / "tables" / "cate.csv")
-    assert list(cate.columns) == ["estimator", "unit", "tau_hat", "se"]
+    assert list(cate.columns) == ["estimator", "unit", "tau_hat", "se", "estimand"]
     assert len(cate) == 2 * 1500
     html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""
     assert "<svg" in html and "Average effect per estimator" in html
