@@ -246,7 +246,8 @@ class EstimatorKind:
     scores : callable(tau_hat, cache, params) -> ndarray of shape (n,)
         Doubly robust scores of the estimand.
     out_of_sample : {"oob", "crossfit"}
-        Forests use out-of-bag effects; the others refit without each fold.
+        Forests use out-of-bag effects; the others are refitted on each half of the
+        clusters and predicted on the other half.
     econml_inference : bool
         Whether econml gives analytic intervals (DMLIV offers only the bootstrap).
     """
