@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -103,6 +104,7 @@ def main() -> None:
         model.fit(data.y, data.t, X=x, W=w)
 
     r = args.repeats
+    load_before = os.getloadavg()[0]
     econml("linear_dml")  # warm-up: first imports of econml and statsmodels are not timed
     timings = {
         "vaer_forest_alone": _timed(lambda: vaer(["causal_forest_dml"]), r),
@@ -110,6 +112,7 @@ def main() -> None:
         "econml_forest_alone": _timed(lambda: econml("causal_forest_dml"), r),
     }
     timings["econml_three_separate"] = sum(_timed(lambda k=k: econml(k), r) for k in KINDS)
+    load_after = os.getloadavg()[0]
     shared = timings["vaer_three_shared"] / timings["vaer_forest_alone"]
     separate = timings["econml_three_separate"] / timings["econml_forest_alone"]
     print(timings, f"shared ratio {shared:.2f}, separate ratio {separate:.2f}")
@@ -131,6 +134,9 @@ def main() -> None:
         "",
         f"**Ratio, vaer (shared nuisances): {shared:.2f}x**; ratio, three separate plain econml "
         f"fits: {separate:.2f}x.",
+        "",
+        f"Load average of the 2-core machine (shared with other jobs): {load_before:.1f} before, "
+        f"{load_after:.1f} after; with a load above ~2 the ratios carry large timing noise.",
     ]
     update_results_section("estimators-nuisance-sharing", "\n".join(lines))
     log_benchmark(
