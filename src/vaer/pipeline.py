@@ -252,8 +252,8 @@ def run_experiment(
                 robustness = run_robustness(
                     data,
                     estimation,
-                    config.estimators,
-                    config.nuisance,
+                    specs,
+                    nuisance,
                     config.robustness,
                     random_state=config.seed,
                     rebuild=_panel_rebuild(config),
