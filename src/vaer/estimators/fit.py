@@ -133,5 +133,8 @@ def fit_estimators(
             )
         )
     return EstimationResult(
-        units=data.units, estimators=tuple(results), nuisance_seconds=nuisance_seconds
+        units=data.units,
+        estimators=tuple(results),
+        nuisance_seconds=nuisance_seconds,
+        t_hat=next(iter(cache.values())).t_hat if cache else None,
     )

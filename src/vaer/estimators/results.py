@@ -71,6 +71,8 @@ class EstimationResult:
     units: np.ndarray
     estimators: tuple[EstimatorResult, ...]
     nuisance_seconds: float
+    t_hat: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """Cross-fitted E[T | X, W] per unit (first nuisance fold set), for overlap checks."""
 
     def to_frame(self) -> pd.DataFrame:
         """The ATE table: one row per estimator and SE type (``tables/ate.csv``)."""
