@@ -94,9 +94,14 @@ def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         ],
         columns=["check", "variant", "estimator", "estimate", "passed"],
     ).assign(se=0.1, ci_low=lambda f: f["estimate"] - 0.2, ci_high=lambda f: f["estimate"] + 0.2)
+    robustness = robustness.assign(reference=0.7, rule="CI covers the reference")
     sensitivity = pd.DataFrame(
         {"estimator": "linear_dml", "scenario": ["rv", "bench: export_cost"]}
-    ).assign(cf_y=[0.02, 0.05], cf_d=[0.02, 0.03], rho=1.0, estimate=0.7, bias_bound=[0.1, 0.2])
+    ).assign(
+        cf_y=[0.02, 0.05], cf_d=[0.02, 0.03], rho=1.0, estimate=0.7, bias_bound=[0.1, 0.2],
+        bound_low=[0.6, 0.5], bound_high=[0.8, 0.9], ci_low=[0.4, 0.3], ci_high=[1.0, 1.1],
+        covers_zero=[False, False], rv=0.2, rv_ci=0.12, rv_econml=0.19,
+    )  # fmt: skip
     return {
         "gate": gate,
         "gate_tests": tests,

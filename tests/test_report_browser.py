@@ -100,4 +100,6 @@ def test_report_opens_offline_in_chromium(full_report: Path, tmp_path: Path) -> 
     kinds = {item["kind"] for item in found["images"]}
     assert {"svg", "svg-image"} <= kinds
     assert all(item["ok"] for item in found["images"]), found["images"]
-    assert len([i for i in found["images"] if i["kind"] == "svg"]) == 6
+    figures = full_report.read_text(encoding="utf-8").count("<svg")
+    assert figures >= 6  # treatment, CATE, GATE forest, TOC, channel shares and heatmap, ...
+    assert len([i for i in found["images"] if i["kind"] == "svg"]) == figures
