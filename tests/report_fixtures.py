@@ -79,9 +79,18 @@ def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         [(e, c) for e in ESTIMATORS for c in CHANNELS], columns=["estimator", "channel"]
     ).assign(share=share, ci_low=share * 0.8, ci_high=share * 1.2, mean_abs_shap=share * 0.3)
     by_type = pd.DataFrame(
-        [(d, lv, c) for d, levels in LEVELS.items() for lv in levels for c in CHANNELS],
-        columns=["dimension", "level", "channel"],
-    ).assign(mean_abs_shap=rng.uniform(0, 0.2, 24))
+        [
+            (e, d, lv, c)
+            for e in ESTIMATORS
+            for d, levels in LEVELS.items()
+            for lv in levels
+            for c in CHANNELS
+        ],
+        columns=["estimator", "dimension", "level", "channel"],
+    ).assign(mean_abs_shap=rng.uniform(0, 0.2, 48))
+    by_type["share"] = by_type["mean_abs_shap"] / by_type.groupby(
+        ["estimator", "dimension", "level"]
+    )["mean_abs_shap"].transform("sum")
     mechanisms = pd.DataFrame(
         {"channel": list(CHANNELS), "mediator": [f"{c}_m" for c in CHANNELS]}
     ).assign(dimension="all", level="all", **_stat(rng, 4, 0.2), n=1500)
@@ -118,3 +127,21 @@ def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         "robustness": robustness,
         "sensitivity": sensitivity,
     }
+
+
+STAGES = (
+    ("gate", "gate_tests", "gates_sorted", "clan", "calibration", "blp", "rate", "toc"),
+    ("policy_tree",),
+    ("shap_channels", "shap_by_type", "mechanisms"),
+    ("robustness", "sensitivity"),
+)
+
+
+def add_missing_stages(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``tables`` plus the fixture tables of every stage the run did not produce at all."""
+    fixtures = stage_tables()
+    added = dict(tables)
+    for names in STAGES:
+        if not any(name in tables for name in names):
+            added.update({name: fixtures[name] for name in names})
+    return added

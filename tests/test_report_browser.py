@@ -10,7 +10,7 @@ import pytest
 
 from browser_setup import chromium_page
 from conftest import ROOT, small_config
-from report_fixtures import stage_tables
+from report_fixtures import add_missing_stages
 from vaer.config import validate_config
 from vaer.pipeline import run_experiment
 from vaer.reporting import ReportBundle
@@ -56,8 +56,7 @@ def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     result = run_experiment(validate_config(raw))
     bundle = ReportBundle.read(result.out_dir)
-    others = {k: v for k, v in stage_tables().items() if k not in bundle.tables}
-    bundle = ReportBundle(tables={**bundle.tables, **others}, meta=bundle.meta)
+    bundle = ReportBundle(tables=add_missing_stages(bundle.tables), meta=bundle.meta)
     return write_html(bundle, tmp_path / "full")
 
 

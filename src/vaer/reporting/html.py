@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from vaer.reporting.attribution_figures import attribution_context
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.format import p_text, percent, sig
 from vaer.reporting.heterogeneity import heterogeneity_context
@@ -48,6 +49,7 @@ def render_html(bundle: ReportBundle) -> str:
     summary = summarize(bundle.tables)
     het = heterogeneity_context(bundle.tables)
     robustness = robustness_context(bundle.tables)
+    attribution = attribution_context(bundle.tables)
     template = _environment().get_template("report.html.j2")
     return template.render(
         meta=bundle.meta,
@@ -55,7 +57,8 @@ def render_html(bundle: ReportBundle) -> str:
         sections=render_sections(bundle.tables, summary),
         het=het,
         robustness=robustness,
-        contexts={"het": het, "robustness": robustness},
+        attribution=attribution,
+        contexts={"het": het, "robustness": robustness, "attribution": attribution},
     )
 
 

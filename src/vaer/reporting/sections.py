@@ -132,11 +132,19 @@ SECTIONS: tuple[Section, ...] = (
         ("shap_channels", "shap_by_type", "shap_features", "shap_summary"),
         _channel_figure,
         drawn_only=("shap_by_type",),
+        partial="sections/attribution.html.j2",
+        context="attribution",
         caption="Share of the variation in firm-level effects attributed to each mechanism "
         "channel (SHAP values of the effect model summed over the channel's proxies), and "
         "each channel's mean absolute contribution within each firm type.",
     ),
-    Section("mechanisms", "Mechanism tests", ("mechanisms",)),
+    Section(
+        "mechanisms",
+        "Mechanism tests",
+        ("mechanisms",),
+        partial="sections/mechanisms.html.j2",
+        context="attribution",
+    ),
     Section(
         "robustness",
         "Robustness and sensitivity",
