@@ -408,6 +408,49 @@ def ui(
     raise typer.Exit(code=0 if code in (0, -signal.SIGINT, 130) else code)
 
 
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a finished run.")],
+    format_: Annotated[
+        str, typer.Option("--format", help="Comma-separated: html, pdf, latex, xlsx, csv.")
+    ] = "html,latex,xlsx",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default reports/<run id>).")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri", help="MLflow store (default MLFLOW_TRACKING_URI or ./mlruns)."
+        ),
+    ] = None,
+) -> None:
+    """Re-render a finished run's report from its MLflow artifacts alone (no refitting)."""
+    import shutil
+    import tempfile
+
+    from vaer.reporting import ReportBundle
+    from vaer.reporting.export import parse_formats, write_report
+    from vaer.tracking.artifacts import download_run_bundle
+
+    try:
+        formats = parse_formats(format_)
+    except ValueError as exc:
+        _fail(str(exc))
+    folder = out_dir or Path("reports") / run_id
+    with tempfile.TemporaryDirectory(prefix="vaer-report-") as tmp:
+        try:
+            download_run_bundle(run_id, Path(tmp), uri=tracking_uri)
+            bundle = ReportBundle.read(Path(tmp))
+            written = write_report(bundle, folder, [f for f in formats if f != "csv"])
+        except (ValueError, FileNotFoundError, ImportError) as exc:
+            _fail(str(exc))
+        if "csv" in formats:
+            shutil.copytree(Path(tmp), folder, dirs_exist_ok=True)
+            written["csv"] = folder / "tables"
+    for name, path in written.items():
+        out.print(f"{name}: {path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from vaer.attribution import AttributionResult, attribution_truth_metrics, run_attribution
 from vaer.compute import get_backend
 from vaer.config.loader import dump_config
@@ -25,8 +27,8 @@ from vaer.estimators.tune import TuneResult, tune_estimation
 from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
+from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
-from vaer.reporting.html import write_html
 from vaer.robustness import Rebuild, RobustnessResult, run_robustness
 from vaer.robustness.panel import panel_rebuild
 from vaer.tracking import flatten, peak_rss_mb, provenance, tracked_run, untracked_run
@@ -313,8 +315,14 @@ def run_experiment(
                     bundle.tables["sensitivity"] = robustness.sensitivity.to_frame()
             if tuning is not None:
                 bundle.tables["tuning"] = tuning.to_frame()
-            bundle.write(out_dir)
-            report_path = write_html(bundle, out_dir) if "html" in config.report.formats else None
+            if estimation.t_hat is not None:
+                bundle.tables["treatment"] = pd.DataFrame(
+                    {"unit": data.units, "treatment": data.t, "t_hat": estimation.t_hat}
+                )
+            bundle.write(out_dir)  # render from what was written: `vaer report` re-renders it
+            formats = [f for f in config.report.formats if f != "csv"]
+            written = write_report(ReportBundle.read(out_dir), out_dir, formats)
+            report_path = written.get("html")
 
         with clock.stage("tracking", "logging tables, figures and the CATE model"):
             figures = out_dir / "figures"

@@ -168,7 +168,7 @@ class ReportConfig(_Section):
     ``{run_id}``)."""
 
     out: str = "reports/{run_name}-{run_id}"
-    formats: list[Literal["html", "csv"]] = ["html", "csv"]
+    formats: list[Literal["html", "csv", "latex", "xlsx", "pdf"]] = ["html", "csv", "latex", "xlsx"]
 
 
 class ExperimentConfig(_Section):

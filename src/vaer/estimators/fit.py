@@ -180,4 +180,5 @@ def fit_estimators(
         estimators=tuple(results),
         nuisance_seconds=cache.total_seconds,
         nuisance_seconds_by_family=dict(cache.seconds),
+        t_hat=cache.first_t_hat(),
     )

@@ -347,6 +347,10 @@ class NuisanceCache:
             self._folds[cv] = grouped_folds(self.clusters, cv, self.random_state)
         return self._folds[cv]
 
+    def first_t_hat(self) -> np.ndarray | None:
+        """Cross-fitted E[T | X, W] of the first continuous nuisance set fitted, if any."""
+        return next(iter(self._continuous.values())).t_hat if self._continuous else None
+
     def continuous(self, cv: int) -> Nuisances:
         """Outcome and treatment regressions and the residual variance, for ``cv`` folds."""
         if cv not in self._continuous:

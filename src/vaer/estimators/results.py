@@ -82,6 +82,8 @@ class EstimationResult:
     estimators: tuple[EstimatorResult, ...]
     nuisance_seconds: float
     nuisance_seconds_by_family: dict[str, float] = field(default_factory=dict)
+    t_hat: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """Cross-fitted E[T | X, W] per unit (first nuisance fold set), for overlap checks."""
 
     def to_frame(self) -> pd.DataFrame:
         """The ATE table: one row per estimator and SE type (``tables/ate.csv``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,5 +43,92 @@ def cate_histogram(cate: pd.DataFrame, ate: pd.DataFrame) -> str:
         ax.set_ylabel("firms")
         ax.grid(alpha=0.3)
         ax.set_xlim(*np.quantile(values, [0.001, 0.999]))
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def treatment_overlap(treatment: pd.DataFrame) -> str:
+    """Treatment distribution and overlap: histogram of T, and T against its prediction.
+
+    The left panel is the distribution of the VA index; the right panel shows the
+    cross-fitted prediction E[T | X, W] against T (a 2-D histogram). Overlap for a
+    continuous treatment means T still varies given the features: a cloud, not a line
+    (Hirano and Imbens, 2004, on the generalised propensity score).
+    """
+    plt = _pyplot()
+    t = treatment["treatment"].to_numpy(dtype=float)
+    t_hat = treatment["t_hat"].to_numpy(dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2))
+    axes[0].hist(t, bins=40, color="#4C72B0", alpha=0.85)
+    axes[0].set_xlabel("VA index (treatment)")
+    axes[0].set_ylabel("firms")
+    axes[0].set_title("Treatment distribution")
+    low, high = np.quantile(np.concatenate([t, t_hat]), [0.005, 0.995])
+    counts, xedges, yedges = np.histogram2d(t_hat, t, bins=40, range=[[low, high], [low, high]])
+    axes[1].imshow(
+        np.log1p(counts.T),
+        origin="lower",
+        extent=(xedges[0], xedges[-1], yedges[0], yedges[-1]),
+        aspect="auto",
+        cmap="Blues",
+        interpolation="nearest",
+    )
+    axes[1].plot([low, high], [low, high], color="#C44E52", lw=1, ls="--")
+    axes[1].set_xlabel("predicted treatment E[T | X, W] (cross-fitted)")
+    axes[1].set_ylabel("VA index (treatment)")
+    axes[1].set_title("Overlap: T given the features")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def channel_shares(channels: pd.DataFrame) -> str:
+    """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs."""
+    plt = _pyplot()
+    first = channels["estimator"].iloc[0] if "estimator" in channels else None
+    rows = channels[channels["estimator"] == first] if first is not None else channels
+    rows = rows.sort_values("share")
+    fig, ax = plt.subplots(figsize=(6.4, 0.36 * len(rows) + 1.2))
+    share = rows["share"].to_numpy(float) * 100
+    ax.barh(np.arange(len(rows)), share, color="#4C72B0", alpha=0.85)
+    if {"ci_low", "ci_high"} <= set(rows.columns):
+        err = np.vstack(
+            [
+                share - rows["ci_low"].to_numpy(float) * 100,
+                rows["ci_high"].to_numpy(float) * 100 - share,
+            ]
+        )
+        ax.errorbar(share, np.arange(len(rows)), xerr=np.clip(err, 0, None), fmt="none", c="k")
+    ax.set_yticks(np.arange(len(rows)), rows["channel"].astype(str).tolist())
+    ax.set_xlabel(f"share of heterogeneity (% of mean |SHAP|){' — ' + first if first else ''}")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
+    """Heatmap of each channel's contribution (mean |SHAP|) within each firm type."""
+    plt = _pyplot()
+    frame = by_type.copy()
+    if "estimator" in frame:
+        frame = frame[frame["estimator"] == frame["estimator"].iloc[0]]
+    frame["type"] = frame["dimension"].astype(str) + ": " + frame["level"].astype(str)
+    grid = frame.pivot_table(index="type", columns="channel", values=value, sort=False)
+    fig, ax = plt.subplots(figsize=(1.3 * grid.shape[1] + 2.6, 0.32 * grid.shape[0] + 1.4))
+    image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="Blues", interpolation="nearest")
+    ax.set_xticks(np.arange(grid.shape[1]), [str(c) for c in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(np.arange(grid.shape[0]), [str(i) for i in grid.index])
+    fig.colorbar(image, ax=ax, label=value.replace("_", " "))
+    ax.set_title("Channel contributions by firm type")
     fig.tight_layout()
     return _svg(fig)

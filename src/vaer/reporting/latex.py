@@ -1,0 +1,241 @@
+"""LaTeX tables (booktabs) in the layout economics journals use.
+
+Rows are the estimated quantities, columns the estimators ("(1)", "(2)", ... with the
+estimator's name beneath); each estimate carries significance stars and its standard
+error sits in parentheses on the line below; the table ends with N and a notes block.
+Needs only ``booktabs`` in the preamble.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from vaer.reporting.format import normal_p_value, sig, stars
+
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+STAR_NOTE = r"Standard errors in parentheses. * $p<0.10$, ** $p<0.05$, *** $p<0.01$."
+
+
+def escape(text: object) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+@dataclass(frozen=True)
+class LatexSpec:
+    """How one bundle table becomes a LaTeX table.
+
+    Attributes
+    ----------
+    table : str
+        Bundle table name.
+    caption : str
+    rows : tuple of str
+        Columns whose values name a row (e.g. ``("dimension", "level")``); a change in
+        the first of several starts a new panel with its value as a heading.
+    notes : str
+    query : str or None
+        A ``DataFrame.query`` filter applied first (e.g. keep cluster-robust ATE rows).
+    panels : bool
+        Whether the first row column starts panels (else row names join all columns).
+    estimate : str
+        The column holding the estimate (its SE is ``se``).
+    """
+
+    table: str
+    caption: str
+    rows: tuple[str, ...]
+    notes: str = ""
+    query: str | None = None
+    panels: bool = True
+    estimate: str = "estimate"
+
+
+SPECS: tuple[LatexSpec, ...] = (
+    LatexSpec(
+        "ate",
+        "Average effect of virtual agglomeration on export resilience",
+        ("estimand",),
+        "Doubly robust scores averaged over firms; standard errors clustered by the cluster role.",
+        query="se_type.str.contains('DR')",
+    ),
+    LatexSpec(
+        "gate",
+        "Group average effects by firm type (GATEs)",
+        ("dimension", "level"),
+        "Average of doubly robust scores within each firm type.",
+    ),
+    LatexSpec(
+        "clan",
+        "Classification analysis (CLAN): most minus least affected firms",
+        ("variable",),
+        "Difference in the mean of each characteristic between the firms in the top and "
+        "the bottom group of predicted effects (Chernozhukov, Demirer, Duflo and "
+        "Fernandez-Val).",
+        estimate="difference",
+    ),
+    LatexSpec(
+        "mechanisms",
+        "Mechanism tests: effect of virtual agglomeration on each mediator",
+        ("channel", "mediator", "dimension", "level"),
+        "Double machine learning estimate of the effect of VA on each mediator.",
+    ),
+    LatexSpec(
+        "robustness",
+        "Robustness checks",
+        ("check", "variant"),
+        "Refutation tests: each row re-estimates the average effect under the named change.",
+        panels=False,
+    ),
+)
+
+
+def _text(value: object) -> str:
+    return "" if not _present(value) else str(value)
+
+
+def _present(value: object) -> bool:
+    return not (value is None or (isinstance(value, float) and math.isnan(value)))
+
+
+def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -> str:
+    """One booktabs table of estimates (SEs beneath, stars), N and notes.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Must have the spec's estimate column and ``se``; ``estimator`` (the columns) and ``p_value``
+        are used when present.
+    spec : LatexSpec
+    n_obs : int, optional
+        The number of firms, written as the N row when the table has no ``n`` column.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``frame`` lacks the estimate or the ``se`` column.
+    """
+    missing = {spec.estimate, "se"} - set(frame.columns)
+    if missing:
+        raise ValueError(
+            f"table `{spec.table}` needs columns {spec.estimate} and se for LaTeX; "
+            f"missing {sorted(missing)}"
+        )
+    data = frame.query(spec.query) if spec.query else frame
+    data = data.rename(columns={spec.estimate: "estimate"}) if spec.estimate != "estimate" else data
+    row_cols = [c for c in spec.rows if c in data.columns]
+    estimators = (
+        list(dict.fromkeys(data["estimator"].astype(str))) if "estimator" in data else ["Estimate"]
+    )
+    keys = list(dict.fromkeys(tuple(_text(r[c]) for c in row_cols) for _, r in data.iterrows()))
+    k = len(estimators)
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{escape(spec.caption)}}}",
+        rf"\label{{tab:vaer-{spec.table.replace('_', '-')}}}",
+        rf"\begin{{tabular}}{{l*{{{k}}}{{c}}}}",
+        r"\toprule",
+        " & " + " & ".join(f"({i + 1})" for i in range(k)) + r" \\",
+        " & " + " & ".join(escape(e) for e in estimators) + r" \\",
+        r"\midrule",
+    ]
+    panel: str | None = None
+    for key in keys:
+        paneled = spec.panels and len(key) > 1
+        if paneled and key[0] != panel:
+            if panel is not None:
+                lines.append(r"\addlinespace")
+            panel = key[0]
+            lines.append(rf"\multicolumn{{{k + 1}}}{{l}}{{\textit{{{escape(panel)}}}}} \\")
+        parts = [part for part in (key[1:] if paneled else key) if part]
+        name = ": ".join(parts) or "VA index"
+        est_cells, se_cells = [], []
+        for estimator in estimators:
+            match = data
+            if "estimator" in data:
+                match = match[match["estimator"].astype(str) == estimator]
+            for column, value in zip(row_cols, key, strict=True):
+                match = match[match[column].map(_text) == value]
+            if match.empty:
+                est_cells.append("")
+                se_cells.append("")
+                continue
+            row = match.iloc[0]
+            p_value = row["p_value"] if "p_value" in row and _present(row["p_value"]) else None
+            if p_value is None:
+                p_value = normal_p_value(float(row["estimate"]), float(row["se"]))
+            mark = stars(float(p_value))
+            est_cells.append(sig(float(row["estimate"])) + (f"$^{{{mark}}}$" if mark else ""))
+            se_cells.append(f"({sig(float(row['se']))})")
+        indent = r"\quad " if paneled else ""
+        lines.append(f"{indent}{escape(name)} & " + " & ".join(est_cells) + r" \\")
+        lines.append(" & " + " & ".join(se_cells) + r" \\")
+    lines.append(r"\midrule")
+    if "n" in data.columns and len(keys) == 1:
+        counts = [
+            data.loc[data["estimator"].astype(str) == e, "n"].iloc[0] if "estimator" in data else 0
+            for e in estimators
+        ]
+        lines.append("N & " + " & ".join(f"{int(c):,}" for c in counts) + r" \\")
+    elif n_obs is not None:
+        lines.append(
+            "N (firms) & " + " & ".join([f"{int(n_obs):,}"] * k) + r" \\"  # type: ignore[call-overload]
+        )
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\par\medskip",
+        r"\begin{minipage}{0.92\linewidth}\footnotesize",
+        rf"\textit{{Notes:}} {escape(spec.notes)} {STAR_NOTE}",
+        r"\end{minipage}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_latex(
+    tables: dict[str, pd.DataFrame], folder: Path, *, n_obs: object = None
+) -> list[Path]:
+    """Write ``latex/<table>.tex`` for every table with a spec, and ``latex/tables.tex``.
+
+    ``tables.tex`` is a complete document that inputs them all (compile with pdflatex).
+    """
+    out = folder / "latex"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in SPECS:
+        if spec.table in tables and {spec.estimate, "se"} <= set(tables[spec.table].columns):
+            path = out / f"{spec.table}.tex"
+            path.write_text(latex_table(tables[spec.table], spec, n_obs=n_obs), encoding="utf-8")
+            written.append(path)
+    document = [
+        r"\documentclass{article}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\usepackage{booktabs}",
+        r"\begin{document}",
+        *(rf"\input{{{path.name}}}" for path in written),
+        r"\end{document}",
+    ]
+    main = out / "tables.tex"
+    main.write_text("\n".join(document) + "\n", encoding="utf-8")
+    return [*written, main]

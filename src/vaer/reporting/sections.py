@@ -1,0 +1,212 @@
+"""The report's sections in their fixed order, each shown when its tables are in the bundle.
+
+A section lists the bundle tables it owns; it appears when at least one of them is
+present and renders each present table through :func:`vaer.reporting.tables.display_table`
+(plus a figure where one helps). Tables no section claims go to a last "Other tables"
+section, so a new stage's table is readable before anyone writes a section for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from vaer.reporting import figures
+from vaer.reporting.tables import DisplayTable, display_table
+
+Figure = Callable[[dict[str, pd.DataFrame], dict[str, Any]], str | None]
+
+
+def _treatment_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    return figures.treatment_overlap(tables["treatment"]) if "treatment" in tables else None
+
+
+def _cate_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    if "cate" in tables and "ate" in tables:
+        return figures.cate_histogram(tables["cate"], tables["ate"])
+    return None
+
+
+def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    parts = []
+    if "shap_channels" in tables:
+        parts.append(figures.channel_shares(tables["shap_channels"]))
+    by_type = tables.get("shap_by_type")
+    if by_type is not None and {"dimension", "level", "channel", "mean_abs_shap"} <= set(by_type):
+        parts.append(figures.channel_heatmap(by_type))
+    return "\n".join(parts) or None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section: its anchor id, heading, the tables it owns, a figure and a note."""
+
+    id: str
+    title: str
+    tables: tuple[str, ...]
+    figure: Figure | None = None
+    caption: str = ""
+    note: str = ""
+    always: bool = False
+    drawn_only: tuple[str, ...] = ()
+    """Tables shown by the figure alone (curves), not printed."""
+    partial: str | None = None
+    """A bespoke template for the section, given the stage's own context."""
+    context: str = "het"
+    """Name of that context (``het``, ``robustness``); the generic tables render without it."""
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    """A section with its figure and formatted tables, ready for the template."""
+
+    id: str
+    title: str
+    figure: str | None
+    caption: str
+    note: str
+    tables: list[DisplayTable] = field(default_factory=list)
+    partial: str | None = None
+    context: str = "het"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "treatment",
+        "Treatment distribution and overlap",
+        ("treatment",),
+        _treatment_figure,
+        caption="Left: the VA index across firms. Right: the VA index against its "
+        "cross-fitted prediction from the controls and modifiers (log counts); a wide cloud "
+        "around the dashed line means the treatment varies among comparable firms.",
+    ),
+    Section(
+        "ate",
+        "Average effect per estimator",
+        ("ate", "cate"),
+        _cate_figure,
+        caption="Out-of-sample (out-of-bag or cross-fitted) effect estimates per firm; the "
+        "red line is the average effect.",
+        note="Cluster-robust rows average doubly robust scores and cluster by the cluster "
+        "role; econml rows are the library's own intervals, which ignore clustering, shown "
+        "for comparison.",
+        always=True,
+    ),
+    Section(
+        "tuning",
+        "Tuning on cluster-grouped splits",
+        ("tuning",),
+        note="Nuisance candidates are scored by cluster-grouped cross-validated MSE of the "
+        "outcome and treatment regressions (each relative to its variance); forest candidates "
+        "by the R-loss on held-out clusters. The chosen ones were used for the estimates above.",
+    ),
+    Section(
+        "gates",
+        "Group effects by firm type (GATEs)",
+        ("gate", "gate_tests"),
+        partial="sections/heterogeneity_gates.html.j2",
+    ),
+    Section(
+        "sorted-gates",
+        "Sorted GATES and CLAN",
+        ("gates_sorted", "clan"),
+        partial="sections/heterogeneity_sorted.html.j2",
+    ),
+    Section(
+        "calibration",
+        "Calibration and best linear projection",
+        ("calibration", "blp"),
+        partial="sections/heterogeneity_calibration.html.j2",
+    ),
+    Section(
+        "rate",
+        "Ranking firms by predicted effect: RATE and the TOC curve",
+        ("rate", "toc"),
+        drawn_only=("toc",),
+        partial="sections/heterogeneity_rate.html.j2",
+    ),
+    Section(
+        "policy-tree",
+        "Policy tree over firm types",
+        ("policy_tree",),
+        partial="sections/heterogeneity_policy.html.j2",
+    ),
+    Section(
+        "attribution",
+        "Mechanism attribution",
+        ("shap_channels", "shap_by_type", "shap_features", "shap_summary"),
+        _channel_figure,
+        drawn_only=("shap_by_type",),
+        partial="sections/attribution.html.j2",
+        context="attribution",
+        caption="Share of the variation in firm-level effects attributed to each mechanism "
+        "channel (SHAP values of the effect model summed over the channel's proxies), and "
+        "each channel's mean absolute contribution within each firm type.",
+    ),
+    Section(
+        "mechanisms",
+        "Mechanism tests",
+        ("mechanisms",),
+        partial="sections/mechanisms.html.j2",
+        context="attribution",
+    ),
+    Section(
+        "robustness",
+        "Robustness and sensitivity",
+        ("robustness", "sensitivity"),
+        partial="sections/robustness.html.j2",
+        context="robustness",
+    ),
+)
+"""Sections after the summary and data pages, in reading order."""
+
+SPECIAL_TABLES = frozenset({"sample", "shap_values", "shap_data"})
+"""Tables rendered elsewhere (``sample`` on the data page) or only used by figures."""
+
+
+def claimed_tables() -> set[str]:
+    """Every table name some section renders."""
+    return {name for section in SECTIONS for name in section.tables} | set(SPECIAL_TABLES)
+
+
+def render_sections(
+    tables: dict[str, pd.DataFrame], summary: dict[str, Any]
+) -> list[RenderedSection]:
+    """The sections whose tables are present, in order, then "Other tables" if any."""
+    rendered = []
+    for section in SECTIONS:
+        present = [name for name in section.tables if name in tables]
+        if not present and not section.always:
+            continue
+        rendered.append(
+            RenderedSection(
+                id=section.id,
+                title=section.title,
+                figure=section.figure(tables, summary) if section.figure else None,
+                caption=section.caption,
+                note=section.note,
+                tables=[
+                    display_table(name, tables[name])
+                    for name in present
+                    if name not in section.drawn_only
+                ],
+                partial=section.partial,
+                context=section.context,
+            )
+        )
+    others = sorted(set(tables) - claimed_tables())
+    if others:
+        rendered.append(
+            RenderedSection(
+                id="other-tables",
+                title="Other tables",
+                figure=None,
+                caption="",
+                note="",
+                tables=[display_table(name, tables[name]) for name in others],
+            )
+        )
+    return rendered
