@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vaer.estimators.inference import cluster_robust_mean
+from vaer.estimators.inference import cluster_robust_mean, group_means
 from vaer.heterogeneity import (
     best_linear_projection,
     cluster_ols,
     estimate_gates,
     fit_policy_tree,
-    group_means,
     holm,
     rank_average_treatment_effect,
     romano_wolf,
@@ -75,16 +74,16 @@ def test_group_means_joint_covariance_matches_the_formula() -> None:
     ("kwargs", "match"),
     [
         (
-            {"values": np.ones(3), "groups": np.array(["a"] * 4), "clusters": np.arange(4)},
+            {"scores": np.ones(3), "groups": np.array(["a"] * 4), "clusters": np.arange(4)},
             "same length",
         ),
         (
-            {"values": np.ones(4), "groups": np.array(["a"] * 4), "clusters": np.zeros(4)},
+            {"scores": np.ones(4), "groups": np.array(["a"] * 4), "clusters": np.zeros(4)},
             "at least 2 clusters",
         ),
         (
             {
-                "values": np.array([1.0, np.nan, 1, 1]),
+                "scores": np.array([1.0, np.nan, 1, 1]),
                 "groups": np.array(["a"] * 4),
                 "clusters": np.arange(4),
             },
@@ -92,7 +91,7 @@ def test_group_means_joint_covariance_matches_the_formula() -> None:
         ),
         (
             {
-                "values": np.ones(4),
+                "scores": np.ones(4),
                 "groups": np.array(["a"] * 4),
                 "clusters": np.arange(4),
                 "levels": ["a", "z"],
@@ -456,3 +455,10 @@ def test_policy_tree_rejects_bad_input() -> None:
         split_candidates(types, pd.DataFrame(index=range(n + 1)))
     with pytest.raises(ValueError, match="n_split_points"):
         split_candidates(types, pd.DataFrame(index=range(n)), n_split_points=0)
+
+
+def test_multiplier_draws_need_one_way_influence() -> None:
+    from vaer.heterogeneity.multiple_testing import multiplier_draws
+
+    with pytest.raises(ValueError, match="needs one-way cluster influence sums"):
+        multiplier_draws(None, np.ones(2), 10, random_state=0)

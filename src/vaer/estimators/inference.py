@@ -11,6 +11,7 @@ with :math:`G` clusters (Cameron and Miller, 2015, *J. Human Resources* 50(2)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,7 @@ class GroupMeans:
     Attributes
     ----------
     labels : ndarray of shape (k,)
-        Group labels, sorted.
+        Group labels, sorted (or in the order of ``levels`` when given).
     estimates : ndarray of shape (k,)
         Mean score per group.
     cov : ndarray of shape (k, k)
@@ -93,6 +94,10 @@ class GroupMeans:
     n_clusters : int
         Clusters of the (first) clustering dimension.
     se_type : str
+    cluster_influence : ndarray of shape (n_clusters, k) or None
+        One-way clustering only: cluster sums of the influence functions scaled by
+        :math:`\\sqrt{C/(C-1)}`, so that ``cluster_influence.T @ cluster_influence == cov``;
+        multiplier bootstraps draw from them.
     """
 
     labels: np.ndarray
@@ -101,11 +106,44 @@ class GroupMeans:
     counts: np.ndarray
     n_clusters: int
     se_type: str
+    cluster_influence: np.ndarray | None = None
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Group labels as strings, in the order of every array."""
+        return tuple(str(label) for label in self.labels)
 
     @property
     def se(self) -> np.ndarray:
         """Standard errors, shape (k,)."""
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
+
+    def contrast(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Linear contrasts ``matrix @ estimates``, their covariance and cluster influence.
+
+        Parameters
+        ----------
+        matrix : ndarray of shape (m, k)
+
+        Returns
+        -------
+        estimates : ndarray of shape (m,)
+        cov : ndarray of shape (m, m)
+        cluster_influence : ndarray of shape (n_clusters, m) or None
+
+        Raises
+        ------
+        ValueError
+            If ``matrix`` does not have one column per group.
+        """
+        matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+        if matrix.shape[1] != len(self.labels):
+            raise ValueError(
+                f"`matrix` must have {len(self.labels)} columns (one per level); "
+                f"got {matrix.shape[1]}"
+            )
+        influence = None if self.cluster_influence is None else self.cluster_influence @ matrix.T
+        return matrix @ self.estimates, matrix @ self.cov @ matrix.T, influence
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: estimate, SE, 95% CI, n."""
@@ -122,20 +160,23 @@ class GroupMeans:
         )
 
 
-def _cluster_meat(influence: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, int]:
+def _cluster_sums(influence: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Cluster sums of the influence rows, scaled by sqrt(C/(C-1)) (CR1)."""
     codes, _ = pd.factorize(clusters)
     n_clusters = int(codes.max()) + 1 if len(codes) else 0
     if n_clusters < 2:
         raise ValueError(f"cluster-robust SEs need at least 2 clusters; got {n_clusters}")
     sums = np.zeros((n_clusters, influence.shape[1]))
     np.add.at(sums, codes, influence)
-    return n_clusters / (n_clusters - 1) * sums.T @ sums, n_clusters
+    return sums * np.sqrt(n_clusters / (n_clusters - 1))
 
 
 def group_means(
     scores: np.ndarray,
-    groups: np.ndarray,
+    groups: np.ndarray | Sequence[str],
     clusters: np.ndarray,
+    levels: Sequence[str] | None = None,
+    *,
     clusters2: np.ndarray | None = None,
 ) -> GroupMeans:
     """Means of ``scores`` within each group, with a cluster-robust covariance matrix.
@@ -161,6 +202,9 @@ def group_means(
         Group label per unit (one group for all units gives the ATE).
     clusters : ndarray of shape (n,)
         Cluster label per unit (each unit its own cluster gives HC1-type SEs).
+    levels : sequence of str, optional
+        Groups to report, in this order (labels compared as strings); units of other
+        groups are left out. Sorted labels of all units when omitted.
     clusters2 : ndarray of shape (n,), optional
         Second clustering dimension for two-way clustered SEs.
 
@@ -171,7 +215,8 @@ def group_means(
     Raises
     ------
     ValueError
-        If shapes differ, scores are not finite, or a clustering has fewer than 2 clusters.
+        If shapes differ, scores are not finite, a clustering has fewer than 2 clusters,
+        or a requested level has no unit.
     """
     scores = np.asarray(scores, dtype=np.float64)
     groups = np.asarray(groups)
@@ -184,28 +229,42 @@ def group_means(
         )
     if not np.isfinite(scores).all():
         raise ValueError("`scores` must be finite; got NaN or inf")
-    codes, labels = pd.factorize(groups, sort=True)
+    if levels is None:
+        codes, labels = pd.factorize(groups, sort=True)
+    else:
+        labels = np.asarray(list(levels))
+        position = {str(level): k for k, level in enumerate(labels)}
+        codes = np.array([position.get(str(label), -1) for label in groups], dtype=np.int64)
     k = len(labels)
-    counts = np.bincount(codes, minlength=k).astype(np.float64)
-    estimates = np.bincount(codes, weights=scores, minlength=k) / counts
+    member = codes >= 0
+    counts = np.bincount(codes[member], minlength=k).astype(np.float64)
+    empty = [str(level) for level, count in zip(labels, counts, strict=True) if count == 0]
+    if empty:
+        raise ValueError(f"levels {empty} have no unit; drop them from `levels`")
+    estimates = np.bincount(codes[member], weights=scores[member], minlength=k) / counts
     influence = np.zeros((len(scores), k))
-    rows = np.arange(len(scores))
-    influence[rows, codes] = (scores - estimates[codes]) / counts[codes]
-    cov, n_clusters = _cluster_meat(influence, clusters)
+    rows = np.flatnonzero(member)
+    influence[rows, codes[member]] = (scores[member] - estimates[codes[member]]) / counts[
+        codes[member]
+    ]
+    sums = _cluster_sums(influence, clusters)
+    cov = sums.T @ sums
     se_type = "cluster-robust (CR1)"
+    cluster_influence: np.ndarray | None = sums
     if clusters2 is not None:
         second = np.asarray(clusters2)
-        cov2, _ = _cluster_meat(influence, second)
+        sums2 = _cluster_sums(influence, second)
         pairs = pd.factorize(pd.Series(list(zip(clusters, second, strict=True))))[0]
-        cov12, _ = _cluster_meat(influence, pairs)
-        values, vectors = np.linalg.eigh(cov + cov2 - cov12)
+        sums12 = _cluster_sums(influence, pairs)
+        values, vectors = np.linalg.eigh(cov + sums2.T @ sums2 - sums12.T @ sums12)
         cov = (vectors * np.clip(values, 0.0, None)) @ vectors.T
-        se_type = "two-way cluster-robust (CGM)"
+        se_type, cluster_influence = "two-way cluster-robust (CGM)", None
     return GroupMeans(
         labels=np.asarray(labels),
         estimates=estimates,
         cov=cov,
         counts=counts.astype(np.int64),
-        n_clusters=n_clusters,
+        n_clusters=sums.shape[0],
         se_type=se_type,
+        cluster_influence=cluster_influence,
     )

@@ -6,7 +6,6 @@ inference (DESIGN.md section 7)."""
 from vaer.heterogeneity.blp import BlpResult, best_linear_projection
 from vaer.heterogeneity.calibration import CalibrationResult, test_calibration
 from vaer.heterogeneity.gates import GateResult, estimate_gates
-from vaer.heterogeneity.group_means import GroupMeans, group_means
 from vaer.heterogeneity.multiple_testing import holm, romano_wolf, wald_test
 from vaer.heterogeneity.ols import OlsFit, cluster_ols
 from vaer.heterogeneity.policy_tree import PolicyTreeResult, fit_policy_tree, split_candidates
@@ -24,7 +23,6 @@ __all__ = [
     "CalibrationResult",
     "EstimatorHeterogeneity",
     "GateResult",
-    "GroupMeans",
     "HeterogeneityResult",
     "OlsFit",
     "PolicyTreeResult",
@@ -37,7 +35,6 @@ __all__ = [
     "estimate_gates",
     "fit_policy_tree",
     "gate_truth_metrics",
-    "group_means",
     "holm",
     "rank_average_treatment_effect",
     "romano_wolf",

@@ -6,7 +6,7 @@ For a firm-type dimension with levels :math:`l = 1..L`, the GATE is
 
 estimated by the mean of the doubly robust scores :math:`\Gamma_i` over the firms of that
 level (DESIGN.md section 6), with the joint CR1 cluster-robust covariance of all levels
-(:mod:`vaer.heterogeneity.group_means`). Per dimension this module reports
+(:func:`vaer.estimators.inference.group_means`). Per dimension this module reports
 
 * each level's GATE, SE, CI, a two-sided p-value of :math:`\theta_l = 0` adjusted
   across the dimension's levels by Holm (``p_adj``) and by Romano-Wolf, and a sup-t joint
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vaer.heterogeneity.group_means import group_means
+from vaer.estimators.inference import group_means
 from vaer.heterogeneity.multiple_testing import (
     holm,
     multiplier_draws,

@@ -74,7 +74,7 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def multiplier_draws(
-    cluster_influence: np.ndarray, se: np.ndarray, n_draws: int, random_state: int
+    cluster_influence: np.ndarray | None, se: np.ndarray, n_draws: int, random_state: int
 ) -> np.ndarray:
     r"""Bootstrap t-statistics :math:`t^*_{bl} = \sum_c e_{bc} S_{cl} / se_l`, :math:`e_{bc}`
     drawn from N(0, 1).
@@ -82,7 +82,8 @@ def multiplier_draws(
     Parameters
     ----------
     cluster_influence : ndarray of shape (G, L)
-        Cluster influence sums with ``S.T @ S`` the covariance of the estimates.
+        Cluster influence sums with ``S.T @ S`` the covariance of the estimates
+        (:attr:`vaer.estimators.inference.GroupMeans.cluster_influence`).
     se : ndarray of shape (L,)
     n_draws : int
     random_state : int
@@ -91,7 +92,17 @@ def multiplier_draws(
     -------
     ndarray of shape (n_draws, L)
         Draws of the t-statistics under the null (zero where ``se`` is 0).
+
+    Raises
+    ------
+    ValueError
+        If ``cluster_influence`` is None (two-way clustering has no cluster sums).
     """
+    if cluster_influence is None:
+        raise ValueError(
+            "the multiplier bootstrap needs one-way cluster influence sums; "
+            "two-way clustered group means have none"
+        )
     rng = np.random.default_rng(random_state)
     weights = rng.standard_normal((n_draws, cluster_influence.shape[0]))
     draws = weights @ cluster_influence

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vaer.heterogeneity.group_means import group_means
+from vaer.estimators.inference import group_means
 
 POLICY_COLUMNS = [
     "estimator",

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from vaer.data.design import AnalysisData
-from vaer.heterogeneity.group_means import GroupMeans, group_means
+from vaer.estimators.inference import GroupMeans, group_means
 
 SORTED_COLUMNS = [
     "estimator",
