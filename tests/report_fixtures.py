@@ -126,10 +126,19 @@ def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         "mechanisms": mechanisms,
         "robustness": robustness,
         "sensitivity": sensitivity,
+        "tuning": pd.DataFrame(
+            {
+                "target": ["nuisance", "nuisance", "causal_forest_dml"],
+                "candidate": ["defaults", '{"num_leaves": 31}', "defaults"],
+                "loss": [0.81, 0.84, 1.02],
+                "chosen": [True, False, True],
+            }
+        ),
     }
 
 
 STAGES = (
+    ("tuning",),
     ("gate", "gate_tests", "gates_sorted", "clan", "calibration", "blp", "rate", "toc"),
     ("policy_tree",),
     ("shap_channels", "shap_by_type", "mechanisms"),
