@@ -370,7 +370,6 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
             {"kind": "orthoiv", "params": {"cv": 3}},
         ],
         tune={"enabled": True, "nuisance_grid": [{}, {"num_leaves": 7}], "forest_grid": [{}]},
-        tracking={"enabled": False},
     )
     raw["roles"]["instrument"] = "pilot"
     run = run_experiment(validate_config(raw))
@@ -385,3 +384,16 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert run.report_path is not None
     html = run.report_path.read_text(encoding="utf-8")
     assert "Tuning on cluster-grouped splits" in html and "high vs low VA" in html
+    # tuning is logged as a nested step: a finished child run holding its table and metrics
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=raw["tracking"]["uri"])
+    parent = client.get_run(run.run_id)
+    (child,) = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run.run_id}'"
+    )
+    assert child.info.status == "FINISHED" and child.data.tags["vaer.step"] == "tune"
+    assert set(child.data.metrics) == set(run.tuning.metrics())
+    assert {a.path for a in client.list_artifacts(child.info.run_id, "tables")} >= {
+        "tables/tuning.csv"
+    }

@@ -235,6 +235,7 @@ def run_experiment(
                 )
             nuisance, specs = tuning.nuisance, list(tuning.specs)
             run.log_metrics(tuning.metrics())
+            run.log_child("tune", tuning.metrics(), {"tuning": tuning.to_frame()})
         with clock.stage("estimation", "estimating effects"):
             estimation = fit_estimators(
                 data, specs, nuisance, random_state=config.seed, progress=say

@@ -238,6 +238,50 @@ class TrackedRun:
         """Mark the run ended with ``status`` (FINISHED, FAILED or KILLED)."""
         retry_busy(self.client.set_terminated, self.run_id, status)
 
+    def log_child(
+        self, name: str, metrics: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
+    ) -> str | None:
+        """Log a finished nested step (e.g. tuning) as a child run of this run.
+
+        Parameters
+        ----------
+        name : str
+            The child run's name, also its ``vaer.step`` tag.
+        metrics : mapping
+            Metrics of the step.
+        tables : mapping
+            Tables of the step, logged as CSV artifacts and MLflow tables.
+
+        Returns
+        -------
+        str
+            The child run's id.
+        """
+        created = retry_busy(
+            self.client.create_run,
+            self.experiment_id,
+            run_name=f"{self.run_name}/{name}",
+            tags={"mlflow.parentRunId": self.run_id, "vaer.step": name},
+        )
+        child = TrackedRun(
+            run_id=created.info.run_id,
+            run_name=created.info.run_name,
+            experiment_id=self.experiment_id,
+            uri=self.uri,
+            parent_run_id=self.run_id,
+        )
+        child.log_metrics(metrics)
+        for table_name, frame in tables.items():
+            retry_busy(
+                self.client.log_text,
+                child.run_id,
+                frame.to_csv(index=False),
+                f"tables/{table_name}.csv",
+            )
+            child.log_table(frame, table_name)
+        child.terminate("FINISHED")
+        return child.run_id
+
 
 def record_error(run: TrackedRun, exc: BaseException) -> str:
     """Tag ``run`` with why it stopped, store the traceback, end it; return the status.
@@ -400,6 +444,11 @@ class LocalRun(TrackedRun):
         return None
 
     def terminate(self, status: str) -> None:
+        return None
+
+    def log_child(
+        self, name: str, metrics: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
+    ) -> str | None:
         return None
 
 
