@@ -13,11 +13,21 @@ import pytest
 from conftest import BASE_ROLES, small_config
 from vaer.compute import LocalBackend
 from vaer.config import ConfigError, validate_config
-from vaer.config.models import LinearDMLSpec, NuisanceConfig, Roles, SyntheticTableConfig
-from vaer.config.robustness import RobustnessConfig, SensitivityConfig
+from vaer.config.models import (
+    DataConfig,
+    LinearDMLSpec,
+    NuisanceConfig,
+    Roles,
+    SyntheticTableConfig,
+)
+from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
+from vaer.config.robustness import PlaceboShockConfig, RobustnessConfig, SensitivityConfig
 from vaer.data import build_analysis_data, make_synthetic_table
+from vaer.data.design import AnalysisData
+from vaer.data.synthetic import PANEL_ROLES
 from vaer.estimators import fit_estimators
 from vaer.estimators.results import AteEstimate
+from vaer.measures.study import load_study_data
 from vaer.robustness import (
     PlrSensitivity,
     parallel_map,
@@ -28,6 +38,7 @@ from vaer.robustness import (
 )
 from vaer.robustness.data_subsets import data_subsets_plan
 from vaer.robustness.leave_one_group_out import leave_one_group_out_plan
+from vaer.robustness.panel import panel_rebuild
 from vaer.robustness.placebo_treatment import placebo_data, placebo_treatment_plan
 from vaer.robustness.rebuild import alternative_measures_plan
 from vaer.robustness.refit import plr_sensitivity, refuter_spec
@@ -238,24 +249,26 @@ def test_result_frames_and_metrics() -> None:
     assert result.sensitivity_frame() is None
 
 
-# ------------------------------------------------------------------ the stage on synthetic data
+# ------------------------------------------------------------------ the stage on the panel
+
+PANEL_ROLES_ = Roles(**PANEL_ROLES)  # type: ignore[arg-type]
+PANEL_SEED = 11
+# the issue's size: ~20k firms in the panel (about 15k in the covid2020 table)
+PANEL_DATA = DataConfig(mode="panel", panel=SyntheticPanelConfig(n_firms=20000))
 
 
-def _calm_and_alternative(seed: int):
-    """A stand-in for the panel's rebuild on the table: a calm window has no effect;
-    ``growth=dhs`` stands for an outcome on another scale (twice the outcome) and
-    ``va_index=pca`` for an index that reverses VA (negated treatment)."""
+def _calm_and_alternative(seed: int, data: AnalysisData):
+    """The panel's own rebuild for the calm window (as panel mode builds it); for the
+    alternative measures, stand-ins on the panel's table: ``growth=dhs`` stands for an
+    outcome on another scale (twice the outcome) and ``va_index=pca`` for an index that
+    reverses VA (negated treatment), so the rule's pass and fail are both known."""
+    calm = panel_rebuild(
+        PANEL_DATA, PANEL_ROLES_, MeasuresConfig(), calm=PlaceboShockConfig().window, seed=seed
+    )
 
     def rebuild(variant: str):
         if variant == "calm":
-            cfg = SyntheticTableConfig(n_units=2000, n_clusters=50, ate=0.0, heterogeneity=0.0)
-            return build_analysis_data(
-                make_synthetic_table(cfg, random_state=seed + 100).frame, ROLES
-            )
-        base = make_synthetic_table(
-            SyntheticTableConfig(n_units=2000, n_clusters=50), random_state=seed
-        )
-        data = build_analysis_data(base.frame, ROLES)
+            return calm("calm")
         return (
             replace(data, y=2.0 * data.y) if variant == "growth=dhs" else replace(data, t=-data.t)
         )
@@ -265,11 +278,10 @@ def _calm_and_alternative(seed: int):
 
 @pytest.fixture(scope="module")
 def stage():
-    seed = 11
-    table = make_synthetic_table(
-        SyntheticTableConfig(n_units=2000, n_clusters=50), random_state=seed
-    )
-    data = build_analysis_data(table.frame, ROLES)
+    seed = PANEL_SEED
+    loaded = load_study_data(PANEL_DATA, PANEL_ROLES_, MeasuresConfig(), seed=seed)
+    assert loaded.truth is not None
+    data = build_analysis_data(loaded.frame, PANEL_ROLES_)
     estimation = fit_estimators(data, [SPEC], NUISANCE, random_state=seed)
     config = RobustnessConfig.model_validate(
         {
@@ -282,9 +294,9 @@ def stage():
     )
     result = run_robustness(
         data, estimation, [SPEC], NUISANCE, config, random_state=seed,
-        rebuild=_calm_and_alternative(seed), backend=LocalBackend(n_jobs=2),
+        rebuild=_calm_and_alternative(seed, data), backend=LocalBackend(n_jobs=2),
     )  # fmt: skip
-    return data, estimation, result, table.truth
+    return data, estimation, result, loaded.truth
 
 
 def _rows(result: RobustnessResult, check: str) -> list[CheckResult]:
@@ -315,13 +327,21 @@ def test_stage_runs_every_refuter(stage) -> None:
 @pytest.mark.slow
 @pytest.mark.statistical
 def test_placebos_vanish_and_random_cause_stays_within_one_se(stage) -> None:
-    _, estimation, result, _ = stage
+    _, estimation, result, truth = stage
+    full = estimation.estimators[0].ate
+    # the panel's effect is real (truth.ate ~ 0.5) and found: the placebos' zero is informative
+    assert truth.ate > 0 and not full.covers(0.0)
     (placebo,) = _rows(result, "placebo_treatment")
     assert placebo.ci_low <= 0 <= placebo.ci_high and placebo.passed
     (shock,) = _rows(result, "placebo_shock")
     assert shock.ci_low <= 0 <= shock.ci_high and shock.passed
     (rcc,) = _rows(result, "random_common_cause")
-    full = estimation.estimators[0].ate
+    print(
+        f"panel: ATE {full.estimate:.4f} (se {full.se:.4f}) truth {truth.ate:.4f}; placebo "
+        f"{placebo.estimate:.4f} [{placebo.ci_low:.4f}, {placebo.ci_high:.4f}]; shock "
+        f"{shock.estimate:.4f} [{shock.ci_low:.4f}, {shock.ci_high:.4f}]; common cause "
+        f"{rcc.estimate:.4f}"
+    )
     assert abs(rcc.estimate - full.estimate) <= full.se and rcc.passed
 
 
@@ -343,22 +363,25 @@ def test_subsets_groups_and_alternative_measures_pass_on_a_sound_design(stage) -
 @pytest.mark.statistical
 def test_sensitivity_moments_match_the_generator(stage) -> None:
     data, estimation, result, _ = stage
-    # E[VA | X, W] is linear in the controls, so a ridge first stage is the right model and
-    # nu2 = 1 / E[T_res^2] estimates 1 / Var(VA | X, W) = 1 / (0.5^2 (city VA) + 0.3 * 0.7
-    # (pilot) + 1 (noise)) = 1 / 1.46; with 50 clusters the city parts make the sample
-    # variance's SD about 0.09 (6%), so 20% is over 3 SD
+    cfg = PANEL_DATA.panel
+    # VA = LQ + platform, and platform carries firm noise b_i ~ N(0, 0.8^2) plus N(0, 0.15^2)
+    # independent of every control and modifier, so Var(VA | X, W) >= 0.8^2 + 0.15^2 and
+    # nu2 = 1 / E[T_res^2] <= 1 / 0.6625 (the city parts only add); at ~15k firms the
+    # sample variance of that noise is within 2%, so 5% is over 3 SD
     ridge = fit_estimators(data, [SPEC], NuisanceConfig(model="ridge"), random_state=0)
     params = plr_sensitivity(ridge.estimators[0].model)
     assert params is not None
-    assert params.nu2 == pytest.approx(1 / 1.46, rel=0.2)
-    # sigma2 >= cluster_effect^2 + noise^2 = 0.5, plus effect heterogeneity and ridge misfit
-    assert params.sigma2 >= 0.5 * 0.9
-    # the run's own (LightGBM) residuals: same quantities, fitted less tightly at n = 2000
+    assert params.nu2 <= 1 / (0.8**2 + 0.15**2) * 1.05
+    # sigma2 >= city^2 + industry^2 + noise^2 (independent of X, W, VA), plus effect
+    # heterogeneity and ridge misfit
+    floor = cfg.cluster_effect**2 + cfg.industry_effect**2 + cfg.noise**2
+    assert params.sigma2 >= floor * 0.9
+    # the run's own (LightGBM) residuals: same quantities, fitted no less tightly
     lgbm = plr_sensitivity(estimation.estimators[0].model)
     assert lgbm is not None and lgbm.nu2 <= params.nu2 * 1.1
     sensitivity = result.sensitivity
     assert sensitivity is not None
-    assert {b.control for b in sensitivity.benchmarks} == set(ROLES.controls)
+    assert {b.control for b in sensitivity.benchmarks} == set(PANEL_ROLES_.controls)
     item = sensitivity.estimators[0]
     assert item.rv > item.rv_ci > 0
     assert item.rv_econml == pytest.approx(
@@ -367,36 +390,55 @@ def test_sensitivity_moments_match_the_generator(stage) -> None:
     strongest = sensitivity.strongest_benchmark()
     assert strongest is not None and strongest.control in {"productivity", "geo_agglom", "city_dev"}
     frame = sensitivity.to_frame()
-    assert len(frame) == 9 + len(ROLES.controls)
+    assert len(frame) == 9 + len(PANEL_ROLES_.controls)
 
 
 @pytest.mark.slow
 @pytest.mark.statistical
-def test_bounds_at_the_hidden_confounders_strength_include_the_truth() -> None:
-    """With U in both VA and R (strength gamma), the PLR strengths of U are, with
-    V0 = Var(VA | X, W, U) = 1.46: cf_d = gamma^2 / (V0 + gamma^2) and
-    cf_y = gamma^2 V0 / (V0 + gamma^2) / sigma2_short. The plain estimate is biased by
-    gamma^2 / (V0 + gamma^2); the bounds at U's strengths (rho = 1 for a single U) must
-    reach the true ATE, while the ordinary CI misses it."""
-    gamma, v0 = 1.0, 1.46
-    cfg = SyntheticTableConfig(n_units=3000, n_clusters=60, unobserved_confounding=gamma)
-    table = make_synthetic_table(cfg, random_state=5)
-    data = build_analysis_data(table.frame, ROLES)
-    # ridge nuisances: E[VA | X, W] is linear, so V0 is what the residuals estimate
+def test_bounds_at_the_hidden_confounders_strength_include_the_truth(stage) -> None:
+    """The panel's U (strength gamma) enters VA (through platform) and resistance alike
+    and is independent of X and W, so with V0 = Var(VA | X, W, U) the PLR strengths of U
+    are cf_d = gamma^2 / (V0 + gamma^2) and cf_y = gamma^2 V0 / (V0 + gamma^2) / sigma2_short,
+    where V0 + gamma^2 = Var(VA | X, W) = 1 / nu2 of the short fit. The plain estimate is
+    biased by about gamma^2 / (V0 + gamma^2); the bounds at U's strengths (rho = 1 for a
+    single U) must reach the true ATE, while the ordinary CI misses it."""
+    gamma = 1.0
+    panel = PANEL_DATA.panel.model_copy(update={"unobserved_confounding": gamma})
+    confounded = PANEL_DATA.model_copy(update={"panel": panel})
+    loaded = load_study_data(confounded, PANEL_ROLES_, MeasuresConfig(), seed=5)
+    assert loaded.truth is not None
+    data = build_analysis_data(loaded.frame, PANEL_ROLES_)
+    # ridge nuisances: the outcome's and VA's dependence on X, W is close to linear
     ridge = NuisanceConfig(model="ridge")
     result = fit_estimators(data, [SPEC], ridge, random_state=5).estimators[0]
     params = plr_sensitivity(result.model)
     assert params is not None
-    true_ate = float(np.mean(table.truth.tau))
+    true_ate = loaded.truth.ate
     assert not result.ate.covers(true_ate)
-    cf_d = gamma**2 / (v0 + gamma**2)
-    cf_y = gamma**2 * v0 / (v0 + gamma**2) / params.sigma2
+    v_short = 1 / params.nu2
+    v0 = v_short - gamma**2
+    assert v0 > 0
+    cf_d = gamma**2 / v_short
+    cf_y = gamma**2 * v0 / v_short / params.sigma2
     bound = sensitivity_bound(result.ate, params, cf_y=cf_y, cf_d=cf_d)
     assert bound.covers(true_ate)
     assert bound.bias_bound > abs(result.ate.estimate - true_ate) - 2 * result.ate.se
-    # the estimate is pushed away from zero by U, so the robustness value against 0 rises;
-    # against the true ATE it is positive: a confounder of U's size explains the gap
-    assert robustness_value(result.ate, params, null=true_ate) > 0.2
+    # U pushes the estimate away from zero, so the robustness value against 0 rises over
+    # the unconfounded panel's; against the true ATE it is positive: a confounder of U's
+    # size explains the gap
+    rv_true = robustness_value(result.ate, params, null=true_ate)
+    rv_zero = robustness_value(result.ate, params)
+    _, estimation, _, _ = stage
+    clean = plr_sensitivity(estimation.estimators[0].model)
+    assert clean is not None
+    rv_clean = robustness_value(estimation.estimators[0].ate, clean)
+    print(
+        f"confounded: estimate {result.ate.estimate:.4f} (se {result.ate.se:.4f}) truth "
+        f"{true_ate:.4f} cf_d {cf_d:.3f} cf_y {cf_y:.3f} bound [{bound.ci_low:.4f}, "
+        f"{bound.ci_high:.4f}] rv(0) {rv_zero:.3f} rv(truth) {rv_true:.3f}; "
+        f"unconfounded rv(0) {rv_clean:.3f}"
+    )
+    assert rv_true > 0.2
 
 
 # ------------------------------------------------------------------ in a whole run
