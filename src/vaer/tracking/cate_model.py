@@ -14,7 +14,7 @@ Predict parameters: ``estimator`` (the label of one of the run's estimators; def
 first) and ``alpha`` (default 0.05). The model carries the feature encoding
 (:class:`vaer.data.design.FeatureEncoder`); the econml estimators are stored with joblib
 as the artifact ``estimators``. The sklearn flavour cannot save econml models, hence
-pyfunc. Loading needs ``vaer`` importable (its nuisance placeholders are pickled with
+pyfunc. Loading needs ``vaer`` importable (its zero-nuisance stand-ins are pickled with
 the econml models) plus the pinned requirements.
 """
 
