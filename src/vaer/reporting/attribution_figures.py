@@ -79,7 +79,15 @@ def beeswarm(
         colour = _colour_values(data[feature]) if feature in data.columns else np.zeros(len(values))
         jitter = rng.uniform(-0.3, 0.3, size=len(values))
         scatter = ax.scatter(
-            values, k + jitter, c=colour, cmap="coolwarm", s=5, alpha=0.6, vmin=0, vmax=1
+            values,
+            k + jitter,
+            c=colour,
+            cmap="coolwarm",
+            s=5,
+            alpha=0.6,
+            vmin=0,
+            vmax=1,
+            rasterized=True,  # thousands of points: one embedded image, not SVG paths
         )
     ax.axvline(0, color="#888", lw=0.8)
     ax.set_yticks(np.arange(len(ranked)), list(ranked))
@@ -107,7 +115,7 @@ def dependence_plots(
         return ""
     fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 2.9), squeeze=False)
     for ax, proxy in zip(axes[0], shown, strict=True):
-        ax.scatter(data[proxy], rows[proxy], s=4, alpha=0.4, color="#4C72B0")
+        ax.scatter(data[proxy], rows[proxy], s=4, alpha=0.4, color="#4C72B0", rasterized=True)
         ax.axhline(0, color="#888", lw=0.8)
         ax.set_xlabel(proxy)
         ax.set_ylabel("SHAP value")

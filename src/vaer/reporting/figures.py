@@ -15,7 +15,9 @@ def _svg(fig: object) -> str:
 
     buffer = io.StringIO()
     with plt.rc_context({"svg.hashsalt": "vaer", "svg.fonttype": "none"}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})  # type: ignore[attr-defined]
+        fig.savefig(  # type: ignore[attr-defined]
+            buffer, format="svg", bbox_inches="tight", metadata={"Date": None}, dpi=150
+        )
     plt.close(fig)  # type: ignore[arg-type]
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
