@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 
 from vaer.config.models import DataConfig, Roles
 from vaer.data.panel_validation import validate_panel
@@ -81,6 +82,21 @@ class LoadedData:
         return {"sample": frame}
 
 
+def _generator_fingerprint(generator: str, seed: int, parameters: BaseModel) -> str:
+    """Hash of a built-in generator's name, seed and parameters (the data's fingerprint)."""
+    spec = json.dumps(
+        {"generator": generator, "seed": seed, **parameters.model_dump()}, sort_keys=True
+    )
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def _read_input(config: DataConfig) -> tuple[pd.DataFrame, str, str]:
+    """Frame, source description and fingerprint of the file ``data.path`` names."""
+    if config.path is None:
+        raise ValueError("`data.path` is required when `data.source` is 'file'")
+    return read_frame(config.path), str(config.path), file_fingerprint(config.path)
+
+
 def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
     """Read or generate the table named by ``config`` and validate it against ``roles``.
 
@@ -100,24 +116,14 @@ def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
         )
     if config.source == "synthetic":
         table = make_synthetic_table(config.synthetic, random_state=seed)
-        spec = json.dumps(
-            {"generator": "synthetic_table", "seed": seed, **config.synthetic.model_dump()},
-            sort_keys=True,
-        )
         loaded = LoadedData(
             frame=table.frame,
             source=f"built-in synthetic firm table (seed {seed}, {config.synthetic.n_units} firms)",
-            fingerprint=hashlib.sha256(spec.encode()).hexdigest()[:16],
+            fingerprint=_generator_fingerprint("synthetic_table", seed, config.synthetic),
             truth=table.truth,
         )
     else:
-        if config.path is None:
-            raise ValueError("`data.path` is required when `data.source` is 'file'")
-        loaded = LoadedData(
-            frame=read_frame(config.path),
-            source=str(config.path),
-            fingerprint=file_fingerprint(config.path),
-        )
+        loaded = LoadedData(*_read_input(config))
     validate_table(
         loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
     )
@@ -164,24 +170,14 @@ def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
     """
     if config.source == "synthetic":
         panel = make_synthetic_panel(config.panel, random_state=seed)
-        spec = json.dumps(
-            {"generator": "synthetic_panel", "seed": seed, **config.panel.model_dump()},
-            sort_keys=True,
-        )
         loaded = LoadedPanel(
             frame=panel.frame,
             source=f"built-in synthetic firm panel (seed {seed}, {config.panel.n_firms} firms)",
-            fingerprint=hashlib.sha256(spec.encode()).hexdigest()[:16],
+            fingerprint=_generator_fingerprint("synthetic_panel", seed, config.panel),
             synthetic=panel,
         )
     else:
-        if config.path is None:
-            raise ValueError("`data.path` is required when `data.source` is 'file'")
-        loaded = LoadedPanel(
-            frame=read_frame(config.path),
-            source=str(config.path),
-            fingerprint=file_fingerprint(config.path),
-        )
+        loaded = LoadedPanel(*_read_input(config))
     validate_panel(
         loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
     )
