@@ -9,7 +9,7 @@ import pytest
 
 from vaer.compute import LocalBackend, Observed, check_tracking_for, chunk_seeds, get_backend
 from vaer.compute.local_cluster import LocalCluster
-from vaer.compute.loopback import is_loopback
+from vaer.compute.loopback import is_loopback, pin_ray_to_loopback
 from vaer.config.compute import ComputeConfig
 from vaer.config.estimators import NuisanceConfig
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds, make_regressor
@@ -160,3 +160,19 @@ def test_rate_bootstrap_is_the_same_on_any_backend() -> None:
     pd.testing.assert_frame_equal(one.table, two.table)
     pd.testing.assert_frame_equal(one.toc, two.toc)
     assert one.table["se"].gt(0).all()
+
+
+def test_loopback_pin_reaches_a_ray_imported_before_it() -> None:
+    pytest.importorskip("ray")
+    import econml.dml  # noqa: F401  (imports Ray, reading the environment once)
+    import ray._private.ray_constants as constants
+    import ray._private.services as services
+
+    previous = constants.ENABLE_RAY_CLUSTER
+    try:
+        constants.ENABLE_RAY_CLUSTER = True  # what a driver sees without the pin
+        pin_ray_to_loopback()
+        assert constants.ENABLE_RAY_CLUSTER is False
+        assert services.get_node_ip_address() == "127.0.0.1"
+    finally:
+        constants.ENABLE_RAY_CLUSTER = previous
