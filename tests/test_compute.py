@@ -89,11 +89,6 @@ def test_with_local_jobs_resizes_local_and_keeps_the_observer() -> None:
     assert seen == [(0, 1), (1, 1)]
 
 
-def test_map_needs_a_sized_collection() -> None:
-    with pytest.raises(TypeError, match="`items` must be a sized collection"):
-        LocalBackend(1).map(_square, iter([1, 2]))
-
-
 def test_chunk_seeds_depend_only_on_seed_and_sizes() -> None:
     chunks = chunk_seeds(7, 60, 25)
     assert [size for size, _ in chunks] == [25, 25, 10]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -212,3 +214,24 @@ def test_sweep_on_ray_lands_every_child_with_local_numbers(
         for result in expected:
             key = f"ate.{result.label}.estimate"
             assert abs(child.data.metrics[key] - result.ate.estimate) < TOLERANCE
+
+
+def test_run_with_no_address_starts_and_stops_its_own_cluster(
+    cluster: LocalCluster, server: str, tmp_path: Path
+) -> None:
+    raw = _experiment(tmp_path, server, {"backend": "ray", "address": None}, name="own-cluster")
+    for stage in ("robustness", "attribution"):
+        raw[stage] = {"enabled": False}
+    path = write_yaml(tmp_path / "own.yaml", raw)
+    before = set(Path("/tmp").glob("vaer-ray-*"))
+    vaer = Path(sys.executable).parent / "vaer"
+    done = subprocess.run(
+        [str(vaer), "run", str(path)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = done.stdout.split("MLflow run id:")[1].split()[0]
+    run = MlflowClient(tracking_uri=server).get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["compute.address"] == "None"
+    # its one-node cluster is gone with it: no session folder of its own is left
+    assert set(Path("/tmp").glob("vaer-ray-*")) <= before

@@ -66,6 +66,11 @@ def _split(x: np.ndarray, size: int) -> list[np.ndarray]:
     return [x[start : start + size] for start in range(0, len(x), size)]
 
 
+def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Values and base values of the chunks, back in one piece (in unit order)."""
+    return np.vstack([v for v, _ in parts]), np.concatenate([b for _, b in parts])
+
+
 @dataclass(frozen=True)
 class ShapExplanation:
     """SHAP values of one estimator's tau_hat(x) on a sample of units.
@@ -215,18 +220,15 @@ def explain_effect(
     elif chosen == "tree_surrogate":
         options = dict(surrogate_options or {})
         surrogate = fit_surrogate(effect, matrix, random_state=random_state, **options)
-        parts = runner.map(_TreeShapChunk(surrogate), _split(explain, TREE_CHUNK))
-        values, bases = np.vstack([v for v, _ in parts]), np.concatenate([b for _, b in parts])
+        values, bases = _stack(runner.map(_TreeShapChunk(surrogate), _split(explain, TREE_CHUNK)))
         base = float(bases[0])
         fidelity = surrogate.fidelity_r2
         extra = {"n_fit": float(surrogate.n_fit), "n_holdout": float(surrogate.n_holdout)}
     else:
         chunks = _split(explain, PERMUTATION_CHUNK)
         seeds = [seed for _, seed in chunk_seeds(random_state, len(chunks), 1)]
-        parts = runner.map(
-            _PermutationChunk(model, background), list(zip(chunks, seeds, strict=True))
-        )
-        values, bases = np.vstack([v for v, _ in parts]), np.concatenate([b for _, b in parts])
+        task = _PermutationChunk(model, background)
+        values, bases = _stack(runner.map(task, list(zip(chunks, seeds, strict=True))))
         base = float(np.mean(bases))
         fidelity = 1.0
     seconds = time.perf_counter() - started

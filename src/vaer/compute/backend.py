@@ -10,7 +10,7 @@ and results are identical whatever runs them: tasks are pure functions of their 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -28,7 +28,7 @@ class Backend(Protocol):
     name: str
 
     def map(
-        self, function: Callable[[T], R], items: Iterable[T], *, on_done: OnDone | None = None
+        self, function: Callable[[T], R], items: Sequence[T], *, on_done: OnDone | None = None
     ) -> list[R]:
         """Apply ``function`` to every item; results in input order.
 
@@ -37,7 +37,7 @@ class Backend(Protocol):
         ...
 
     def as_completed(
-        self, function: Callable[[T], R], items: Iterable[T]
+        self, function: Callable[[T], R], items: Sequence[T]
     ) -> Iterator[tuple[int, R]]:
         """Apply ``function`` to every item; yield ``(position, result)`` as tasks finish."""
         ...
@@ -76,33 +76,25 @@ class LocalBackend:
         return self if n_jobs == self.n_jobs else LocalBackend(n_jobs)
 
     def as_completed(
-        self, function: Callable[[T], R], items: Iterable[T]
+        self, function: Callable[[T], R], items: Sequence[T]
     ) -> Iterator[tuple[int, R]]:
-        tasks: Sequence[T] = list(items)
-        if self.n_jobs == 1 or len(tasks) <= 1:
-            for position, item in enumerate(tasks):
+        if self.n_jobs == 1 or len(items) <= 1:
+            for position, item in enumerate(items):
                 yield position, function(item)
             return
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(_positioned)(function, p, item) for p, item in enumerate(tasks))
+        yield from parallel(delayed(_positioned)(function, p, item) for p, item in enumerate(items))
 
     def map(
-        self, function: Callable[[T], R], items: Iterable[T], *, on_done: OnDone | None = None
+        self, function: Callable[[T], R], items: Sequence[T], *, on_done: OnDone | None = None
     ) -> list[R]:
-        return _ordered(self.as_completed(function, items), len_of(items), on_done)
+        return _ordered(self.as_completed(function, items), len(items), on_done)
 
 
 def _positioned(function: Callable[[T], R], position: int, item: T) -> tuple[int, R]:
     return position, function(item)
-
-
-def len_of(items: Iterable[Any]) -> int:
-    """Number of items of a sized iterable (``map`` takes lists, ranges, tuples)."""
-    if not hasattr(items, "__len__"):
-        raise TypeError("`items` must be a sized collection (list, tuple, range)")
-    return len(items)  # type: ignore[arg-type]
 
 
 def _ordered(finished: Iterator[tuple[int, R]], total: int, on_done: OnDone | None) -> list[R]:
@@ -133,26 +125,18 @@ class Observed:
         return Observed(self.backend.with_local_jobs(n_jobs), self.on_task)
 
     def as_completed(
-        self, function: Callable[[T], R], items: Iterable[T]
+        self, function: Callable[[T], R], items: Sequence[T]
     ) -> Iterator[tuple[int, R]]:
-        total = len_of(items)
+        total = len(items)
         self.on_task(0, total)
         for count, found in enumerate(self.backend.as_completed(function, items), start=1):
             self.on_task(count, total)
             yield found
 
     def map(
-        self, function: Callable[[T], R], items: Iterable[T], *, on_done: OnDone | None = None
+        self, function: Callable[[T], R], items: Sequence[T], *, on_done: OnDone | None = None
     ) -> list[R]:
-        total = len_of(items)
-        self.on_task(0, total)
-
-        def both(done: int, of: int) -> None:
-            self.on_task(done, of)
-            if on_done is not None:
-                on_done(done, of)
-
-        return list(self.backend.map(function, items, on_done=both))
+        return _ordered(self.as_completed(function, items), len(items), on_done)
 
 
 def chunk_seeds(random_state: int, n_items: int, chunk: int) -> list[tuple[int, int]]:

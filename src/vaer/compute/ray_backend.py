@@ -11,10 +11,10 @@ repetition of the same folds when ``mc_iters > 1`` are never involved.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from vaer.compute.backend import OnDone, _ordered, len_of
+from vaer.compute.backend import OnDone, _ordered
 from vaer.compute.loopback import is_loopback, pin_ray_to_loopback
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ class RayBackend:
         return self
 
     def as_completed(
-        self, function: Callable[[T], R], items: Iterable[T]
+        self, function: Callable[[T], R], items: Sequence[T]
     ) -> Iterator[tuple[int, R]]:
         ray = self._ray
         shipped = ray.put(function)
@@ -95,9 +95,9 @@ class RayBackend:
                 ray.cancel(ref, force=True)
 
     def map(
-        self, function: Callable[[T], R], items: Iterable[T], *, on_done: OnDone | None = None
+        self, function: Callable[[T], R], items: Sequence[T], *, on_done: OnDone | None = None
     ) -> list[R]:
-        return _ordered(self.as_completed(function, items), len_of(items), on_done)
+        return _ordered(self.as_completed(function, items), len(items), on_done)
 
     def workers(self) -> int:
         """Number of alive nodes in the cluster."""
