@@ -37,7 +37,7 @@ import pandas as pd
 
 from vaer.compute import Backend
 from vaer.config.models import NuisanceConfig
-from vaer.data.design import AnalysisData
+from vaer.data.design import AnalysisData, sample_clusters, subset
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds, make_regressor
 
@@ -163,6 +163,7 @@ def mechanism_tests(
     by_firm_type: bool = False,
     random_state: int = 0,
     backend: Backend | None = None,
+    max_units: int | None = None,
 ) -> tuple[MechanismEstimate, ...]:
     """DML effect of VA on every mediator, with cluster-robust 95% CIs.
 
@@ -185,6 +186,8 @@ def mechanism_tests(
     random_state : int
     backend : vaer.compute.Backend, optional
         Where the cross-fitting folds run (default: in this process).
+    max_units : int, optional
+        Estimate on whole clusters drawn at random up to this many units (all by default).
 
     Returns
     -------
@@ -212,6 +215,9 @@ def mechanism_tests(
                     f"roles.mediators.{channel}: column '{column}' is also a modifier or "
                     "control; a mediator is an outcome of VA: remove it from the features"
                 )
+    keep = sample_clusters(data.clusters, max_units, random_state)
+    if keep is not None:
+        frame, data = frame.loc[keep].reset_index(drop=True), subset(data, keep)
     folds = grouped_folds(data.clusters, cv, random_state)
 
     def crossfit(target: np.ndarray) -> np.ndarray:

@@ -290,6 +290,7 @@ def run_attribution(
             by_firm_type=config.mechanisms.by_firm_type,
             random_state=random_state,
             backend=backend,
+            max_units=config.mechanisms.max_units,
         )
     mechanism_seconds = time.perf_counter() - started
 
