@@ -336,7 +336,7 @@ HARD_TABLE = {"confounding": 2.0, "heterogeneity": 0.5, "noise": 1.0}
 
 
 def synthetic_table(
-    n: int = 4000, n_clusters: int = 80, *, hard: bool = False, random_state: int = 0
+    n: int = 2000, n_clusters: int = 50, *, hard: bool = False, random_state: int = 0
 ) -> DesignData:
     """Draw vaer's synthetic firm table (default or hard setting) as a design.
 
