@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -31,22 +32,25 @@ import pandas as pd
 
 from common import log_benchmark, update_results_section
 from designs import DESIGNS, draw
-from peers import TOOLS, grf_available, run_all
+from peers import STEP_TOOLS, STEPS, TOOLS, grf_available, run_all
 
 QUICK_DESIGNS = list(DESIGNS)
 
 
-def evaluate(design: str, seed: int, with_grf: bool, with_same: bool) -> tuple[list[dict], dict]:
-    """Per-tool metrics of one draw, and the failures."""
+def evaluate(
+    design: str, seed: int, steps: list[str], oracle_rmse: float | None = None
+) -> tuple[list[dict], dict]:
+    """Per-tool metrics of one draw for the given steps of :func:`peers.run_all`, and
+    the failures. ``oracle_rmse`` is the oracle's RMSE on this draw when the oracle is
+    not among the steps (resumed runs)."""
     data = draw(design, seed)
-    results, failures = run_all(data, seed, with_grf=with_grf, with_same=with_same)
+    results, failures = run_all(data, seed, steps)
     truth_gates = data.gates() if data.groups is not None else None
     oracle = next((r for r in results if r.tool == "oracle"), None)
-    oracle_rmse = (
-        float(np.sqrt(np.mean((oracle.tau_hat - data.tau) ** 2)))
-        if oracle is not None and oracle.tau_hat is not None
-        else float("nan")
-    )
+    if oracle is not None and oracle.tau_hat is not None:
+        oracle_rmse = float(np.sqrt(np.mean((oracle.tau_hat - data.tau) ** 2)))
+    if oracle_rmse is None:
+        oracle_rmse = float("nan")
     rows = []
     for r in results:
         rmse = (
@@ -182,9 +186,9 @@ def markdown(
         "(table designs, by ownership); seconds: mean fit time (vaer: both estimators, "
         "one call).",
         "",
-        "| design | tool | ATE bias (sd) | ATE coverage | CATE RMSE (sd) | RMSE / oracle "
-        "| GATE coverage | seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| design | tool | seeds | ATE bias (sd) | ATE coverage | CATE RMSE (sd) "
+        "| RMSE / oracle | GATE coverage | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         ratio = (
@@ -194,7 +198,8 @@ def markdown(
         )
         rmse = f"{r['rmse']:.3f} ({r['rmse_sd']:.3f})" if np.isfinite(r["rmse"]) else "—"
         lines.append(
-            f"| {r['design']} | {r['tool']} | {r['bias']:+.3f} ({r['bias_sd']:.3f}) | "
+            f"| {r['design']} | {r['tool']} | {int(r['seeds'])} | "
+            f"{r['bias']:+.3f} ({r['bias_sd']:.3f}) | "
             f"{_fmt(r['coverage'], 2)} | {rmse} | {ratio} | {_fmt(r['gate_coverage'], 2)} | "
             f"{r['seconds']:.1f} |"
         )
@@ -203,7 +208,7 @@ def markdown(
         for design, by_tool in failures.items():
             for tool, error in by_tool.items():
                 lines.append(f"- {design}, {tool}: {error}")
-    lines += ["", *notes, "", f"Total time {seconds:.0f} s."]
+    lines += ["", *notes, "", f"Time of the last invocation {seconds:.0f} s."]
     return "\n".join(lines)
 
 
@@ -236,25 +241,43 @@ def main() -> None:
     if not with_same:
         notes.append("econml with vaer's settings was not run (--quick or --no-same).")
     started = time.perf_counter()
+    steps = [
+        s
+        for s in STEPS
+        if (s != "econml_same" or with_same) and (s != "grf" or with_grf) and s != "oracle"
+    ]
+    steps.insert(0, "oracle")
     rows: list[dict] = []
-    done: set[tuple[str, int]] = set()
     if args.resume and args.out.is_file():
         previous = pd.read_csv(args.out)
-        previous = previous[previous["design"].isin(args.designs) & (previous["seed"] < seeds)]
-        rows = previous.to_dict("records")
-        done = set(zip(previous["design"], previous["seed"], strict=True))
-    failures: dict[str, dict[str, str]] = {}
-    for design in args.designs:
-        for seed in range(seeds):
-            if (design, seed) in done:
+        keep = previous["design"].isin(args.designs) & (previous["seed"] < seeds)
+        rows = previous[keep].to_dict("records")
+    failure_file = args.out.with_suffix(".failures.json")
+    failures: dict[str, dict[str, str]] = (
+        json.loads(failure_file.read_text()) if args.resume and failure_file.is_file() else {}
+    )
+    for seed in range(seeds):  # seed-major: an interrupted run has every design at ~k seeds
+        for design in args.designs:
+            have = {r["tool"] for r in rows if r["design"] == design and r["seed"] == seed}
+            todo = [s for s in steps if not set(STEP_TOOLS[s]) <= have]
+            if not todo:
                 continue
+            oracle_rmse = next(
+                (
+                    r["rmse"]
+                    for r in rows
+                    if r["design"] == design and r["seed"] == seed and r["tool"] == "oracle"
+                ),
+                None,
+            )
             t0 = time.perf_counter()
-            new, failed = evaluate(design, seed, with_grf, with_same)
+            new, failed = evaluate(design, seed, todo, oracle_rmse)
             rows += new
-            for tool, error in failed.items():
-                failures.setdefault(design, {})[tool] = error
-            print(f"{design} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+            for step, error in failed.items():
+                failures.setdefault(design, {})[step] = error
+            print(f"{design} seed {seed} {todo}: {time.perf_counter() - t0:.1f} s", flush=True)
             pd.DataFrame(rows).to_csv(args.out, index=False)
+            failure_file.write_text(json.dumps(failures))
     seconds = time.perf_counter() - started
     raw = pd.DataFrame(rows)
     summary = summarise(raw)

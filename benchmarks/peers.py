@@ -60,7 +60,10 @@ from vaer.estimators.nuisance import grouped_folds, make_regressor
 from vaer.estimators.registry import oob_effect
 
 Z = float(stats.norm.ppf(0.975))
-GRF_PYTHON = Path(__file__).resolve().parent / ".peers" / "grf" / "bin" / "python"
+#: grf's peer environment: ``benchmarks/.peers/grf`` (built by ``make bench``), or the
+#: directory in the environment variable ``VAER_GRF_PEER``
+GRF_PEER = Path(os.environ.get("VAER_GRF_PEER", Path(__file__).resolve().parent / ".peers" / "grf"))
+GRF_PYTHON = GRF_PEER / "bin" / "python"
 GRF_WORKER = Path(__file__).resolve().parent / "grf_worker.py"
 
 
@@ -294,8 +297,10 @@ def run_doubleml(data: DesignData, seed: int) -> PeerResult:
 
 
 def grf_available() -> bool:
-    """Whether the grf peer environment exists (``make bench`` builds it)."""
-    return GRF_PYTHON.is_file()
+    """Whether the grf peer environment is complete (``make bench`` builds it): its
+    Python and skgrf's compiled grf extension are there."""
+    site = GRF_PEER / "lib" / "python3.11" / "site-packages" / "skgrf"
+    return GRF_PYTHON.is_file() and any(site.glob("grf.cpython-*.so"))
 
 
 def run_grf(data: DesignData, seed: int, timeout: float = 3600.0) -> PeerResult:
@@ -387,32 +392,45 @@ TOOLS = [
 ]
 
 
+STEPS = ["vaer", "econml", "econml_same", "doubleml", "oracle", "grf"]
+"""Groups of tools run together: ``vaer`` and ``econml`` give two tools each."""
+
+STEP_TOOLS = {
+    "vaer": ["vaer_cf", "vaer_linear"],
+    "econml": ["econml_cf", "econml_linear"],
+    "econml_same": ["econml_same_cf", "econml_same_linear"],
+    "doubleml": ["doubleml"],
+    "oracle": ["oracle"],
+    "grf": ["grf"],
+}
+
+
 def run_all(
-    data: DesignData, seed: int, *, with_grf: bool = True, with_same: bool = True
+    data: DesignData, seed: int, steps: list[str] | None = None
 ) -> tuple[list[PeerResult], dict[str, str]]:
-    """Every tool on one draw. A tool that fails is left out and its error returned.
+    """The chosen tools (default: all of :data:`STEPS`) on one draw.
+
+    A tool that fails is left out and its error returned.
 
     Returns
     -------
     results : list of PeerResult
     failures : dict
-        Tool -> error message.
+        Step -> error message.
     """
+    runners: dict[str, Callable[[], list[PeerResult] | PeerResult]] = {
+        "vaer": lambda: run_vaer(data, seed),
+        "econml": lambda: run_econml_defaults(data, seed),
+        "econml_same": lambda: run_econml_same(data, seed),
+        "doubleml": lambda: run_doubleml(data, seed),
+        "oracle": lambda: run_oracle(data, seed),
+        "grf": lambda: run_grf(data, seed),
+    }
     results: list[PeerResult] = []
     failures: dict[str, str] = {}
-    steps: list[tuple[str, Callable[[], list[PeerResult] | PeerResult]]] = [
-        ("vaer", lambda: run_vaer(data, seed)),
-        ("econml", lambda: run_econml_defaults(data, seed)),
-        ("doubleml", lambda: run_doubleml(data, seed)),
-        ("oracle", lambda: run_oracle(data, seed)),
-    ]
-    if with_same:
-        steps.insert(2, ("econml_same", lambda: run_econml_same(data, seed)))
-    if with_grf:
-        steps.append(("grf", lambda: run_grf(data, seed)))
-    for name, step in steps:
+    for name in steps or STEPS:
         try:
-            out = step()
+            out = runners[name]()
         except Exception as exc:  # a failing peer is reported in RESULTS.md, not fatal
             failures[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
             continue
