@@ -26,7 +26,8 @@ Tools
     ``gate()``; no per-unit effects.
 ``grf``
     grf's causal forest through the ``skgrf`` bindings (``GRFForestCausalRegressor`` with
-    grf's defaults: 2000 honest trees, its own regression-forest nuisances), run by the
+    grf's defaults: 2000 honest trees, its own regression-forest nuisances; the design's
+    clusters where it has them), run by the
     separate peer environment's Python as a subprocess (:mod:`grf_worker`); the ATE is
     the mean of its per-unit effects (skgrf exposes no interval for it).
 ``oracle``
@@ -315,7 +316,15 @@ def run_grf(data: DesignData, seed: int, timeout: float = 3600.0) -> PeerResult:
         raise RuntimeError(f"grf peer environment missing at {GRF_PYTHON.parent.parent}")
     with tempfile.TemporaryDirectory(prefix="vaer-grf-") as tmp:
         inputs, outputs = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(inputs, x=np.column_stack([data.x, data.w]), y=data.y, t=data.t, seed=seed)
+        cluster = data.clusters if _has_clusters(data) else np.full(data.n, -1)
+        np.savez(
+            inputs,
+            x=np.column_stack([data.x, data.w]),
+            y=data.y,
+            t=data.t,
+            cluster=np.asarray(cluster, dtype=np.int64),
+            seed=seed,
+        )
         started = time.perf_counter()
         done = subprocess.run(
             [str(GRF_PYTHON), str(GRF_WORKER), str(inputs), str(outputs)],

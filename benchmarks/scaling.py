@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -197,23 +198,28 @@ def measure(tool: str, path: Path, workdir: Path, timeout: float) -> dict[str, A
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr_file = workdir / f"{tool}.stderr"
+    with stderr_file.open("wb") as sink:  # a file, not a pipe: a full pipe would block the child
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True
+        )
     deadline = started + timeout
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         if time.perf_counter() > deadline:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the child and any `vaer run` under it
             os.wait4(process.pid, 0)
             return {"status": f"not finished within {timeout:.0f} s (killed)"}
         time.sleep(0.2)
     wall = time.perf_counter() - started
-    stderr = process.stderr.read().decode() if process.stderr else ""
+    stderr = stderr_file.read_text(errors="replace")
     # vaer_run's peak is its grandchild (`vaer run`): RUSAGE_CHILDREN of the child covers it
     peak = usage.ru_maxrss / 1024  # KiB on Linux -> MiB
     if os.WEXITSTATUS(status) != 0 or not result_file.is_file():
-        return {"status": f"failed: {stderr.strip()[-400:]}", "wall": wall, "peak_mib": peak}
+        reason = " ".join(stderr.strip()[-400:].split()).replace("|", "/")
+        return {"status": f"failed: {reason}", "wall": wall, "peak_mib": peak}
     own = json.loads(result_file.read_text())
     return {"status": "ok", "wall": wall, "peak_mib": max(peak, own.pop("child_peak_mib", 0))}
 
