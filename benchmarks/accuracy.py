@@ -215,7 +215,11 @@ def markdown(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="2 seeds, no econml-same")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 seeds, no econml-same, no grf; writes the section `accuracy_quick`",
+    )
     parser.add_argument("--designs", nargs="*", default=list(DESIGNS))
     parser.add_argument("--no-grf", action="store_true")
     parser.add_argument("--no-same", action="store_true", help="skip econml with vaer's settings")
@@ -227,7 +231,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = 2 if args.quick else args.seeds
     with_same = not (args.quick or args.no_same)
-    with_grf = not args.no_grf and grf_available()
+    with_grf = not (args.no_grf or args.quick) and grf_available()
     notes = [
         "DoubleML's PLR gives an ATE and GATEs, no per-unit effects (CATE RMSE '—'). "
         "grf's ATE is the mean of its per-unit effects: skgrf exposes no ATE interval.",
@@ -236,7 +240,11 @@ def main() -> None:
     if not with_grf:
         notes.append(
             "grf did not run: "
-            + ("--no-grf given." if args.no_grf else "the peer environment is missing.")
+            + (
+                "--no-grf or --quick given (`scaling.py --quick` times it)."
+                if args.no_grf or args.quick
+                else "the peer environment is missing."
+            )
         )
     if not with_same:
         notes.append("econml with vaer's settings was not run (--quick or --no-same).")
@@ -285,7 +293,7 @@ def main() -> None:
     text = markdown(summary, head, failures, seeds, seconds, notes)
     print(text)
     if not args.no_results:
-        update_results_section("accuracy", text)
+        update_results_section("accuracy_quick" if args.quick else "accuracy", text)
     metrics = {
         f"{r['design']}.{r['tool']}.{k}": float(r[k])
         for _, r in summary.iterrows()
@@ -295,7 +303,11 @@ def main() -> None:
     metrics.update(
         {f"{r['design']}.vaer_vs_econml_rmse": float(r["vs_econml"]) for _, r in head.iterrows()}
     )
-    log_benchmark("accuracy", metrics, {"seeds": seeds, "designs": ",".join(args.designs)})
+    log_benchmark(
+        "accuracy_quick" if args.quick else "accuracy",
+        metrics,
+        {"seeds": seeds, "designs": ",".join(args.designs)},
+    )
 
 
 if __name__ == "__main__":

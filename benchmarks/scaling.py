@@ -312,7 +312,9 @@ def main() -> None:
         "--sizes", type=int, nargs="*", default=[10_000, 50_000, 200_000, 1_000_000]
     )
     parser.add_argument("--tools", nargs="*", default=TOOLS)
-    parser.add_argument("--quick", action="store_true", help="10k rows only")
+    parser.add_argument(
+        "--quick", action="store_true", help="10k rows only; writes the section `scaling_quick`"
+    )
     parser.add_argument(
         "--peer-max-rows",
         type=int,
@@ -389,8 +391,9 @@ def main() -> None:
     print(text)
     if args.no_results:
         return
-    figure(table, HERE / "figures" / "scaling.png")
-    update_results_section("scaling", text)
+    name = "scaling_quick" if args.quick else "scaling"
+    figure(table, HERE / "figures" / f"{name}.png")
+    update_results_section(name, text.replace("scaling.png", f"{name}.png"))
     metrics = {
         f"{tool}.{int(r['n'])}.{k}": float(r[k])
         for _, r in ok.iterrows()
@@ -399,7 +402,7 @@ def main() -> None:
         if k in r and np.isfinite(r[k])
     }
     metrics.update({f"{k}.exponent": v for k, v in exponents.items() if np.isfinite(v)})
-    log_benchmark("scaling", metrics, {"sizes": " ".join(map(str, sizes))})
+    log_benchmark(name, metrics, {"sizes": " ".join(map(str, sizes))})
 
 
 if __name__ == "__main__":
