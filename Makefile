@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: demo test lint typecheck pytest ui clean
+.PHONY: demo test lint typecheck pytest ui clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,28 @@ test: lint typecheck pytest
 
 ui: $(VENV)/.installed
 	$(BIN)/vaer ui --port $(PORT)
+
+# benchmarks (benchmarks/RESULTS.md and the MLflow experiment `benchmarks`): grf's peer
+# environment is built once, into the git-ignored benchmarks/.peers/grf (about 15 minutes)
+GRF_PEER := benchmarks/.peers/grf/.ready
+BENCH    := PYTHONPATH=src $(CURDIR)/$(BIN)/python
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+$(GRF_PEER):
+	rm -rf benchmarks/.peers/grf
+	bash ../shared/tools/grf-peer-venv.sh benchmarks/.peers/grf
+	touch $@
+
+bench: $(VENV)/.installed-bench $(GRF_PEER)
+	$(BENCH) benchmarks/accuracy.py --seeds 20
+	$(BENCH) benchmarks/scaling.py --sizes 10000 50000 200000 1000000
+
+bench-quick: $(VENV)/.installed-bench $(GRF_PEER)
+	$(BENCH) benchmarks/accuracy.py --quick
+	$(BENCH) benchmarks/scaling.py --quick
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

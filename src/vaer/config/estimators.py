@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -22,11 +22,31 @@ class NuisanceConfig(_Section):
     (``ridge`` means ridge regression and L2-logistic regression); ``params`` override
     its defaults; ``n_jobs`` runs cross-fitting folds and forest trees in parallel
     (results do not depend on it).
+
+    ``early_stopping`` (LightGBM only) chooses each nuisance model's number of trees, up to
+    ``n_estimators``, on a held-out fifth of its training rows (stopping after 20 rounds
+    without improvement) and refits on all of them with that many trees. A fixed 300
+    trees overfit small samples: on Nie and Wager's design A at n = 1000 the overfitted
+    ``E[(T - e)^2 | X]`` made the doubly robust ATE scores unstable (SE 0.54 with 300
+    trees, 0.09 with 40). ``auto`` (default) stops early when a model is fitted on at
+    most ``early_stopping_max_rows`` rows, where it matters and costs little; ``true``
+    always; ``false`` never. Other model families ignore ``auto``.
     """
 
     model: Literal["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"] = "lightgbm"
     params: dict[str, Any] = {}
     n_jobs: int = Field(1, ge=1)
+    early_stopping: bool | Literal["auto"] = "auto"
+    early_stopping_max_rows: int = Field(20_000, ge=100)
+
+    @model_validator(mode="after")
+    def _check_early_stopping(self) -> NuisanceConfig:
+        if self.early_stopping is True and self.model != "lightgbm":
+            raise ValueError(
+                f"`early_stopping: true` needs `model: lightgbm`; got model {self.model!r} "
+                "(set `early_stopping: auto` or `false`)"
+            )
+        return self
 
 
 class _EstimatorParams(_Section):
@@ -50,8 +70,9 @@ class _ForestParams(_Section):
     with out-of-bag effects, which stay out-of-sample without honesty, while honest
     splitting (half of each subsample to place splits, half to estimate leaves) costs
     accuracy: on the synthetic table at 20k firms the CATE RMSE was 0.39 sd(tau) honest
-    and 0.32 without. Set ``honest: true`` when econml's per-unit intervals (the ``se``
-    column of ``tables/cate.csv``) are to be used; they are only valid for honest forests.
+    and 0.32 without. Set ``honest: true`` (and, for ``causal_forest_dml``,
+    ``select_honesty: false``) when econml's per-unit intervals (the ``se`` column of
+    ``tables/cate.csv``) are to be used; they are only valid for honest forests.
     """
 
     n_estimators: int = Field(400, ge=4)
@@ -96,9 +117,20 @@ class SparseLinearDMLParams(_EstimatorParams):
 
 
 class CausalForestDMLParams(_EstimatorParams, _ForestParams):
-    """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``)."""
+    """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``).
+
+    ``select_honesty`` (default true) fits the forest both with and without honest
+    splitting and keeps the one with the lower out-of-bag R-loss
+    ``mean((Y_res - tau_oob(X) T_res)^2)`` (Nie and Wager, 2021), on all rows up to
+    ``select_honesty_max_rows`` rows and on a random subsample of that size above it
+    (then the chosen forest is refitted on all rows); ``honest`` is then ignored. Neither
+    choice wins everywhere: at n = 1000, honest forests had a lower CATE RMSE on Nie and
+    Wager's design A and a higher one on design B.
+    """
 
     criterion: Literal["mse", "het"] = "mse"
+    select_honesty: bool = True
+    select_honesty_max_rows: int = Field(20_000, ge=100)
 
 
 class DRLearnerParams(_EstimatorParams, _BinaryParams):

@@ -55,6 +55,18 @@ Mediators (changes of the channel proxies over the shock window), with known eff
 :math:`\theta` = 0.30 (knowledge spillover), -0.15 (congestion), 0.20 (supply-chain
 flexibility), 0.10 (market responsiveness), -0.20 (export cost), 0 (smart/green).
 
+Exact nuisances. With :math:`X` the modifiers and :math:`W` the controls of a firm (city
+development, productivity, geographic agglomeration, age), :math:`Z_c`, :math:`v_c`,
+:math:`u_c`, :math:`U_i` and the noise are independent of :math:`(X_i, W_i)` with means
+0.3, 0, 0, 0, 0, so
+
+.. math::
+    e(x, w) = E[VA \mid X, W] &= \kappa (0.6 D_c + 0.4 P_i + 0.3 A_i) + 0.3\,\pi, \\
+    m(x, w) = E[R \mid X, W] &= \kappa (0.8 D_c + 0.5 P_i + \sin A_i) + 0.02\,\text{Age}_i
+                               + \tau(X_i)\, e(X_i, W_i)
+
+(:meth:`SyntheticTable.exact_nuisances`), the functions an oracle residualises on.
+
 References
 ----------
 Chernozhukov, V. et al. (2018). Double/debiased machine learning for treatment and
@@ -105,12 +117,64 @@ MODIFIERS = [
 ]
 
 
+PILOT_SHARE = 0.3
+"""Probability that a city is a Broadband-China pilot city (the instrument)."""
+
+
 @dataclass(frozen=True)
 class SyntheticTable:
-    """A synthetic analysis table and its truth."""
+    """A synthetic analysis table and its truth.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        One row per firm (see :func:`make_synthetic_table`).
+    truth : Truth
+        True per-firm effects and what follows from them.
+    config : SyntheticTableConfig or None
+        The parameters the table was drawn with (needed by :meth:`exact_nuisances`).
+    """
 
     frame: pd.DataFrame
     truth: Truth
+    config: SyntheticTableConfig | None = None
+
+    def exact_nuisances(self) -> tuple[np.ndarray, np.ndarray]:
+        """The true nuisance functions at each firm: ``m = E[R | X, W]``, ``e = E[VA | X, W]``.
+
+        Formulas in the module docstring; ``X`` are the modifiers and ``W`` the controls.
+        They hold for every ``unobserved_confounding`` (``U`` has mean 0), although with
+        ``U`` the residuals no longer identify the effect.
+
+        Returns
+        -------
+        m : ndarray of shape (n,)
+            ``E[R | X, W]`` per firm.
+        e : ndarray of shape (n,)
+            ``E[VA | X, W]`` per firm.
+
+        Raises
+        ------
+        ValueError
+            If the table carries no ``config`` (it was not made by
+            :func:`make_synthetic_table`).
+        """
+        if self.config is None:
+            raise ValueError(
+                "exact_nuisances needs the generator's parameters: build the table with "
+                "make_synthetic_table (its `config` is None)"
+            )
+        cfg, frame = self.config, self.frame
+        kappa = cfg.confounding
+        dev, prod, agglom = (
+            frame[c].to_numpy(dtype=np.float64) for c in ("city_dev", "productivity", "geo_agglom")
+        )
+        e = kappa * (0.6 * dev + 0.4 * prod + 0.3 * agglom) + PILOT_SHARE * cfg.instrument_strength
+        baseline = kappa * (0.8 * dev + 0.5 * prod + np.sin(agglom)) + 0.02 * frame[
+            "firm_age"
+        ].to_numpy(dtype=np.float64)
+        tau = self.truth.tau_for(frame["firm_id"].to_numpy())
+        return baseline + tau * e, e
 
 
 def _effect_components(frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +216,7 @@ def make_synthetic_table(
     dev = rng.normal(size=g)
     shock = rng.normal(scale=cfg.cluster_effect, size=g)
     va_city = rng.normal(scale=0.5, size=g)
-    pilot_city = (rng.random(g) < 0.3).astype(np.float64)
+    pilot_city = (rng.random(g) < PILOT_SHARE).astype(np.float64)
     region_names, region_p = REGIONS
     city_region = rng.choice(region_names, size=g, p=region_p)
 
@@ -212,4 +276,4 @@ def make_synthetic_table(
             ["ownership", "size_class", "trade_mode", "factor_intensity", "region"]
         ].set_index(pd.Index(units)),
     )
-    return SyntheticTable(frame=frame, truth=truth)
+    return SyntheticTable(frame=frame, truth=truth, config=cfg)

@@ -4,7 +4,9 @@ The defaults work on firm data without tuning: a regularised LightGBM with a mod
 number of shallow trees (300 trees of at most 15 leaves, learning rate 0.05, at least 40
 firms per leaf, row and column subsampling, L2 penalty), one thread per model (so results
 do not depend on the number of parallel jobs), quiet, and a fixed ``random_state``.
-Other scikit-learn families are available through ``nuisance.model``.
+Other scikit-learn families are available through ``nuisance.model``. With
+``nuisance.early_stopping`` LightGBM is wrapped in :class:`EarlyStoppingRegressor` /
+:class:`EarlyStoppingClassifier`, which choose the number of trees on a held-out fifth.
 
 Two stand-ins let econml's final stages run on nuisances fitted once per run:
 :class:`ZeroRegressor` (for estimators fitted directly on residuals) and
@@ -14,10 +16,11 @@ out-of-fold predictions for the row ids found in one column of their input.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
 from vaer.config.estimators import NuisanceConfig
 
@@ -59,6 +62,125 @@ def _with_params(model: BaseEstimator, config: NuisanceConfig) -> BaseEstimator:
     return model
 
 
+EARLY_STOPPING_FRACTION = 0.2
+EARLY_STOPPING_ROUNDS = 20
+
+
+class _EarlyStopping(BaseEstimator):
+    """Number of boosting rounds chosen on a held-out part of the training rows.
+
+    ``fit`` fits a clone of ``estimator`` (a LightGBM model) on ``1 - validation_fraction``
+    of the rows with early stopping on the rest (``patience`` rounds without improvement
+    of LightGBM's default metric), then refits a clone with the best number of rounds on
+    all rows. With more than ``max_rows`` rows (None: no limit) it fits ``estimator`` on
+    all rows unchanged.
+
+    Parameters
+    ----------
+    estimator : LGBMRegressor or LGBMClassifier
+    validation_fraction : float
+        Share of rows held out to choose the number of rounds, in (0, 0.5].
+    patience : int
+        Rounds without improvement before stopping (>= 1).
+    max_rows : int or None
+        Largest training set on which to stop early.
+    random_state : int
+        Seed of the held-out split.
+
+    Attributes
+    ----------
+    estimator_ : fitted model
+    n_rounds_ : int
+        Boosting rounds of ``estimator_``.
+    """
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        validation_fraction: float = EARLY_STOPPING_FRACTION,
+        patience: int = EARLY_STOPPING_ROUNDS,
+        max_rows: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    def _check(self) -> None:
+        if self.estimator is None:
+            raise ValueError("early stopping needs an `estimator`; got None")
+        if not 0 < self.validation_fraction <= 0.5:
+            raise ValueError(
+                f"`validation_fraction` must be in (0, 0.5]; got {self.validation_fraction}"
+            )
+        if int(self.patience) < 1:
+            raise ValueError(f"`patience` must be an int >= 1; got {self.patience}")
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> _EarlyStopping:
+        """Choose the number of rounds on held-out rows, then refit on all rows."""
+        from lightgbm import early_stopping
+
+        self._check()
+        x = np.asarray(X, dtype=np.float64)
+        target = np.asarray(y)
+        n = len(target)
+        rounds = int(self.estimator.get_params()["n_estimators"])
+        n_valid = round(self.validation_fraction * n)
+        if (self.max_rows is None or n <= self.max_rows) and n_valid >= 20:
+            order = np.random.default_rng(self.random_state).permutation(n)
+            valid, train = order[:n_valid], order[n_valid:]
+            probe = clone(self.estimator)
+            held_out = (x[valid], target[valid])
+            # LightGBM >= 4.6 takes eval_X/eval_y and deprecates eval_set
+            evaluation = (
+                {"eval_X": (held_out[0],), "eval_y": (held_out[1],)}
+                if "eval_X" in inspect.signature(probe.fit).parameters
+                else {"eval_set": [held_out]}
+            )
+            probe.fit(
+                x[train],
+                target[train],
+                callbacks=[early_stopping(int(self.patience), verbose=False)],
+                **evaluation,
+            )
+            rounds = max(1, int(probe.best_iteration_ or rounds))
+        self.estimator_ = clone(self.estimator).set_params(n_estimators=rounds)
+        self.estimator_.fit(x, target, **fit_params)
+        self.n_rounds_ = rounds
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of the refitted model."""
+        return np.asarray(self.estimator_.predict(np.asarray(X, dtype=np.float64)))
+
+
+class EarlyStoppingRegressor(RegressorMixin, _EarlyStopping):
+    """LightGBM regressor with the number of trees chosen on a held-out fifth."""
+
+
+class EarlyStoppingClassifier(ClassifierMixin, _EarlyStopping):
+    """LightGBM classifier with the number of trees chosen on a held-out fifth."""
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> EarlyStoppingClassifier:
+        super().fit(X, y, **fit_params)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of the refitted model."""
+        return np.asarray(self.estimator_.predict_proba(np.asarray(X, dtype=np.float64)))
+
+
+def _early_stopping_rows(config: NuisanceConfig) -> int | bool | None:
+    """False: no early stopping; None: always; an int: up to that many training rows."""
+    if config.model != "lightgbm" or config.early_stopping is False:
+        return False
+    return None if config.early_stopping is True else config.early_stopping_max_rows
+
+
 def make_regressor(config: NuisanceConfig, random_state: int) -> BaseEstimator:
     """Build an unfitted nuisance regressor.
 
@@ -66,7 +188,8 @@ def make_regressor(config: NuisanceConfig, random_state: int) -> BaseEstimator:
     ----------
     config : NuisanceConfig
         ``model`` is ``lightgbm`` (default), ``random_forest``, ``hist_gradient_boosting``
-        or ``ridge``; ``params`` override the defaults.
+        or ``ridge``; ``params`` override the defaults; ``early_stopping`` wraps LightGBM
+        in :class:`EarlyStoppingRegressor`.
     random_state : int
         Seed passed to the learner.
 
@@ -83,6 +206,11 @@ def make_regressor(config: NuisanceConfig, random_state: int) -> BaseEstimator:
         from lightgbm import LGBMRegressor
 
         model: BaseEstimator = LGBMRegressor(**{**LGBM_DEFAULTS, "random_state": random_state})
+        rows = _early_stopping_rows(config)
+        if rows is not False:
+            return EarlyStoppingRegressor(
+                _with_params(model, config), max_rows=rows, random_state=random_state
+            )
     elif config.model == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
 
@@ -115,6 +243,11 @@ def make_classifier(config: NuisanceConfig, random_state: int) -> BaseEstimator:
         from lightgbm import LGBMClassifier
 
         model: BaseEstimator = LGBMClassifier(**{**LGBM_DEFAULTS, "random_state": random_state})
+        rows = _early_stopping_rows(config)
+        if rows is not False:
+            return EarlyStoppingClassifier(
+                _with_params(model, config), max_rows=rows, random_state=random_state
+            )
     elif config.model == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 

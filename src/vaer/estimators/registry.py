@@ -169,6 +169,49 @@ def _fit_on_residuals(model: Any, rows: np.ndarray, cache: NuisanceCache, params
     model.fit(nu.y_res[rows], nu.t_res[rows], X=cache.x[rows])
 
 
+def _rloss(model: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> float:
+    """Out-of-bag R-loss ``mean((y_res - tau_oob(x) t_res)^2)`` of a fitted forest kind."""
+    tau = oob_effect(model, x)
+    return float(np.mean((y_res - tau * t_res) ** 2))
+
+
+def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+    """Fit ``causal_forest_dml``; with ``select_honesty``, honest or not by out-of-bag R-loss.
+
+    Both candidates are fitted on the rows (or on a random subsample of
+    ``select_honesty_max_rows`` of them, after which the chosen one is refitted on all
+    rows); ``model`` ends up as the chosen forest, with ``vaer_honest_`` saying which.
+    """
+    if not params.select_honesty:
+        _fit_on_residuals(model, rows, cache, params)
+        return
+    nu = cache.continuous(params.cv)
+    random_state = model.random_state
+    sample = rows
+    if len(rows) > params.select_honesty_max_rows:
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(rows, params.select_honesty_max_rows, replace=False))
+    candidates: dict[bool, Any] = {}
+    losses: dict[bool, float] = {}
+    for honest in (False, True):
+        candidate = _build_causal_forest_dml(
+            params.model_copy(update={"honest": honest}), halves(len(sample)), random_state, cache
+        )
+        candidate.fit(nu.y_res[sample], nu.t_res[sample], X=cache.x[sample])
+        candidates[honest] = candidate
+        losses[honest] = _rloss(candidate, cache.x[sample], nu.y_res[sample], nu.t_res[sample])
+    best = min(losses, key=lambda honest: losses[honest])
+    chosen = candidates[best]
+    if len(sample) < len(rows):
+        chosen = _build_causal_forest_dml(
+            params.model_copy(update={"honest": best}), model.cv, random_state, cache
+        )
+        _fit_on_residuals(chosen, rows, cache, params)
+    vars(model).update(vars(chosen))
+    model.vaer_honest_ = best
+    model.vaer_honesty_rloss_ = dict(losses)
+
+
 def _fit_binary(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
     nu = cache.binary(params.cv, params.binarise)
     model.fit(cache.y[rows], nu.d[rows], X=cache.x[rows], W=_ids(rows))
@@ -278,7 +321,7 @@ REGISTRY: dict[str, EstimatorKind] = {
         _continuous_scores, "crossfit",
     ),
     "causal_forest_dml": EstimatorKind(
-        "causal_forest_dml", "continuous", _build_causal_forest_dml, _fit_on_residuals,
+        "causal_forest_dml", "continuous", _build_causal_forest_dml, _fit_causal_forest,
         _continuous_scores, "oob",
     ),
     "dr_learner": EstimatorKind(

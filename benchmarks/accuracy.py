@@ -1,0 +1,314 @@
+"""Accuracy against known truth: vaer and its peers on the same draws of each design.
+
+For every design of :mod:`designs` and every seed, each tool of :mod:`peers` is fitted on
+the same arrays; per tool and design we report, over seeds:
+
+* ATE bias (mean of estimate - true sample ATE) and its sd;
+* coverage of the 95% ATE interval (share of seeds whose interval holds the true ATE);
+* CATE RMSE ``sqrt(mean_i (tau_hat_i - tau_i)^2)`` (mean and sd over seeds) and its ratio
+  to the oracle's RMSE on the same draw (median and IQR over seeds);
+* GATE coverage (designs with groups: share of seed x group intervals that hold the
+  true group mean of tau);
+* mean fit time.
+
+Writes the section ``accuracy`` of ``benchmarks/RESULTS.md`` and a run of the MLflow
+experiment ``benchmarks``; per-seed rows go to ``--out`` (CSV, not committed).
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/accuracy.py --seeds 20
+    PYTHONPATH=src python benchmarks/accuracy.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common import log_benchmark, update_results_section
+from designs import DESIGNS, draw
+from peers import STEP_TOOLS, STEPS, TOOLS, grf_available, run_all
+
+QUICK_DESIGNS = list(DESIGNS)
+
+
+def evaluate(
+    design: str, seed: int, steps: list[str], oracle_rmse: float | None = None
+) -> tuple[list[dict], dict]:
+    """Per-tool metrics of one draw for the given steps of :func:`peers.run_all`, and
+    the failures. ``oracle_rmse`` is the oracle's RMSE on this draw when the oracle is
+    not among the steps (resumed runs)."""
+    data = draw(design, seed)
+    results, failures = run_all(data, seed, steps)
+    truth_gates = data.gates() if data.groups is not None else None
+    oracle = next((r for r in results if r.tool == "oracle"), None)
+    if oracle is not None and oracle.tau_hat is not None:
+        oracle_rmse = float(np.sqrt(np.mean((oracle.tau_hat - data.tau) ** 2)))
+    if oracle_rmse is None:
+        oracle_rmse = float("nan")
+    rows = []
+    for r in results:
+        rmse = (
+            float(np.sqrt(np.mean((r.tau_hat - data.tau) ** 2)))
+            if r.tau_hat is not None
+            else float("nan")
+        )
+        gate_hits = gate_total = 0
+        if r.gates is not None and truth_gates is not None:
+            for label, truth in truth_gates.items():
+                if label in r.gates.index:
+                    lo, hi = r.gates.loc[label, ["ci_low", "ci_high"]]
+                    gate_hits += int(lo <= truth <= hi)
+                    gate_total += 1
+        rows.append(
+            {
+                "design": design,
+                "seed": seed,
+                "tool": r.tool,
+                "n": data.n,
+                "ate_true": data.ate,
+                "ate": r.ate,
+                "bias": r.ate - data.ate,
+                "covered": (
+                    float(r.ci_low <= data.ate <= r.ci_high)
+                    if np.isfinite(r.ci_low)
+                    else float("nan")
+                ),
+                "rmse": rmse,
+                "rmse_oracle": oracle_rmse,
+                "ratio_oracle": rmse / oracle_rmse,
+                "sd_tau": float(np.std(data.tau)),
+                "gate_hits": gate_hits,
+                "gate_total": gate_total,
+                "seconds": r.seconds,
+            }
+        )
+    return rows, failures
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def summarise(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per design and tool."""
+
+    def agg(g: pd.DataFrame) -> pd.Series:
+        ratio = g["ratio_oracle"].dropna()
+        gate_total = g["gate_total"].sum()
+        return pd.Series(
+            {
+                "seeds": g["seed"].nunique(),
+                "bias": g["bias"].mean(),
+                "bias_sd": g["bias"].std(),
+                "coverage": g["covered"].mean(),
+                "rmse": g["rmse"].mean(),
+                "rmse_sd": g["rmse"].std(),
+                "ratio": ratio.median() if len(ratio) else np.nan,
+                "ratio_q1": ratio.quantile(0.25) if len(ratio) else np.nan,
+                "ratio_q3": ratio.quantile(0.75) if len(ratio) else np.nan,
+                "gate_coverage": g["gate_hits"].sum() / gate_total if gate_total else np.nan,
+                "seconds": g["seconds"].mean(),
+            }
+        )
+
+    order = {tool: k for k, tool in enumerate(TOOLS)}
+    out = raw.groupby(["design", "tool"]).apply(agg, include_groups=False).reset_index()
+    out["order"] = out["tool"].map(order)
+    design_order = {d: k for k, d in enumerate(DESIGNS)}
+    out["design_order"] = out["design"].map(design_order)
+    return out.sort_values(["design_order", "order"]).drop(columns=["order", "design_order"])
+
+
+def headline(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per design: vaer CF RMSE / econml-defaults CF RMSE, and vaer CF / oracle."""
+    pivot = summary.pivot(index="design", columns="tool", values="rmse")
+    ratio = summary.pivot(index="design", columns="tool", values="ratio")
+    rows = []
+    for design in [d for d in DESIGNS if d in pivot.index]:
+        get = pivot.loc[design].get
+        rows.append(
+            {
+                "design": design,
+                "vaer_cf": get("vaer_cf", np.nan),
+                "econml_cf": get("econml_cf", np.nan),
+                "vs_econml": get("vaer_cf", np.nan) / get("econml_cf", np.nan),
+                "grf": get("grf", np.nan),
+                "vs_grf": get("vaer_cf", np.nan) / get("grf", np.nan),
+                "vs_oracle": ratio.loc[design].get("vaer_cf", np.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def markdown(
+    summary: pd.DataFrame,
+    head: pd.DataFrame,
+    failures: dict[str, dict[str, str]],
+    seeds: int,
+    seconds: float,
+    notes: list[str],
+) -> str:
+    lines = [
+        "## Accuracy against known truth: vaer vs econml, DoubleML, grf (`accuracy.py`)",
+        "",
+        f"{seeds} seeds per design; every tool on the same draw; one core each. Designs "
+        "(formulas in `benchmarks/designs.py`): Nie-Wager A-D (n=1000, d=6, sigma=1, "
+        "binary T), Wager-Athey heterogeneous effects (n=2000, d=6, binary T), IHDP "
+        "response surface B (n=747, econml's covariates, `momwhite` as control), vaer's "
+        "synthetic firm table (2000 firms in 50 cities; `table_hard`: confounding 2, "
+        "heterogeneity 0.5, noise 1). Oracle: vaer's forest on the true-nuisance "
+        "residuals. Tools are described in `benchmarks/peers.py`.",
+        "",
+        "### Headline: causal-forest CATE RMSE (mean over seeds)",
+        "",
+        "| design | vaer CF | econml CausalForestDML() | vaer / econml | grf | vaer / grf "
+        "| vaer / oracle (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in head.iterrows():
+        lines.append(
+            f"| {r['design']} | {_fmt(r['vaer_cf'])} | {_fmt(r['econml_cf'])} | "
+            f"{_fmt(r['vs_econml'], 2)} | {_fmt(r['grf'])} | {_fmt(r['vs_grf'], 2)} | "
+            f"{_fmt(r['vs_oracle'], 2)} |"
+        )
+    lines += [
+        "",
+        "### Per design and tool",
+        "",
+        "ATE bias: mean (sd) over seeds; coverage of the 95% interval; CATE RMSE mean (sd); "
+        "RMSE / oracle: median [IQR] of per-seed ratios; GATE coverage over seeds x groups "
+        "(table designs, by ownership); seconds: mean fit time (vaer: both estimators, "
+        "one call).",
+        "",
+        "| design | tool | seeds | ATE bias (sd) | ATE coverage | CATE RMSE (sd) "
+        "| RMSE / oracle | GATE coverage | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in summary.iterrows():
+        ratio = (
+            f"{r['ratio']:.2f} [{r['ratio_q1']:.2f}, {r['ratio_q3']:.2f}]"
+            if np.isfinite(r["ratio"])
+            else "—"
+        )
+        rmse = f"{r['rmse']:.3f} ({r['rmse_sd']:.3f})" if np.isfinite(r["rmse"]) else "—"
+        lines.append(
+            f"| {r['design']} | {r['tool']} | {int(r['seeds'])} | "
+            f"{r['bias']:+.3f} ({r['bias_sd']:.3f}) | "
+            f"{_fmt(r['coverage'], 2)} | {rmse} | {ratio} | {_fmt(r['gate_coverage'], 2)} | "
+            f"{r['seconds']:.1f} |"
+        )
+    if failures:
+        lines += ["", "Tools that failed (left out of the tables above):", ""]
+        for design, by_tool in failures.items():
+            for tool, error in by_tool.items():
+                lines.append(f"- {design}, {tool}: {error}")
+    lines += ["", *notes, "", f"Time of the last invocation {seconds:.0f} s."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 seeds, no econml-same, no grf; writes the section `accuracy_quick`",
+    )
+    parser.add_argument("--designs", nargs="*", default=list(DESIGNS))
+    parser.add_argument("--no-grf", action="store_true")
+    parser.add_argument("--no-same", action="store_true", help="skip econml with vaer's settings")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/vaer-bench-accuracy.csv"))
+    parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the draws already in --out, run the rest"
+    )
+    args = parser.parse_args()
+    seeds = 2 if args.quick else args.seeds
+    with_same = not (args.quick or args.no_same)
+    with_grf = not (args.no_grf or args.quick) and grf_available()
+    notes = [
+        "DoubleML's PLR gives an ATE and GATEs, no per-unit effects (CATE RMSE '—'). "
+        "grf's ATE is the mean of its per-unit effects: skgrf exposes no ATE interval.",
+        "Designs without clusters give every unit its own cluster.",
+    ]
+    if not with_grf:
+        notes.append(
+            "grf did not run: "
+            + (
+                "--no-grf or --quick given (`scaling.py --quick` times it)."
+                if args.no_grf or args.quick
+                else "the peer environment is missing."
+            )
+        )
+    if not with_same:
+        notes.append("econml with vaer's settings was not run (--quick or --no-same).")
+    started = time.perf_counter()
+    steps = [
+        s
+        for s in STEPS
+        if (s != "econml_same" or with_same) and (s != "grf" or with_grf) and s != "oracle"
+    ]
+    steps.insert(0, "oracle")
+    rows: list[dict] = []
+    if args.resume and args.out.is_file():
+        previous = pd.read_csv(args.out)
+        keep = previous["design"].isin(args.designs) & (previous["seed"] < seeds)
+        rows = previous[keep].to_dict("records")
+    failure_file = args.out.with_suffix(".failures.json")
+    failures: dict[str, dict[str, str]] = (
+        json.loads(failure_file.read_text()) if args.resume and failure_file.is_file() else {}
+    )
+    for seed in range(seeds):  # seed-major: an interrupted run has every design at ~k seeds
+        for design in args.designs:
+            have = {r["tool"] for r in rows if r["design"] == design and r["seed"] == seed}
+            todo = [s for s in steps if not set(STEP_TOOLS[s]) <= have]
+            if not todo:
+                continue
+            oracle_rmse = next(
+                (
+                    r["rmse"]
+                    for r in rows
+                    if r["design"] == design and r["seed"] == seed and r["tool"] == "oracle"
+                ),
+                None,
+            )
+            t0 = time.perf_counter()
+            new, failed = evaluate(design, seed, todo, oracle_rmse)
+            rows += new
+            for step, error in failed.items():
+                failures.setdefault(design, {})[step] = error
+            print(f"{design} seed {seed} {todo}: {time.perf_counter() - t0:.1f} s", flush=True)
+            pd.DataFrame(rows).to_csv(args.out, index=False)
+            failure_file.write_text(json.dumps(failures))
+    seconds = time.perf_counter() - started
+    raw = pd.DataFrame(rows)
+    summary = summarise(raw)
+    head = headline(summary)
+    text = markdown(summary, head, failures, seeds, seconds, notes)
+    print(text)
+    if not args.no_results:
+        update_results_section("accuracy_quick" if args.quick else "accuracy", text)
+    metrics = {
+        f"{r['design']}.{r['tool']}.{k}": float(r[k])
+        for _, r in summary.iterrows()
+        for k in ("bias", "coverage", "rmse", "ratio", "gate_coverage", "seconds")
+        if np.isfinite(r[k])
+    }
+    metrics.update(
+        {f"{r['design']}.vaer_vs_econml_rmse": float(r["vs_econml"]) for _, r in head.iterrows()}
+    )
+    log_benchmark(
+        "accuracy_quick" if args.quick else "accuracy",
+        metrics,
+        {"seeds": seeds, "designs": ",".join(args.designs)},
+    )
+
+
+if __name__ == "__main__":
+    main()

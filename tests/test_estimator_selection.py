@@ -1,0 +1,152 @@
+"""Early stopping of the LightGBM nuisances and the honesty choice of the causal forest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lightgbm import LGBMRegressor
+from pydantic import ValidationError
+from sklearn.base import clone
+from sklearn.linear_model import RidgeCV
+
+from vaer.config.estimators import CausalForestDMLParams, NuisanceConfig
+from vaer.config.models import ExperimentConfig, SyntheticTableConfig
+from vaer.data.design import build_analysis_data
+from vaer.data.synthetic_table import CONTROLS, MODIFIERS, make_synthetic_table
+from vaer.estimators.fit import fit_estimators
+from vaer.estimators.learners import (
+    EarlyStoppingClassifier,
+    EarlyStoppingRegressor,
+    make_classifier,
+    make_regressor,
+)
+
+
+def test_default_lightgbm_nuisances_stop_early() -> None:
+    assert isinstance(make_regressor(NuisanceConfig(), 0), EarlyStoppingRegressor)
+    assert isinstance(make_classifier(NuisanceConfig(), 0), EarlyStoppingClassifier)
+    assert isinstance(make_regressor(NuisanceConfig(early_stopping=False), 0), LGBMRegressor)
+    assert isinstance(make_regressor(NuisanceConfig(model="ridge"), 0), RidgeCV)
+
+
+def test_nuisance_params_reach_the_wrapped_model_and_survive_clone() -> None:
+    model = make_regressor(NuisanceConfig(params={"n_estimators": 40}), 3)
+    assert clone(model).estimator.get_params()["n_estimators"] == 40
+    with pytest.raises(ValueError, match=r"nuisance.params: unknown keys \['depth'\]"):
+        make_regressor(NuisanceConfig(params={"depth": 3}), 0)
+
+
+def test_rounds_follow_the_signal() -> None:
+    """Pure noise stops after a few rounds; a smooth signal uses many more."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 4))
+    noise = rng.normal(size=1000)
+    config = NuisanceConfig()
+    on_noise = make_regressor(config, 0).fit(x, noise)
+    on_signal = make_regressor(config, 0).fit(x, 3 * np.sin(2 * x[:, 0]) + 0.3 * noise)
+    assert on_noise.n_rounds_ < 60
+    assert on_signal.n_rounds_ > 2 * on_noise.n_rounds_
+    assert on_signal.predict(x).shape == (1000,)
+
+
+def test_no_early_stopping_above_max_rows() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 3))
+    model = make_regressor(NuisanceConfig(early_stopping_max_rows=100), 0).fit(
+        x, rng.normal(size=500)
+    )
+    assert model.n_rounds_ == 300
+    always = make_regressor(NuisanceConfig(early_stopping=True, early_stopping_max_rows=100), 0)
+    assert always.fit(x, rng.normal(size=500)).n_rounds_ < 300
+
+
+def test_classifier_probabilities() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 3))
+    d = (x[:, 0] + rng.normal(size=600) > 0).astype(int)
+    model = make_classifier(NuisanceConfig(), 0).fit(x, d)
+    proba = model.predict_proba(x)
+    assert proba.shape == (600, 2) and list(model.classes_) == [0, 1]
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"estimator": None}, r"early stopping needs an `estimator`; got None"),
+        ({"validation_fraction": 0.7}, r"`validation_fraction` must be in \(0, 0.5\]; got 0.7"),
+        ({"patience": 0}, r"`patience` must be an int >= 1; got 0"),
+    ],
+)
+def test_early_stopping_bad_params(kwargs: dict, match: str) -> None:
+    params = {"estimator": LGBMRegressor(n_estimators=10, verbose=-1), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        EarlyStoppingRegressor(**params).fit(np.zeros((50, 2)), np.zeros(50))
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        (
+            {"model": "ridge", "early_stopping": True},
+            r"`early_stopping: true` needs `model: lightgbm`",
+        ),
+        ({"early_stopping_max_rows": 10}, r"early_stopping_max_rows"),
+        ({"early_stopping": "sometimes"}, r"early_stopping"),
+    ],
+)
+def test_bad_early_stopping_config(config: dict, match: str) -> None:
+    with pytest.raises((ValueError, ValidationError), match=match):
+        NuisanceConfig(**config)
+
+
+def test_bad_select_honesty_rows() -> None:
+    with pytest.raises(ValidationError, match="select_honesty_max_rows"):
+        CausalForestDMLParams(select_honesty_max_rows=10)
+
+
+@pytest.fixture(scope="module")
+def table_data():  # type: ignore[no-untyped-def]
+    table = make_synthetic_table(SyntheticTableConfig(n_units=800, n_clusters=20), random_state=4)
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "t",
+            "roles": {
+                "unit": "firm_id",
+                "outcome": "resilience",
+                "treatment": "va_index",
+                "cluster": "city",
+                "controls": CONTROLS,
+                "modifiers": MODIFIERS,
+            },
+            "estimators": [{"kind": "causal_forest_dml"}],
+        }
+    )
+    return build_analysis_data(table.frame, config.roles), config
+
+
+@pytest.mark.parametrize("max_rows", [20_000, 300])
+def test_honesty_is_chosen_by_out_of_bag_rloss(table_data, max_rows: int) -> None:  # type: ignore[no-untyped-def]
+    data, config = table_data
+    spec = config.estimators[0].model_copy(
+        update={
+            "params": CausalForestDMLParams(n_estimators=40, cv=3, select_honesty_max_rows=max_rows)
+        }
+    )
+    fitted = fit_estimators(data, [spec], NuisanceConfig(), random_state=0).estimators[0]
+    model = fitted.model
+    losses = model.vaer_honesty_rloss_
+    assert model.vaer_honest_ == min(losses, key=losses.get)
+    assert model.honest == model.vaer_honest_
+    forest = model.model_final_.estimators_[0]
+    assert set(np.ravel(forest.n_samples_)) == {data.n}  # refitted on all rows after a subsample
+    assert fitted.tau_hat.shape == (data.n,) and np.all(np.isfinite(fitted.tau_hat))
+
+
+def test_honesty_selection_can_be_switched_off(table_data) -> None:  # type: ignore[no-untyped-def]
+    data, config = table_data
+    params = CausalForestDMLParams(n_estimators=40, cv=3, select_honesty=False, honest=True)
+    spec = config.estimators[0].model_copy(update={"params": params})
+    model = fit_estimators(data, [spec], NuisanceConfig(), random_state=0).estimators[0].model
+    assert model.honest is True
+    assert not hasattr(model, "vaer_honest_")
