@@ -170,3 +170,17 @@ def test_set_path_errors_on_bad_list_index() -> None:
         ConfigError, match=r"estimators\.0\.kind\.x: 'estimators\.0\.kind' is a value"
     ):
         set_path(tree, ["estimators", "0", "kind", "x"], "a")
+
+
+def test_nuisance_jobs_auto_uses_every_core_only_on_large_samples() -> None:
+    import os
+
+    from vaer.config.estimators import AUTO_JOBS_MIN_ROWS, NuisanceConfig
+
+    auto = NuisanceConfig()
+    assert auto.n_jobs == "auto"
+    assert auto.jobs(AUTO_JOBS_MIN_ROWS - 1) == 1
+    assert auto.jobs(AUTO_JOBS_MIN_ROWS) == (os.cpu_count() or 1)
+    assert NuisanceConfig(n_jobs=3).jobs(10) == 3
+    with pytest.raises(ValueError, match=r"`n_jobs` must be an int >= 1 or 'auto'; got 0"):
+        NuisanceConfig(n_jobs=0)

@@ -6,6 +6,7 @@ param is rejected with the list of allowed ones (see :mod:`vaer.config.loader`).
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,13 +16,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+AUTO_JOBS_MIN_ROWS = 50_000
+
+
 class NuisanceConfig(_Section):
     """The first-stage learners shared by every estimator of a run.
 
     ``model`` picks the family used for every regression and classification nuisance
     (``ridge`` means ridge regression and L2-logistic regression); ``params`` override
-    its defaults; ``n_jobs`` runs cross-fitting folds and forest trees in parallel
-    (results do not depend on it).
+    its defaults; ``n_jobs`` runs cross-fitting folds in that many local processes
+    (results do not depend on it); ``auto`` (default) uses one below
+    ``AUTO_JOBS_MIN_ROWS`` units, where starting processes costs more than it saves, and
+    every core above.
 
     ``early_stopping`` (LightGBM only) chooses each nuisance model's number of trees, up to
     ``n_estimators``, on a held-out fifth of its training rows (stopping after 20 rounds
@@ -35,9 +41,22 @@ class NuisanceConfig(_Section):
 
     model: Literal["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"] = "lightgbm"
     params: dict[str, Any] = {}
-    n_jobs: int = Field(1, ge=1)
+    n_jobs: int | Literal["auto"] = "auto"
     early_stopping: bool | Literal["auto"] = "auto"
     early_stopping_max_rows: int = Field(20_000, ge=100)
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _check_n_jobs(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"`n_jobs` must be an int >= 1 or 'auto'; got {value}")
+        return value
+
+    def jobs(self, n_rows: int) -> int:
+        """Local processes for cross-fitting ``n_rows`` units (resolves ``auto``)."""
+        if self.n_jobs != "auto":
+            return int(self.n_jobs)
+        return 1 if n_rows < AUTO_JOBS_MIN_ROWS else max(1, os.cpu_count() or 1)
 
     @model_validator(mode="after")
     def _check_early_stopping(self) -> NuisanceConfig:

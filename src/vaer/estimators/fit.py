@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from vaer.compute import Backend
+from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
 from vaer.data.design import AnalysisData
@@ -118,8 +118,8 @@ def fit_estimators(
     progress : callable, optional
         Called with a short message before each step.
     backend : vaer.compute.Backend, optional
-        Where the cross-fitting folds run (one task per fold); default: ``n_jobs``
-        local processes. Results do not depend on it.
+        Where the cross-fitting folds run (one task per fold); a local backend runs them
+        in ``nuisance.n_jobs`` processes. Results do not depend on it.
 
     Returns
     -------
@@ -148,7 +148,7 @@ def fit_estimators(
         config=nuisance,
         random_state=random_state,
         z=None if data.instrument is None else np.asarray(data.instrument, dtype=np.float64),
-        backend=None if backend is None else backend.with_local_jobs(nuisance.n_jobs),
+        backend=(backend or LocalBackend()).with_local_jobs(nuisance.jobs(data.n)),
     )
     rows = np.arange(data.n)
     results = []

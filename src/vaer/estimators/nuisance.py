@@ -346,7 +346,7 @@ class NuisanceCache:
         backend: Backend | None = None,
     ) -> None:
         self.x, self.xw, self.y, self.t, self.z = x, xw, y, t, z
-        self.backend = backend if backend is not None else LocalBackend(config.n_jobs)
+        self.backend = backend if backend is not None else LocalBackend(config.jobs(len(y)))
         self.clusters = clusters
         self.config = config
         self.random_state = random_state

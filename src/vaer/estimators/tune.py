@@ -202,7 +202,7 @@ def tune_estimation(
     x = data.x.to_numpy(dtype=np.float64)
     y, t = np.asarray(data.y, dtype=np.float64), np.asarray(data.t, dtype=np.float64)
     trials: list[TuneTrial] = []
-    runner = (backend or LocalBackend()).with_local_jobs(nuisance.n_jobs)
+    runner = (backend or LocalBackend()).with_local_jobs(nuisance.jobs(data.n))
 
     grid = config.nuisance_grid
     if grid is None:
