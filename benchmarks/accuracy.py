@@ -235,7 +235,13 @@ def main() -> None:
     notes = [
         "DoubleML's PLR gives an ATE and GATEs, no per-unit effects (CATE RMSE '—'). "
         "grf's ATE is the mean of its per-unit effects: skgrf exposes no ATE interval.",
-        "Designs without clusters give every unit its own cluster.",
+        "Designs without clusters give every unit its own cluster. On the table designs "
+        "(firms clustered in cities) vaer's and DoubleML's intervals are cluster-robust; "
+        "econml's own intervals (`econml_*`) treat firms as independent.",
+        "vaer's CATE for `vaer_linear` is cross-fitted (refitted on half of the clusters, "
+        "predicted on the other half) and for `vaer_cf` out-of-bag; econml's and grf's are "
+        "in-sample predictions of honest forests (econml defaults) or out-of-bag "
+        "(`econml_same_cf`).",
     ]
     if not with_grf:
         notes.append(

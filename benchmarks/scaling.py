@@ -326,6 +326,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/vaer-bench-scaling.csv"))
     parser.add_argument("--resume", action="store_true", help="keep rows already in --out")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument(
+        "--why-not", default="", help="reason recorded for sizes of --all-sizes not run"
+    )
+    parser.add_argument(
+        "--all-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000, 50_000, 200_000, 1_000_000],
+        help="the sizes the benchmark asks for; those not run are listed as not measured",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -383,10 +393,9 @@ def main() -> None:
     exponents = {
         tool: fitted_exponent(list(g["n"]), list(g["wall"])) for tool, g in ok.groupby("tool")
     }
-    for n in [s for s in args.sizes if s not in set(table["n"])]:
-        skipped.append(
-            f"all tools at {n:,} rows: not in --sizes of this run ({' '.join(map(str, sizes))})"
-        )
+    for n in [s for s in args.all_sizes if s not in set(table["n"])]:
+        reason = args.why_not or f"not in --sizes of this run ({' '.join(map(str, sizes))})"
+        skipped.append(f"all tools at {n:,} rows: {reason}")
     text = markdown(table, skipped, exponents)
     print(text)
     if args.no_results:
