@@ -86,6 +86,7 @@ def evaluate(
                 "gate_hits": gate_hits,
                 "gate_total": gate_total,
                 "seconds": r.seconds,
+                "note": r.note,
             }
         )
     return rows, failures
@@ -147,6 +148,7 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(
+    raw: pd.DataFrame | None,
     summary: pd.DataFrame,
     head: pd.DataFrame,
     failures: dict[str, dict[str, str]],
@@ -203,6 +205,16 @@ def markdown(
             f"{_fmt(r['coverage'], 2)} | {rmse} | {ratio} | {_fmt(r['gate_coverage'], 2)} | "
             f"{r['seconds']:.1f} |"
         )
+    if raw is not None and "note" in raw:
+        notes_by_tool = raw.dropna(subset=["note"]).groupby("tool")["note"].unique()
+        listed = [
+            f"- {tool}: {note}"
+            for tool, unique in notes_by_tool.items()
+            for note in unique
+            if str(note).strip()
+        ]
+        if listed:
+            lines += ["", "Notes the tools returned (per tool, distinct):", "", *listed]
     if failures:
         lines += ["", "Tools that failed (left out of the tables above):", ""]
         for design, by_tool in failures.items():
@@ -296,7 +308,7 @@ def main() -> None:
     raw = pd.DataFrame(rows)
     summary = summarise(raw)
     head = headline(summary)
-    text = markdown(summary, head, failures, seeds, seconds, notes)
+    text = markdown(raw, summary, head, failures, seeds, seconds, notes)
     print(text)
     if not args.no_results:
         update_results_section("accuracy_quick" if args.quick else "accuracy", text)

@@ -23,7 +23,8 @@ Tools
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
-    ``gate()``; no per-unit effects.
+    ``gate()`` (cluster-robust OLS on the orthogonal signal where the design has
+    clusters, HC1 otherwise); no per-unit effects.
 ``grf``
     grf's causal forest through the ``skgrf`` bindings (``GRFForestCausalRegressor`` with
     grf's defaults: 2000 honest trees, its own regression-forest nuisances; the design's
@@ -273,13 +274,18 @@ def run_doubleml(data: DesignData, seed: int) -> PeerResult:
     if data.groups is not None:
         try:
             dummies = pd.get_dummies(pd.Series(data.groups)).astype(bool)
-            blp = model.gate(groups=dummies)
+            robust = (
+                {"cov_type": "cluster", "cov_kwds": {"groups": data.clusters}}
+                if clustered
+                else {"cov_type": "HC1"}
+            )
+            blp = model.gate(groups=dummies, **robust)
             gci = blp.confint(level=0.95)
             gates = pd.DataFrame(
                 {
-                    "estimate": blp.blp_model.params.to_numpy(),
-                    "ci_low": gci.iloc[:, 0].to_numpy(),
-                    "ci_high": gci.iloc[:, -1].to_numpy(),
+                    "estimate": np.asarray(blp.coef, dtype=np.float64),
+                    "ci_low": gci.iloc[:, 0].to_numpy(dtype=np.float64),
+                    "ci_high": gci.iloc[:, -1].to_numpy(dtype=np.float64),
                 },
                 index=dummies.columns,
             )
