@@ -217,6 +217,20 @@ def test_mechanism_tests_return_one_row_per_mediator_and_group(
     assert abs(other.estimate - overall[0].estimate) < 0.5 * overall[0].se
 
 
+def test_mechanism_tests_on_at_most_max_units_whole_clusters(
+    small_table: tuple[pd.DataFrame, Roles],
+) -> None:
+    frame, roles = small_table
+    data = build_analysis_data(frame, roles)
+    ridge = NuisanceConfig(model="ridge")
+    capped = mechanism_tests(
+        frame, {"knowledge": ["d_knowledge_spillover"]}, data, ridge, cv=3, max_units=500
+    )[0]
+    largest_city = int(pd.Series(data.clusters).value_counts().max())
+    assert 500 <= capped.n < 500 + largest_city  # whole cities until 500 firms
+    assert capped.n_clusters < 40
+
+
 def test_mechanism_errors(small_table: tuple[pd.DataFrame, Roles]) -> None:
     frame, roles = small_table
     data = build_analysis_data(frame, roles)

@@ -15,6 +15,7 @@ from vaer.data import (
     read_frame,
     validate_table,
 )
+from vaer.data.design import sample_clusters
 
 ROLES = Roles(**BASE_ROLES)
 
@@ -156,3 +157,15 @@ def test_design_encodes_categoricals_and_keeps_names(table: pd.DataFrame) -> Non
     assert list(data.w.columns) == ["city_dev", "productivity", "geo_agglom", "firm_age"]
     assert data.n_clusters == table["city"].nunique()
     assert data.firm_types.shape == (len(table), 5)
+
+
+def test_sample_clusters_takes_whole_clusters_up_to_the_cap() -> None:
+    clusters = np.repeat(np.arange(50), 20)  # 1000 units
+    assert sample_clusters(clusters, None, 0) is None
+    assert sample_clusters(clusters, 1000, 0) is None
+    keep = sample_clusters(clusters, 330, 0)
+    assert keep is not None and keep.sum() == 340  # 17 whole clusters of 20
+    kept = set(clusters[keep])
+    assert all(keep[clusters == c].all() for c in kept)
+    np.testing.assert_array_equal(keep, sample_clusters(clusters, 330, 0))
+    assert not np.array_equal(keep, sample_clusters(clusters, 330, 1))

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import BASE_ROLES, small_config, write_yaml
 from vaer.config import ConfigError, load_experiment
+from vaer.config.estimators import CausalForestDMLParams
 from vaer.config.models import ExperimentConfig, NuisanceConfig, SyntheticTableConfig
 from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic_table import make_synthetic_table
@@ -18,7 +19,7 @@ from vaer.estimators.fit import fit_estimators
 from vaer.estimators.ivforest import ResidualIVForest
 from vaer.estimators.learners import CachedClassifier, CachedRegressor, make_classifier
 from vaer.estimators.nuisance import NuisanceCache, binarise, make_regressor
-from vaer.estimators.registry import get_kind
+from vaer.estimators.registry import forest_kwargs, get_kind
 from vaer.estimators.scores import aipw_scores, iv_dr_scores
 
 FAST = NuisanceConfig(params={"n_estimators": 40})
@@ -397,3 +398,16 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert {a.path for a in client.list_artifacts(child.info.run_id, "tables")} >= {
         "tables/tuning.csv"
     }
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "cap", "expected"),
+    [(10_000, 20_000, 0.45), (100_000, 20_000, 0.2), (100_000, None, 0.45), (1_000, 300, 0.3)],
+)
+def test_forest_trees_grow_on_at_most_max_subsample_size_units(
+    n_rows: int, cap: int | None, expected: float
+) -> None:
+    params = CausalForestDMLParams(max_subsample_size=cap)
+    kwargs = forest_kwargs(params, random_state=0, n_rows=n_rows)
+    assert kwargs["max_samples"] == pytest.approx(expected)
+    assert kwargs["n_estimators"] == params.n_estimators and kwargs["n_jobs"] == 1

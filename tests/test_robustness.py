@@ -549,3 +549,28 @@ def test_measure_variants_are_checked(tmp_path: Path) -> None:
     raw = small_config(tmp_path, robustness={"alternative_measures": {"variants": ["x=1"]}})
     with pytest.raises(ConfigError, match="must be `key=value` with key one of"):
         validate_config(raw)
+
+
+def test_refuters_refit_on_at_most_max_units_whole_clusters() -> None:
+    table = make_synthetic_table(SyntheticTableConfig(n_units=2400, n_clusters=60), random_state=2)
+    data = build_analysis_data(table.frame, ROLES)
+    estimation = fit_estimators(data, [SPEC], NUISANCE, random_state=0)
+    config = RobustnessConfig.model_validate(
+        {
+            "enabled": True,
+            "max_units": 1000,
+            "data_subsets": {"enabled": False},
+            "leave_one_group_out": {"enabled": False},
+            "sensitivity": {"enabled": False},
+        }
+    )
+    result = run_robustness(data, estimation, [SPEC], NUISANCE, config, random_state=0)
+    largest_city = int(pd.Series(data.clusters).value_counts().max())
+    assert result.n_units is not None and 1000 <= result.n_units < 1000 + largest_city
+    assert result.metrics()["robustness.n_units"] == result.n_units
+    placebo = _rows(result, "placebo_treatment")[0]
+    common = _rows(result, "random_common_cause")[0]
+    # the random common cause is judged against a reference refitted on the same units,
+    # not against the full-sample estimate
+    assert common.estimate != pytest.approx(estimation.estimators[0].ate.estimate, abs=1e-6)
+    assert placebo.passed and common.passed

@@ -107,6 +107,7 @@ def test_a_grid_index_out_of_range_is_named(tmp_path: Path) -> None:
         ({"grid": {"seed": [1, 2]}}, "grid key 'seed' is not allowed: vary the seed with"),
         ({"grid": {"tracking.uri": ["x"]}}, "grid key 'tracking.uri' is not allowed"),
         ({"grid": {"name": ["a", "b"]}}, "grid key 'name' is not allowed"),
+        ({"grid": {"compute.backend": ["local", "ray"]}}, "grid key 'compute.backend' is not"),
         ({"grid": {"estimators.0.kind": []}}, "needs at least one value; got \\[\\]"),
         ({"grid": {"estimators..cv": [2]}}, "must be a dotted config path"),
         ({"grid": {"seed ": [2]}}, "must be a dotted config path"),

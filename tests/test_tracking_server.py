@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from conftest import BASE_ROLES, small_config, write_yaml
+from processes import children_of, mlflow_server
 from vaer.cli import app
 from vaer.config import validate_config
 from vaer.config.models import SyntheticTableConfig
@@ -36,12 +31,6 @@ TINY_ESTIMATORS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def artifacts_of(client: MlflowClient, run_id: str, path: str = "") -> set[str]:
     found: set[str] = set()
     for item in client.list_artifacts(run_id, path):
@@ -49,63 +38,12 @@ def artifacts_of(client: MlflowClient, run_id: str, path: str = "") -> set[str]:
     return found
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process started with ``start_new_session`` and its children (its group)."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` on a free 127.0.0.1 port, SQLite backend, served artifacts."""
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'backend.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log = (root / "server.log").open("w")
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    # its own process group: `mlflow server` starts uvicorn as a child, stopped with it
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()}")
-        time.sleep(0.5)
     previous = mlflow.get_tracking_uri()
-    yield url
-    stop(process)
-    log.close()
+    with mlflow_server(tmp_path_factory.mktemp("server")) as url:
+        yield url
     mlflow.set_tracking_uri(previous)
 
 
@@ -226,9 +164,7 @@ def test_sweep_has_a_parent_and_four_children(
     assert parent.data.tags["vaer.sweep"] == "parent"
     assert parent.data.metrics["sweep.finished"] == 4
     assert parent.data.metrics["sweep.failed"] == 0
-    children = client.search_runs(
-        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
-    )
+    children = children_of(client, parent_id)
     assert len(children) == 4
     seen = set()
     for child in children:

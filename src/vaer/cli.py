@@ -71,6 +71,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _task_bar() -> Any:
+    """A progress bar of the running step's tasks (folds, bootstrap chunks, refits, ...)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 @app.command()
 def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Run an experiment: data -> estimates -> tables, report and an MLflow run."""
@@ -85,16 +99,23 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             f"`vaer run {experiment} --set sweep=null`"
         )
     started = time.perf_counter()
+    bar = _task_bar()
     try:
-        with _sigterm_as_interrupt(), console.status("starting", spinner="dots") as status:
+        with _sigterm_as_interrupt(), bar:
+            step = bar.add_task("starting", total=None)
 
             def progress(message: str) -> None:
                 elapsed = time.perf_counter() - started
-                console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
-                status.update(message)
+                bar.console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
+                bar.update(step, description=message)
 
-            result = run_experiment(config, experiment_file=experiment, progress=progress)
-    except (DataValidationError, FileNotFoundError, ValueError) as exc:
+            def on_task(finished: int, total: int) -> None:
+                bar.update(step, completed=finished, total=total)
+
+            result = run_experiment(
+                config, experiment_file=experiment, progress=progress, on_task=on_task
+            )
+    except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
     table = Table(title=f"Average effect of VA on {config.roles.outcome}")
     for column in ("estimator", "estimate", "se", "95% CI", "se type"):
@@ -293,6 +314,8 @@ def sweep(
         except SweepFailed as exc:
             failed = exc
             result = exc.result
+        except (ValueError, ImportError) as exc:
+            _fail(str(exc))
     summary = result.summary
     if not summary.empty:
         from vaer.tracking.compare import comparison_table

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from vaer.attribution import AttributionResult, attribution_truth_metrics, run_attribution
-from vaer.compute import get_backend
+from vaer.compute import Backend, Observed, check_tracking_for, get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import FeatureEncoder, build_analysis_data
@@ -31,9 +31,17 @@ from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
 from vaer.robustness import Rebuild, RobustnessResult, run_robustness
 from vaer.robustness.panel import panel_rebuild
-from vaer.tracking import flatten, peak_rss_mb, provenance, tracked_run, untracked_run
+from vaer.tracking import (
+    flatten,
+    peak_rss_mb,
+    provenance,
+    resolve_tracking_uri,
+    tracked_run,
+    untracked_run,
+)
 
 Progress = Callable[[str], None]
+OnTask = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,8 @@ def run_experiment(
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     run_name: str | None = None,
+    on_task: OnTask | None = None,
+    backend: Backend | None = None,
 ) -> RunResult:
     """Run one experiment end to end.
 
@@ -161,6 +171,13 @@ def run_experiment(
         Extra tags of the run (e.g. the sweep variant).
     run_name : str, optional
         Defaults to ``<name>-<UTC time>``.
+    on_task : callable, optional
+        Called as ``on_task(finished, total)`` as the parallel tasks of the running step
+        finish (cross-fitting folds, bootstrap chunks, refits, SHAP chunks), on any
+        backend; ``(0, total)`` when a step starts.
+    backend : vaer.compute.Backend, optional
+        Where the run's parallel work goes; default: the one ``config.compute`` names. A
+        sweep variant that is itself a cluster task runs its stages locally.
 
     Returns
     -------
@@ -170,7 +187,12 @@ def run_experiment(
     ------
     vaer.data.validation.DataValidationError, FileNotFoundError
         On bad data; the tracked run then ends FAILED with the message.
+    ValueError
+        If ``compute.backend`` is ``ray`` and the tracking URI is not a server (before
+        anything starts).
     """
+    if config.tracking.enabled:
+        check_tracking_for(config.compute, resolve_tracking_uri(config.tracking.uri))
     say = progress or (lambda _message: None)
     clock = _Stopwatch(say)
     started = datetime.now(UTC)
@@ -193,6 +215,10 @@ def run_experiment(
         if config.tracking.enabled
         else untracked_run(run_name)
     )
+    if backend is None:
+        backend = get_backend(config.compute)
+    if on_task is not None:
+        backend = Observed(backend, on_task)
     with context as run:
         config_yaml = dump_config(config)
         run.log_params(flatten(config.model_dump(mode="json")))
@@ -231,22 +257,24 @@ def run_experiment(
         if config.tune.enabled:
             with clock.stage("tune", "tuning nuisances and forests on cluster-grouped splits"):
                 tuning = tune_estimation(
-                    data, specs, nuisance, config.tune, random_state=config.seed, progress=say
-                )
+                    data, specs, nuisance, config.tune,
+                    random_state=config.seed, progress=say, backend=backend,
+                )  # fmt: skip
             nuisance, specs = tuning.nuisance, list(tuning.specs)
             run.log_metrics(tuning.metrics())
             run.log_child("tune", tuning.metrics(), {"tuning": tuning.to_frame()})
         with clock.stage("estimation", "estimating effects"):
             estimation = fit_estimators(
-                data, specs, nuisance, random_state=config.seed, progress=say
+                data, specs, nuisance, random_state=config.seed, progress=say, backend=backend
             )
         truth = truth_metrics(estimation, loaded.truth) if loaded.truth is not None else None
         heterogeneity = None
         if config.heterogeneity.enabled:
             with clock.stage("heterogeneity", "analysing heterogeneity across firms"):
                 heterogeneity = analyze_heterogeneity(
-                    estimation, data, config.heterogeneity, random_state=config.seed, progress=say
-                )
+                    estimation, data, config.heterogeneity,
+                    random_state=config.seed, progress=say, backend=backend,
+                )  # fmt: skip
             if truth is not None and loaded.truth is not None:
                 truth.update(gate_truth_metrics(heterogeneity, loaded.truth, data.units))
         robustness = None
@@ -260,7 +288,7 @@ def run_experiment(
                     config.robustness,
                     random_state=config.seed,
                     rebuild=_panel_rebuild(config),
-                    backend=get_backend(config.compute),
+                    backend=backend,
                     progress=say,
                 )
 
@@ -276,6 +304,7 @@ def run_experiment(
                     loaded.frame,
                     random_state=config.seed,
                     progress=say,
+                    backend=backend,
                 )
             run.log_metrics(attribution.metrics())
             if loaded.truth is not None:

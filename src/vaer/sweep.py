@@ -4,9 +4,10 @@ The unit of work is :func:`run_variant` on a :class:`VariantTask`: a picklable r
 holding the variant's validated config and the parent's run id. It logs its own child
 run, linked to the parent by ``parent_run_id`` (the ``mlflow.parentRunId`` tag), and
 relies on no in-process state of the parent, so a compute backend can run each task in
-another process or on another machine against the same tracking store. Here variants
-run one after another in this process (:func:`sequential`); a backend is any callable
-with the same signature that yields a :class:`VariantOutcome` per task.
+another process or on another machine against the same tracking store. Variants run one
+after another in this process (:func:`sequential`), or one task per variant on a compute
+backend (:func:`on_backend`: a Ray cluster), where each variant's own stages run inside
+its task, locally (one level of parallelism: no tasks inside tasks).
 
 The parent run holds the sweep's config (``config/resolved.yaml``; its params are only
 the ``sweep.*`` settings, so it does not pose as a variant in comparisons), the variant
@@ -20,18 +21,19 @@ parent ends FAILED if any variant failed, KILLED on Ctrl-C, FINISHED otherwise.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from vaer.compute import Backend, LocalBackend, check_tracking_for, get_backend
 from vaer.config.expand import SweepPlan
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
 from vaer.pipeline import run_experiment
-from vaer.tracking import parent_run, provenance, untracked_run
+from vaer.tracking import parent_run, provenance, resolve_tracking_uri, untracked_run
 from vaer.tracking.compare import sweep_summary
 
 Progress = Callable[[str], None]
@@ -94,12 +96,19 @@ class VariantOutcome:
 Runner = Callable[[Sequence[VariantTask], Progress], Iterator[VariantOutcome]]
 
 
-def run_variant(task: VariantTask, progress: Progress | None = None) -> VariantOutcome:
+def run_variant(
+    task: VariantTask,
+    progress: Progress | None = None,
+    *,
+    backend: Backend | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> VariantOutcome:
     """Run one variant as a child run of ``task.parent_run_id``.
 
     An exception inside the variant ends its run FAILED (with the reason) and is returned
     as a FAILED outcome; Ctrl-C is not caught. Progress messages are prefixed with the
-    variant's number (``v03: ...``).
+    variant's number (``v03: ...``). ``backend`` overrides where the variant's stages run
+    (default: its ``compute:`` section); ``tags`` are added to its run.
     """
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -108,9 +117,10 @@ def run_variant(task: VariantTask, progress: Progress | None = None) -> VariantO
         say(f"v{task.index:02d}: {message}")
 
     tell(f"starting ({task.label})")
-    tags = {
+    run_tags = {
         "vaer.sweep.index": str(task.index),
         "vaer.sweep.label": task.label,
+        **dict(tags or {}),
     }
     try:
         result = run_experiment(
@@ -118,8 +128,9 @@ def run_variant(task: VariantTask, progress: Progress | None = None) -> VariantO
             experiment_file=task.experiment_file,
             progress=tell,
             parent_run_id=task.parent_run_id,
-            tags=tags,
+            tags=run_tags,
             run_name=task.run_name,
+            backend=backend,
         )
     except Exception as exc:
         return VariantOutcome(
@@ -143,6 +154,54 @@ def sequential(tasks: Sequence[VariantTask], progress: Progress) -> Iterator[Var
     """Run the tasks one after another in this process."""
     for task in tasks:
         yield run_variant(task, progress)
+
+
+@dataclass(frozen=True)
+class _VariantOnCluster:
+    """A cluster task: one variant, its stages run locally inside the task."""
+
+    backend_name: str
+
+    def __call__(self, task: VariantTask) -> VariantOutcome:
+        return run_variant(
+            task, backend=LocalBackend(1), tags={"vaer.sweep.backend": self.backend_name}
+        )
+
+
+def _absolute(task: VariantTask, root: Path) -> VariantTask:
+    """Paths of the task resolved against the driver's directory (workers have their own)."""
+    config = task.config
+    data = config.data
+    if data.path is not None and not data.path.is_absolute():
+        data = data.model_copy(update={"path": root / data.path})
+    report = config.report
+    if not Path(report.out).is_absolute():
+        report = report.model_copy(update={"out": str(root / report.out)})
+    file = task.experiment_file
+    return replace(
+        task,
+        config=config.model_copy(update={"data": data, "report": report}),
+        experiment_file=None if file is None else (root / file).resolve(),
+    )
+
+
+def on_backend(backend: Backend) -> Runner:
+    """A runner that sends each variant to ``backend`` as one task.
+
+    Outcomes are yielded as tasks finish. Each task logs its own child run (so the
+    tracking store must be a server that the workers reach) with the tag
+    ``vaer.sweep.backend``; relative paths (``data.path``, ``report.out``, the experiment
+    file) are made absolute against this process's directory first.
+    """
+
+    def runner(tasks: Sequence[VariantTask], progress: Progress) -> Iterator[VariantOutcome]:
+        progress(f"{len(tasks)} variants sent to the {backend.name} backend")
+        root = Path.cwd()
+        shipped = [_absolute(task, root) for task in tasks]
+        for _, outcome in backend.as_completed(_VariantOnCluster(backend.name), shipped):
+            yield outcome
+
+    return runner
 
 
 @dataclass(frozen=True)
@@ -192,7 +251,7 @@ def run_sweep(
     plan: SweepPlan,
     *,
     experiment_file: Path | None = None,
-    runner: Runner = sequential,
+    runner: Runner | None = None,
     on_done: Callable[[VariantOutcome], None] | None = None,
     progress: Progress | None = None,
 ) -> SweepResult:
@@ -204,8 +263,10 @@ def run_sweep(
         From :func:`vaer.config.expand.load_sweep` (all variants already validated).
     experiment_file : Path, optional
         Logged on the parent and on every child.
-    runner : callable
-        ``runner(tasks, progress)`` yielding one outcome per task (in any order).
+    runner : callable, optional
+        ``runner(tasks, progress)`` yielding one outcome per task (in any order). Default:
+        one task per variant on the cluster when ``compute.backend`` is ``ray``
+        (:func:`on_backend`), else one after another in this process.
     on_done : callable, optional
         Called with each outcome as it arrives.
     progress : callable, optional
@@ -219,8 +280,15 @@ def run_sweep(
     ------
     SweepFailed
         After the summary is logged, if any variant failed (the parent ends FAILED).
+    ValueError
+        Before anything runs, if the sweep is on Ray and does not log to a server.
     """
     base = plan.base
+    if base.tracking.enabled:
+        check_tracking_for(base.compute, resolve_tracking_uri(base.tracking.uri))
+    if runner is None:
+        on_cluster = base.compute.backend == "ray"
+        runner = on_backend(get_backend(base.compute)) if on_cluster else sequential
     say = progress or (lambda _message: None)
     started = datetime.now(UTC)
     name = f"{base.name}-sweep-{started:%Y%m%d-%H%M%S}"

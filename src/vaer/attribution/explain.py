@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,46 @@ from vaer.attribution.groups import modifier_groups, sum_groups
 from vaer.attribution.linear import linear_coefficients, linear_shap
 from vaer.attribution.permutation import permutation_shap
 from vaer.attribution.surrogate import fit_surrogate
+from vaer.compute import Backend, LocalBackend, chunk_seeds
 
 METHODS = ("linear", "tree_surrogate", "permutation")
 LINEAR_KINDS = frozenset({"linear_dml", "sparse_linear_dml"})
+# units per task: fixed sizes (not the backend) decide how the work is split
+TREE_CHUNK = 5000
+PERMUTATION_CHUNK = 25
+
+
+@dataclass(frozen=True)
+class _TreeShapChunk:
+    """A task: exact TreeSHAP of the distilled surrogate on a chunk of units."""
+
+    surrogate: Any
+
+    def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return cast(tuple[np.ndarray, np.ndarray], self.surrogate.shap_values(rows))
+
+
+@dataclass(frozen=True)
+class _PermutationChunk:
+    """A task: permutation SHAP of tau_hat on a chunk of units, with the chunk's seed."""
+
+    model: Any
+    background: np.ndarray
+
+    def __call__(self, chunk: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+        rows, seed = chunk
+        return permutation_shap(
+            effect_function(self.model), rows, self.background, random_state=seed
+        )
+
+
+def _split(x: np.ndarray, size: int) -> list[np.ndarray]:
+    return [x[start : start + size] for start in range(0, len(x), size)]
+
+
+def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Values and base values of the chunks, back in one piece (in unit order)."""
+    return np.vstack([v for v, _ in parts]), np.concatenate([b for _, b in parts])
 
 
 @dataclass(frozen=True)
@@ -124,6 +161,7 @@ def explain_effect(
     method: str = "auto",
     surrogate_options: Mapping[str, Any] | None = None,
     random_state: int = 0,
+    backend: Backend | None = None,
 ) -> ShapExplanation:
     """Explain one estimator's tau_hat(x) on ``explain_rows`` of ``x``.
 
@@ -146,6 +184,12 @@ def explain_effect(
     surrogate_options : mapping, optional
         ``holdout``, ``max_units`` and ``params`` of :func:`fit_surrogate`.
     random_state : int
+        Seeds the surrogate and the permutations (chunks of ``PERMUTATION_CHUNK`` units,
+        each with a seed spawned from it).
+    backend : vaer.compute.Backend, optional
+        Where the SHAP chunks run (``TREE_CHUNK`` units per TreeSHAP task,
+        ``PERMUTATION_CHUNK`` per permutation task); default: in this process. Results do
+        not depend on it.
 
     Returns
     -------
@@ -165,6 +209,7 @@ def explain_effect(
     explain = matrix[explain_rows]
     background = matrix[background_rows]
     effect = effect_function(model)
+    runner = backend if backend is not None else LocalBackend(1)
     started = time.perf_counter()
     extra: dict[str, float] = {}
     if chosen == "linear":
@@ -175,12 +220,15 @@ def explain_effect(
     elif chosen == "tree_surrogate":
         options = dict(surrogate_options or {})
         surrogate = fit_surrogate(effect, matrix, random_state=random_state, **options)
-        values, bases = surrogate.shap_values(explain)
+        values, bases = _stack(runner.map(_TreeShapChunk(surrogate), _split(explain, TREE_CHUNK)))
         base = float(bases[0])
         fidelity = surrogate.fidelity_r2
         extra = {"n_fit": float(surrogate.n_fit), "n_holdout": float(surrogate.n_holdout)}
     else:
-        values, bases = permutation_shap(effect, explain, background, random_state=random_state)
+        chunks = _split(explain, PERMUTATION_CHUNK)
+        seeds = [seed for _, seed in chunk_seeds(random_state, len(chunks), 1)]
+        task = _PermutationChunk(model, background)
+        values, bases = _stack(runner.map(task, list(zip(chunks, seeds, strict=True))))
         base = float(np.mean(bases))
         fidelity = 1.0
     seconds = time.perf_counter() - started

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vaer.compute import Backend
 from vaer.config.models import NuisanceConfig
-from vaer.data.design import AnalysisData
+from vaer.data.design import AnalysisData, sample_clusters, subset
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds, make_regressor
 
@@ -161,6 +162,8 @@ def mechanism_tests(
     score: str = "iv_type",
     by_firm_type: bool = False,
     random_state: int = 0,
+    backend: Backend | None = None,
+    max_units: int | None = None,
 ) -> tuple[MechanismEstimate, ...]:
     """DML effect of VA on every mediator, with cluster-robust 95% CIs.
 
@@ -181,6 +184,10 @@ def mechanism_tests(
     by_firm_type : bool
         Also estimate within each level of each firm-type column.
     random_state : int
+    backend : vaer.compute.Backend, optional
+        Where the cross-fitting folds run (default: in this process).
+    max_units : int, optional
+        Estimate on whole clusters drawn at random up to this many units (all by default).
 
     Returns
     -------
@@ -208,8 +215,16 @@ def mechanism_tests(
                     f"roles.mediators.{channel}: column '{column}' is also a modifier or "
                     "control; a mediator is an outcome of VA: remove it from the features"
                 )
+    keep = sample_clusters(data.clusters, max_units, random_state)
+    if keep is not None:
+        frame, data = frame.loc[keep].reset_index(drop=True), subset(data, keep)
     folds = grouped_folds(data.clusters, cv, random_state)
-    t_hat = crossfit_predict(make_regressor(nuisance, random_state), data.xw, data.t, folds)
+
+    def crossfit(target: np.ndarray) -> np.ndarray:
+        model = make_regressor(nuisance, random_state)
+        return crossfit_predict(model, data.xw, target, folds, backend=backend)
+
+    t_hat = crossfit(data.t)
     t_res = data.t - t_hat
     groups: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(data.n, dtype=bool))]
     if by_firm_type:
@@ -220,13 +235,11 @@ def mechanism_tests(
     for channel, columns in mediators.items():
         for column in columns:
             m = _mediator_values(frame, column, channel, data.n)
-            m_hat = crossfit_predict(make_regressor(nuisance, random_state), data.xw, m, folds)
+            m_hat = crossfit(m)
             m_res, design = m - m_hat, t_res
             if score == "iv_type":
                 preliminary = partial_out_effect(m_res, t_res, data.clusters)[0]
-                g_hat = crossfit_predict(
-                    make_regressor(nuisance, random_state), data.xw, m - preliminary * data.t, folds
-                )
+                g_hat = crossfit(m - preliminary * data.t)
                 m_res, design = m - g_hat, data.t
             for dimension, level, mask in groups:
                 if len(np.unique(data.clusters[mask])) < 2:

@@ -17,6 +17,7 @@ from vaer.attribution.channels import (
 )
 from vaer.attribution.explain import ShapExplanation, explain_effect, resolve_method
 from vaer.attribution.mechanisms import MechanismEstimate, mechanism_tests, mechanisms_frame
+from vaer.compute import Backend
 from vaer.config.attribution import AttributionConfig
 from vaer.config.models import NuisanceConfig, Roles
 from vaer.data.design import AnalysisData
@@ -189,6 +190,7 @@ def run_attribution(
     *,
     random_state: int,
     progress: Progress | None = None,
+    backend: Backend | None = None,
 ) -> AttributionResult:
     """Explain every estimator's tau_hat(x), aggregate by channel and firm type, and test
     the mechanisms.
@@ -207,6 +209,8 @@ def run_attribution(
         The analysis table ``data`` was built from (modifier values and mediators).
     random_state : int
     progress : callable, optional
+    backend : vaer.compute.Backend, optional
+        Where SHAP chunks and the mechanism tests' folds run (default: in this process).
 
     Returns
     -------
@@ -245,6 +249,7 @@ def run_attribution(
             method=method,
             surrogate_options=config.surrogate.model_dump(),
             random_state=random_state,
+            backend=backend,
         )
         explanations.append(explanation)
         if roles.mechanisms:
@@ -284,6 +289,8 @@ def run_attribution(
             score=config.mechanisms.score,
             by_firm_type=config.mechanisms.by_firm_type,
             random_state=random_state,
+            backend=backend,
+            max_units=config.mechanisms.max_units,
         )
     mechanism_seconds = time.perf_counter() - started
 

@@ -1,8 +1,8 @@
 """The Ray backend: each task of a ``map`` is one Ray task.
 
-Ray is an optional extra (``pip install 'vaer[ray]'``). Large task arguments are shipped
-once per ``map`` through the object store; results come back in input order while a
-progress callback follows tasks as they finish (``ray.wait``).
+Ray is an optional extra (``pip install 'vaer[ray]'``). The task function (with the
+large arrays it closes over) is shipped once per ``map`` through the object store;
+results come back as tasks finish (``ray.wait``), so progress bars follow them.
 
 vaer runs its own cross-fitting (folds are tasks here), so econml's ``use_ray`` and its
 repetition of the same folds when ``mc_iters > 1`` are never involved.
@@ -10,9 +10,11 @@ repetition of the same folds when ``mc_iters > 1`` are never involved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import atexit
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from vaer.compute.backend import OnDone, _ordered
 from vaer.compute.loopback import is_loopback, pin_ray_to_loopback
 
 T = TypeVar("T")
@@ -42,8 +44,9 @@ class RayBackend:
     Parameters
     ----------
     address : str or None
-        ``host:port`` of a running cluster's GCS, or None to start a single-node cluster
-        in this process (bound to 127.0.0.1).
+        ``host:port`` of a running cluster's GCS; None starts a one-node cluster on
+        127.0.0.1 for this process (through :class:`vaer.compute.local_cluster.LocalCluster`,
+        stopped when the process exits).
     num_cpus_per_task : float
         CPUs Ray reserves for each task.
 
@@ -51,6 +54,8 @@ class RayBackend:
     ------
     ImportError
         If Ray is not installed.
+    ValueError
+        If ``num_cpus_per_task`` <= 0.
     """
 
     name = "ray"
@@ -61,38 +66,53 @@ class RayBackend:
         if is_loopback(address):
             pin_ray_to_loopback()
         self._ray = _import_ray()
-        self.address = address
         self.num_cpus_per_task = num_cpus_per_task
         if not self._ray.is_initialized():
-            options: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
             if address is None:
-                options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
-            else:
-                options["address"] = address
-            self._ray.init(**options)
+                address = _own_cluster().address
+            self._ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        self.address = address
         self._remote = self._ray.remote(num_cpus=num_cpus_per_task, max_retries=0)(_call)
 
-    def map(
-        self,
-        function: Callable[[T], R],
-        items: Iterable[T],
-        *,
-        on_done: Callable[[int, int], None] | None = None,
-    ) -> list[R]:
+    def with_local_jobs(self, n_jobs: int) -> RayBackend:
+        return self
+
+    def as_completed(
+        self, function: Callable[[T], R], items: Sequence[T]
+    ) -> Iterator[tuple[int, R]]:
         ray = self._ray
         shipped = ray.put(function)
         refs = [self._remote.remote(shipped, item) for item in items]
         position = {ref: index for index, ref in enumerate(refs)}
-        results: list[Any] = [None] * len(refs)
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                results[position[ref]] = ray.get(ref)
-            if on_done is not None:
-                on_done(len(refs) - len(pending), len(refs))
-        return results
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    yield position[ref], ray.get(ref)
+        finally:
+            for ref in pending:  # a failed task or a stopped consumer cancels the rest
+                ray.cancel(ref, force=True)
+
+    def map(
+        self, function: Callable[[T], R], items: Sequence[T], *, on_done: OnDone | None = None
+    ) -> list[R]:
+        return _ordered(self.as_completed(function, items), len(items), on_done)
 
     def workers(self) -> int:
         """Number of alive nodes in the cluster."""
         return sum(1 for node in self._ray.nodes() if node.get("Alive"))
+
+
+_CLUSTER: list[Any] = []
+
+
+def _own_cluster() -> Any:
+    """The one-node cluster this process started (started on first use)."""
+    if not _CLUSTER:
+        from vaer.compute.local_cluster import LocalCluster
+
+        cluster = LocalCluster().start()
+        atexit.register(cluster.stop)
+        _CLUSTER.append(cluster)
+    return _CLUSTER[0]

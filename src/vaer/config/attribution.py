@@ -34,6 +34,9 @@ class MechanismTestConfig(_Section):
     cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
     score: Literal["iv_type", "partialling_out"] = "iv_type"
     by_firm_type: bool = False
+    max_units: int | None = Field(
+        50_000, ge=1_000, description="whole clusters drawn at random up to this many units"
+    )
 
 
 class AttributionConfig(_Section):

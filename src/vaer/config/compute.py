@@ -12,8 +12,10 @@ class ComputeConfig(BaseModel):
 
     ``backend: local`` runs parallel work in ``n_jobs`` local processes (joblib);
     ``backend: ray`` sends each task to a Ray cluster at ``address`` (``host:port`` of an
-    existing cluster, or ``null`` to start a single-node cluster inside the run), with
-    ``num_cpus_per_task`` CPUs reserved per task. Results do not depend on the backend.
+    existing cluster's head, or ``null`` to start a one-node cluster on 127.0.0.1 for the
+    run, stopped when it ends), with ``num_cpus_per_task`` CPUs reserved per task.
+    Results do not depend on the backend. A run on Ray logs to an MLflow tracking server
+    (:func:`vaer.compute.check_tracking_for`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -136,6 +136,14 @@ class RobustnessConfig(_Section):
     placebo_shock: PlaceboShockConfig = PlaceboShockConfig()
     alternative_measures: AlternativeMeasuresConfig = AlternativeMeasuresConfig()
     sensitivity: SensitivityConfig = SensitivityConfig()
+    max_units: int | None = Field(
+        20_000,
+        ge=1_000,
+        description=(
+            "refit the refuters on whole clusters drawn at random up to this many units "
+            "(null: all units); refuters compare refits with a reference on the same units"
+        ),
+    )
 
     def check_against(self, mode: str, estimator_labels: list[str], firm_types: list[str]) -> None:
         """Check the section against the rest of the experiment.

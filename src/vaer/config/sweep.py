@@ -30,6 +30,7 @@ _FORBIDDEN_ROOTS = {
     "name": "every variant belongs to the experiment's name; vary something else",
     "tracking": "every variant must log to the same store and experiment as its parent",
     "base": "`base` files are merged before the sweep; vary the values themselves",
+    "compute": "the sweep's backend runs every variant; set `compute` in the base experiment",
 }
 
 

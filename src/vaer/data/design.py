@@ -9,7 +9,7 @@ original column to its encoded columns, so every output can speak of the origina
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -210,4 +210,49 @@ def build_analysis_data(frame: pd.DataFrame, roles: Roles) -> AnalysisData:
         firm_types=frame[list(roles.firm_types)].astype(str).reset_index(drop=True),
         feature_groups={**x_groups, **w_groups},
         instrument=instrument,
+    )
+
+
+def sample_clusters(
+    clusters: np.ndarray, max_units: int | None, random_state: int
+) -> np.ndarray | None:
+    """A mask of whole clusters drawn at random until at least ``max_units`` units, or
+    None when there are no more than ``max_units`` units (or no cap is set).
+
+    Stages that compare fits on the same units (refuters against a reference refit, the
+    mechanism tests) use it to bound their cost on very large samples; their standard
+    errors grow by about ``sqrt(n / max_units)``.
+
+    Parameters
+    ----------
+    clusters : ndarray of shape (n,)
+    max_units : int or None
+    random_state : int
+
+    Returns
+    -------
+    ndarray of bool of shape (n,), or None
+    """
+    if max_units is None or len(clusters) <= max_units:
+        return None
+    order = np.random.default_rng(random_state).permutation(np.unique(clusters))
+    sizes = pd.Series(clusters).value_counts().reindex(order).to_numpy()
+    needed = int(np.searchsorted(np.cumsum(sizes), max_units)) + 1
+    return np.isin(clusters, order[:needed])
+
+
+def subset(data: AnalysisData, keep: np.ndarray) -> AnalysisData:
+    """The units where the boolean mask ``keep`` is true (clusters re-coded 0..G-1)."""
+    keep = np.asarray(keep, dtype=bool)
+    clusters = pd.factorize(data.clusters[keep], sort=True)[0].astype(np.int64)
+    return replace(
+        data,
+        units=data.units[keep],
+        y=data.y[keep],
+        t=data.t[keep],
+        x=data.x.loc[keep].reset_index(drop=True),
+        w=data.w.loc[keep].reset_index(drop=True),
+        clusters=clusters,
+        firm_types=data.firm_types.loc[keep].reset_index(drop=True),
+        instrument=None if data.instrument is None else data.instrument[keep],
     )

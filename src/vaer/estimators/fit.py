@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from vaer.compute import Backend
 from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
 from vaer.data.design import AnalysisData
@@ -96,6 +97,7 @@ def fit_estimators(
     random_state: int,
     n_jobs: int | None = None,
     progress: Progress | None = None,
+    backend: Backend | None = None,
 ) -> EstimationResult:
     """Fit the run's estimators on shared, cluster-grouped cross-fitted nuisances.
 
@@ -115,6 +117,9 @@ def fit_estimators(
         depend on it.
     progress : callable, optional
         Called with a short message before each step.
+    backend : vaer.compute.Backend, optional
+        Where the cross-fitting folds run (one task per fold); default: ``n_jobs``
+        local processes. Results do not depend on it.
 
     Returns
     -------
@@ -143,6 +148,7 @@ def fit_estimators(
         config=nuisance,
         random_state=random_state,
         z=None if data.instrument is None else np.asarray(data.instrument, dtype=np.float64),
+        backend=None if backend is None else backend.with_local_jobs(nuisance.n_jobs),
     )
     rows = np.arange(data.n)
     results = []

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import RidgeCV
 
+from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import NuisanceConfig
 from vaer.estimators.learners import (
     LGBM_DEFAULTS,
@@ -96,6 +96,31 @@ def _as_array(features: pd.DataFrame | np.ndarray) -> np.ndarray:
     return np.asarray(features, dtype=np.float64)
 
 
+def _predict(fitted: BaseEstimator, rows: np.ndarray, proba: bool) -> np.ndarray:
+    if proba:
+        return np.asarray(fitted.predict_proba(rows)[:, 1], dtype=np.float64)
+    return np.asarray(fitted.predict(rows), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _FoldFit:
+    """One cross-fitting task: fit a clone on a fold's training rows, predict its test rows.
+
+    The arrays are fields of the task function (shipped once per ``map``), folds its items.
+    """
+
+    model: BaseEstimator
+    train_x: np.ndarray
+    target: np.ndarray
+    predict_at: tuple[np.ndarray, ...]
+    proba: bool
+
+    def __call__(self, fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        train, test = fold
+        fitted = clone(self.model).fit(self.train_x[train], self.target[train])
+        return np.column_stack([_predict(fitted, a[test], self.proba) for a in self.predict_at])
+
+
 def crossfit_predict(
     model: BaseEstimator,
     features: pd.DataFrame | np.ndarray,
@@ -105,6 +130,7 @@ def crossfit_predict(
     *,
     proba: bool = False,
     predict_at: Sequence[np.ndarray] | None = None,
+    backend: Backend | None = None,
 ) -> np.ndarray:
     """Out-of-fold predictions of ``target`` from ``features``, one clone of ``model`` per fold.
 
@@ -115,32 +141,26 @@ def crossfit_predict(
     target : ndarray of shape (n,)
     folds : list of (train, test) index arrays
     n_jobs : int
-        Folds fitted in parallel; the result does not depend on it.
+        Folds fitted in parallel local processes when no ``backend`` is given; the result
+        does not depend on it.
     proba : bool
         Predict ``P(target = 1)`` with ``predict_proba`` instead of ``predict``.
     predict_at : sequence of arrays of shape (n, p), optional
         Feature matrices to predict at instead of ``features`` (one output column each),
         e.g. the features with the treatment set to 0 and to 1.
+    backend : vaer.compute.Backend, optional
+        Where the folds run (one task per fold); default: ``LocalBackend(n_jobs)``.
 
     Returns
     -------
     ndarray of shape (n,) or (n, len(predict_at))
     """
     train_x = _as_array(features)
-    targets = [train_x] if predict_at is None else [_as_array(a) for a in predict_at]
-
-    def predict(fitted: BaseEstimator, rows: np.ndarray) -> np.ndarray:
-        if proba:
-            return np.asarray(fitted.predict_proba(rows)[:, 1], dtype=np.float64)
-        return np.asarray(fitted.predict(rows), dtype=np.float64)
-
-    def fit_fold(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = clone(model).fit(train_x[train], target[train])
-        return test, np.column_stack([predict(fitted, a[test]) for a in targets])
-
+    targets = (train_x,) if predict_at is None else tuple(_as_array(a) for a in predict_at)
+    task = _FoldFit(model, train_x, np.asarray(target), targets, proba)
+    runner = backend if backend is not None else LocalBackend(n_jobs)
     prediction = np.empty((len(target), len(targets)), dtype=np.float64)
-    parts = Parallel(n_jobs=n_jobs)(delayed(fit_fold)(tr, te) for tr, te in folds)
-    for test, values in parts:
+    for (_, test), values in zip(folds, runner.map(task, folds), strict=True):
         prediction[test] = values
     return prediction[:, 0] if predict_at is None else prediction
 
@@ -262,6 +282,7 @@ def fit_nuisances(
     folds: Folds,
     make_model: Callable[[], BaseEstimator],
     n_jobs: int = 1,
+    backend: Backend | None = None,
 ) -> Nuisances:
     """Cross-fit the outcome, treatment and residual-variance regressions.
 
@@ -272,10 +293,10 @@ def fit_nuisances(
     -------
     Nuisances
     """
-    y_hat = crossfit_predict(make_model(), xw, y, folds, n_jobs)
-    t_hat = crossfit_predict(make_model(), xw, t, folds, n_jobs)
+    y_hat = crossfit_predict(make_model(), xw, y, folds, n_jobs, backend=backend)
+    t_hat = crossfit_predict(make_model(), xw, t, folds, n_jobs, backend=backend)
     t_res = t - t_hat
-    t_res_var = crossfit_predict(make_model(), x, t_res**2, folds, n_jobs)
+    t_res_var = crossfit_predict(make_model(), x, t_res**2, folds, n_jobs, backend=backend)
     floor = 0.05 * float(np.mean(t_res**2))
     return Nuisances(
         folds=folds,
@@ -302,6 +323,8 @@ class NuisanceCache:
     random_state : int
     z : ndarray of shape (n,), optional
         Instrument.
+    backend : vaer.compute.Backend, optional
+        Where the folds run; default: ``nuisance.n_jobs`` local processes.
 
     Attributes
     ----------
@@ -320,8 +343,10 @@ class NuisanceCache:
         config: NuisanceConfig,
         random_state: int,
         z: np.ndarray | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.x, self.xw, self.y, self.t, self.z = x, xw, y, t, z
+        self.backend = backend if backend is not None else LocalBackend(config.n_jobs)
         self.clusters = clusters
         self.config = config
         self.random_state = random_state
@@ -330,10 +355,6 @@ class NuisanceCache:
         self._continuous: dict[int, Nuisances] = {}
         self._binary: dict[tuple[int, str], BinaryNuisances] = {}
         self._iv: dict[int, IVNuisances] = {}
-
-    @property
-    def n_jobs(self) -> int:
-        return self.config.n_jobs
 
     def _regressor(self) -> BaseEstimator:
         return make_regressor(self.config, self.random_state)
@@ -356,8 +377,9 @@ class NuisanceCache:
         if cv not in self._continuous:
             started = time.perf_counter()
             self._continuous[cv] = fit_nuisances(
-                self.x, self.xw, self.y, self.t, self.folds(cv), self._regressor, self.n_jobs
-            )
+                self.x, self.xw, self.y, self.t, self.folds(cv), self._regressor,
+                backend=self.backend,
+            )  # fmt: skip
             self._timed("continuous", started)
         return self._continuous[cv]
 
@@ -373,8 +395,8 @@ class NuisanceCache:
                 self.xw,
                 d,
                 folds,
-                self.n_jobs,
                 proba=True,
+                backend=self.backend,
             )
             ones = np.ones((len(d), 1))
             mu = crossfit_predict(
@@ -382,7 +404,7 @@ class NuisanceCache:
                 np.hstack([self.xw, d[:, None]]),
                 self.y,
                 folds,
-                self.n_jobs,
+                backend=self.backend,
                 predict_at=[np.hstack([self.xw, 0 * ones]), np.hstack([self.xw, ones])],
             )
             self._binary[key] = BinaryNuisances(
@@ -407,16 +429,19 @@ class NuisanceCache:
             base = self.continuous(cv)
             started = time.perf_counter()
             folds = base.folds
-            z_hat = crossfit_predict(self._regressor(), self.xw, self.z, folds, self.n_jobs)
-            t_xwz_hat = crossfit_predict(
-                self._regressor(), np.hstack([self.xw, self.z[:, None]]), self.t, folds, self.n_jobs
+            z_hat = crossfit_predict(
+                self._regressor(), self.xw, self.z, folds, backend=self.backend
             )
+            t_xwz_hat = crossfit_predict(
+                self._regressor(), np.hstack([self.xw, self.z[:, None]]), self.t, folds,
+                backend=self.backend,
+            )  # fmt: skip
             z_res = self.z - z_hat
             product = base.t_res * z_res
             # a product of two residuals is too noisy a target for boosted trees: a
             # ridge regression keeps c(x) smooth, so the score's weights 1/c(x) stay stable
             linear = RidgeCV(alphas=np.logspace(-3, 3, 13))
-            compliance = crossfit_predict(linear, self.x, product, folds, self.n_jobs)
+            compliance = crossfit_predict(linear, self.x, product, folds, backend=self.backend)
             mean = float(np.mean(product))
             if mean == 0:
                 raise ValueError(

@@ -35,12 +35,20 @@ APE = "average partial effect of one more unit of VA"
 APE_IV = "average partial effect of one more unit of VA (identified by the instrument)"
 
 
-def _forest_kwargs(params: Any, random_state: int) -> dict[str, Any]:
+def forest_kwargs(params: Any, random_state: int, n_rows: int) -> dict[str, Any]:
+    """econml forest arguments of vaer's forest params for a fit on ``n_rows`` units.
+
+    ``max_samples`` is lowered so that no tree is grown on more than
+    ``params.max_subsample_size`` units.
+    """
+    max_samples = params.max_samples
+    if params.max_subsample_size is not None and n_rows * max_samples > params.max_subsample_size:
+        max_samples = params.max_subsample_size / n_rows
     return {
         "n_estimators": params.n_estimators,
         "min_samples_leaf": params.min_samples_leaf,
         "max_depth": params.max_depth,
-        "max_samples": params.max_samples,
+        "max_samples": max_samples,
         "max_features": params.max_features,
         "honest": params.honest,
         # one thread: econml sums tree predictions in thread order, so more threads
@@ -48,6 +56,11 @@ def _forest_kwargs(params: Any, random_state: int) -> dict[str, Any]:
         "n_jobs": 1,
         "random_state": random_state,
     }
+
+
+def _rows_of(folds: Folds) -> int:
+    """Units a model built on ``folds`` is fitted on (each is held out once)."""
+    return sum(len(test) for _, test in folds)
 
 
 # ------------------------------------------------------------------ builders
@@ -91,7 +104,7 @@ def _build_causal_forest_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
         cv=folds,
         criterion=params.criterion,
         inference=True,
-        **_forest_kwargs(params, rs),
+        **forest_kwargs(params, rs, _rows_of(folds)),
     )
 
 
@@ -119,7 +132,9 @@ def _build_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) 
 def _build_forest_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
     from econml.dr import ForestDRLearner
 
-    return ForestDRLearner(**_dr_models(params, cache), cv=folds, **_forest_kwargs(params, rs))
+    return ForestDRLearner(
+        **_dr_models(params, cache), cv=folds, **forest_kwargs(params, rs, _rows_of(folds))
+    )
 
 
 def _build_orthoiv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
@@ -154,7 +169,9 @@ def _build_dmliv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> An
 
 
 def _build_causal_iv_forest(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    return ResidualIVForest(criterion=params.criterion, **_forest_kwargs(params, rs))
+    return ResidualIVForest(
+        criterion=params.criterion, **forest_kwargs(params, rs, _rows_of(folds))
+    )
 
 
 # ------------------------------------------------------------------- fitters

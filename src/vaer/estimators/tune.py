@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import AnySpec, NuisanceConfig, TuneConfig, estimator_label
 from vaer.data.design import AnalysisData
 from vaer.estimators.learners import ZeroRegressor, make_regressor
@@ -97,14 +98,36 @@ def _describe(overrides: dict[str, Any]) -> str:
     return json.dumps(overrides, sort_keys=True) if overrides else "defaults"
 
 
-def _nuisance_loss(
-    config: NuisanceConfig, xw: np.ndarray, targets: Sequence[np.ndarray], folds: Any, rs: int
-) -> float:
-    loss = 0.0
-    for target in targets:
-        prediction = crossfit_predict(make_regressor(config, rs), xw, target, folds, config.n_jobs)
-        loss += float(np.mean((target - prediction) ** 2) / np.var(target))
-    return loss
+@dataclass(frozen=True)
+class _NuisanceTrial:
+    """A task: cross-validated loss of one nuisance candidate (folds fitted in the task)."""
+
+    xw: np.ndarray
+    targets: tuple[np.ndarray, ...]
+    folds: Any
+    rs: int
+
+    def __call__(self, config: NuisanceConfig) -> float:
+        loss = 0.0
+        for target in self.targets:
+            model = make_regressor(config, self.rs)
+            prediction = crossfit_predict(model, self.xw, target, self.folds)
+            loss += float(np.mean((target - prediction) ** 2) / np.var(target))
+        return loss
+
+
+@dataclass(frozen=True)
+class _ForestTrial:
+    """A task: held-out R-loss of one causal-forest candidate."""
+
+    x: np.ndarray
+    y_res: np.ndarray
+    t_res: np.ndarray
+    split: tuple[np.ndarray, np.ndarray]
+    rs: int
+
+    def __call__(self, params: Any) -> float:
+        return _forest_loss(params, self.x, self.y_res, self.t_res, self.split, self.rs)
 
 
 def _forest_loss(
@@ -145,6 +168,7 @@ def tune_estimation(
     *,
     random_state: int,
     progress: Progress | None = None,
+    backend: Backend | None = None,
 ) -> TuneResult:
     """Choose nuisance and causal-forest params on cluster-grouped held-out data.
 
@@ -157,6 +181,10 @@ def tune_estimation(
         ``cv`` grouped folds; ``nuisance_grid`` (None: a default grid for
         ``nuisance.model``) and ``forest_grid`` of param overrides.
     random_state : int
+    progress : callable, optional
+    backend : vaer.compute.Backend, optional
+        Where candidates (one task each) and the residuals' folds run; default:
+        ``nuisance.n_jobs`` local processes. Results do not depend on it.
 
     Returns
     -------
@@ -174,6 +202,7 @@ def tune_estimation(
     x = data.x.to_numpy(dtype=np.float64)
     y, t = np.asarray(data.y, dtype=np.float64), np.asarray(data.t, dtype=np.float64)
     trials: list[TuneTrial] = []
+    runner = (backend or LocalBackend()).with_local_jobs(nuisance.n_jobs)
 
     grid = config.nuisance_grid
     if grid is None:
@@ -182,7 +211,7 @@ def tune_estimation(
     candidates = [
         nuisance.model_copy(update={"params": {**nuisance.params, **override}}) for override in grid
     ]
-    losses = [_nuisance_loss(c, xw, [y, t], folds, random_state) for c in candidates]
+    losses = runner.map(_NuisanceTrial(xw, (y, t), folds, random_state), candidates)
     best = int(np.argmin(losses))
     trials += [
         TuneTrial("nuisance", _describe(o), loss, k == best)
@@ -194,8 +223,8 @@ def tune_estimation(
     forests = [k for k, s in enumerate(specs) if s.kind == "causal_forest_dml"]
     if forests and config.forest_grid:
         model = make_regressor(tuned_nuisance, random_state)
-        y_res = y - crossfit_predict(model, xw, y, folds, tuned_nuisance.n_jobs)
-        t_res = t - crossfit_predict(model, xw, t, folds, tuned_nuisance.n_jobs)
+        y_res = y - crossfit_predict(model, xw, y, folds, backend=runner)
+        t_res = t - crossfit_predict(model, xw, t, folds, backend=runner)
         split = folds[0]
         for k in forests:
             spec = specs[k]
@@ -212,7 +241,7 @@ def tune_estimation(
                         f"tune.forest_grid entry {override} is not valid for {label}: "
                         f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
                     ) from exc
-            losses = [_forest_loss(p, x, y_res, t_res, split, random_state) for p in params]
+            losses = runner.map(_ForestTrial(x, y_res, t_res, split, random_state), params)
             best = int(np.argmin(losses))
             trials += [
                 TuneTrial(label, _describe(o), loss, j == best)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vaer.compute import Backend
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.data.design import AnalysisData
 from vaer.estimators.results import EstimationResult
@@ -176,6 +177,7 @@ def analyze_heterogeneity(
     *,
     random_state: int,
     progress: Progress | None = None,
+    backend: Backend | None = None,
 ) -> HeterogeneityResult:
     """Run GATEs, sorted GATES/CLAN, calibration, BLP, RATE and the policy tree.
 
@@ -189,6 +191,8 @@ def analyze_heterogeneity(
     random_state : int
         Seed used when ``config.random_state`` is unset.
     progress : callable, optional
+    backend : vaer.compute.Backend, optional
+        Where the RATE cluster-bootstrap chunks run (default: in this process).
 
     Returns
     -------
@@ -273,6 +277,7 @@ def analyze_heterogeneity(
                     n_bootstrap=config.n_bootstrap,
                     ci_level=config.ci_level,
                     random_state=seed,
+                    backend=backend,
                 ),
                 policy_tree=fit_policy_tree(
                     result.label,

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vaer.data.design import AnalysisData
+from vaer.data.design import AnalysisData, subset
 from vaer.estimators.results import AteEstimate
 from vaer.robustness.plan import Plan, check_row
-from vaer.robustness.refit import Refit, subset
+from vaer.robustness.refit import Refit
 from vaer.robustness.results import CheckResult
 
 CHECK = "data_subsets"

@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from vaer.data.design import AnalysisData
+from vaer.data.design import AnalysisData, subset
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.robustness.plan import Plan, check_row
-from vaer.robustness.refit import Refit, subset
+from vaer.robustness.refit import Refit
 from vaer.robustness.results import CheckResult
 
 CHECK = "leave_one_group_out"

@@ -10,11 +10,10 @@ are independent tasks sent to the run's compute backend (:mod:`vaer.compute`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from vaer.compute import Backend, LocalBackend
 from vaer.config.models import EstimatorSpec, LinearDMLSpec, NuisanceConfig, estimator_label
@@ -141,20 +140,3 @@ def refit_many(
     """
     runner = backend if backend is not None else LocalBackend(n_jobs=1)
     return runner.map(_RefitTask(spec, nuisance, random_state), list(datasets))
-
-
-def subset(data: AnalysisData, keep: np.ndarray) -> AnalysisData:
-    """The units where the boolean mask ``keep`` is true (clusters re-coded 0..G-1)."""
-    keep = np.asarray(keep, dtype=bool)
-    clusters = pd.factorize(data.clusters[keep], sort=True)[0].astype(np.int64)
-    return replace(
-        data,
-        units=data.units[keep],
-        y=data.y[keep],
-        t=data.t[keep],
-        x=data.x.loc[keep].reset_index(drop=True),
-        w=data.w.loc[keep].reset_index(drop=True),
-        clusters=clusters,
-        firm_types=data.firm_types.loc[keep].reset_index(drop=True),
-        instrument=None if data.instrument is None else data.instrument[keep],
-    )

@@ -74,11 +74,15 @@ class RobustnessResult:
     sensitivity : SensitivityResult or None
     seconds : float
         Wall time of the stage.
+    n_units : int or None
+        Units the refuters refitted on (fewer than the run's when ``robustness.max_units``
+        caps them).
     """
 
     checks: tuple[CheckResult, ...]
     sensitivity: SensitivityResult | None
     seconds: float
+    n_units: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The refutation table (``tables/robustness.csv``), one row per refit."""
@@ -106,5 +110,7 @@ class RobustnessResult:
                 out[f"{key}.passed"] = float(row.passed)
         if self.sensitivity is not None:
             out.update(self.sensitivity.metrics())
+        if self.n_units is not None:
+            out["robustness.n_units"] = float(self.n_units)
         out["time.robustness"] = self.seconds
         return out

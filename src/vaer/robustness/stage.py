@@ -14,7 +14,7 @@ from dataclasses import replace
 from vaer.compute import Backend, LocalBackend
 from vaer.config.models import EstimatorSpec, NuisanceConfig, estimator_label
 from vaer.config.robustness import RobustnessConfig
-from vaer.data.design import AnalysisData
+from vaer.data.design import AnalysisData, sample_clusters, subset
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult, EstimatorResult
 from vaer.robustness.data_subsets import data_subsets_plan
@@ -143,7 +143,14 @@ def run_robustness(
     spec = refuter_spec(specs, config.estimator)
     label = estimator_label(spec)
     labels = [r.label for r in estimation.estimators]
-    if label in labels:
+    keep = sample_clusters(data.clusters, config.max_units, random_state + 4)
+    if keep is not None:
+        say(
+            f"robustness: refuters on {keep.sum()} of {data.n} units (whole clusters drawn "
+            f"at random, robustness.max_units={config.max_units})"
+        )
+        data = subset(data, keep)
+    if label in labels and keep is None:
         reference = estimation.get(label)
     else:
         say(f"robustness: fitting {label} for the refuters")
@@ -197,5 +204,8 @@ def run_robustness(
             )
         sensitivity = SensitivityResult(estimators=tuple(items), benchmarks=tuple(benchmarks))
     return RobustnessResult(
-        checks=tuple(checks), sensitivity=sensitivity, seconds=time.perf_counter() - started
+        checks=tuple(checks),
+        sensitivity=sensitivity,
+        seconds=time.perf_counter() - started,
+        n_units=data.n,
     )
