@@ -18,8 +18,9 @@ Tools
     ``ate_inference`` on each group's rows.
 ``econml_same_cf``, ``econml_same_linear``
     econml with vaer's settings, each estimator fitting its own nuisances (vaer's
-    LightGBM learners, the same cluster-grouped folds, vaer's forest parameters;
-    out-of-bag effects for the forest, as vaer).
+    LightGBM learners with early stopping, the same cluster-grouped folds, vaer's forest
+    parameters via :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one
+    forest: no honesty selection; out-of-bag effects for the forest, as vaer).
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
@@ -59,7 +60,7 @@ from vaer.estimators.fit import fit_estimators
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.learners import ZeroRegressor
 from vaer.estimators.nuisance import grouped_folds, make_regressor
-from vaer.estimators.registry import oob_effect
+from vaer.estimators.registry import forest_kwargs, oob_effect
 
 Z = float(stats.norm.ppf(0.975))
 #: grf's peer environment: ``benchmarks/.peers/grf`` (built by ``make bench``), or the
@@ -221,14 +222,8 @@ def run_econml_same(data: DesignData, seed: int) -> list[PeerResult]:
             model_y=make_regressor(nuisance, seed),
             model_t=make_regressor(nuisance, seed),
             cv=folds(),
-            n_estimators=params.n_estimators,
-            min_samples_leaf=params.min_samples_leaf,
-            max_samples=params.max_samples,
-            max_features=params.max_features,
-            honest=params.honest,
             criterion=params.criterion,
-            n_jobs=1,
-            random_state=seed,
+            **forest_kwargs(params, seed, data.n),
         )
 
     def linear() -> Any:
@@ -375,14 +370,8 @@ def run_oracle(data: DesignData, seed: int) -> PeerResult:
             model_y=ZeroRegressor(),
             model_t=ZeroRegressor(),
             cv=halves,
-            n_estimators=params.n_estimators,
-            min_samples_leaf=params.min_samples_leaf,
-            max_samples=params.max_samples,
-            max_features=params.max_features,
-            honest=honest,
             criterion=params.criterion,
-            n_jobs=1,
-            random_state=seed,
+            **forest_kwargs(params.model_copy(update={"honest": honest}), seed, n),
         )
         model.fit(y_res, t_res, X=data.x)
         tau = oob_effect(model, data.x)

@@ -326,6 +326,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/vaer-bench-scaling.csv"))
     parser.add_argument("--resume", action="store_true", help="keep rows already in --out")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--note", default="", help="a sentence added under the tables")
     parser.add_argument(
         "--why-not", default="", help="reason recorded for sizes of --all-sizes not run"
     )
@@ -397,6 +398,8 @@ def main() -> None:
         reason = args.why_not or f"not in --sizes of this run ({' '.join(map(str, sizes))})"
         skipped.append(f"all tools at {n:,} rows: {reason}")
     text = markdown(table, skipped, exponents)
+    if args.note:
+        text += f"\n\n{args.note}"
     print(text)
     if args.no_results:
         return
