@@ -278,7 +278,7 @@ def markdown(table: pd.DataFrame, skipped: list[str], exponents: dict[str, float
             else f"| {int(r['n']):,} | {r['tool']} | {r['status']} | | | | |"
         )
     ok = table[table["status"] == "ok"].set_index(["n", "tool"])
-    lines += ["", "Ratios in the same run (wall time of the child processes):", ""]
+    lines += ["", "Ratios (wall time of the child processes, same data, same session):", ""]
     lines += ["| rows | vaer fit / econml same estimators separately | vaer fit / grf "
               "| vaer CF RMSE / oracle |", "|---|---|---|---|"]  # fmt: skip
     for n in sorted(table["n"].unique()):
@@ -328,6 +328,9 @@ def main() -> None:
     parser.add_argument("--no-results", action="store_true")
     parser.add_argument("--note", default="", help="a sentence added under the tables")
     parser.add_argument(
+        "--report-only", action="store_true", help="measure nothing: report the rows in --out"
+    )
+    parser.add_argument(
         "--why-not", default="", help="reason recorded for sizes of --all-sizes not run"
     )
     parser.add_argument(
@@ -356,7 +359,7 @@ def main() -> None:
         rows = pd.read_csv(args.out).to_dict("records")
     done = {(int(r["n"]), r["tool"]) for r in rows}
     skipped: list[str] = []
-    for n in sizes:
+    for n in [] if args.report_only else sizes:
         with tempfile.TemporaryDirectory(prefix="vaer-scaling-") as tmp:
             workdir = Path(tmp)
             path = workdir / "table.parquet"
