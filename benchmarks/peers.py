@@ -18,12 +18,14 @@ Tools
     ``ate_inference`` on each group's rows.
 ``econml_same_cf``, ``econml_same_linear``
     econml with vaer's settings, each estimator fitting its own nuisances (vaer's
-    LightGBM learners, the same cluster-grouped folds, vaer's forest parameters;
-    out-of-bag effects for the forest, as vaer).
+    LightGBM learners with early stopping, the same cluster-grouped folds, vaer's forest
+    parameters via :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one
+    forest: no honesty selection; out-of-bag effects for the forest, as vaer).
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
-    ``gate()``; no per-unit effects.
+    ``gate()`` (cluster-robust OLS on the orthogonal signal where the design has
+    clusters, HC1 otherwise); no per-unit effects.
 ``grf``
     grf's causal forest through the ``skgrf`` bindings (``GRFForestCausalRegressor`` with
     grf's defaults: 2000 honest trees, its own regression-forest nuisances; the design's
@@ -58,7 +60,7 @@ from vaer.estimators.fit import fit_estimators
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.learners import ZeroRegressor
 from vaer.estimators.nuisance import grouped_folds, make_regressor
-from vaer.estimators.registry import oob_effect
+from vaer.estimators.registry import forest_kwargs, oob_effect
 
 Z = float(stats.norm.ppf(0.975))
 #: grf's peer environment: ``benchmarks/.peers/grf`` (built by ``make bench``), or the
@@ -220,14 +222,8 @@ def run_econml_same(data: DesignData, seed: int) -> list[PeerResult]:
             model_y=make_regressor(nuisance, seed),
             model_t=make_regressor(nuisance, seed),
             cv=folds(),
-            n_estimators=params.n_estimators,
-            min_samples_leaf=params.min_samples_leaf,
-            max_samples=params.max_samples,
-            max_features=params.max_features,
-            honest=params.honest,
             criterion=params.criterion,
-            n_jobs=1,
-            random_state=seed,
+            **forest_kwargs(params, seed, data.n),
         )
 
     def linear() -> Any:
@@ -273,13 +269,18 @@ def run_doubleml(data: DesignData, seed: int) -> PeerResult:
     if data.groups is not None:
         try:
             dummies = pd.get_dummies(pd.Series(data.groups)).astype(bool)
-            blp = model.gate(groups=dummies)
+            robust = (
+                {"cov_type": "cluster", "cov_kwds": {"groups": data.clusters}}
+                if clustered
+                else {"cov_type": "HC1"}
+            )
+            blp = model.gate(groups=dummies, **robust)
             gci = blp.confint(level=0.95)
             gates = pd.DataFrame(
                 {
-                    "estimate": blp.blp_model.params.to_numpy(),
-                    "ci_low": gci.iloc[:, 0].to_numpy(),
-                    "ci_high": gci.iloc[:, -1].to_numpy(),
+                    "estimate": np.asarray(blp.coef, dtype=np.float64),
+                    "ci_low": gci.iloc[:, 0].to_numpy(dtype=np.float64),
+                    "ci_high": gci.iloc[:, -1].to_numpy(dtype=np.float64),
                 },
                 index=dummies.columns,
             )
@@ -369,14 +370,8 @@ def run_oracle(data: DesignData, seed: int) -> PeerResult:
             model_y=ZeroRegressor(),
             model_t=ZeroRegressor(),
             cv=halves,
-            n_estimators=params.n_estimators,
-            min_samples_leaf=params.min_samples_leaf,
-            max_samples=params.max_samples,
-            max_features=params.max_features,
-            honest=honest,
             criterion=params.criterion,
-            n_jobs=1,
-            random_state=seed,
+            **forest_kwargs(params.model_copy(update={"honest": honest}), seed, n),
         )
         model.fit(y_res, t_res, X=data.x)
         tau = oob_effect(model, data.x)

@@ -278,7 +278,7 @@ def markdown(table: pd.DataFrame, skipped: list[str], exponents: dict[str, float
             else f"| {int(r['n']):,} | {r['tool']} | {r['status']} | | | | |"
         )
     ok = table[table["status"] == "ok"].set_index(["n", "tool"])
-    lines += ["", "Ratios in the same run (wall time of the child processes):", ""]
+    lines += ["", "Ratios (wall time of the child processes, same data, same session):", ""]
     lines += ["| rows | vaer fit / econml same estimators separately | vaer fit / grf "
               "| vaer CF RMSE / oracle |", "|---|---|---|---|"]  # fmt: skip
     for n in sorted(table["n"].unique()):
@@ -313,7 +313,9 @@ def main() -> None:
     )
     parser.add_argument("--tools", nargs="*", default=TOOLS)
     parser.add_argument(
-        "--quick", action="store_true", help="10k rows only; writes the section `scaling_quick`"
+        "--quick",
+        action="store_true",
+        help="10k rows, fit-alone tools only; writes the section `scaling_quick`",
     )
     parser.add_argument(
         "--peer-max-rows",
@@ -326,6 +328,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/vaer-bench-scaling.csv"))
     parser.add_argument("--resume", action="store_true", help="keep rows already in --out")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--note", default="", help="a sentence added under the tables")
+    parser.add_argument(
+        "--report-only", action="store_true", help="measure nothing: report the rows in --out"
+    )
+    parser.add_argument(
+        "--why-not", default="", help="reason recorded for sizes of --all-sizes not run"
+    )
+    parser.add_argument(
+        "--all-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000, 50_000, 200_000, 1_000_000],
+        help="the sizes the benchmark asks for; those not run are listed as not measured",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -340,12 +356,14 @@ def main() -> None:
     from common import log_benchmark, update_results_section
 
     sizes = [10_000] if args.quick else sorted(args.sizes)
+    if args.quick and args.tools == TOOLS:  # keeps `make bench-quick` under 10 minutes
+        args.tools = ["vaer_fit", "econml_same", "doubleml", "grf"]
     rows: list[dict[str, Any]] = []
     if args.resume and args.out.is_file():
         rows = pd.read_csv(args.out).to_dict("records")
     done = {(int(r["n"]), r["tool"]) for r in rows}
     skipped: list[str] = []
-    for n in sizes:
+    for n in [] if args.report_only else sizes:
         with tempfile.TemporaryDirectory(prefix="vaer-scaling-") as tmp:
             workdir = Path(tmp)
             path = workdir / "table.parquet"
@@ -383,11 +401,12 @@ def main() -> None:
     exponents = {
         tool: fitted_exponent(list(g["n"]), list(g["wall"])) for tool, g in ok.groupby("tool")
     }
-    for n in [s for s in args.sizes if s not in set(table["n"])]:
-        skipped.append(
-            f"all tools at {n:,} rows: not in --sizes of this run ({' '.join(map(str, sizes))})"
-        )
+    for n in [s for s in args.all_sizes if s not in set(table["n"])]:
+        reason = args.why_not or f"not in --sizes of this run ({' '.join(map(str, sizes))})"
+        skipped.append(f"all tools at {n:,} rows: {reason}")
     text = markdown(table, skipped, exponents)
+    if args.note:
+        text += f"\n\n{args.note}"
     print(text)
     if args.no_results:
         return
