@@ -233,8 +233,8 @@ def group_means(
         codes, labels = pd.factorize(groups, sort=True)
     else:
         labels = np.asarray(list(levels))
-        position = {str(level): k for k, level in enumerate(labels)}
-        codes = np.array([position.get(str(label), -1) for label in groups], dtype=np.int64)
+        index = pd.Index([str(level) for level in labels])
+        codes = index.get_indexer(pd.Series(groups).astype(str)).astype(np.int64)
     k = len(labels)
     member = codes >= 0
     counts = np.bincount(codes[member], minlength=k).astype(np.float64)
