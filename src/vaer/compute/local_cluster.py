@@ -156,20 +156,9 @@ class LocalCluster:
         raise RuntimeError(f"{problem}:\n{tail}")
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop every node (workers first), SIGTERM then SIGKILL to each process group."""
+        """Stop every node (workers first) and remove the cluster's session files."""
         for process in reversed(self.processes):
-            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-                try:
-                    os.killpg(process.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    process.wait(timeout=wait)
-                except subprocess.TimeoutExpired:
-                    continue
-                if not _group_alive(process.pid):
-                    break
-            _wait_group_gone(process.pid)
+            stop_process_group(process, timeout)
         self.processes.clear()
         if self.temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -186,20 +175,29 @@ def _tail(logs: list[Path]) -> str:
     return "\n".join(lines[-20:])
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Stop a process started with ``start_new_session`` and everything in its group:
+    SIGTERM, then SIGKILL after ``timeout`` seconds, then wait until the group is gone."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            process.poll()  # reap the leader, so its group can empty
+            time.sleep(0.2)
+        if not _group_alive(process.pid):
+            process.poll()
+            return
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
     return True
-
-
-def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _group_alive(pgid):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ def group_means(
     else:
         labels = np.asarray(list(levels))
         index = pd.Index([str(level) for level in labels])
-        codes = index.get_indexer(pd.Series(groups).astype(str)).astype(np.int64)
+        codes = index.get_indexer(pd.Index(pd.Series(groups).astype(str))).astype(np.int64)
     k = len(labels)
     member = codes >= 0
     counts = np.bincount(codes[member], minlength=k).astype(np.float64)

@@ -9,7 +9,6 @@ benchmarks use it; ``vaer ui`` runs the same command line in the foreground.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -17,21 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vaer.compute.local_cluster import stop_process_group
 from vaer.tracking.store import prepare_store, server_command
-
-
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """Stop a process started with ``start_new_session`` and its children (its group)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @contextmanager
