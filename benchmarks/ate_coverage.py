@@ -22,24 +22,15 @@ import pandas as pd
 from common import log_benchmark, update_results_section
 from vaer.config.models import ExperimentConfig, SyntheticTableConfig
 from vaer.data.design import build_analysis_data
-from vaer.data.synthetic_table import CONTROLS, MODIFIERS, make_synthetic_table
+from vaer.data.synthetic_table import TABLE_ROLES, make_synthetic_table
 from vaer.estimators.fit import fit_estimators
-
-ROLES = {
-    "unit": "firm_id",
-    "outcome": "resilience",
-    "treatment": "va_index",
-    "cluster": "city",
-    "controls": CONTROLS,
-    "modifiers": MODIFIERS,
-}
 
 
 def run(seeds: int, n_units: int, n_clusters: int, trees: int) -> pd.DataFrame:
     config = ExperimentConfig.model_validate(
         {
             "name": "coverage",
-            "roles": ROLES,
+            "roles": TABLE_ROLES,
             "estimators": [
                 {"kind": "linear_dml"},
                 {"kind": "causal_forest_dml", "params": {"n_estimators": trees}},

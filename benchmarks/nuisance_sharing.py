@@ -23,18 +23,9 @@ from typing import Any
 from common import log_benchmark, update_results_section
 from vaer.config.models import ExperimentConfig, SyntheticTableConfig
 from vaer.data.design import build_analysis_data
-from vaer.data.synthetic_table import CONTROLS, MODIFIERS, make_synthetic_table
+from vaer.data.synthetic_table import TABLE_ROLES, make_synthetic_table
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.nuisance import grouped_folds, make_regressor
-
-ROLES = {
-    "unit": "firm_id",
-    "outcome": "resilience",
-    "treatment": "va_index",
-    "cluster": "city",
-    "controls": CONTROLS,
-    "modifiers": MODIFIERS,
-}
 
 KINDS = ["linear_dml", "sparse_linear_dml", "causal_forest_dml"]
 
@@ -64,7 +55,7 @@ def main() -> None:
         random_state=args.seed,
     )
     config = ExperimentConfig.model_validate(
-        {"name": "sharing", "roles": ROLES, "estimators": [{"kind": k} for k in KINDS]}
+        {"name": "sharing", "roles": TABLE_ROLES, "estimators": [{"kind": k} for k in KINDS]}
     )
     data = build_analysis_data(table.frame, config.roles)
     specs = {spec.kind: spec for spec in config.estimators}

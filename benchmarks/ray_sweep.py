@@ -37,7 +37,7 @@ from common import log_benchmark, update_results_section
 from vaer.compute.local_cluster import LocalCluster, free_port
 from vaer.compute.ray_backend import RayBackend
 from vaer.config import load_sweep
-from vaer.data.synthetic_table import CONTROLS, MODIFIERS
+from vaer.data.synthetic_table import TABLE_ROLES
 from vaer.sweep import SweepResult, run_sweep
 from vaer.tracking.server import tracking_server
 
@@ -55,15 +55,7 @@ def _plan(folder: Path, uri: str, variants: int, n_units: int, backend: dict[str
             "source": "synthetic",
             "synthetic": {"n_units": n_units, "n_clusters": max(20, n_units // 30)},
         },
-        "roles": {
-            "unit": "firm_id",
-            "outcome": "resilience",
-            "treatment": "va_index",
-            "cluster": "city",
-            "controls": CONTROLS,
-            "modifiers": MODIFIERS,
-            "firm_types": ["ownership", "trade_mode"],
-        },
+        "roles": {**TABLE_ROLES, "firm_types": ["ownership", "trade_mode"]},
         "estimators": [
             {"kind": "causal_forest_dml", "params": {"n_estimators": 200, "cv": 3}},
             {"kind": "linear_dml", "params": {"cv": 3}},

@@ -12,7 +12,7 @@ from sklearn.linear_model import RidgeCV
 from vaer.config.estimators import CausalForestDMLParams, NuisanceConfig
 from vaer.config.models import ExperimentConfig, SyntheticTableConfig
 from vaer.data.design import build_analysis_data
-from vaer.data.synthetic_table import CONTROLS, MODIFIERS, make_synthetic_table
+from vaer.data.synthetic_table import TABLE_ROLES, make_synthetic_table
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.learners import (
     EarlyStoppingClassifier,
@@ -111,14 +111,7 @@ def table_data():  # type: ignore[no-untyped-def]
     config = ExperimentConfig.model_validate(
         {
             "name": "t",
-            "roles": {
-                "unit": "firm_id",
-                "outcome": "resilience",
-                "treatment": "va_index",
-                "cluster": "city",
-                "controls": CONTROLS,
-                "modifiers": MODIFIERS,
-            },
+            "roles": TABLE_ROLES,
             "estimators": [{"kind": "causal_forest_dml"}],
         }
     )

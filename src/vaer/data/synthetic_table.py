@@ -116,6 +116,15 @@ MODIFIERS = [
     *[proxy for proxies in MECHANISMS.values() for proxy in proxies],
 ]
 
+TABLE_ROLES: dict[str, object] = {
+    "unit": "firm_id",
+    "outcome": "resilience",
+    "treatment": "va_index",
+    "cluster": "city",
+    "controls": CONTROLS,
+    "modifiers": MODIFIERS,
+}
+"""Column roles of the table's core study (no firm types, mechanisms or instrument)."""
 
 PILOT_SHARE = 0.3
 """Probability that a city is a Broadband-China pilot city (the instrument)."""
