@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -23,6 +24,7 @@ from vaer.reporting.pdf import write_pdf
 from vaer.reporting.sections import SECTIONS, render_sections
 from vaer.reporting.summary import summarize
 from vaer.reporting.tables import display_table
+from vaer.reporting.xlsx import write_xlsx
 from vaer.tracking.artifacts import download_run_bundle
 
 BUNDLE_OUTPUTS = ("report.html", "latex/ate.tex", "latex/tables.tex")
@@ -244,7 +246,32 @@ def test_xlsx_has_one_sheet_per_table(rich_bundle: ReportBundle, tmp_path: Path)
     book = load_workbook(path, read_only=True)
     assert book.sheetnames == ["run", *rich_bundle.tables]
     for name, frame in rich_bundle.tables.items():
-        assert book[name].max_row == len(frame) + 1
+        assert len(list(book[name].values)) == len(frame) + 1  # streamed: no stored dimension
+    first = next(iter(rich_bundle.tables))
+    again = pd.read_excel(path, sheet_name=first)
+    assert list(again.columns) == [str(c) for c in rich_bundle.tables[first].columns]
+
+
+def test_xlsx_continues_a_long_table_on_further_sheets(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    long = pd.DataFrame({"firm": np.arange(12), "tau": np.linspace(0.0, 1.0, 12)})
+    long.loc[3, "tau"] = np.nan
+    meta = {"run_id": "r1", "created": "2026-11-30 08:00 UTC"}
+    path = write_xlsx({"cate": long, "ate": long.head(2)}, meta, tmp_path / "t.xlsx", sheet_rows=6)
+    book = load_workbook(path, read_only=True)
+    assert book.sheetnames == ["run", "cate", "cate_2", "cate_3", "ate"]
+    parts = [list(book[name].values) for name in ("cate", "cate_2", "cate_3")]
+    assert [len(rows) for rows in parts] == [6, 6, 3]  # header + 5, header + 5, header + 2
+    assert all(rows[0] == ("firm", "tau") for rows in parts)
+    firms = [row[0] for rows in parts for row in rows[1:]]
+    assert firms == list(range(12))
+    first = pd.read_excel(path, sheet_name="cate")
+    assert first["tau"].isna().tolist() == [False, False, False, True, False]  # NaN -> empty
+    info = dict(book["run"].values)
+    assert info["run_id"] == "r1"
+    assert info["table cate"] == "12 rows on sheets cate, cate_2, cate_3"
+    assert book.properties.created.year == 2026
 
 
 @pytest.mark.slow
