@@ -39,6 +39,19 @@ def test_get_backend_defaults_to_local() -> None:
     assert backend.name == "local" and backend.n_jobs == 2
 
 
+def test_auto_jobs_use_every_core_only_for_large_runs() -> None:
+    from vaer.config.estimators import AUTO_JOBS_MIN_ROWS
+
+    auto = ComputeConfig()
+    assert auto.n_jobs == "auto"
+    assert get_backend(auto).n_jobs == 1  # size unknown
+    assert get_backend(auto, n_units=AUTO_JOBS_MIN_ROWS - 1).n_jobs == 1
+    assert get_backend(auto, n_units=AUTO_JOBS_MIN_ROWS).n_jobs == (os.cpu_count() or 1)
+    assert get_backend(ComputeConfig(n_jobs=3), n_units=10).n_jobs == 3
+    with pytest.raises(ValueError, match=r"`n_jobs` must be an int >= 1 or 'auto'; got 0"):
+        ComputeConfig(n_jobs=0)
+
+
 def test_ray_backend_without_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray shows
     with pytest.raises(ImportError, match=r"pip install 'vaer\[ray\]'"):

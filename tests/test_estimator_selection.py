@@ -1,4 +1,4 @@
-"""Early stopping of the LightGBM nuisances and the honesty choice of the causal forest."""
+"""Early stopping of the LightGBM nuisances and the choice of the causal forest."""
 
 from __future__ import annotations
 
@@ -100,9 +100,22 @@ def test_bad_early_stopping_config(config: dict, match: str) -> None:
         NuisanceConfig(**config)
 
 
-def test_bad_select_honesty_rows() -> None:
-    with pytest.raises(ValidationError, match="select_honesty_max_rows"):
-        CausalForestDMLParams(select_honesty_max_rows=10)
+@pytest.mark.parametrize(
+    ("select", "match"),
+    [
+        ({"candidates": [{}, {"trees": 10}]}, r"may only override honest, min_samples_leaf"),
+        (
+            {"candidates": [{}, {"min_samples_leaf": 0}]},
+            r"forest candidate \{'min_samples_leaf': 0\}",
+        ),
+        ({"candidates": [{}]}, r"at least 2 items"),
+        ({"n_estimators": 30}, r"multiple of 4"),
+        ({"max_rows": 10}, r"max_rows"),
+    ],
+)
+def test_bad_forest_selection(select: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        CausalForestDMLParams(select=select)
 
 
 @pytest.fixture(scope="module")
@@ -118,28 +131,43 @@ def table_data():  # type: ignore[no-untyped-def]
     return build_analysis_data(table.frame, config.roles), config
 
 
-@pytest.mark.parametrize("max_rows", [20_000, 300])
-def test_honesty_is_chosen_by_out_of_bag_rloss(table_data, max_rows: int) -> None:  # type: ignore[no-untyped-def]
+def _fit_forest(table_data, params: CausalForestDMLParams, n_jobs: int = 1):  # type: ignore[no-untyped-def]
     data, config = table_data
-    spec = config.estimators[0].model_copy(
-        update={
-            "params": CausalForestDMLParams(n_estimators=40, cv=3, select_honesty_max_rows=max_rows)
-        }
-    )
-    fitted = fit_estimators(data, [spec], NuisanceConfig(), random_state=0).estimators[0]
-    model = fitted.model
-    losses = model.vaer_honesty_rloss_
-    assert model.vaer_honest_ == min(losses, key=losses.get)
-    assert model.honest == model.vaer_honest_
-    forest = model.model_final_.estimators_[0]
-    assert set(np.ravel(forest.n_samples_)) == {data.n}  # refitted on all rows after a subsample
-    assert fitted.tau_hat.shape == (data.n,) and np.all(np.isfinite(fitted.tau_hat))
-
-
-def test_honesty_selection_can_be_switched_off(table_data) -> None:  # type: ignore[no-untyped-def]
-    data, config = table_data
-    params = CausalForestDMLParams(n_estimators=40, cv=3, select_honesty=False, honest=True)
     spec = config.estimators[0].model_copy(update={"params": params})
-    model = fit_estimators(data, [spec], NuisanceConfig(), random_state=0).estimators[0].model
+    return fit_estimators(data, [spec], NuisanceConfig(n_jobs=n_jobs), random_state=0).estimators[0]
+
+
+@pytest.mark.parametrize("max_rows", [20_000, 300])
+def test_forest_is_chosen_by_out_of_bag_rloss(table_data, max_rows: int) -> None:  # type: ignore[no-untyped-def]
+    candidates = [{}, {"min_samples_leaf": 5}, {"honest": True, "min_samples_leaf": 40}]
+    params = CausalForestDMLParams(
+        n_estimators=40, cv=3, select={"candidates": candidates, "max_rows": max_rows}
+    )
+    fitted = _fit_forest(table_data, params)
+    model = fitted.model
+    losses = model.vaer_forest_rloss_
+    assert len(losses) == 3 and len(set(losses)) == 3
+    chosen = candidates[int(np.argmin(losses))]
+    assert model.vaer_forest_candidate_ == chosen
+    assert model.honest == chosen.get("honest", False)
+    assert model.min_samples_leaf == chosen.get("min_samples_leaf", 20)
+    forest = model.model_final_.estimators_[0]
+    assert len(forest.estimators_) == 40  # grown in full after the small candidates
+    assert set(np.ravel(forest.n_samples_)) == {table_data[0].n}  # on every row
+    assert fitted.tau_hat.shape == (table_data[0].n,) and np.all(np.isfinite(fitted.tau_hat))
+
+
+def test_forest_selection_can_be_switched_off(table_data) -> None:  # type: ignore[no-untyped-def]
+    params = CausalForestDMLParams(n_estimators=40, cv=3, select={"enabled": False}, honest=True)
+    model = _fit_forest(table_data, params).model
     assert model.honest is True
-    assert not hasattr(model, "vaer_honest_")
+    assert not hasattr(model, "vaer_forest_candidate_")
+
+
+def test_forest_threads_change_nothing(table_data) -> None:  # type: ignore[no-untyped-def]
+    params = CausalForestDMLParams(n_estimators=40, cv=3)
+    one, two = (_fit_forest(table_data, params, n_jobs) for n_jobs in (1, 2))
+    assert np.array_equal(one.tau_hat, two.tau_hat)
+    assert one.ate.estimate == two.ate.estimate and one.ate.se == two.ate.se
+    forest = two.model.model_final_.estimators_[0]
+    assert two.model.n_jobs == 1 and forest.n_jobs == 1  # predictions in one thread

@@ -215,10 +215,6 @@ def run_experiment(
         if config.tracking.enabled
         else untracked_run(run_name)
     )
-    if backend is None:
-        backend = get_backend(config.compute)
-    if on_task is not None:
-        backend = Observed(backend, on_task)
     with context as run:
         config_yaml = dump_config(config)
         run.log_params(flatten(config.model_dump(mode="json")))
@@ -231,6 +227,10 @@ def run_experiment(
         with clock.stage("data", "loading and validating data"):
             loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
             data = build_analysis_data(loaded.frame, config.roles)
+        if backend is None:
+            backend = get_backend(config.compute, n_units=data.n)
+        if on_task is not None:
+            backend = Observed(backend, on_task)
         summary = loaded.summary(config.roles)
         run.set_tags(
             {"vaer.data_fingerprint": loaded.fingerprint, "vaer.data_source": loaded.source}

@@ -167,8 +167,8 @@ def chunk_seeds(random_state: int, n_items: int, chunk: int) -> list[tuple[int, 
     ]
 
 
-def get_backend(config: ComputeConfig | None = None) -> Any:
-    """The backend a ``compute:`` section asks for.
+def get_backend(config: ComputeConfig | None = None, n_units: int | None = None) -> Any:
+    """The backend a ``compute:`` section asks for, for a run on ``n_units`` units.
 
     Raises
     ------
@@ -180,7 +180,7 @@ def get_backend(config: ComputeConfig | None = None) -> Any:
         from vaer.compute.ray_backend import RayBackend
 
         return RayBackend(address=config.address, num_cpus_per_task=config.num_cpus_per_task)
-    return LocalBackend(n_jobs=config.n_jobs)
+    return LocalBackend(n_jobs=config.jobs(n_units))
 
 
 def check_tracking_for(config: ComputeConfig, tracking_uri: str) -> None:

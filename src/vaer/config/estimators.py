@@ -24,7 +24,8 @@ class NuisanceConfig(_Section):
 
     ``model`` picks the family used for every regression and classification nuisance
     (``ridge`` means ridge regression and L2-logistic regression); ``params`` override
-    its defaults; ``n_jobs`` runs cross-fitting folds in that many local processes
+    its defaults; ``n_jobs`` runs cross-fitting folds in that many local processes, and
+    grows forests in that many threads
     (results do not depend on it); ``auto`` (default) uses one below
     ``AUTO_JOBS_MIN_ROWS`` units, where starting processes costs more than it saves, and
     every core above.
@@ -90,7 +91,7 @@ class _ForestParams(_Section):
     splitting (half of each subsample to place splits, half to estimate leaves) costs
     accuracy: on the synthetic table at 20k firms the CATE RMSE was 0.39 sd(tau) honest
     and 0.32 without. Set ``honest: true`` (and, for ``causal_forest_dml``,
-    ``select_honesty: false``) when econml's per-unit intervals (the ``se`` column of
+    ``select: {enabled: false}``) when econml's per-unit intervals (the ``se`` column of
     ``tables/cate.csv``) are to be used; they are only valid for honest forests.
 
     ``max_subsample_size`` caps the units each tree is grown on (``max_samples`` is
@@ -142,21 +143,72 @@ class SparseLinearDMLParams(_EstimatorParams):
     tol: float = Field(1e-4, gt=0.0)
 
 
+SELECTABLE = ("honest", "min_samples_leaf", "max_samples", "max_depth", "max_features")
+"""Forest params a selection candidate may override."""
+
+
+class ForestSelection(_Section):
+    """Choice among candidate forests by out-of-bag R-loss (``causal_forest_dml.select``).
+
+    Each candidate (a dict of overrides of the forest's own params; ``{}`` is the forest as
+    configured) is grown with ``n_estimators`` trees on the residuals of up to ``max_rows``
+    units (a random subsample above that) and scored by its out-of-bag R-loss
+    ``mean((Y_res - tau_oob(X) T_res)^2)`` (Nie and Wager, 2021); the best candidate is
+    then grown with the forest's full number of trees on all units. Few trees suffice to
+    rank candidates, and they favour the smoother candidate where the ranking is close
+    (a small forest's R-loss carries its Monte Carlo variance).
+
+    The default candidates were chosen on the benchmark designs (``benchmarks/accuracy.py``):
+    no single forest wins everywhere. Small leaves won on IHDP and Nie and Wager's design
+    D, honest splitting on designs A and C, and the configured forest on the firm table.
+    """
+
+    enabled: bool = True
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{}, {"min_samples_leaf": 5}, {"honest": True}], min_length=2
+    )
+    n_estimators: int = Field(48, ge=4)
+    max_rows: int = Field(20_000, ge=100)
+
+    @field_validator("n_estimators")
+    @classmethod
+    def _check_n_estimators(cls, value: int) -> int:
+        return _multiple_of_four(value)
+
+    @field_validator("candidates")
+    @classmethod
+    def _check_candidates(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for candidate in value:
+            unknown = sorted(set(candidate) - set(SELECTABLE))
+            if unknown:
+                raise ValueError(
+                    f"a forest candidate may only override {', '.join(SELECTABLE)}; "
+                    f"got {', '.join(unknown)}"
+                )
+        return value
+
+
 class CausalForestDMLParams(_EstimatorParams, _ForestParams):
     """Parameters of ``causal_forest_dml`` (econml ``CausalForestDML``).
 
-    ``select_honesty`` (default true) fits the forest both with and without honest
-    splitting and keeps the one with the lower out-of-bag R-loss
-    ``mean((Y_res - tau_oob(X) T_res)^2)`` (Nie and Wager, 2021), on all rows up to
-    ``select_honesty_max_rows`` rows and on a random subsample of that size above it
-    (then the chosen forest is refitted on all rows); ``honest`` is then ignored. Neither
-    choice wins everywhere: at n = 1000, honest forests had a lower CATE RMSE on Nie and
-    Wager's design A and a higher one on design B.
+    ``select`` (on by default) grows each candidate forest small, keeps the one with the
+    lowest out-of-bag R-loss and grows it in full (:class:`ForestSelection`); the params
+    above are then those of the ``{}`` candidate. ``select: {enabled: false}`` grows the
+    forest exactly as configured.
     """
 
     criterion: Literal["mse", "het"] = "mse"
-    select_honesty: bool = True
-    select_honesty_max_rows: int = Field(20_000, ge=100)
+    select: ForestSelection = ForestSelection()
+
+    @model_validator(mode="after")
+    def _check_candidates(self) -> CausalForestDMLParams:
+        base = self.model_dump(exclude={"select"})
+        for candidate in self.select.candidates:
+            try:
+                _ForestParams.model_validate({k: base[k] for k in SELECTABLE} | candidate)
+            except ValueError as error:
+                raise ValueError(f"forest candidate {candidate}: {error}") from None
+        return self
 
 
 class DRLearnerParams(_EstimatorParams, _BinaryParams):

@@ -35,11 +35,14 @@ APE = "average partial effect of one more unit of VA"
 APE_IV = "average partial effect of one more unit of VA (identified by the instrument)"
 
 
-def forest_kwargs(params: Any, random_state: int, n_rows: int) -> dict[str, Any]:
+def forest_kwargs(params: Any, random_state: int, n_rows: int, n_jobs: int = 1) -> dict[str, Any]:
     """econml forest arguments of vaer's forest params for a fit on ``n_rows`` units.
 
     ``max_samples`` is lowered so that no tree is grown on more than
-    ``params.max_subsample_size`` units.
+    ``params.max_subsample_size`` units. ``n_jobs`` threads grow the trees (each tree's
+    seed and subsample are drawn before, so the forest does not depend on it); the
+    registry's fitters set it back to 1 after the fit, because econml sums tree
+    predictions in the order threads finish, which would change the last digits.
     """
     max_samples = params.max_samples
     if params.max_subsample_size is not None and n_rows * max_samples > params.max_subsample_size:
@@ -51,9 +54,7 @@ def forest_kwargs(params: Any, random_state: int, n_rows: int) -> dict[str, Any]
         "max_samples": max_samples,
         "max_features": params.max_features,
         "honest": params.honest,
-        # one thread: econml sums tree predictions in thread order, so more threads
-        # would change the last digits; parallelism is over nuisance folds instead
-        "n_jobs": 1,
+        "n_jobs": n_jobs,
         "random_state": random_state,
     }
 
@@ -61,6 +62,12 @@ def forest_kwargs(params: Any, random_state: int, n_rows: int) -> dict[str, Any]
 def _rows_of(folds: Folds) -> int:
     """Units a model built on ``folds`` is fitted on (each is held out once)."""
     return sum(len(test) for _, test in folds)
+
+
+def _forest_kwargs(params: Any, rs: int, folds: Folds, cache: NuisanceCache) -> dict[str, Any]:
+    """:func:`forest_kwargs` with the run's threads for this many rows (``nuisance.n_jobs``)."""
+    n_rows = _rows_of(folds)
+    return forest_kwargs(params, rs, n_rows, cache.config.jobs(n_rows))
 
 
 # ------------------------------------------------------------------ builders
@@ -104,7 +111,7 @@ def _build_causal_forest_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
         cv=folds,
         criterion=params.criterion,
         inference=True,
-        **forest_kwargs(params, rs, _rows_of(folds)),
+        **_forest_kwargs(params, rs, folds, cache),
     )
 
 
@@ -133,7 +140,7 @@ def _build_forest_dr_learner(params: Any, folds: Folds, rs: int, cache: Nuisance
     from econml.dr import ForestDRLearner
 
     return ForestDRLearner(
-        **_dr_models(params, cache), cv=folds, **forest_kwargs(params, rs, _rows_of(folds))
+        **_dr_models(params, cache), cv=folds, **_forest_kwargs(params, rs, folds, cache)
     )
 
 
@@ -169,9 +176,7 @@ def _build_dmliv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> An
 
 
 def _build_causal_iv_forest(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    return ResidualIVForest(
-        criterion=params.criterion, **forest_kwargs(params, rs, _rows_of(folds))
-    )
+    return ResidualIVForest(criterion=params.criterion, **_forest_kwargs(params, rs, folds, cache))
 
 
 # ------------------------------------------------------------------- fitters
@@ -192,41 +197,84 @@ def _rloss(model: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> f
     return float(np.mean((y_res - tau * t_res) ** 2))
 
 
-def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
-    """Fit ``causal_forest_dml``; with ``select_honesty``, honest or not by out-of-bag R-loss.
+def _residual_forest(params: Any, random_state: int, n_rows: int, n_jobs: int = 1) -> Any:
+    from econml.dml import CausalForestDML
 
-    Both candidates are fitted on the rows (or on a random subsample of
-    ``select_honesty_max_rows`` of them, after which the chosen one is refitted on all
-    rows); ``model`` ends up as the chosen forest, with ``vaer_honest_`` saying which.
+    return CausalForestDML(
+        model_y=ZeroRegressor(),
+        model_t=ZeroRegressor(),
+        cv=halves(n_rows),
+        criterion=params.criterion,
+        inference=True,
+        **forest_kwargs(params, random_state, n_rows, n_jobs),
+    )
+
+
+def choose_forest(
+    params: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray, random_state: int
+) -> tuple[Any, list[float]]:
+    """The candidate forest of ``params.select`` with the lowest out-of-bag R-loss.
+
+    Each candidate is grown with ``params.select.n_estimators`` trees on the residuals
+    (of a random subsample of ``params.select.max_rows`` units above that size).
+
+    Returns
+    -------
+    chosen : CausalForestDMLParams
+        ``params`` with the winning candidate's overrides (``select`` unchanged).
+    losses : list of float
+        Out-of-bag R-loss of each candidate, in order.
     """
-    if not params.select_honesty:
+    select = params.select
+    rows = np.arange(len(y_res))
+    if len(rows) > select.max_rows:
+        rows = np.sort(np.random.default_rng(random_state).choice(rows, select.max_rows, False))
+    losses = []
+    for candidate in select.candidates:
+        small = params.model_copy(update={**candidate, "n_estimators": select.n_estimators})
+        forest = _residual_forest(small, random_state, len(rows))
+        forest.fit(y_res[rows], t_res[rows], X=x[rows])
+        losses.append(_rloss(forest, x[rows], y_res[rows], t_res[rows]))
+    best = select.candidates[int(np.argmin(losses))]
+    return params.model_copy(update=best), losses
+
+
+def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+    """Fit ``causal_forest_dml``; with ``select``, the candidate chosen by :func:`choose_forest`.
+
+    ``model`` ends up as the chosen forest grown in full, with ``vaer_forest_candidate_``
+    (the winning overrides) and ``vaer_forest_rloss_`` (each candidate's R-loss).
+    """
+    if not params.select.enabled:
         _fit_on_residuals(model, rows, cache, params)
         return
     nu = cache.continuous(params.cv)
-    random_state = model.random_state
-    sample = rows
-    if len(rows) > params.select_honesty_max_rows:
-        rng = np.random.default_rng(random_state)
-        sample = np.sort(rng.choice(rows, params.select_honesty_max_rows, replace=False))
-    candidates: dict[bool, Any] = {}
-    losses: dict[bool, float] = {}
-    for honest in (False, True):
-        candidate = _build_causal_forest_dml(
-            params.model_copy(update={"honest": honest}), halves(len(sample)), random_state, cache
-        )
-        candidate.fit(nu.y_res[sample], nu.t_res[sample], X=cache.x[sample])
-        candidates[honest] = candidate
-        losses[honest] = _rloss(candidate, cache.x[sample], nu.y_res[sample], nu.t_res[sample])
-    best = min(losses, key=lambda honest: losses[honest])
-    chosen = candidates[best]
-    if len(sample) < len(rows):
-        chosen = _build_causal_forest_dml(
-            params.model_copy(update={"honest": best}), model.cv, random_state, cache
-        )
-        _fit_on_residuals(chosen, rows, cache, params)
-    vars(model).update(vars(chosen))
-    model.vaer_honest_ = best
-    model.vaer_honesty_rloss_ = dict(losses)
+    chosen, losses = choose_forest(
+        params, cache.x[rows], nu.y_res[rows], nu.t_res[rows], model.random_state
+    )
+    final = _build_causal_forest_dml(chosen, model.cv, model.random_state, cache)
+    _fit_on_residuals(final, rows, cache, params)
+    vars(model).update(vars(final))
+    model.vaer_forest_candidate_ = dict(params.select.candidates[int(np.argmin(losses))])
+    model.vaer_forest_rloss_ = losses
+
+
+def _one_thread(model: Any) -> None:
+    """Predict in one thread from now on (see :func:`forest_kwargs`)."""
+    forest = _forest_oob(model)
+    for part in [model, forest, *getattr(forest, "estimators_", [])]:
+        if hasattr(part, "n_jobs"):
+            part.n_jobs = 1
+
+
+def _forest_fit(fit: Callable[[Any, np.ndarray, NuisanceCache, Any], None]) -> Any:
+    """``fit``, then :func:`_one_thread`."""
+
+    def fitted(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+        fit(model, rows, cache, params)
+        _one_thread(model)
+
+    return fitted
 
 
 def _fit_binary(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
@@ -338,22 +386,23 @@ REGISTRY: dict[str, EstimatorKind] = {
         _continuous_scores, "crossfit",
     ),
     "causal_forest_dml": EstimatorKind(
-        "causal_forest_dml", "continuous", _build_causal_forest_dml, _fit_causal_forest,
-        _continuous_scores, "oob",
+        "causal_forest_dml", "continuous", _build_causal_forest_dml,
+        _forest_fit(_fit_causal_forest), _continuous_scores, "oob",
     ),
     "dr_learner": EstimatorKind(
         "dr_learner", "binary", _build_dr_learner, _fit_binary, _binary_scores, "crossfit"
     ),
     "forest_dr_learner": EstimatorKind(
-        "forest_dr_learner", "binary", _build_forest_dr_learner, _fit_binary, _binary_scores,
-        "oob",
+        "forest_dr_learner", "binary", _build_forest_dr_learner, _forest_fit(_fit_binary),
+        _binary_scores, "oob",
     ),
     "orthoiv": EstimatorKind("orthoiv", "iv", _build_orthoiv, _fit_iv, _iv_scores, "crossfit"),
     "dmliv": EstimatorKind(
         "dmliv", "iv", _build_dmliv, _fit_iv, _iv_scores, "crossfit", econml_inference=False
     ),
     "causal_iv_forest": EstimatorKind(
-        "causal_iv_forest", "iv", _build_causal_iv_forest, _fit_iv_forest, _iv_scores, "oob"
+        "causal_iv_forest", "iv", _build_causal_iv_forest, _forest_fit(_fit_iv_forest),
+        _iv_scores, "oob",
     ),
 }  # fmt: skip
 
