@@ -60,7 +60,7 @@ from vaer.estimators.fit import fit_estimators
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.learners import ZeroRegressor
 from vaer.estimators.nuisance import grouped_folds, make_regressor
-from vaer.estimators.registry import forest_kwargs, oob_effect
+from vaer.estimators.registry import choose_forest, forest_kwargs, halves, oob_effect
 
 Z = float(stats.norm.ppf(0.975))
 #: grf's peer environment: ``benchmarks/.peers/grf`` (built by ``make bench``), or the
@@ -353,33 +353,24 @@ def run_grf(data: DesignData, seed: int, timeout: float = 3600.0) -> PeerResult:
 def run_oracle(data: DesignData, seed: int) -> PeerResult:
     """vaer's forest on the residuals of the true nuisance functions (out-of-bag effects).
 
-    As vaer's ``causal_forest_dml`` (``select_honesty``), it fits the forest with and
-    without honest splitting and keeps the one with the lower out-of-bag R-loss.
+    As vaer's ``causal_forest_dml``, it chooses among the candidate forests by out-of-bag
+    R-loss (:func:`vaer.estimators.registry.choose_forest`) and grows the winner in full.
     """
     from econml.dml import CausalForestDML
 
-    params = CausalForestDMLParams()
     started = time.perf_counter()
     n = data.n
-    index = np.arange(n)
-    halves = [(index[n // 2 :], index[: n // 2]), (index[: n // 2], index[n // 2 :])]
     y_res, t_res = data.y - data.m, data.t - data.e
-    best: tuple[float, np.ndarray] | None = None
-    for honest in (False, True):
-        model = CausalForestDML(
-            model_y=ZeroRegressor(),
-            model_t=ZeroRegressor(),
-            cv=halves,
-            criterion=params.criterion,
-            **forest_kwargs(params.model_copy(update={"honest": honest}), seed, n),
-        )
-        model.fit(y_res, t_res, X=data.x)
-        tau = oob_effect(model, data.x)
-        loss = float(np.mean((y_res - tau * t_res) ** 2))
-        if best is None or loss < best[0]:
-            best = (loss, tau)
-    assert best is not None
-    tau = best[1]
+    params, _ = choose_forest(CausalForestDMLParams(), data.x, y_res, t_res, seed)
+    model = CausalForestDML(
+        model_y=ZeroRegressor(),
+        model_t=ZeroRegressor(),
+        cv=halves(n),
+        criterion=params.criterion,
+        **forest_kwargs(params, seed, n),
+    )
+    model.fit(y_res, t_res, X=data.x)
+    tau = oob_effect(model, data.x)
     return PeerResult("oracle", time.perf_counter() - started, float(np.mean(tau)), tau_hat=tau)
 
 

@@ -115,9 +115,10 @@ def child(tool: str, path: Path, workdir: Path) -> dict[str, Any]:
         from vaer.config.estimators import NuisanceConfig
         from vaer.estimators.fit import fit_estimators
 
-        result = fit_estimators(data, vaer_specs(), NuisanceConfig(), random_state=0)
+        one_core = NuisanceConfig(n_jobs=1)  # as every peer: one process, one thread
+        result = fit_estimators(data, vaer_specs(), one_core, random_state=0)
         out["rmse_cf"] = _rmse(result.estimators[0].tau_hat, tau)
-        out["honest"] = bool(getattr(result.estimators[0].model, "vaer_honest_", False))
+        out["forest"] = str(getattr(result.estimators[0].model, "vaer_forest_candidate_", ""))
     else:
         from designs import DesignData
 

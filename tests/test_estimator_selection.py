@@ -41,7 +41,7 @@ def test_rounds_follow_the_signal() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1000, 4))
     noise = rng.normal(size=1000)
-    config = NuisanceConfig()
+    config = NuisanceConfig(linear_candidate=False)
     on_noise = make_regressor(config, 0).fit(x, noise)
     on_signal = make_regressor(config, 0).fit(x, 3 * np.sin(2 * x[:, 0]) + 0.3 * noise)
     assert on_noise.n_rounds_ < 60
@@ -56,8 +56,34 @@ def test_no_early_stopping_above_max_rows() -> None:
         x, rng.normal(size=500)
     )
     assert model.n_rounds_ == 300
-    always = make_regressor(NuisanceConfig(early_stopping=True, early_stopping_max_rows=100), 0)
+    always = make_regressor(
+        NuisanceConfig(early_stopping=True, early_stopping_max_rows=100, linear_candidate=False), 0
+    )
     assert always.fit(x, rng.normal(size=500)).n_rounds_ < 300
+
+
+def test_linear_candidate_wins_on_a_linear_target_only() -> None:
+    """Held-out error picks ridge for a linear signal and LightGBM for a step function."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1500, 6))
+    noise = rng.normal(size=1500)
+    linear = make_regressor(NuisanceConfig(), 0).fit(x, x @ np.arange(1.0, 7.0) + noise)
+    assert linear.chosen_ == "linear" and linear.n_rounds_ == 0
+    ridge = clone(linear.linear).fit(x, x @ np.arange(1.0, 7.0) + noise)
+    assert np.allclose(linear.predict(x), ridge.predict(x))  # refitted on all rows
+    step = make_regressor(NuisanceConfig(), 0).fit(x, 3.0 * (x[:, 0] > 0.5) + 0.3 * noise)
+    assert step.chosen_ == "lightgbm" and step.n_rounds_ > 20
+    off = make_regressor(NuisanceConfig(linear_candidate=False), 0)
+    assert off.linear is None and off.fit(x, x[:, 0] + noise).chosen_ == "lightgbm"
+
+
+def test_linear_candidate_of_a_classifier() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1500, 4))
+    d = (x @ np.array([1.5, -1.0, 0.5, 0.0]) + rng.logistic(size=1500) > 0).astype(int)
+    model = make_classifier(NuisanceConfig(), 0).fit(x, d)
+    assert model.chosen_ == "linear" and list(model.classes_) == [0, 1]
+    assert np.allclose(model.predict_proba(x).sum(axis=1), 1.0)
 
 
 def test_classifier_probabilities() -> None:
