@@ -18,9 +18,10 @@ Tools
     ``ate_inference`` on each group's rows.
 ``econml_same_cf``, ``econml_same_linear``
     econml with vaer's settings, each estimator fitting its own nuisances (vaer's
-    LightGBM learners with early stopping, the same cluster-grouped folds, vaer's forest
-    parameters via :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one
-    forest: no honesty selection; out-of-bag effects for the forest, as vaer).
+    LightGBM learners with early stopping and the linear candidate, the same
+    cluster-grouped folds, vaer's configured forest via
+    :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one forest: no
+    candidate selection; out-of-bag effects for the forest, as vaer).
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
