@@ -151,6 +151,10 @@ SELECTABLE = ("honest", "min_samples_leaf", "max_samples", "max_depth", "max_fea
 """Forest params a selection candidate may override."""
 
 
+def _default_candidates() -> list[dict[str, Any]]:
+    return [{}, {"min_samples_leaf": 5}, {"honest": True}]
+
+
 class ForestSelection(_Section):
     """Choice among candidate forests by out-of-bag R-loss (``causal_forest_dml.select``).
 
@@ -168,9 +172,7 @@ class ForestSelection(_Section):
     """
 
     enabled: bool = True
-    candidates: list[dict[str, Any]] = Field(
-        default_factory=lambda: [{}, {"min_samples_leaf": 5}, {"honest": True}], min_length=2
-    )
+    candidates: list[dict[str, Any]] = Field(default_factory=_default_candidates, min_length=2)
     n_estimators: int = Field(48, ge=4)
     max_rows: int = Field(20_000, ge=100)
 
