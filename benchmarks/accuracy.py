@@ -309,6 +309,7 @@ def main() -> None:
         previous = pd.read_csv(args.out)
         keep = previous["design"].isin(args.designs) & (previous["seed"] < seeds)
         rows = previous[keep].to_dict("records")
+    n_resumed = len(rows)
     failure_file = args.out.with_suffix(".failures.json")
     failures: dict[str, dict[str, str]] = (
         json.loads(failure_file.read_text()) if args.resume and failure_file.is_file() else {}
@@ -344,6 +345,11 @@ def main() -> None:
     raw = pd.DataFrame(rows)
     summary = summarise(raw)
     head = headline(summary, raw)
+    if n_resumed:
+        notes.append(
+            f"{n_resumed} of the {len(rows)} tool results were kept from earlier invocations "
+            "(`--resume`); the time below is the last invocation's only."
+        )
     text = markdown(raw, summary, head, failures, seeds, seconds, notes)
     print(text)
     if not args.no_results:
