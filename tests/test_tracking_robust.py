@@ -145,8 +145,8 @@ def test_an_interrupted_run_ends_killed_with_the_reason(
         ]
         run_id = started[0].info.run_id if started else None
     process.send_signal(sig)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, (stdout[-3000:], stderr[-3000:])
     run = client.get_run(run_id)
     assert run.info.status == "KILLED", stderr
     assert run.data.tags["error"] == reason
@@ -211,3 +211,19 @@ def test_vaer_ui_serves_the_project_store(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_an_interrupt_dropped_inside_a_finalizer_is_raised_at_the_next_report() -> None:
+    """Python drops exceptions raised in finalizers; the CLI raises the signal again."""
+    from vaer.cli import _Interrupts
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs here; its KeyboardInterrupt is dropped
+
+    with _Interrupts().installed() as interrupts:
+        Finalized()  # collected at once: the signal arrives inside __del__
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -53,22 +53,45 @@ def _load(experiment: Path, overrides: list[str] | None) -> ExperimentConfig:
         _fail(str(exc))
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt, so a terminated run ends KILLED, not RUNNING."""
+class _Interrupts:
+    """SIGINT and SIGTERM as KeyboardInterrupt, raised again at the next progress report.
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+    Python drops an exception raised while a finalizer or weakref callback runs (garbage
+    collection prints "Exception ignored in ..." and goes on), so a Ctrl-C that lands
+    there would be lost and the run would finish as if nothing happened. The signal is
+    remembered, and :meth:`check` (called at every progress report and finished task)
+    raises it again. A terminated run ends KILLED with the reason, not RUNNING.
+    """
 
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (e.g. inside a test runner's thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.reason = (
+            "" if signum == signal.SIGINT else f"terminated by signal {signal.Signals(signum).name}"
+        )
+        self.check()
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a signal has arrived."""
+        if self.reason is not None:
+            raise KeyboardInterrupt(self.reason) if self.reason else KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[_Interrupts]:
+        """Handle SIGINT and SIGTERM while the block runs (not outside the main thread)."""
+        try:
+            previous = {
+                sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+        except ValueError:  # not the main thread (e.g. inside a test runner's thread)
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _task_bar() -> Any:
@@ -101,15 +124,17 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     started = time.perf_counter()
     bar = _task_bar()
     try:
-        with _sigterm_as_interrupt(), bar:
+        with _Interrupts().installed() as interrupts, bar:
             step = bar.add_task("starting", total=None)
 
             def progress(message: str) -> None:
+                interrupts.check()
                 elapsed = time.perf_counter() - started
                 bar.console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
                 bar.update(step, description=message)
 
             def on_task(finished: int, total: int) -> None:
+                interrupts.check()
                 bar.update(step, completed=finished, total=total)
 
             result = run_experiment(
@@ -293,10 +318,15 @@ def sweep(
         console=console,
     )
     failed: SweepFailed | None = None
-    with _sigterm_as_interrupt(), bar:
+    with _Interrupts().installed() as interrupts, bar:
         task = bar.add_task("starting", total=len(plan.variants))
 
+        def step_message(message: str) -> None:
+            interrupts.check()
+            bar.update(task, description=message)
+
         def done(outcome: Any) -> None:
+            interrupts.check()
             mark = "[green]ok[/]" if outcome.status == "FINISHED" else "[red]FAILED[/]"
             bar.console.print(
                 f"v{outcome.index:02d} {mark} {outcome.label} ({outcome.seconds:.0f}s)"
@@ -309,7 +339,7 @@ def sweep(
                 plan,
                 experiment_file=experiment,
                 on_done=done,
-                progress=lambda message: bar.update(task, description=message),
+                progress=step_message,
             )
         except SweepFailed as exc:
             failed = exc
