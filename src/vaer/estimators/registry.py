@@ -103,16 +103,7 @@ def _build_sparse_linear_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
 
 
 def _build_causal_forest_dml(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    from econml.dml import CausalForestDML
-
-    return CausalForestDML(
-        model_y=ZeroRegressor(),
-        model_t=ZeroRegressor(),
-        cv=folds,
-        criterion=params.criterion,
-        inference=True,
-        **_forest_kwargs(params, rs, folds, cache),
-    )
+    return _residual_forest(params, rs, folds, cache.config.jobs(_rows_of(folds)))
 
 
 def _dr_models(params: Any, cache: NuisanceCache) -> dict[str, Any]:
@@ -197,16 +188,17 @@ def _rloss(model: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> f
     return float(np.mean((y_res - tau * t_res) ** 2))
 
 
-def _residual_forest(params: Any, random_state: int, n_rows: int, n_jobs: int = 1) -> Any:
+def _residual_forest(params: Any, random_state: int, folds: Folds, n_jobs: int = 1) -> Any:
+    """econml ``CausalForestDML`` fitted on residuals (zero nuisance models)."""
     from econml.dml import CausalForestDML
 
     return CausalForestDML(
         model_y=ZeroRegressor(),
         model_t=ZeroRegressor(),
-        cv=halves(n_rows),
+        cv=folds,
         criterion=params.criterion,
         inference=True,
-        **forest_kwargs(params, random_state, n_rows, n_jobs),
+        **forest_kwargs(params, random_state, _rows_of(folds), n_jobs),
     )
 
 
@@ -232,7 +224,7 @@ def choose_forest(
     losses = []
     for candidate in select.candidates:
         small = params.model_copy(update={**candidate, "n_estimators": select.n_estimators})
-        forest = _residual_forest(small, random_state, len(rows))
+        forest = _residual_forest(small, random_state, halves(len(rows)))
         forest.fit(y_res[rows], t_res[rows], X=x[rows])
         losses.append(_rloss(forest, x[rows], y_res[rows], t_res[rows]))
     best = select.candidates[int(np.argmin(losses))]
