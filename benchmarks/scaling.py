@@ -398,6 +398,9 @@ def main() -> None:
                 print(f"  {rows[-1]}", flush=True)
                 pd.DataFrame(rows).to_csv(args.out, index=False)
     table = pd.DataFrame(rows)
+    if table.empty:
+        print("nothing measured:", *skipped, sep="\n- ")
+        return
     order = {tool: k for k, tool in enumerate(TOOLS)}
     table = table.sort_values(["n", "tool"], key=lambda s: s.map(order) if s.name == "tool" else s)
     ok = table[table["status"] == "ok"]
