@@ -244,7 +244,7 @@ def figure(table: pd.DataFrame, path: Path) -> None:
         ax.loglog(rows["n"], rows["wall"], marker="o", label=tool)
     ax.set_xlabel("rows (firms)")
     ax.set_ylabel("wall time, s (child process)")
-    ax.set_title("vaer and peers: time by rows (30 features, 1 core)")
+    ax.set_title("time by rows (vaer_run: 2 cores from 50k rows)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
