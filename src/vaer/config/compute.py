@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from vaer.config.estimators import AUTO_JOBS_MIN_ROWS
+from vaer.config.estimators import Jobs, resolve_jobs
 
 
 class ComputeConfig(BaseModel):
@@ -26,21 +25,10 @@ class ComputeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["local", "ray"] = "local"
-    n_jobs: int | Literal["auto"] = "auto"
+    n_jobs: Jobs = "auto"
     address: str | None = None
     num_cpus_per_task: float = Field(1.0, gt=0.0)
 
-    @field_validator("n_jobs")
-    @classmethod
-    def _check_n_jobs(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"`n_jobs` must be an int >= 1 or 'auto'; got {value}")
-        return value
-
     def jobs(self, n_units: int | None) -> int:
         """Local processes for a run on ``n_units`` units (resolves ``auto``; 1 if unknown)."""
-        if self.n_jobs != "auto":
-            return int(self.n_jobs)
-        if n_units is None or n_units < AUTO_JOBS_MIN_ROWS:
-            return 1
-        return max(1, os.cpu_count() or 1)
+        return resolve_jobs(self.n_jobs, n_units)

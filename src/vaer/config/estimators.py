@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -17,6 +17,27 @@ class _Section(BaseModel):
 
 
 AUTO_JOBS_MIN_ROWS = 50_000
+
+
+def _check_jobs(value: int | str) -> int | str:
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"`n_jobs` must be an int >= 1 or 'auto'; got {value}")
+    return value
+
+
+Jobs = Annotated[int | Literal["auto"], AfterValidator(_check_jobs)]
+"""An ``n_jobs`` setting: a number of local processes, or ``auto``."""
+
+
+def resolve_jobs(n_jobs: int | str, n_rows: int | None) -> int:
+    """Processes for ``n_rows`` units: an int as given; ``auto``: one below
+    ``AUTO_JOBS_MIN_ROWS`` units (or when the size is unknown), where starting processes
+    costs more than it saves, and every core above."""
+    if n_jobs != "auto":
+        return int(n_jobs)
+    if n_rows is None or n_rows < AUTO_JOBS_MIN_ROWS:
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 class NuisanceConfig(_Section):
@@ -45,23 +66,14 @@ class NuisanceConfig(_Section):
 
     model: Literal["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"] = "lightgbm"
     params: dict[str, Any] = {}
-    n_jobs: int | Literal["auto"] = "auto"
+    n_jobs: Jobs = "auto"
     early_stopping: bool | Literal["auto"] = "auto"
     early_stopping_max_rows: int = Field(20_000, ge=100)
     linear_candidate: bool = True
 
-    @field_validator("n_jobs")
-    @classmethod
-    def _check_n_jobs(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"`n_jobs` must be an int >= 1 or 'auto'; got {value}")
-        return value
-
     def jobs(self, n_rows: int) -> int:
         """Local processes for cross-fitting ``n_rows`` units (resolves ``auto``)."""
-        if self.n_jobs != "auto":
-            return int(self.n_jobs)
-        return 1 if n_rows < AUTO_JOBS_MIN_ROWS else max(1, os.cpu_count() or 1)
+        return resolve_jobs(self.n_jobs, n_rows)
 
     @model_validator(mode="after")
     def _check_early_stopping(self) -> NuisanceConfig:
