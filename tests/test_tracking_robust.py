@@ -222,8 +222,9 @@ def test_an_interrupt_dropped_inside_a_finalizer_is_raised_at_the_next_report() 
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.2)  # the handler runs here; its KeyboardInterrupt is dropped
 
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
     with _Interrupts().installed() as interrupts:
         Finalized()  # collected at once: the signal arrives inside __del__
         with pytest.raises(KeyboardInterrupt):
             interrupts.check()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
