@@ -213,6 +213,7 @@ def test_vaer_ui_serves_the_project_store(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
 def test_an_interrupt_dropped_inside_a_finalizer_is_raised_at_the_next_report() -> None:
     """Python drops exceptions raised in finalizers; the CLI raises the signal again."""
     from vaer.cli import _Interrupts
