@@ -161,13 +161,13 @@ class _EarlyStopping(BaseEstimator):
             if self.linear is not None:
                 linear = clone(self.linear).fit(x[train], target[train])
                 if self._loss(linear, *held_out) < self._loss(probe, *held_out):
-                    self.estimator_ = clone(self.linear).fit(x, target)
-                    self.n_rounds_, self.chosen_ = 0, "linear"
-                    self.n_features_in_ = x.shape[1]
-                    return self
-        self.estimator_ = clone(self.estimator).set_params(n_estimators=rounds)
-        self.estimator_.fit(x, target, **fit_params)
-        self.n_rounds_, self.chosen_ = rounds, "lightgbm"
+                    rounds = 0
+        if rounds == 0:
+            self.estimator_ = clone(self.linear).fit(x, target)
+        else:
+            self.estimator_ = clone(self.estimator).set_params(n_estimators=rounds)
+            self.estimator_.fit(x, target, **fit_params)
+        self.n_rounds_, self.chosen_ = rounds, "linear" if rounds == 0 else "lightgbm"
         self.n_features_in_ = x.shape[1]
         return self
 
