@@ -277,8 +277,8 @@ def main() -> None:
         "(firms clustered in cities) vaer's and DoubleML's intervals are cluster-robust; "
         "econml's own intervals (`econml_*`) treat firms as independent.",
         "vaer's CATE for `vaer_linear` is cross-fitted (refitted without each of 5 "
-        "cluster-grouped folds, predicted on it) and for `vaer_cf` out-of-bag; econml's and grf's are "
-        "in-sample predictions of honest forests (econml defaults) or out-of-bag "
+        "cluster-grouped folds, predicted on it) and for `vaer_cf` out-of-bag; econml's and "
+        "grf's are in-sample predictions of honest forests (econml defaults) or out-of-bag "
         "(`econml_same_cf`).",
     ]
     if not with_grf:
