@@ -15,7 +15,7 @@ from vaer.config.estimators import CausalForestDMLParams
 from vaer.config.models import ExperimentConfig, NuisanceConfig, SyntheticTableConfig
 from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic_table import make_synthetic_table
-from vaer.estimators.fit import fit_estimators
+from vaer.estimators.fit import _forest_inference, fit_estimators
 from vaer.estimators.ivforest import ResidualIVForest
 from vaer.estimators.learners import CachedClassifier, CachedRegressor, make_classifier
 from vaer.estimators.nuisance import NuisanceCache, binarise, make_regressor
@@ -180,6 +180,20 @@ def test_same_seed_same_numbers_whatever_n_jobs(small_data: AnalysisData, all_ki
         np.testing.assert_array_equal(a.scores, b.scores, err_msg=a.label)
     pd.testing.assert_frame_equal(first.to_frame(), second.to_frame())
     pd.testing.assert_frame_equal(first.cate_frame(), second.cate_frame())
+
+
+@pytest.mark.parametrize("kind", ["causal_forest_dml", "forest_dr_learner"])
+def test_forest_inference_in_chunks_equals_one_pass(
+    small_data: AnalysisData, all_kinds: Any, kind: str
+) -> None:
+    _, result = all_kinds
+    model, x = result.get(kind).model, small_data.x.to_numpy(dtype=np.float64)
+    whole = model.effect_inference(X=x)
+    summary = whole.population_summary()
+    mean, se, tau_se = _forest_inference(model, x, rows=37)
+    np.testing.assert_allclose(tau_se, np.ravel(whole.stderr), rtol=1e-12)
+    assert mean == pytest.approx(float(np.ravel(summary.mean_point)[0]), rel=1e-12)
+    assert se == pytest.approx(float(np.ravel(summary.stderr_mean)[0]), rel=1e-12)
 
 
 def test_a_different_seed_changes_the_folds(small_data: AnalysisData) -> None:
