@@ -54,10 +54,11 @@ $(GRF_PEER):
 
 bench: $(VENV)/.installed-bench $(GRF_PEER)
 	$(BENCH) benchmarks/accuracy.py --seeds 20
-	$(BENCH) benchmarks/scaling.py --sizes 10000 50000 200000 1000000
+	$(BENCH) benchmarks/scaling.py --sizes 10000 50000 200000 1000000 --peer-max-rows 200000
 	$(BENCH) benchmarks/ray_sweep.py --variants 8 --n-units 1500
 
-bench-quick: $(VENV)/.installed-bench $(GRF_PEER)
+# quick: grf only if its environment is already built (building it takes ~15 minutes)
+bench-quick: $(VENV)/.installed-bench
 	$(BENCH) benchmarks/accuracy.py --quick
 	$(BENCH) benchmarks/scaling.py --quick
 
