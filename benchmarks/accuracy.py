@@ -276,9 +276,9 @@ def main() -> None:
         "Designs without clusters give every unit its own cluster. On the table designs "
         "(firms clustered in cities) vaer's and DoubleML's intervals are cluster-robust; "
         "econml's own intervals (`econml_*`) treat firms as independent.",
-        "vaer's CATE for `vaer_linear` is cross-fitted (refitted without each of 5 "
-        "cluster-grouped folds, predicted on it) and for `vaer_cf` out-of-bag; econml's and "
-        "grf's are in-sample predictions of honest forests (econml defaults) or out-of-bag "
+        "vaer's CATE for `vaer_linear` is cross-fitted (refitted on half of the clusters, "
+        "predicted on the other half) and for `vaer_cf` out-of-bag; econml's and grf's are "
+        "in-sample predictions of honest forests (econml defaults) or out-of-bag "
         "(`econml_same_cf`).",
     ]
     if not with_grf:
