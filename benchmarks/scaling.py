@@ -330,7 +330,7 @@ def main() -> None:
         "--grf-max-rows",
         type=int,
         default=50_000,
-        help="grf runs up to this many rows (its peak RSS grows about linearly: 9.0 GiB at "
+        help="grf runs up to this many rows (its peak RSS grows about linearly: 8.8 GiB at "
         "50,000 rows here, so 200,000 would need more than this machine's 24 GiB)",
     )
     parser.add_argument("--run-max-rows", type=int, default=1_000_000)

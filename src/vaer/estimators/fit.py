@@ -39,8 +39,8 @@ def _ate_from_scores(
 
 
 #: Rows per ``effect_inference`` call of a forest: econml keeps every subforest's
-#: prediction for every row at once, 1.9 GiB for 200k rows and 400 trees (in 50k-row
-#: chunks: 0.47 GiB, no slower), which set the peak of a 1M-row run.
+#: prediction for every row at once, 1.85 GiB for 200k rows and 400 trees (in 50k-row
+#: chunks: 0.46 GiB, no slower), which set the peak of a 1M-row run.
 FOREST_INFERENCE_ROWS = 50_000
 
 
