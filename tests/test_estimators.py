@@ -15,6 +15,7 @@ from vaer.config.estimators import CausalForestDMLParams
 from vaer.config.models import ExperimentConfig, NuisanceConfig, SyntheticTableConfig
 from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic_table import make_synthetic_table
+from vaer.estimators import chunks
 from vaer.estimators.fit import _forest_inference, fit_estimators
 from vaer.estimators.ivforest import ResidualIVForest
 from vaer.estimators.learners import CachedClassifier, CachedRegressor, make_classifier
@@ -183,17 +184,37 @@ def test_same_seed_same_numbers_whatever_n_jobs(small_data: AnalysisData, all_ki
 
 
 @pytest.mark.parametrize("kind", ["causal_forest_dml", "forest_dr_learner"])
-def test_forest_inference_in_chunks_equals_one_pass(
-    small_data: AnalysisData, all_kinds: Any, kind: str
+def test_forest_inference_in_blocks_equals_one_pass(
+    small_data: AnalysisData, all_kinds: Any, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, result = all_kinds
     model, x = result.get(kind).model, small_data.x.to_numpy(dtype=np.float64)
     whole = model.effect_inference(X=x)
     summary = whole.population_summary()
-    mean, se, tau_se = _forest_inference(model, x, rows=37)
+    monkeypatch.setattr(chunks, "ROWS", 37)  # 600 rows: 17 blocks
+    mean, se, tau_se = _forest_inference(model, x)
     np.testing.assert_allclose(tau_se, np.ravel(whole.stderr), rtol=1e-12)
     assert mean == pytest.approx(float(np.ravel(summary.mean_point)[0]), rel=1e-12)
     assert se == pytest.approx(float(np.ravel(summary.stderr_mean)[0]), rel=1e-12)
+
+
+def test_iv_forest_stderr_in_blocks_equals_one_pass(
+    small_data: AnalysisData, all_kinds: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, result = all_kinds
+    model, x = result.get("causal_iv_forest").model, small_data.x.to_numpy(dtype=np.float64)
+    whole = np.sqrt(np.ravel(model.forest_.predict_and_var(x)[1]))
+    monkeypatch.setattr(chunks, "ROWS", 37)
+    np.testing.assert_allclose(model.effect_stderr(x), whole, rtol=1e-12)
+
+
+def test_by_rows_keeps_the_order_and_checks_the_block_size() -> None:
+    x = np.arange(10.0)[:, None]
+    assert [len(b) for b in chunks.by_rows(lambda part: part, x, rows=4)] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(chunks.by_rows(lambda p: p * 2, x, 3)), x * 2)
+    assert chunks.by_rows(len, x[:0]) == []
+    with pytest.raises(ValueError, match=r"`rows` must be an int >= 1; got 0"):
+        chunks.by_rows(len, x, rows=0)
 
 
 def test_a_different_seed_changes_the_folds(small_data: AnalysisData) -> None:

@@ -20,6 +20,7 @@ from vaer.cli import app
 from vaer.config import validate_config
 from vaer.config.models import SyntheticTableConfig
 from vaer.data import FeatureEncoder, make_synthetic_table
+from vaer.estimators import chunks
 from vaer.pipeline import RunResult, run_experiment
 
 pytestmark = pytest.mark.integration
@@ -116,7 +117,7 @@ def test_run_is_complete_on_the_server(server: str, single_run: tuple[RunResult,
 
 
 def test_logged_model_predicts_for_new_firms(
-    server: str, single_run: tuple[RunResult, Path]
+    server: str, single_run: tuple[RunResult, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result, _ = single_run
     mlflow.set_tracking_uri(server)
@@ -124,6 +125,7 @@ def test_logged_model_predicts_for_new_firms(
     assert model.metadata.signature is not None
     new = make_synthetic_table(SyntheticTableConfig(n_units=250, n_clusters=20), random_state=11)
     firms = new.frame[BASE_ROLES["modifiers"]]
+    monkeypatch.setattr(chunks, "ROWS", 37)  # intervals in blocks: 250 rows, 7 blocks
     predicted = model.predict(firms)
     assert list(predicted.columns) == ["tau_hat", "ci_low", "ci_high"]
     assert len(predicted) == 250
@@ -134,6 +136,9 @@ def test_logged_model_predicts_for_new_firms(
     forest = result.estimation.get("causal_forest_dml").model
     expected = np.ravel(forest.effect(encoder.transform(firms).to_numpy()))
     np.testing.assert_allclose(predicted["tau_hat"].to_numpy(), expected, rtol=1e-10)
+    low, high = forest.effect_interval(encoder.transform(firms).to_numpy())
+    np.testing.assert_allclose(predicted["ci_low"].to_numpy(), np.ravel(low), rtol=1e-10)
+    np.testing.assert_allclose(predicted["ci_high"].to_numpy(), np.ravel(high), rtol=1e-10)
     linear = model.predict(firms.head(20), params={"estimator": "linear_dml", "alpha": 0.1})
     wide = model.predict(firms.head(20), params={"estimator": "linear_dml", "alpha": 0.01})
     assert ((wide["ci_high"] - wide["ci_low"]) > (linear["ci_high"] - linear["ci_low"])).all()

@@ -13,6 +13,7 @@ from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
 from vaer.data.design import AnalysisData
+from vaer.estimators.chunks import by_rows
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.ivforest import ResidualIVForest
 from vaer.estimators.nuisance import NuisanceCache
@@ -38,25 +39,17 @@ def _ate_from_scores(
     )
 
 
-#: Rows per ``effect_inference`` call of a forest: econml keeps every subforest's
-#: prediction for every row at once, 1.85 GiB for 200k rows and 400 trees (in 50k-row
-#: chunks: 0.46 GiB, no slower), which set the peak of a 1M-row run.
-FOREST_INFERENCE_ROWS = 50_000
-
-
-def _forest_inference(model: Any, x: np.ndarray, rows: int) -> tuple[float, float, np.ndarray]:
-    """A forest's mean effect, its SE and per-unit SEs, ``rows`` units at a time.
+def _forest_inference(model: Any, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """A forest's mean effect, its SE and per-unit SEs, a block of rows at a time
+    (:func:`~vaer.estimators.chunks.by_rows`).
 
     For forests econml's ``population_summary`` has no exact SE of the mean and bounds it
-    by ``sqrt(mean(stderr**2))``; the chunks reproduce that exactly.
+    by ``sqrt(mean(stderr**2))``; the blocks reproduce that exactly.
     """
-    points, stderrs = [], []
-    for start in range(0, len(x), rows):
-        inference = model.effect_inference(X=x[start : start + rows])
-        points.append(np.asarray(inference.point_estimate, dtype=np.float64).reshape(-1))
-        stderrs.append(np.asarray(inference.stderr, dtype=np.float64).reshape(-1))
-    tau_se = np.concatenate(stderrs)
-    return float(np.mean(np.concatenate(points))), float(np.sqrt(np.mean(tau_se**2))), tau_se
+    blocks = by_rows(lambda part: model.effect_inference(X=part), x)
+    points = np.concatenate([np.ravel(b.point_estimate) for b in blocks]).astype(np.float64)
+    tau_se = np.concatenate([np.ravel(b.stderr) for b in blocks]).astype(np.float64)
+    return float(np.mean(points)), float(np.sqrt(np.mean(tau_se**2))), tau_se
 
 
 def _econml_inference(
@@ -65,11 +58,11 @@ def _econml_inference(
     model: Any,
     x: np.ndarray,
     available: bool = True,
-    forest_rows: int | None = None,
+    forest: bool = False,
 ) -> tuple[AteEstimate, np.ndarray]:
     """econml's own ATE interval and per-unit SEs, from one ``effect_inference`` pass
     (econml's ``ate_inference(X)`` is ``effect_inference(X).population_summary()``), or
-    for a forest (``forest_rows`` given) :func:`_forest_inference` in chunks."""
+    for a forest :func:`_forest_inference` in blocks of rows."""
     z = float(stats.norm.ppf(0.975))
     se_type = "econml default"
     if not available:
@@ -80,8 +73,8 @@ def _econml_inference(
     elif isinstance(model, ResidualIVForest):
         estimate, se, z = model.ate_interval(x)
         tau_se = model.effect_stderr(x)
-    elif forest_rows is not None:
-        estimate, se, tau_se = _forest_inference(model, x, forest_rows)
+    elif forest:
+        estimate, se, tau_se = _forest_inference(model, x)
     else:
         inference = model.effect_inference(X=x)
         tau_se = np.asarray(inference.stderr, dtype=np.float64).reshape(len(x))
@@ -193,9 +186,9 @@ def fit_estimators(
         tau_hat = _out_of_sample(kind, model, params, cache, random_state)
         scores = kind.scores(tau_hat, cache, params)
         estimand = kind.estimand(params)
-        forest_rows = FOREST_INFERENCE_ROWS if kind.out_of_sample == "oob" else None
+        forest = kind.out_of_sample == "oob"
         ate_econml, tau_se = _econml_inference(
-            label, estimand, model, x, kind.econml_inference, forest_rows
+            label, estimand, model, x, kind.econml_inference, forest
         )
         fit_seconds = time.perf_counter() - started - (cache.total_seconds - nuisance_before)
         results.append(

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from vaer.estimators.chunks import by_rows
+
 
 class ResidualIVForest:
     """An econml ``CausalIVForest`` on residuals, with a CATE-estimator interface.
@@ -54,9 +56,11 @@ class ResidualIVForest:
         return self.effect(X)
 
     def effect_stderr(self, X: np.ndarray) -> np.ndarray:
-        """Standard error of the CATE at ``X`` (forest bootstrap-of-little-bags variance)."""
-        _, var = self._check_fitted().predict_and_var(X)
-        return np.sqrt(np.asarray(var, dtype=np.float64).reshape(len(X)))
+        """Standard error of the CATE at ``X`` (forest bootstrap-of-little-bags variance),
+        a block of rows at a time (:func:`~vaer.estimators.chunks.by_rows`)."""
+        forest = self._check_fitted()
+        blocks = by_rows(lambda part: np.ravel(forest.predict_and_var(part)[1]), X)
+        return np.sqrt(np.concatenate(blocks).astype(np.float64)).reshape(len(X))
 
     def oob_effect(self, X: np.ndarray) -> np.ndarray:
         """Out-of-bag CATE of the training rows ``X`` (NaN where no tree left a row out)."""
