@@ -139,6 +139,7 @@ class _EarlyStopping(BaseEstimator):
         target = np.asarray(y)
         n = len(target)
         rounds = int(self.estimator.get_params()["n_estimators"])
+        chosen = "lightgbm"
         n_valid = round(self.validation_fraction * n)
         if (self.max_rows is None or n <= self.max_rows) and n_valid >= 20:
             order = np.random.default_rng(self.random_state).permutation(n)
@@ -161,13 +162,14 @@ class _EarlyStopping(BaseEstimator):
             if self.linear is not None:
                 linear = clone(self.linear).fit(x[train], target[train])
                 if self._loss(linear, *held_out) < self._loss(probe, *held_out):
-                    rounds = 0
-        if rounds == 0:
+                    chosen = "linear"
+        if chosen == "linear":
             self.estimator_ = clone(self.linear).fit(x, target)
+            rounds = 0
         else:
             self.estimator_ = clone(self.estimator).set_params(n_estimators=rounds)
             self.estimator_.fit(x, target, **fit_params)
-        self.n_rounds_, self.chosen_ = rounds, "linear" if rounds == 0 else "lightgbm"
+        self.n_rounds_, self.chosen_ = rounds, chosen
         self.n_features_in_ = x.shape[1]
         return self
 
