@@ -277,7 +277,8 @@ def main() -> None:
         "(firms clustered in cities) vaer's and DoubleML's intervals are cluster-robust; "
         "econml's own intervals (`econml_*`) treat firms as independent.",
         "vaer's CATE for `vaer_linear` is cross-fitted (refitted on half of the clusters, "
-        "predicted on the other half) and for `vaer_cf` out-of-bag; econml's and grf's are "
+        "predicted on the other half) and for `vaer_cf` out-of-bag (its forest's; the "
+        "linear CATE it starts from is fitted on all units); econml's and grf's are "
         "in-sample predictions of honest forests (econml defaults) or out-of-bag "
         "(`econml_same_cf`).",
     ]

@@ -21,7 +21,8 @@ Tools
     LightGBM learners with early stopping and the linear candidate, the same
     cluster-grouped folds, vaer's configured forest via
     :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one forest: no
-    candidate selection; out-of-bag effects for the forest, as vaer).
+    candidate selection and no linear base, which econml does not offer; out-of-bag
+    effects for the forest, as vaer).
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
@@ -34,8 +35,10 @@ Tools
     separate peer environment's Python as a subprocess (:mod:`grf_worker`); the ATE is
     the mean of its per-unit effects (skgrf exposes no interval for it).
 ``oracle``
-    vaer's causal forest final stage (same forest parameters) fitted on the residuals of
-    the *true* nuisance functions; out-of-bag effects. Its CATE RMSE is the yardstick.
+    vaer's causal forest final stage (same forest parameters and candidate selection,
+    without the linear base: a causal forest, as the yardstick is defined) fitted on the
+    residuals of the *true* nuisance functions; out-of-bag effects. Its CATE RMSE is the
+    yardstick.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from vaer.estimators.learners import (
     make_classifier,
     make_regressor,
 )
+from vaer.estimators.linear_base import ShiftedForest
+from vaer.estimators.registry import oob_effect
 
 
 def test_default_lightgbm_nuisances_stop_early() -> None:
@@ -197,3 +199,15 @@ def test_forest_threads_change_nothing(table_data) -> None:  # type: ignore[no-u
     assert one.ate.estimate == two.ate.estimate and one.ate.se == two.ate.se
     forest = two.model.model_final_.estimators_[0]
     assert two.model.n_jobs == 1 and forest.n_jobs == 1  # predictions in one thread
+
+
+def test_forest_starts_from_the_linear_base(table_data) -> None:  # type: ignore[no-untyped-def]
+    params = CausalForestDMLParams(n_estimators=40, cv=3)
+    fitted = _fit_forest(table_data, params)
+    model = fitted.model
+    assert isinstance(model.model_final_, ShiftedForest)
+    assert model.linear_base_share_ == params.linear_base == 0.3
+    x = table_data[0].x.to_numpy(np.float64)
+    np.testing.assert_array_equal(fitted.tau_hat, oob_effect(model, x))
+    off = _fit_forest(table_data, params.model_copy(update={"linear_base": 0.0})).model
+    assert off.linear_base_ is None and not isinstance(off.model_final_, ShiftedForest)

@@ -102,8 +102,10 @@ def _build_sparse_linear_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
     )
 
 
-def _build_causal_forest_dml(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    return _residual_forest(params, rs, folds, cache.config.jobs(_rows_of(folds)))
+def _build_causal_forest_dml(
+    params: Any, folds: Folds, rs: int, cache: NuisanceCache, base: Any = None
+) -> Any:
+    return _residual_forest(params, rs, folds, cache.config.jobs(_rows_of(folds)), base)
 
 
 def _dr_models(params: Any, cache: NuisanceCache) -> dict[str, Any]:
@@ -188,11 +190,15 @@ def _rloss(model: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> f
     return float(np.mean((y_res - tau * t_res) ** 2))
 
 
-def _residual_forest(params: Any, random_state: int, folds: Folds, n_jobs: int = 1) -> Any:
-    """econml ``CausalForestDML`` fitted on residuals (zero nuisance models)."""
-    from econml.dml import CausalForestDML
+def _residual_forest(
+    params: Any, random_state: int, folds: Folds, n_jobs: int = 1, base: Any = None
+) -> Any:
+    """econml ``CausalForestDML`` to be fitted on residuals (zero nuisance models); with a
+    fitted :class:`~vaer.estimators.linear_base.LinearCate` ``base``, its forest starts
+    from ``params.linear_base`` times it."""
+    from vaer.estimators.linear_base import LinearBaseCausalForestDML
 
-    return CausalForestDML(
+    model = LinearBaseCausalForestDML(
         model_y=ZeroRegressor(),
         model_t=ZeroRegressor(),
         cv=folds,
@@ -200,6 +206,9 @@ def _residual_forest(params: Any, random_state: int, folds: Folds, n_jobs: int =
         inference=True,
         **forest_kwargs(params, random_state, _rows_of(folds), n_jobs),
     )
+    if base is not None:
+        model.linear_base_, model.linear_base_share_ = base, params.linear_base
+    return model
 
 
 def choose_forest(
@@ -232,23 +241,31 @@ def choose_forest(
 
 
 def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
-    """Fit ``causal_forest_dml``; with ``select``, the candidate chosen by :func:`choose_forest`.
+    """Fit ``causal_forest_dml``: the linear base (``linear_base`` > 0), then with
+    ``select`` the candidate forest chosen by :func:`choose_forest` on what the base leaves.
 
     ``model`` ends up as the chosen forest grown in full, with ``vaer_forest_candidate_``
-    (the winning overrides) and ``vaer_forest_rloss_`` (each candidate's R-loss).
+    (the winning overrides) and ``vaer_forest_rloss_`` (each candidate's R-loss), and
+    ``linear_base_`` (the fitted :class:`~vaer.estimators.linear_base.LinearCate`) when
+    there is a base.
     """
-    if not params.select.enabled:
-        _fit_on_residuals(model, rows, cache, params)
-        return
     nu = cache.continuous(params.cv)
-    chosen, losses = choose_forest(
-        params, cache.x[rows], nu.y_res[rows], nu.t_res[rows], model.random_state
-    )
-    final = _build_causal_forest_dml(chosen, model.cv, model.random_state, cache)
+    x, y_res, t_res = cache.x[rows], nu.y_res[rows], nu.t_res[rows]
+    base = None
+    if params.linear_base > 0:
+        from vaer.estimators.linear_base import LinearCate
+
+        base = LinearCate(model.random_state).fit(x, y_res, t_res, cache.clusters[rows])
+    chosen, losses = params, None
+    if params.select.enabled:
+        remainder = y_res if base is None else y_res - params.linear_base * base.predict(x) * t_res
+        chosen, losses = choose_forest(params, x, remainder, t_res, model.random_state)
+    final = _build_causal_forest_dml(chosen, model.cv, model.random_state, cache, base)
     _fit_on_residuals(final, rows, cache, params)
     vars(model).update(vars(final))
-    model.vaer_forest_candidate_ = dict(params.select.candidates[int(np.argmin(losses))])
-    model.vaer_forest_rloss_ = losses
+    if losses is not None:
+        model.vaer_forest_candidate_ = dict(params.select.candidates[int(np.argmin(losses))])
+        model.vaer_forest_rloss_ = losses
 
 
 def _one_thread(model: Any) -> None:
