@@ -12,8 +12,13 @@ with :math:`b_0` unpenalised (partialled out, Frisch-Waugh) and :math:`\alpha` c
 cross-validation over folds of clusters; the forest is then grown on what a share
 :math:`s` of it leaves, :math:`\tilde Y - s\,b(X)\,\tilde T`, and the effect is
 :math:`\hat\tau(x) = s\,b(x) + \hat\theta(x)`. Where the effect is constant the lasso
-keeps only :math:`b_0` and the forest is the one without a base; where it has a linear
-part the forest only has to find what is left.
+keeps little more than :math:`b_0` and the forest is close to the one without a base;
+where it has a linear part the forest only has to find what is left. The share is fixed
+(0.3 by default) rather than chosen by the forest's R-loss, which on clustered data
+prefers the forest without a base even where the base is better (out-of-bag units share
+their cluster's shocks with the trees' units); the base is fitted on all units, so the
+out-of-bag effects are out-of-sample for the forest only (the base has one coefficient
+per modifier).
 
 The forest's intervals (and its out-of-bag effects) are shifted by :math:`s\,b(x)`; the
 sampling variance of :math:`b` (a regression with one coefficient per modifier) is not
@@ -144,8 +149,8 @@ class ShiftedForest:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Shifted projection ``<tau(x), projector>`` (one treatment) and its variance."""
         pred, var = self.forest.predict_projection_and_var(X, projector)
-        shift = self._shift(X, pred) * np.asarray(projector).reshape(self._shift(X, pred).shape)
-        return pred + shift, var
+        shift = self._shift(X, pred)
+        return pred + shift * np.asarray(projector).reshape(shift.shape), var
 
     def oob_predict(self, Xtrain: np.ndarray) -> np.ndarray:
         """Shifted out-of-bag prediction of the training rows."""
