@@ -219,7 +219,7 @@ class CausalForestDMLParams(_EstimatorParams, _ForestParams):
     grown, and candidates are chosen, on what that share leaves, and the effect is the
     share of the linear CATE plus the forest. On the benchmark designs
     (``benchmarks/accuracy.py``, 20 seeds each) 0.3 lowered the CATE RMSE on seven of eight
-    designs (by 3-17%; the most on IHDP and the firm tables) and raised it by 10% on Nie
+    designs (by 2-17%; the most on IHDP and the firm tables) and raised it by 10% on Nie
     and Wager's design C, whose effect is constant. A share of 0.7 did better still where
     the effect is close to linear (table_hard 20% below econml's defaults instead of 6%)
     but 13% worse than econml on Wager and Athey's step-like effect, which the forest
