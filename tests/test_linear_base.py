@@ -89,6 +89,10 @@ def test_forest_on_what_the_base_leaves_plus_the_base() -> None:
     np.testing.assert_allclose(
         model.const_marginal_effect_interval(x[:50])[0].ravel(), shift[:50] + plain_low
     )
+    bounds = model.model_final_.predict(x[:50], interval=True)
+    plain_bounds = plain.model_final_.predict(x[:50], interval=True)
+    for ours_part, theirs_part in zip(bounds, plain_bounds, strict=True):
+        np.testing.assert_allclose(np.ravel(ours_part), shift[:50] + np.ravel(theirs_part))
     assert len(model.model_final_.estimators_[0].estimators_) == 40
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.effect(x[:50]), model.effect(x[:50]))

@@ -135,9 +135,8 @@ class ShiftedForest:
     def predict(self, X: np.ndarray, interval: bool = False, alpha: float = 0.05) -> Any:
         """The forest's prediction (and interval bounds) plus ``share * base(X)``."""
         out = self.forest.predict(X, interval=interval, alpha=alpha)
-        if not interval:
-            return out + self._shift(X, out)
-        return tuple(part + self._shift(X, part) for part in out)
+        shift = self._shift(X, out[0] if interval else out)  # the base once for all bounds
+        return tuple(part + shift for part in out) if interval else out + shift
 
     def predict_and_var(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shifted prediction and the forest's variance."""
