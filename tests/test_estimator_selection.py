@@ -15,8 +15,10 @@ from vaer.data.design import build_analysis_data
 from vaer.data.synthetic_table import TABLE_ROLES, make_synthetic_table
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.learners import (
+    LGBM_DEFAULTS,
     EarlyStoppingClassifier,
     EarlyStoppingRegressor,
+    _held_out_rows,
     make_classifier,
     make_regressor,
 )
@@ -211,3 +213,37 @@ def test_forest_starts_from_the_linear_base(table_data) -> None:  # type: ignore
     np.testing.assert_array_equal(fitted.tau_hat, oob_effect(model, x))
     off = _fit_forest(table_data, params.model_copy(update={"linear_base": 0.0})).model
     assert off.linear_base_ is None and not isinstance(off.model_final_, ShiftedForest)
+
+
+def test_held_out_rows_take_whole_groups() -> None:
+    groups = np.repeat(np.arange(30), 20)
+    valid = _held_out_rows(len(groups), 0.2, groups, random_state=1)
+    held = np.unique(groups[valid])
+    assert np.isin(groups, held).sum() == len(valid)  # whole groups only
+    assert 0.2 * len(groups) <= len(valid) < len(groups)
+    with pytest.raises(ValueError, match=r"`groups` must have one label per row \(600\); got 5"):
+        _held_out_rows(600, 0.2, np.arange(5), random_state=1)
+
+
+def test_early_stopping_on_held_out_cities_does_not_learn_city_noise() -> None:
+    """A city-level feature lets boosted trees memorise each city's shock. Rows held out
+    from the training cities reward that; whole held-out cities do not, so the grouped
+    model predicts new cities at least as well and with far fewer rounds."""
+    rng = np.random.default_rng(0)
+
+    def draw(n_cities: int, per_city: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        city = np.repeat(np.arange(n_cities), per_city)
+        level = rng.normal(size=n_cities)[city]  # identifies the city, no signal
+        shock = rng.normal(size=n_cities)[city]
+        x = np.column_stack([level, rng.normal(size=len(city))])
+        return x, shock + 0.5 * x[:, 1] + rng.normal(size=len(city)), city
+
+    x, y, city = draw(80, 40)
+    x_new, y_new, _ = draw(80, 40)
+    rows = EarlyStoppingRegressor(LGBMRegressor(**LGBM_DEFAULTS, random_state=0)).fit(x, y)
+    grouped = EarlyStoppingRegressor(LGBMRegressor(**LGBM_DEFAULTS, random_state=0)).fit(
+        x, y, groups=city
+    )
+    mse = {m: float(np.mean((y_new - m.predict(x_new)) ** 2)) for m in (rows, grouped)}
+    assert grouped.n_rounds_ < rows.n_rounds_
+    assert mse[grouped] <= mse[rows]

@@ -20,6 +20,7 @@ import inspect
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
 from vaer.config.estimators import NuisanceConfig
@@ -64,6 +65,25 @@ def _with_params(model: BaseEstimator, config: NuisanceConfig) -> BaseEstimator:
 
 EARLY_STOPPING_FRACTION = 0.2
 EARLY_STOPPING_ROUNDS = 20
+
+
+def _held_out_rows(n: int, fraction: float, groups: Any, random_state: int) -> np.ndarray:
+    """Rows held out to stop early: a random ``fraction`` of the rows, or with ``groups``
+    whole groups drawn at random until they hold at least that share of the rows (at
+    least one group is kept for training). Fewer than two groups: a random share of rows.
+    """
+    rng = np.random.default_rng(random_state)
+    if groups is not None:
+        codes, labels = pd.factorize(np.asarray(groups))
+        if len(codes) != n:
+            raise ValueError(f"`groups` must have one label per row ({n}); got {len(codes)}")
+        if len(labels) >= 2:
+            sizes = np.bincount(codes, minlength=len(labels))
+            order = rng.permutation(len(labels))
+            taken = np.cumsum(sizes[order]) >= fraction * n
+            last = min(int(np.argmax(taken)), len(labels) - 2)
+            return np.flatnonzero(np.isin(codes, order[: last + 1]))
+    return np.sort(rng.permutation(n)[: round(fraction * n)])
 
 
 class _EarlyStopping(BaseEstimator):
@@ -130,8 +150,13 @@ class _EarlyStopping(BaseEstimator):
         if int(self.patience) < 1:
             raise ValueError(f"`patience` must be an int >= 1; got {self.patience}")
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> _EarlyStopping:
-        """Choose the number of rounds on held-out rows, then refit on all rows."""
+    def fit(self, X: Any, y: Any, groups: Any = None, **fit_params: Any) -> _EarlyStopping:
+        """Choose the number of rounds on held-out rows, then refit on all rows.
+
+        With ``groups`` (e.g. the city of each firm) whole groups are held out, so that
+        the number of rounds and the linear-or-boosted choice reward what carries over to
+        new groups, not group-level noise learnt from the group's other rows.
+        """
         from lightgbm import early_stopping
 
         self._check()
@@ -140,10 +165,9 @@ class _EarlyStopping(BaseEstimator):
         n = len(target)
         rounds = int(self.estimator.get_params()["n_estimators"])
         chosen = "lightgbm"
-        n_valid = round(self.validation_fraction * n)
-        if (self.max_rows is None or n <= self.max_rows) and n_valid >= 20:
-            order = np.random.default_rng(self.random_state).permutation(n)
-            valid, train = order[:n_valid], order[n_valid:]
+        valid = _held_out_rows(n, self.validation_fraction, groups, self.random_state)
+        if (self.max_rows is None or n <= self.max_rows) and len(valid) >= 20:
+            train = np.setdiff1d(np.arange(n), valid, assume_unique=True)
             probe = clone(self.estimator)
             held_out = (x[valid], target[valid])
             # LightGBM >= 4.6 takes eval_X/eval_y and deprecates eval_set
@@ -193,8 +217,8 @@ class EarlyStoppingRegressor(RegressorMixin, _EarlyStopping):
 class EarlyStoppingClassifier(ClassifierMixin, _EarlyStopping):
     """LightGBM classifier with the number of trees chosen on a held-out fifth."""
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> EarlyStoppingClassifier:
-        super().fit(X, y, **fit_params)
+    def fit(self, X: Any, y: Any, groups: Any = None, **fit_params: Any) -> EarlyStoppingClassifier:
+        super().fit(X, y, groups, **fit_params)
         self.classes_ = self.estimator_.classes_
         return self
 

@@ -19,9 +19,11 @@ folds ``cv`` (and per binarisation rule):
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -114,10 +116,12 @@ class _FoldFit:
     target: np.ndarray
     predict_at: tuple[np.ndarray, ...]
     proba: bool
+    groups: np.ndarray | None = None
 
     def __call__(self, fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         train, test = fold
-        fitted = clone(self.model).fit(self.train_x[train], self.target[train])
+        fit_params = {} if self.groups is None else {"groups": self.groups[train]}
+        fitted = clone(self.model).fit(self.train_x[train], self.target[train], **fit_params)
         return np.column_stack([_predict(fitted, a[test], self.proba) for a in self.predict_at])
 
 
@@ -131,6 +135,7 @@ def crossfit_predict(
     proba: bool = False,
     predict_at: Sequence[np.ndarray] | None = None,
     backend: Backend | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold predictions of ``target`` from ``features``, one clone of ``model`` per fold.
 
@@ -150,6 +155,9 @@ def crossfit_predict(
         e.g. the features with the treatment set to 0 and to 1.
     backend : vaer.compute.Backend, optional
         Where the folds run (one task per fold); default: ``LocalBackend(n_jobs)``.
+    groups : ndarray of shape (n,), optional
+        Cluster of each row, passed to models that take ``groups`` in ``fit`` (the
+        early-stopping wrappers hold out whole clusters); other models ignore it.
 
     Returns
     -------
@@ -157,7 +165,15 @@ def crossfit_predict(
     """
     train_x = _as_array(features)
     targets = (train_x,) if predict_at is None else tuple(_as_array(a) for a in predict_at)
-    task = _FoldFit(model, train_x, np.asarray(target), targets, proba)
+    takes_groups = groups is not None and "groups" in inspect.signature(model.fit).parameters
+    task = _FoldFit(
+        model,
+        train_x,
+        np.asarray(target),
+        targets,
+        proba,
+        np.asarray(groups) if takes_groups else None,
+    )
     runner = backend if backend is not None else LocalBackend(n_jobs)
     prediction = np.empty((len(target), len(targets)), dtype=np.float64)
     for (_, test), values in zip(folds, runner.map(task, folds), strict=True):
@@ -283,20 +299,23 @@ def fit_nuisances(
     make_model: Callable[[], BaseEstimator],
     n_jobs: int = 1,
     backend: Backend | None = None,
+    groups: np.ndarray | None = None,
 ) -> Nuisances:
     """Cross-fit the outcome, treatment and residual-variance regressions.
 
     The residual variance ``s2(x) = E[(T - e(X, W))^2 | X = x]`` weights the doubly robust
-    scores of a continuous treatment (see :mod:`vaer.estimators.scores`).
+    scores of a continuous treatment (see :mod:`vaer.estimators.scores`). ``groups`` (the
+    cluster of each row) reach the learners that hold out whole clusters to stop early.
 
     Returns
     -------
     Nuisances
     """
-    y_hat = crossfit_predict(make_model(), xw, y, folds, n_jobs, backend=backend)
-    t_hat = crossfit_predict(make_model(), xw, t, folds, n_jobs, backend=backend)
+    fit = partial(crossfit_predict, folds=folds, n_jobs=n_jobs, backend=backend, groups=groups)
+    y_hat = fit(make_model(), xw, y)
+    t_hat = fit(make_model(), xw, t)
     t_res = t - t_hat
-    t_res_var = crossfit_predict(make_model(), x, t_res**2, folds, n_jobs, backend=backend)
+    t_res_var = fit(make_model(), x, t_res**2)
     floor = 0.05 * float(np.mean(t_res**2))
     return Nuisances(
         folds=folds,
@@ -378,7 +397,7 @@ class NuisanceCache:
             started = time.perf_counter()
             self._continuous[cv] = fit_nuisances(
                 self.x, self.xw, self.y, self.t, self.folds(cv), self._regressor,
-                backend=self.backend,
+                backend=self.backend, groups=self.clusters,
             )  # fmt: skip
             self._timed("continuous", started)
         return self._continuous[cv]
@@ -397,6 +416,7 @@ class NuisanceCache:
                 folds,
                 proba=True,
                 backend=self.backend,
+                groups=self.clusters,
             )
             ones = np.ones((len(d), 1))
             mu = crossfit_predict(
@@ -405,6 +425,7 @@ class NuisanceCache:
                 self.y,
                 folds,
                 backend=self.backend,
+                groups=self.clusters,
                 predict_at=[np.hstack([self.xw, 0 * ones]), np.hstack([self.xw, ones])],
             )
             self._binary[key] = BinaryNuisances(
@@ -430,11 +451,12 @@ class NuisanceCache:
             started = time.perf_counter()
             folds = base.folds
             z_hat = crossfit_predict(
-                self._regressor(), self.xw, self.z, folds, backend=self.backend
-            )
+                self._regressor(), self.xw, self.z, folds, backend=self.backend,
+                groups=self.clusters,
+            )  # fmt: skip
             t_xwz_hat = crossfit_predict(
                 self._regressor(), np.hstack([self.xw, self.z[:, None]]), self.t, folds,
-                backend=self.backend,
+                backend=self.backend, groups=self.clusters,
             )  # fmt: skip
             z_res = self.z - z_hat
             product = base.t_res * z_res

@@ -106,12 +106,13 @@ class _NuisanceTrial:
     targets: tuple[np.ndarray, ...]
     folds: Any
     rs: int
+    clusters: np.ndarray
 
     def __call__(self, config: NuisanceConfig) -> float:
         loss = 0.0
         for target in self.targets:
             model = make_regressor(config, self.rs)
-            prediction = crossfit_predict(model, self.xw, target, self.folds)
+            prediction = crossfit_predict(model, self.xw, target, self.folds, groups=self.clusters)
             loss += float(np.mean((target - prediction) ** 2) / np.var(target))
         return loss
 
@@ -211,7 +212,7 @@ def tune_estimation(
     candidates = [
         nuisance.model_copy(update={"params": {**nuisance.params, **override}}) for override in grid
     ]
-    losses = runner.map(_NuisanceTrial(xw, (y, t), folds, random_state), candidates)
+    losses = runner.map(_NuisanceTrial(xw, (y, t), folds, random_state, data.clusters), candidates)
     best = int(np.argmin(losses))
     trials += [
         TuneTrial("nuisance", _describe(o), loss, k == best)
@@ -223,8 +224,8 @@ def tune_estimation(
     forests = [k for k, s in enumerate(specs) if s.kind == "causal_forest_dml"]
     if forests and config.forest_grid:
         model = make_regressor(tuned_nuisance, random_state)
-        y_res = y - crossfit_predict(model, xw, y, folds, backend=runner)
-        t_res = t - crossfit_predict(model, xw, t, folds, backend=runner)
+        y_res = y - crossfit_predict(model, xw, y, folds, backend=runner, groups=data.clusters)
+        t_res = t - crossfit_predict(model, xw, t, folds, backend=runner, groups=data.clusters)
         split = folds[0]
         for k in forests:
             spec = specs[k]
