@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from conftest import BASE_ROLES, small_config
 from vaer.compute import LocalBackend
@@ -28,6 +29,7 @@ from vaer.data.synthetic import PANEL_ROLES
 from vaer.estimators import fit_estimators
 from vaer.estimators.results import AteEstimate
 from vaer.measures.study import load_study_data
+from vaer.reporting.robustness import check_verdicts, robustness_context
 from vaer.robustness import (
     PlrSensitivity,
     parallel_map,
@@ -40,9 +42,11 @@ from vaer.robustness.data_subsets import data_subsets_plan
 from vaer.robustness.leave_one_group_out import leave_one_group_out_plan
 from vaer.robustness.panel import panel_rebuild
 from vaer.robustness.placebo_treatment import placebo_data, placebo_treatment_plan
-from vaer.robustness.rebuild import alternative_measures_plan
-from vaer.robustness.refit import plr_sensitivity, refuter_spec
-from vaer.robustness.results import CheckResult, RobustnessResult
+from vaer.robustness.random_common_cause import random_common_cause_plan
+from vaer.robustness.rebuild import alternative_measures_plan, placebo_shock_plan
+from vaer.robustness.refit import Refit, plr_sensitivity, refit_many, refuter_spec
+from vaer.robustness.results import CheckResult, RobustnessResult, check_p_value
+from vaer.robustness.rules import difference_test, row_level, sign_test, zero_test
 from vaer.robustness.sensitivity import (
     benchmark_strengths,
     confounding_factor,
@@ -105,20 +109,32 @@ def test_plans_reject_bad_settings(small_data) -> None:
     full = _ate(0.5, 0.05)
     with pytest.raises(ValueError, match="`repeats` must be an int >= 1"):
         placebo_treatment_plan(small_data, repeats=0, random_state=0)
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 0.0"):
+        placebo_treatment_plan(small_data, repeats=1, random_state=0, alpha=0.0)
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 0.6"):
+        random_common_cause_plan(small_data, full, random_state=0, alpha=0.6)
     with pytest.raises(ValueError, match="`fraction` must be in"):
-        data_subsets_plan(small_data, full, fraction=1.0, repeats=2, min_share=0.8, random_state=0)
+        data_subsets_plan(small_data, full, fraction=1.0, repeats=2, random_state=0)
     with pytest.raises(ValueError, match="`repeats` must be an int >= 1"):
-        data_subsets_plan(small_data, full, fraction=0.5, repeats=0, min_share=0.8, random_state=0)
-    with pytest.raises(ValueError, match="`min_share` must be in"):
-        data_subsets_plan(small_data, full, fraction=0.5, repeats=2, min_share=0.0, random_state=0)
+        data_subsets_plan(small_data, full, fraction=0.5, repeats=0, random_state=0)
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got -0.1"):
+        data_subsets_plan(small_data, full, fraction=0.5, repeats=2, random_state=0, alpha=-0.1)
     with pytest.raises(ValueError, match="keeps 1; cluster-robust SEs need at least 2"):
-        data_subsets_plan(small_data, full, fraction=0.05, repeats=2, min_share=0.8, random_state=0)
+        data_subsets_plan(small_data, full, fraction=0.05, repeats=2, random_state=0)
     with pytest.raises(ValueError, match=r"firm-type columns \['sector'\] not found"):
         leave_one_group_out_plan(small_data, np.zeros(small_data.n), dimensions=["sector"])
     with pytest.raises(ValueError, match="`scores` must have shape"):
         leave_one_group_out_plan(small_data, np.zeros(3), dimensions=["ownership"])
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 1.0"):
+        leave_one_group_out_plan(
+            small_data, np.zeros(small_data.n), dimensions=["ownership"], alpha=1.0
+        )
     with pytest.raises(ValueError, match="at least one alternative measure"):
         alternative_measures_plan(lambda _v: small_data, full, variants=[])
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 0.0"):
+        alternative_measures_plan(lambda _v: small_data, full, variants=["a"], alpha=0.0)
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 0.9"):
+        placebo_shock_plan(lambda _v: small_data, window="calm", alpha=0.9)
 
 
 def test_leave_one_group_out_drops_each_level_and_constant_columns(small_data) -> None:
@@ -141,6 +157,212 @@ def test_refuter_spec_defaults_to_linear_dml_and_rejects_unknown_labels() -> Non
     assert refuter_spec(only_forest, None).params.cv == 3
     with pytest.raises(ValueError, match="'nope', which is not an estimator"):
         refuter_spec(config.estimators, "nope")
+
+
+# ------------------------------------------------------------------ pass rules
+
+
+def _refit(estimate: float, se: float) -> Refit:
+    return Refit(ate=_ate(estimate, se), sensitivity=None, scores=np.zeros(3))
+
+
+def test_row_level_shares_the_false_alarm_budget() -> None:
+    assert row_level(0.05, 4) == pytest.approx(0.0125)
+    assert row_level(0.1, 1) == 0.1
+
+
+def test_zero_test_is_a_t_test_on_clusters_minus_one_df() -> None:
+    verdict = zero_test(0.3, 0.1, n_clusters=21, level=0.05)
+    assert verdict.statistic == pytest.approx(3.0)
+    assert verdict.p_value == pytest.approx(2 * stats.t.sf(3.0, 20))
+    assert verdict.critical == pytest.approx(stats.t.isf(0.025, 20))
+    assert not verdict.passed
+    assert zero_test(-0.2, 0.1, n_clusters=21, level=0.05).passed  # |t| = 2 < 2.086
+    assert not zero_test(-0.2, 0.1, n_clusters=1000, level=0.05).passed  # 2 > 1.962
+    assert not zero_test(0.1, 0.0, n_clusters=5, level=0.05).passed
+    assert zero_test(0.0, 0.0, n_clusters=5, level=0.05).passed
+
+
+def test_difference_test_uses_the_bound_on_the_se_of_a_difference() -> None:
+    verdict = difference_test(0.8, 0.3, 0.5, 0.4, n_clusters=31, level=0.01)
+    assert verdict.se == pytest.approx(0.5)
+    assert verdict.statistic == pytest.approx(0.6)
+    assert verdict.p_value == pytest.approx(2 * stats.t.sf(0.6, 30))
+    assert verdict.passed
+    critical = stats.t.isf(0.005, 30)
+    assert difference_test(
+        0.5 - 0.99 * critical * 0.5, 0.3, 0.5, 0.4, n_clusters=31, level=0.01
+    ).passed
+    assert not difference_test(
+        0.5 - 1.01 * critical * 0.5, 0.3, 0.5, 0.4, n_clusters=31, level=0.01
+    ).passed
+
+
+def test_sign_test_flags_only_a_significant_opposite_sign() -> None:
+    same = sign_test(0.2, 0.1, sign=1.0, n_clusters=11, level=0.05)
+    assert same.passed and same.p_value == pytest.approx(stats.t.cdf(2.0, 10))
+    assert sign_test(-0.1, 0.1, sign=1.0, n_clusters=11, level=0.05).passed  # t = -1
+    opposite = sign_test(-0.3, 0.1, sign=1.0, n_clusters=11, level=0.05)
+    assert not opposite.passed and opposite.p_value == pytest.approx(stats.t.cdf(-3.0, 10))
+    assert opposite.critical == pytest.approx(-stats.t.isf(0.05, 10))
+    assert not sign_test(0.3, 0.1, sign=-1.0, n_clusters=11, level=0.05).passed
+
+
+def test_rules_reject_bad_inputs() -> None:
+    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 0.5\]; got 0"):
+        row_level(0, 1)
+    with pytest.raises(ValueError, match="`rows` must be an int >= 1; got 0"):
+        row_level(0.05, 0)
+    with pytest.raises(ValueError, match=r"standard errors must be >= 0; got -1\.0"):
+        zero_test(0.1, -1.0, n_clusters=5, level=0.05)
+    with pytest.raises(ValueError, match="standard errors must be >= 0; got nan"):
+        zero_test(0.1, math.nan, n_clusters=5, level=0.05)
+    with pytest.raises(ValueError, match="`n_clusters` must be an int >= 2; got 1"):
+        zero_test(0.1, 0.1, n_clusters=1, level=0.05)
+    with pytest.raises(ValueError, match=r"`level` must be in \(0, 1\); got 1.0"):
+        difference_test(0.1, 0.1, 0.0, 0.1, n_clusters=5, level=1.0)
+    with pytest.raises(ValueError, match=r"standard errors must be >= 0; got -0\.2"):
+        difference_test(0.1, 0.1, 0.0, -0.2, n_clusters=5, level=0.05)
+    with pytest.raises(ValueError, match=r"`sign` must be 1 or -1; got 0\.5"):
+        sign_test(0.1, 0.1, sign=0.5, n_clusters=5, level=0.05)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.95])
+def test_difference_rule_false_alarm_is_at_most_its_level(rho: float) -> None:
+    """Two normal estimates with correlation rho >= 0 and known SEs 1 and 0.6: the rule
+    flags ``|a - b| > c * sqrt(1 + 0.36)`` with c the t critical value (39 df), so its
+    false-alarm rate is ``2 * Phi(-c * sqrt(1.36 / (1.36 - 1.2 rho)))``: at most the level,
+    smaller the more the two are correlated. The count over 8,000 draws must lie in the
+    99.9% binomial band around that rate."""
+    rng = np.random.default_rng(11)
+    sa, sb, level, draws = 1.0, 0.6, 0.05, 8_000
+    cov = np.array([[sa**2, rho * sa * sb], [rho * sa * sb, sb**2]])
+    pairs = rng.multivariate_normal([0.0, 0.0], cov, size=draws)
+    flagged = sum(
+        not difference_test(a, sa, b, sb, n_clusters=40, level=level).passed for a, b in pairs
+    )
+    critical = stats.t.isf(level / 2, 39)
+    rate = 2 * stats.norm.sf(
+        critical * math.sqrt((sa**2 + sb**2) / (sa**2 + sb**2 - 2 * cov[0, 1]))
+    )
+    assert rate <= level
+    low, high = stats.binom.ppf([0.0005, 0.9995], draws, rate)
+    assert low <= flagged <= high
+
+
+@pytest.mark.statistical
+def test_placebo_rule_flags_correctly_specified_data_at_its_level() -> None:
+    """On 100 synthetic tables (500 firms, 40 cities; the model is right) the placebo
+    treatment's effect is 0, so the rule at level alpha flags a share alpha of them when the
+    refit's SE is valid. Ridge nuisances keep it fast. Both counts must lie in the 99.9%
+    binomial band around alpha; a rule that never (or always) flags fails at alpha = 0.3."""
+    spec = LinearDMLSpec.model_validate({"kind": "linear_dml", "params": {"cv": 2}})
+    ridge = NuisanceConfig(model="ridge", n_jobs=1)
+    seeds = range(100)
+    flagged = {0.05: 0, 0.3: 0}
+    for seed in seeds:
+        cfg = SyntheticTableConfig(n_units=500, n_clusters=40)
+        data = build_analysis_data(make_synthetic_table(cfg, random_state=seed).frame, ROLES)
+        plans = {
+            a: placebo_treatment_plan(data, repeats=1, random_state=seed, alpha=a) for a in flagged
+        }
+        refits = refit_many(plans[0.05].datasets, spec, ridge, random_state=seed)
+        for alpha, plan in plans.items():
+            flagged[alpha] += not plan.evaluate(refits)[0].passed
+    for alpha, count in flagged.items():
+        low, high = stats.binom.ppf([0.0005, 0.9995], len(seeds), alpha)
+        assert low <= count <= high, (alpha, count)
+
+
+def test_placebo_rule_at_its_level(small_data) -> None:
+    plan = placebo_treatment_plan(small_data, repeats=2, random_state=0, alpha=0.05)
+    critical = stats.t.isf(0.05 / 4, 19)  # 20 clusters, level 0.025 per permutation
+    rows = plan.evaluate([_refit(0.99 * critical * 0.1, 0.1), _refit(-1.01 * critical * 0.1, 0.1)])
+    assert [r.passed for r in rows] == [True, False]
+    assert all(r.level == pytest.approx(0.025) and r.false_alarm == 0.05 for r in rows)
+    assert rows[0].reference == 0.0 and rows[0].reference_se == 0.0
+    assert "false alarm 5% when the model is right" in rows[0].rule
+
+
+def test_random_common_cause_rule_uses_the_se_of_the_difference(small_data) -> None:
+    full = _ate(0.5, 0.05)
+    plan = random_common_cause_plan(small_data, full, random_state=0)
+    assert plan.datasets[0].w.shape[1] == small_data.w.shape[1] + 1
+    bound = math.hypot(0.04, 0.05)
+    critical = stats.t.isf(0.025, 19)
+    # one SE and a half: the old rule (within one SE) flagged it, chance at this noise
+    (row,) = plan.evaluate([_refit(0.5 + 1.5 * 0.05, 0.04)])
+    assert row.passed and row.reference_se == 0.05
+    assert row.test_p == pytest.approx(2 * stats.t.sf(1.5 * 0.05 / bound, 19))
+    (row,) = plan.evaluate([_refit(0.5 - 1.01 * critical * bound, 0.04)])
+    assert not row.passed and "false alarm at most 5%" in row.rule
+
+
+def test_data_subsets_rule_tests_each_subset_at_a_bonferroni_level(small_data) -> None:
+    full = _ate(0.5, 0.05)
+    plan = data_subsets_plan(small_data, full, fraction=0.8, repeats=3, random_state=0)
+    assert all(len(np.unique(d.clusters)) == 16 for d in plan.datasets)
+    bound = math.hypot(0.06, 0.05)
+    critical = stats.t.isf(0.05 / 6, 15)
+    # a subset 2.5 full-sample SEs away (outside the full-sample CI: the old rule's false
+    # alarm on held-out data) is within the distribution of a refitted subset
+    rows = plan.evaluate([_refit(0.5 + 2.5 * 0.05, 0.06), _refit(0.49, 0.06), _refit(0.5, 0.06)])
+    assert len(rows) == 4 and all(r.passed for r in rows)
+    assert [r.level for r in rows] == pytest.approx([0.05 / 3] * 3 + [0.05])
+    assert rows[0].test_p == pytest.approx(2 * stats.t.sf(2.5 * 0.05 / bound, 15))
+    assert rows[-1].variant == "all" and "0 of 3 did" in rows[-1].rule
+    rows = plan.evaluate(
+        [_refit(0.5 + 1.01 * critical * bound, 0.06), _refit(0.5, 0.06), _refit(0.5, 0.06)]
+    )
+    assert [r.passed for r in rows] == [False, True, True, False]
+    assert rows[-1].test_p == pytest.approx(3 * rows[0].test_p)
+    assert "1 of 3 did" in rows[-1].rule and "false alarm at most 5%" in rows[-1].rule
+    rows = plan.evaluate(
+        [_refit(0.5 - 0.99 * critical * bound, 0.06), _refit(0.5, 0.06), _refit(0.5, 0.06)]
+    )
+    assert all(r.passed for r in rows)
+
+
+def test_leave_one_group_out_rule_compares_with_the_same_firms(small_data) -> None:
+    from vaer.estimators.inference import cluster_robust_mean
+
+    rng = np.random.default_rng(3)
+    scores = 0.4 + rng.normal(size=small_data.n)
+    plan = leave_one_group_out_plan(small_data, scores, dimensions=["ownership"], alpha=0.1)
+    values = small_data.firm_types["ownership"].to_numpy()
+    same = [
+        cluster_robust_mean(scores[values != level], small_data.clusters[values != level])
+        for level in sorted(np.unique(values))
+    ]
+    bounds = [math.hypot(0.05, s.se) for s in same]
+    critical = stats.t.isf(0.1 / 6, 19)
+    refits = [
+        _refit(same[0].estimate + 0.99 * critical * bounds[0], 0.05),
+        _refit(same[1].estimate - 1.01 * critical * bounds[1], 0.05),
+        _refit(same[2].estimate, 0.05),
+    ]
+    rows = plan.evaluate(refits)
+    assert [r.passed for r in rows] == [True, False, True]
+    assert [r.reference for r in rows] == pytest.approx([s.estimate for s in same])
+    assert [r.reference_se for r in rows] == pytest.approx([s.se for s in same])
+    assert all(r.level == pytest.approx(0.1 / 3) and r.false_alarm == 0.1 for r in rows)
+
+
+def test_panel_rules_placebo_shock_and_alternative_measures(small_data) -> None:
+    shock = placebo_shock_plan(lambda _v: small_data, window="calm")
+    critical = stats.t.isf(0.025, 19)
+    assert shock.evaluate([_refit(0.99 * critical * 0.1, 0.1)])[0].passed
+    assert not shock.evaluate([_refit(1.01 * critical * 0.1, 0.1)])[0].passed
+    full = _ate(0.5, 0.05)
+    plan = alternative_measures_plan(lambda _v: small_data, full, variants=["a", "b", "c"])
+    rows = plan.evaluate([_refit(0.3, 0.1), _refit(-0.05, 0.1), _refit(-0.5, 0.1)])
+    # an insignificant opposite sign is noise (the old rule flagged it); a significant one is not
+    assert [r.passed for r in rows] == [True, True, False]
+    assert "covers 0" in rows[1].rule and "excludes 0" in rows[2].rule
+    assert all(r.level == pytest.approx(0.05 / 3) for r in rows)
+    negative = alternative_measures_plan(lambda _v: small_data, _ate(-0.5, 0.05), variants=["a"])
+    assert not negative.evaluate([_refit(0.5, 0.1)])[0].passed
 
 
 # ------------------------------------------------------------------ sensitivity maths
@@ -214,6 +436,9 @@ def test_benchmark_strengths_from_long_and_short_fits() -> None:
         ({"sensitivity": {"cf_y": [1.5]}}, r"values must be in \[0, 1\); got \[1.5\]"),
         ({"sensitivity": {"cf_d": []}}, "must list at least one value"),
         ({"placebo": {}}, "placebo"),
+        ({"data_subsets": {"min_share": 0.8}}, "min_share"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 0.6}, "alpha"),
     ],
 )
 def test_robustness_config_errors(tmp_path: Path, change: dict, message: str) -> None:
@@ -233,20 +458,63 @@ def test_panel_refuters_need_a_rebuild_callable(small_data) -> None:
         run_robustness(small_data, estimation, [SPEC], NUISANCE, config, random_state=0)
 
 
+def _row(check: str, variant: str, passed: bool, p: float = 0.5, level: float = 0.025):
+    return CheckResult(
+        check, variant, "m", 0.5, 0.1, 0.3, 0.7, 0.5, 0.1, "rule", p, level, 0.05, passed
+    )
+
+
 def test_result_frames_and_metrics() -> None:
-    rows = tuple(
-        CheckResult("data_subsets", v, "m", 0.5, 0.1, 0.3, 0.7, 0.5, "rule", p)
-        for v, p in (("subset 1", True), ("all", False))
+    rows = (
+        _row("data_subsets", "subset 1", True, p=0.04),
+        _row("data_subsets", "subset 2", False, p=0.01),
+        _row("random_common_cause", "N(0,1) control", True, p=0.3, level=0.05),
     )
     result = RobustnessResult(checks=rows, sensitivity=None, seconds=1.5)
     frame = result.to_frame()
     assert list(frame.columns[:2]) == ["check", "variant"]
-    assert {"estimate", "se", "ci_low", "ci_high", "rule", "passed"} <= set(frame.columns)
+    assert {"estimate", "se", "reference_se", "rule", "test_p", "level", "false_alarm"} <= set(
+        frame.columns
+    )
     metrics = result.metrics()
     assert metrics["robustness.data_subsets.passed"] == 0.0
     assert metrics["robustness.data_subsets.subset_1.passed"] == 1.0
+    assert metrics["robustness.data_subsets.test_p"] == pytest.approx(0.02)
+    assert metrics["robustness.random_common_cause.test_p"] == pytest.approx(0.3)
     assert metrics["time.robustness"] == 1.5
     assert result.sensitivity_frame() is None
+    with pytest.raises(ValueError, match="a check needs at least one row"):
+        check_p_value([])
+
+
+def test_report_words_checks_as_tests_at_their_level() -> None:
+    from vaer.reporting.html import _environment
+
+    rows = (
+        _row("placebo_treatment", "permutation 1", True, level=0.05),
+        _row("data_subsets", "subset 1", True),
+        _row("data_subsets", "subset 2", False, p=0.001),
+    )
+    table = RobustnessResult(checks=rows, sensitivity=None, seconds=1.0).to_frame()
+    verdicts = check_verdicts(table)
+    assert verdicts == [
+        {"check": "placebo_treatment", "alpha": 0.05, "flagged": []},
+        {"check": "data_subsets", "alpha": 0.05, "flagged": ["subset 2"]},
+    ]
+    context = robustness_context({"robustness": table})
+    assert context is not None and context["n_flagged"] == 1 and context["n_checks"] == 2
+    html = _environment().get_template("sections/robustness.html.j2").render(robustness=context)
+    assert "1 of 2 checks flagged at their level" in html
+    assert "data_subsets (subset 2; false-alarm rate 5%)" in html
+    assert "flagged at 0.025" in html and "consistent" in html
+    assert "fail" not in html.lower()
+    # a table written before the checks had levels still renders
+    old = table.drop(columns=["reference_se", "test_p", "level", "false_alarm"])
+    context = robustness_context({"robustness": old})
+    assert context is not None and context["alpha"] is None
+    assert "checks flagged" in _environment().get_template("sections/robustness.html.j2").render(
+        robustness=context
+    )
 
 
 # ------------------------------------------------------------------ the stage on the panel
@@ -467,7 +735,7 @@ def test_run_with_robustness_writes_tables_metrics_and_report(tmp_path: Path) ->
     table = bundle.tables["robustness"]
     assert list(table.columns) == [
         "check", "variant", "estimator", "estimate", "se", "ci_low", "ci_high",
-        "reference", "rule", "passed",
+        "reference", "reference_se", "rule", "test_p", "level", "false_alarm", "passed",
     ]  # fmt: skip
     assert set(table["check"]) == {
         "placebo_treatment", "random_common_cause", "data_subsets", "leave_one_group_out"
@@ -475,6 +743,9 @@ def test_run_with_robustness_writes_tables_metrics_and_report(tmp_path: Path) ->
     assert len(bundle.tables["sensitivity"]) == 9
     html = (result.out_dir / "report.html").read_text(encoding="utf-8")
     assert "Robustness and sensitivity" in html and "<svg" in html
+    section = html[html.index('<section id="robustness">') :]
+    section = section[: section.index("</section>")]
+    assert "test at a stated level (5%)" in section and "fail" not in section.lower()
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     metrics = client.get_run(result.run_id).data.metrics
     assert "robustness.placebo_treatment.passed" in metrics
@@ -513,10 +784,13 @@ def test_panel_placebo_shock_vanishes(panel_run) -> None:
     """The synthetic panel applies VA's effect only in shock windows, so resistance over
     2005 -> 2006 (no shock) has no effect of VA. On one seed the 95% CI misses 0 one time
     in twenty, so the test allows 3 SE (on this seed the CI ended just below 0 once the
-    nuisances stopped early); the check's own verdict follows its rule either way."""
+    nuisances stopped early); the check's own verdict follows its rule (a t-test at level
+    alpha) either way."""
     (shock,) = [c for c in panel_run.robustness.checks if c.check == "placebo_shock"]
     assert abs(shock.estimate) < 3 * shock.se
-    assert shock.passed == (shock.ci_low <= 0 <= shock.ci_high)
+    # the rule is a t-test on the panel's 40 cities - 1 df
+    assert shock.test_p == pytest.approx(2 * stats.t.sf(abs(shock.estimate / shock.se), 39))
+    assert shock.passed == (shock.test_p > shock.level)
     main = panel_run.estimation.estimators[0].ate
     assert not main.covers(0.0)
 

@@ -5,6 +5,11 @@ Every refuter re-estimates the effect with one cheap estimator (``estimator``: t
 one of the run's estimators, by default the run's first ``linear_dml``), on shared
 cross-fitted nuisances refitted for the modified data. The refits run in parallel on the
 run's ``compute:`` backend.
+
+Every refuter is a test at level ``alpha``: when the model is right (and the SEs it uses
+are valid) it raises a false alarm in at most ``alpha`` of runs, its rows sharing that
+budget by Bonferroni (:mod:`vaer.robustness.rules`). A flagged check is evidence against
+the model at that level, not proof: one check in twenty is flagged by chance at 5%.
 """
 
 from __future__ import annotations
@@ -19,31 +24,42 @@ class _Section(BaseModel):
 
 
 class PlaceboTreatmentConfig(_Section):
-    """Placebo treatment: VA permuted within cluster; the effect should vanish (CI covers 0)."""
+    """Placebo treatment: VA's within-cluster deviations permuted within cluster; each
+    permutation's effect is t-tested for 0 (G - 1 df) at level ``alpha / repeats``: false
+    alarm ``alpha`` when the model is right."""
 
     enabled: bool = True
     repeats: int = Field(1, ge=1, le=100, description="independent permutations")
 
 
 class RandomCommonCauseConfig(_Section):
-    """A standard-normal column added as a control; the effect should move less than one SE."""
+    """A standard-normal column added as a control; the refit is t-tested against the run's
+    estimate at level ``alpha`` with the SE of the difference bounded by
+    ``sqrt(se_refit**2 + se_run**2)``: false alarm at most ``alpha`` when the model is
+    right."""
 
     enabled: bool = True
 
 
 class DataSubsetsConfig(_Section):
-    """Re-estimation on random subsets of clusters; pass if at least ``min_share`` of the
-    subset estimates lie inside the full-sample 95% CI."""
+    """Re-estimation on ``repeats`` random subsets of ``fraction`` of the clusters; each
+    subset is t-tested against the full-sample estimate at level ``alpha / repeats`` with
+    the SE of the difference bounded by ``sqrt(se_subset**2 + se_full**2)`` (a subset
+    moves by sampling noise, about ``se_full * sqrt(1/fraction - 1)``, plus refit noise):
+    false alarm at most ``alpha`` for the check when the model is right. (``min_share``,
+    the old rule's share of subsets inside the full-sample CI, is gone.)"""
 
     enabled: bool = True
     fraction: float = Field(0.8, gt=0.0, lt=1.0, description="share of clusters kept")
     repeats: int = Field(3, ge=1, le=200)
-    min_share: float = Field(0.8, gt=0.0, le=1.0)
 
 
 class LeaveOneGroupOutConfig(_Section):
-    """Drop one firm-type level at a time and re-estimate the effect of the firms left; pass
-    if the refit lies inside the 95% CI of the full-sample estimate for the same firms."""
+    """Drop one firm-type level at a time and re-estimate the effect of the firms left;
+    each refit is t-tested against the run's estimate for the same firms at level
+    ``alpha / levels`` with the SE of the difference bounded by
+    ``sqrt(se_refit**2 + se_same_firms**2)``: false alarm at most ``alpha`` for the check
+    when the model is right."""
 
     enabled: bool = True
     dimensions: list[str] | None = Field(
@@ -53,8 +69,8 @@ class LeaveOneGroupOutConfig(_Section):
 
 class PlaceboShockConfig(_Section):
     """Panel mode only: the outcome rebuilt for a calm window before the first shock
-    (default: base 2005, fake trough 2006, fake recovery 2007); the effect should vanish
-    (CI covers 0)."""
+    (default: base 2005, fake trough 2006, fake recovery 2007); its effect is t-tested for
+    0 (G - 1 df) at level ``alpha``: false alarm ``alpha`` when the model is right."""
 
     enabled: bool = False
     window: ShockWindow = ShockWindow(pre=[2005], trough=[2006], recovery=[2007])
@@ -62,8 +78,9 @@ class PlaceboShockConfig(_Section):
 
 class AlternativeMeasuresConfig(_Section):
     """Panel mode only: the analysis rebuilt with other outcome measures and VA indices,
-    each a ``key=value`` override of ``measures:``; pass if each effect has the sign of the
-    main estimate and is significant at 5%."""
+    each a ``key=value`` override of ``measures:``; each is flagged if its effect is
+    significantly of the opposite sign to the main estimate (one-sided t-test at level
+    ``alpha / variants``): false alarm at most ``alpha`` when the model is right."""
 
     enabled: bool = False
     variants: list[str] = [
@@ -125,6 +142,12 @@ class RobustnessConfig(_Section):
     """Refuters and sensitivity analysis of a run (off unless ``enabled: true``)."""
 
     enabled: bool = False
+    alpha: float = Field(
+        0.05,
+        gt=0.0,
+        le=0.5,
+        description="false-alarm rate of each check when the model is right (its level)",
+    )
     estimator: str | None = Field(
         None,
         description="label of the run estimator refuters refit; default: first linear_dml",

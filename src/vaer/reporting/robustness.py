@@ -1,8 +1,10 @@
-"""The robustness section of the report: rows of the refutation and sensitivity tables and
-a forest plot of the refits (inline SVG)."""
+"""The robustness section of the report: rows of the refutation and sensitivity tables,
+a verdict per check worded as a test at its level, and a forest plot of the refits (inline
+SVG)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,9 +12,16 @@ import pandas as pd
 
 from vaer.reporting.figures import _svg
 
+TEST_COLUMNS = ("reference_se", "test_p", "level", "false_alarm")
+
+
+def _passed(column: pd.Series) -> np.ndarray:
+    return column.astype(str).str.lower().isin({"true", "1", "1.0", "yes"}).to_numpy()
+
 
 def refutation_plot(table: pd.DataFrame) -> str:
-    """Forest plot: each refit's estimate and 95% CI, with the value its rule compares with."""
+    """Forest plot: each refit's estimate and 95% CI, with the value its rule compares with;
+    rows flagged by their test are red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,18 +31,33 @@ def refutation_plot(table: pd.DataFrame) -> str:
     height = 0.8 + 0.28 * len(rows)
     fig, ax = plt.subplots(figsize=(7.5, height))
     y = np.arange(len(rows))[::-1]
-    colours = ["#4C72B0" if ok else "#C44E52" for ok in rows["passed"].astype(bool)]
+    colours = ["#4C72B0" if ok else "#C44E52" for ok in _passed(rows["passed"])]
     ax.hlines(y, rows["ci_low"], rows["ci_high"], colors=colours, lw=2)
     ax.scatter(rows["estimate"], y, c=colours, zorder=3, s=18)
     ax.scatter(rows["reference"], y, marker="|", c="#333333", s=80, zorder=4, label="reference")
     ax.axvline(0.0, color="#999999", lw=1, ls=":")
     ax.set_yticks(y, [f"{c}: {v}" for c, v in zip(rows["check"], rows["variant"], strict=True)])
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("re-estimated effect of VA (95% CI); red = failed")
+    ax.set_xlabel("re-estimated effect of VA (95% CI); red = flagged by its test")
     ax.legend(frameon=False, fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
+
+
+def check_verdicts(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per check, in table order: its false-alarm rate (``alpha``, NaN for a
+    table written before checks had one), whether any row is flagged, and the flagged
+    variants."""
+    passed = _passed(table["passed"])
+    out = []
+    for check in dict.fromkeys(table["check"]):
+        mask = (table["check"] == check).to_numpy()
+        rows = table[mask]
+        alpha = float(rows["false_alarm"].iloc[0]) if "false_alarm" in rows else math.nan
+        flagged = [str(v) for v, ok in zip(rows["variant"], passed[mask], strict=True) if not ok]
+        out.append({"check": check, "alpha": alpha, "flagged": flagged})
+    return out
 
 
 def robustness_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
@@ -41,6 +65,8 @@ def robustness_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None
     table = tables.get("robustness")
     if table is None:
         return None
+    # tables written before the checks had stated levels lack these columns
+    table = table.assign(**{c: np.nan for c in TEST_COLUMNS if c not in table.columns})
     sensitivity = tables.get("sensitivity")
     summary = None
     if sensitivity is not None and not sensitivity.empty:
@@ -50,10 +76,14 @@ def robustness_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None
             .reset_index()
             .to_dict("records")
         )
+    checks = check_verdicts(table) if len(table) else []
+    alphas = {c["alpha"] for c in checks if np.isfinite(c["alpha"])}
     return {
         "rows": table.to_dict("records"),
-        "n_passed": int(table["passed"].astype(bool).sum()),
-        "n_rows": len(table),
+        "checks": checks,
+        "n_checks": len(checks),
+        "n_flagged": sum(bool(c["flagged"]) for c in checks),
+        "alpha": alphas.pop() if len(alphas) == 1 else None,
         "figure": refutation_plot(table) if len(table) else "",
         "sensitivity_rows": [] if sensitivity is None else sensitivity.to_dict("records"),
         "sensitivity_summary": summary,

@@ -4,8 +4,15 @@ Dropping the SOEs changes the population, so the refit is compared with the run'
 estimate for the same firms (the cluster-robust mean of the run's doubly robust scores
 over the firms kept). A refit far from it means the effect for the other firms leans on
 how the dropped group was modelled (extrapolation through shared nuisances and final
-stage), not on the data of those firms themselves. The check passes if the refit lies
-inside the 95% CI of the run's estimate for the same firms.
+stage), not on the data of those firms themselves.
+
+Pass rule: the refit and the run's estimate for the same firms estimate the same effect
+from the same firms, so they are positively correlated and the SE of their difference is
+at most ``sqrt(se_refit**2 + se_same_firms**2)``; each level is a two-sided t-test (G - 1
+df) of the difference with that bound at level ``alpha / levels``
+(:func:`vaer.robustness.rules.difference_test`), so the check raises a false alarm in at
+most ``alpha`` of runs when the model is right and the SEs are valid. The old rule (refit
+inside the same-firms 95% CI) ignored the refit's own noise and tested every level at 5%.
 
 Reference: Chernozhukov, V., Demirer, M., Duflo, E. and Fernandez-Val, I. (2018), Generic
 machine learning inference on heterogeneous treatment effects, NBER WP 24678 (GATEs).
@@ -23,6 +30,7 @@ from vaer.estimators.inference import cluster_robust_mean
 from vaer.robustness.plan import Plan, check_row
 from vaer.robustness.refit import Refit
 from vaer.robustness.results import CheckResult
+from vaer.robustness.rules import difference_test, row_level
 
 CHECK = "leave_one_group_out"
 
@@ -33,8 +41,10 @@ def leave_one_group_out_plan(
     *,
     dimensions: Sequence[str],
     min_units: int = 20,
+    alpha: float = 0.05,
 ) -> Plan:
-    """One refit per level of each firm-type column in ``dimensions``, without that level.
+    """One refit per level of each firm-type column in ``dimensions``, without that level,
+    each tested against the run's estimate for the same firms at level ``alpha / levels``.
 
     Parameters
     ----------
@@ -45,11 +55,14 @@ def leave_one_group_out_plan(
         Firm-type columns (of ``data.firm_types``).
     min_units : int
         Levels whose removal would leave fewer units, or fewer than 2 clusters, are skipped.
+    alpha : float
+        False-alarm rate of the check as a whole when the model is right.
 
     Raises
     ------
     ValueError
-        If a dimension is not a firm-type column, or ``scores`` has the wrong length.
+        If a dimension is not a firm-type column, ``scores`` has the wrong length, or
+        ``alpha`` is not in (0, 0.5].
     """
     missing = [d for d in dimensions if d not in data.firm_types.columns]
     if missing:
@@ -69,20 +82,34 @@ def leave_one_group_out_plan(
                 continue
             variants.append(f"without {dim}={level}")
             masks.append(keep)
+    level_each = row_level(alpha, max(1, len(variants)))
 
     def evaluate(refits: Sequence[Refit]) -> list[CheckResult]:
         rows = []
         for variant, keep, refit in zip(variants, masks, refits, strict=True):
-            same_firms = cluster_robust_mean(scores[keep], data.clusters[keep])
+            same = cluster_robust_mean(scores[keep], data.clusters[keep])
+            ate = refit.ate
+            verdict = difference_test(
+                ate.estimate,
+                ate.se,
+                same.estimate,
+                same.se,
+                n_clusters=same.n_clusters,
+                level=level_each,
+            )
             rows.append(
                 check_row(
                     CHECK,
                     variant,
-                    refit.ate,
-                    reference=same_firms.estimate,
-                    rule="inside the 95% CI of the run's estimate for the same firms "
-                    f"[{same_firms.ci_low:.3g}, {same_firms.ci_high:.3g}]",
-                    passed=same_firms.ci_low <= refit.ate.estimate <= same_firms.ci_high,
+                    ate,
+                    reference=same.estimate,
+                    reference_se=same.se,
+                    rule=f"same effect as the run for the same firms ({same.estimate:.3g}): "
+                    f"|difference| / SE bound {verdict.se:.3g} = {verdict.statistic:.2f} vs "
+                    f"{verdict.critical:.2f} (level {level_each:.3g}); false alarm at most "
+                    f"{alpha:.0%} for the {len(variants)} levels when the model is right",
+                    verdict=verdict,
+                    alpha=alpha,
                 )
             )
         return rows

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from vaer.data.design import AnalysisData
 from vaer.estimators.results import AteEstimate
 from vaer.robustness.refit import Refit
 from vaer.robustness.results import CheckResult
+from vaer.robustness.rules import Verdict
 
 Evaluate = Callable[[Sequence[Refit]], list[CheckResult]]
 
@@ -38,10 +41,15 @@ def check_row(
     ate: AteEstimate,
     *,
     reference: float,
+    reference_se: float,
     rule: str,
-    passed: bool,
+    verdict: Verdict,
+    alpha: float,
 ) -> CheckResult:
-    """A row of the robustness table from a re-estimated effect."""
+    """A row of the robustness table from a re-estimated effect and its test.
+
+    ``alpha`` is the false-alarm rate of the whole check (its rows share it).
+    """
     return CheckResult(
         check=check,
         variant=variant,
@@ -51,6 +59,15 @@ def check_row(
         ci_low=ate.ci_low,
         ci_high=ate.ci_high,
         reference=reference,
+        reference_se=reference_se,
         rule=rule,
-        passed=bool(passed),
+        test_p=verdict.p_value,
+        level=verdict.level,
+        false_alarm=alpha,
+        passed=verdict.passed,
     )
+
+
+def n_clusters(data: AnalysisData) -> int:
+    """Number of clusters of ``data``."""
+    return len(np.unique(data.clusters))

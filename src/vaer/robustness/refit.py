@@ -10,7 +10,7 @@ are independent tasks sent to the run's compute backend (:mod:`vaer.compute`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,10 +44,21 @@ class PlrSensitivity:
 
 @dataclass(frozen=True)
 class Refit:
-    """The effect re-estimated on one modified data set."""
+    """The effect re-estimated on one modified data set.
+
+    Attributes
+    ----------
+    ate : AteEstimate
+        Mean of the refit's doubly robust scores with its cluster-robust SE.
+    sensitivity : PlrSensitivity or None
+    scores : ndarray of shape (n,)
+        The refit's doubly robust scores, one per unit of its data set (refuters compare
+        them with the run's scores of the same units to get the SE of a difference).
+    """
 
     ate: AteEstimate
     sensitivity: PlrSensitivity | None
+    scores: np.ndarray = field(compare=False, repr=False)
 
 
 def plr_sensitivity(model: Any) -> PlrSensitivity | None:
@@ -110,7 +121,9 @@ class _RefitTask:
     def __call__(self, data: AnalysisData) -> Refit:
         result = fit_estimators(data, [self.spec], self.nuisance, random_state=self.random_state)
         fitted = result.estimators[0]
-        return Refit(ate=fitted.ate, sensitivity=plr_sensitivity(fitted.model))
+        return Refit(
+            ate=fitted.ate, sensitivity=plr_sensitivity(fitted.model), scores=fitted.scores
+        )
 
 
 def refit_many(

@@ -21,7 +21,11 @@ ROBUSTNESS_COLUMNS = [
     "ci_low",
     "ci_high",
     "reference",
+    "reference_se",
     "rule",
+    "test_p",
+    "level",
+    "false_alarm",
     "passed",
 ]
 
@@ -33,7 +37,7 @@ def slug(text: str) -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One refutation: the re-estimated effect, its 95% CI and whether it passed.
+    """One refutation: the re-estimated effect, its 95% CI and its test at a stated level.
 
     Attributes
     ----------
@@ -47,9 +51,21 @@ class CheckResult:
         The re-estimated average effect, its cluster-robust SE and 95% CI.
     reference : float
         The value the rule compares with (0 for placebos, the full-sample estimate...).
+    reference_se : float
+        The reference's SE (0 for a fixed value such as a placebo's 0).
     rule : str
-        The pass rule in words.
+        The pass rule in words, with its false-alarm rate.
+    test_p : float
+        p-value of the row's test (:mod:`vaer.robustness.rules`; conservative for
+        comparisons of two estimates).
+    level : float
+        The row's level: flagged when ``test_p <= level``. The rows of one check share
+        its false-alarm budget (Bonferroni).
+    false_alarm : float
+        The check's nominal false-alarm rate: the share of runs in which any of its rows
+        is flagged when the model is right and the SEs are valid is at most this.
     passed : bool
+        True unless the row is flagged at ``level``.
     """
 
     check: str
@@ -60,8 +76,21 @@ class CheckResult:
     ci_low: float
     ci_high: float
     reference: float
+    reference_se: float
     rule: str
+    test_p: float
+    level: float
+    false_alarm: float
     passed: bool
+
+
+def check_p_value(rows: list[CheckResult]) -> float:
+    """The Bonferroni p-value of a check: the smallest ``test_p * false_alarm / level``
+    over its rows (each row's p-value times the number of rows sharing the budget),
+    capped at 1. The check is flagged exactly when this is at most ``false_alarm``."""
+    if not rows:
+        raise ValueError("a check needs at least one row")
+    return min(1.0, min(r.test_p * r.false_alarm / r.level for r in rows))
 
 
 @dataclass(frozen=True)
@@ -94,13 +123,16 @@ class RobustnessResult:
 
     def metrics(self) -> dict[str, float]:
         """``robustness.<check>[.<variant>].estimate/passed``, ``robustness.<check>.passed``
-        (1 if every row of the check passed), sensitivity metrics and the stage's time."""
+        (1 if no row of the check is flagged: a test at level ``false_alarm``),
+        ``robustness.<check>.test_p`` (:func:`check_p_value`), sensitivity metrics and the
+        stage's time."""
         out: dict[str, float] = {}
         by_check: dict[str, list[CheckResult]] = {}
         for check in self.checks:
             by_check.setdefault(check.check, []).append(check)
         for name, rows in by_check.items():
             out[f"robustness.{name}.passed"] = float(all(r.passed for r in rows))
+            out[f"robustness.{name}.test_p"] = check_p_value(rows)
             if len(rows) == 1:
                 out[f"robustness.{name}.estimate"] = rows[0].estimate
                 continue

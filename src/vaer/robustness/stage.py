@@ -1,5 +1,9 @@
 """The robustness stage: every configured refuter and the sensitivity analysis of a run.
 
+Each refuter is a test at the level ``robustness.alpha`` (its rows share it), so it
+raises a false alarm in at most that share of runs when the model is right and the SEs it
+uses are valid (:mod:`vaer.robustness.rules`).
+
 All refits (refuters and sensitivity benchmarks) are gathered into one batch and run by
 :func:`vaer.robustness.refit.refit_many` on the run's compute backend.
 """
@@ -52,15 +56,23 @@ def _plans(
     random_state: int,
     rebuild: Rebuild | None,
 ) -> list[Plan]:
+    alpha = config.alpha
     plans: list[Plan] = []
     if config.placebo_treatment.enabled:
         plans.append(
             placebo_treatment_plan(
-                data, repeats=config.placebo_treatment.repeats, random_state=random_state + 1
+                data,
+                repeats=config.placebo_treatment.repeats,
+                random_state=random_state + 1,
+                alpha=alpha,
             )
         )
     if config.random_common_cause.enabled:
-        plans.append(random_common_cause_plan(data, reference.ate, random_state=random_state + 2))
+        plans.append(
+            random_common_cause_plan(
+                data, reference.ate, random_state=random_state + 2, alpha=alpha
+            )
+        )
     if config.data_subsets.enabled:
         cfg = config.data_subsets
         plans.append(
@@ -69,14 +81,16 @@ def _plans(
                 reference.ate,
                 fraction=cfg.fraction,
                 repeats=cfg.repeats,
-                min_share=cfg.min_share,
                 random_state=random_state + 3,
+                alpha=alpha,
             )
         )
     if config.leave_one_group_out.enabled:
         dims = config.leave_one_group_out.dimensions or list(data.firm_types.columns)
         if dims:
-            plans.append(leave_one_group_out_plan(data, reference.scores, dimensions=dims))
+            plans.append(
+                leave_one_group_out_plan(data, reference.scores, dimensions=dims, alpha=alpha)
+            )
     for name in ("placebo_shock", "alternative_measures"):
         if getattr(config, name).enabled and rebuild is None:
             raise ValueError(
@@ -84,11 +98,11 @@ def _plans(
                 f"rebuild the analysis table; set `robustness.{name}.enabled: false`"
             )
     if config.placebo_shock.enabled and rebuild is not None:
-        plans.append(placebo_shock_plan(rebuild, window="calm"))
+        plans.append(placebo_shock_plan(rebuild, window="calm", alpha=alpha))
     if config.alternative_measures.enabled and rebuild is not None:
         plans.append(
             alternative_measures_plan(
-                rebuild, reference.ate, variants=config.alternative_measures.variants
+                rebuild, reference.ate, variants=config.alternative_measures.variants, alpha=alpha
             )
         )
     return plans
