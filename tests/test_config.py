@@ -56,7 +56,7 @@ def test_deep_merge_replaces_lists_and_merges_maps() -> None:
         ),
         (
             "estimators.0.params.n_estimators=10",
-            r"estimators\.0\.params\.n_estimators: must be a multiple of 4",
+            r"estimators\.0\.params: `n_estimators` must be a multiple of `ci_group_size` \(4\)",
         ),
         (
             "estimators.0.params.max_samples=0.8",

@@ -9,11 +9,7 @@ from pydantic import ValidationError
 from sklearn.base import clone
 from sklearn.linear_model import RidgeCV
 
-from vaer.config.estimators import CausalForestDMLParams, NuisanceConfig
-from vaer.config.models import ExperimentConfig, SyntheticTableConfig
-from vaer.data.design import build_analysis_data
-from vaer.data.synthetic_table import TABLE_ROLES, make_synthetic_table
-from vaer.estimators.fit import fit_estimators
+from vaer.config.estimators import NuisanceConfig
 from vaer.estimators.learners import (
     LGBM_DEFAULTS,
     EarlyStoppingClassifier,
@@ -22,8 +18,6 @@ from vaer.estimators.learners import (
     make_classifier,
     make_regressor,
 )
-from vaer.estimators.linear_base import ShiftedForest
-from vaer.estimators.registry import oob_effect
 
 
 def test_default_lightgbm_nuisances_stop_early() -> None:
@@ -128,91 +122,6 @@ def test_early_stopping_bad_params(kwargs: dict, match: str) -> None:
 def test_bad_early_stopping_config(config: dict, match: str) -> None:
     with pytest.raises((ValueError, ValidationError), match=match):
         NuisanceConfig(**config)
-
-
-@pytest.mark.parametrize(
-    ("select", "match"),
-    [
-        ({"candidates": [{}, {"trees": 10}]}, r"may only override honest, min_samples_leaf"),
-        (
-            {"candidates": [{}, {"min_samples_leaf": 0}]},
-            r"forest candidate \{'min_samples_leaf': 0\}",
-        ),
-        ({"candidates": [{}]}, r"at least 2 items"),
-        ({"n_estimators": 30}, r"multiple of 4"),
-        ({"max_rows": 10}, r"max_rows"),
-    ],
-)
-def test_bad_forest_selection(select: dict, match: str) -> None:
-    with pytest.raises(ValidationError, match=match):
-        CausalForestDMLParams(select=select)
-
-
-@pytest.fixture(scope="module")
-def table_data():  # type: ignore[no-untyped-def]
-    table = make_synthetic_table(SyntheticTableConfig(n_units=800, n_clusters=20), random_state=4)
-    config = ExperimentConfig.model_validate(
-        {
-            "name": "t",
-            "roles": TABLE_ROLES,
-            "estimators": [{"kind": "causal_forest_dml"}],
-        }
-    )
-    return build_analysis_data(table.frame, config.roles), config
-
-
-def _fit_forest(table_data, params: CausalForestDMLParams, n_jobs: int = 1):  # type: ignore[no-untyped-def]
-    data, config = table_data
-    spec = config.estimators[0].model_copy(update={"params": params})
-    return fit_estimators(data, [spec], NuisanceConfig(n_jobs=n_jobs), random_state=0).estimators[0]
-
-
-@pytest.mark.parametrize("max_rows", [20_000, 300])
-def test_forest_is_chosen_by_out_of_bag_rloss(table_data, max_rows: int) -> None:  # type: ignore[no-untyped-def]
-    candidates = [{}, {"min_samples_leaf": 5}, {"honest": True, "min_samples_leaf": 40}]
-    params = CausalForestDMLParams(
-        n_estimators=40, cv=3, select={"candidates": candidates, "max_rows": max_rows}
-    )
-    fitted = _fit_forest(table_data, params)
-    model = fitted.model
-    losses = model.vaer_forest_rloss_
-    assert len(losses) == 3 and len(set(losses)) == 3
-    chosen = candidates[int(np.argmin(losses))]
-    assert model.vaer_forest_candidate_ == chosen
-    assert model.honest == chosen.get("honest", False)
-    assert model.min_samples_leaf == chosen.get("min_samples_leaf", 20)
-    forest = model.model_final_.estimators_[0]
-    assert len(forest.estimators_) == 40  # grown in full after the small candidates
-    assert set(np.ravel(forest.n_samples_)) == {table_data[0].n}  # on every row
-    assert fitted.tau_hat.shape == (table_data[0].n,) and np.all(np.isfinite(fitted.tau_hat))
-
-
-def test_forest_selection_can_be_switched_off(table_data) -> None:  # type: ignore[no-untyped-def]
-    params = CausalForestDMLParams(n_estimators=40, cv=3, select={"enabled": False}, honest=True)
-    model = _fit_forest(table_data, params).model
-    assert model.honest is True
-    assert not hasattr(model, "vaer_forest_candidate_")
-
-
-def test_forest_threads_change_nothing(table_data) -> None:  # type: ignore[no-untyped-def]
-    params = CausalForestDMLParams(n_estimators=40, cv=3)
-    one, two = (_fit_forest(table_data, params, n_jobs) for n_jobs in (1, 2))
-    assert np.array_equal(one.tau_hat, two.tau_hat)
-    assert one.ate.estimate == two.ate.estimate and one.ate.se == two.ate.se
-    forest = two.model.model_final_.estimators_[0]
-    assert two.model.n_jobs == 1 and forest.n_jobs == 1  # predictions in one thread
-
-
-def test_forest_starts_from_the_linear_base(table_data) -> None:  # type: ignore[no-untyped-def]
-    params = CausalForestDMLParams(n_estimators=40, cv=3)
-    fitted = _fit_forest(table_data, params)
-    model = fitted.model
-    assert isinstance(model.model_final_, ShiftedForest)
-    assert model.linear_base_share_ == params.linear_base == 0.3
-    x = table_data[0].x.to_numpy(np.float64)
-    np.testing.assert_array_equal(fitted.tau_hat, oob_effect(model, x))
-    off = _fit_forest(table_data, params.model_copy(update={"linear_base": 0.0})).model
-    assert off.linear_base_ is None and not isinstance(off.model_final_, ShiftedForest)
 
 
 def test_held_out_rows_take_whole_groups() -> None:

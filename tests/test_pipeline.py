@@ -70,8 +70,21 @@ def test_tables_and_report_are_written(synthetic_run: tuple[RunResult, Path]) ->
     assert set(ate["estimator"]) == {"causal_forest_dml", "linear_dml"}
     assert (ate["ci_low"] < ate["estimate"]).all() and (ate["estimate"] < ate["ci_high"]).all()
     cate = pd.read_csv(result.out_dir / "tables" / "cate.csv")
-    assert list(cate.columns) == ["estimator", "unit", "tau_hat", "se", "estimand"]
+    assert list(cate.columns) == [
+        "estimator",
+        "unit",
+        "tau_hat",
+        "se",
+        "ci_low",
+        "ci_high",
+        "interval",
+        "estimand",
+    ]
     assert len(cate) == 2 * 1500
+    intervals = pd.read_csv(result.out_dir / "tables" / "intervals.csv").set_index("estimator")
+    assert intervals.loc["causal_forest_dml", "interval"] == "firm"
+    assert intervals.loc["linear_dml", "interval"] == "none"
+    assert "best linear projection" in intervals.loc["linear_dml", "meaning"]
     html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""
     assert "<svg" in html and "Average effect per estimator" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\((https?:)?//|@import""", html)

@@ -127,7 +127,8 @@ def test_logged_model_predicts_for_new_firms(
     firms = new.frame[BASE_ROLES["modifiers"]]
     monkeypatch.setattr(chunks, "ROWS", 37)  # intervals in blocks: 250 rows, 7 blocks
     predicted = model.predict(firms)
-    assert list(predicted.columns) == ["tau_hat", "ci_low", "ci_high"]
+    assert list(predicted.columns) == ["tau_hat", "ci_low", "ci_high", "interval"]
+    assert (predicted["interval"] == "firm").all()
     assert len(predicted) == 250
     assert (predicted["ci_low"] <= predicted["tau_hat"]).all()
     assert (predicted["tau_hat"] <= predicted["ci_high"]).all()
@@ -139,9 +140,13 @@ def test_logged_model_predicts_for_new_firms(
     low, high = forest.effect_interval(encoder.transform(firms).to_numpy())
     np.testing.assert_allclose(predicted["ci_low"].to_numpy(), np.ravel(low), rtol=1e-10)
     np.testing.assert_allclose(predicted["ci_high"].to_numpy(), np.ravel(high), rtol=1e-10)
-    linear = model.predict(firms.head(20), params={"estimator": "linear_dml", "alpha": 0.1})
-    wide = model.predict(firms.head(20), params={"estimator": "linear_dml", "alpha": 0.01})
-    assert ((wide["ci_high"] - wide["ci_low"]) > (linear["ci_high"] - linear["ci_low"])).all()
+    narrow = model.predict(firms.head(20), params={"alpha": 0.1})
+    wide = model.predict(firms.head(20), params={"alpha": 0.01})
+    assert ((wide["ci_high"] - wide["ci_low"]) > (narrow["ci_high"] - narrow["ci_low"])).all()
+    # a linear CATE model's interval would cover a projection, not a firm's effect: none
+    linear = model.predict(firms.head(20), params={"estimator": "linear_dml"})
+    assert linear[["ci_low", "ci_high"]].isna().all().all()
+    assert (linear["interval"] == "none").all() and linear["tau_hat"].notna().all()
     loaded_by_uri = mlflow.pyfunc.load_model(result.model_uri)
     pd.testing.assert_frame_equal(loaded_by_uri.predict(firms), predicted)
 

@@ -145,7 +145,7 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     table = Table(title=f"Average effect of VA on {config.roles.outcome}")
     for column in ("estimator", "estimate", "se", "95% CI", "se type"):
         table.add_column(column)
-    for row in (a for est in result.estimation.estimators for a in (est.ate, est.ate_econml)):
+    for row in (est.ate for est in result.estimation.estimators):
         table.add_row(
             row.estimator,
             f"{row.estimate:.4f}",

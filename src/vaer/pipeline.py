@@ -120,7 +120,6 @@ def _headline_metrics(estimation: EstimationResult) -> dict[str, float]:
     for result in estimation.estimators:
         for key in ("estimate", "se", "ci_low", "ci_high"):
             metrics[f"ate.{result.label}.{key}"] = getattr(result.ate, key)
-        metrics[f"ate.{result.label}.econml_se"] = result.ate_econml.se
         metrics[f"time.fit.{result.label}"] = result.fit_seconds
     metrics["time.fit.nuisances"] = estimation.nuisance_seconds
     return metrics
@@ -331,6 +330,7 @@ def run_experiment(
             bundle = ReportBundle(
                 tables={
                     "ate": estimation.to_frame(),
+                    "intervals": estimation.intervals_frame(),
                     "cate": estimation.cate_frame(),
                     **loaded.tables(),
                     **(heterogeneity.tables() if heterogeneity is not None else {}),
@@ -364,6 +364,7 @@ def run_experiment(
                 run.log_table(table, name)
             model_uri = run.log_cate_model(
                 models={r.label: r.model for r in estimation.estimators},
+                intervals={r.label: r.interval for r in estimation.estimators},
                 encoder=FeatureEncoder.fit(loaded.frame, config.roles.modifiers),
                 example=loaded.frame[list(config.roles.modifiers)].head(5),
             )

@@ -7,17 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
 from vaer.data.design import AnalysisData
-from vaer.estimators.chunks import by_rows
 from vaer.estimators.inference import cluster_robust_mean
-from vaer.estimators.ivforest import ResidualIVForest
 from vaer.estimators.nuisance import NuisanceCache
-from vaer.estimators.registry import EstimatorKind, get_kind, halves, oob_effect
+from vaer.estimators.registry import EstimatorKind, get_kind, halves
 from vaer.estimators.results import AteEstimate, EstimationResult, EstimatorResult
 
 Progress = Callable[[str], None]
@@ -39,76 +36,38 @@ def _ate_from_scores(
     )
 
 
-def _forest_inference(model: Any, x: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """A forest's mean effect, its SE and per-unit SEs, a block of rows at a time
-    (:func:`~vaer.estimators.chunks.by_rows`).
-
-    For forests econml's ``population_summary`` has no exact SE of the mean and bounds it
-    by ``sqrt(mean(stderr**2))``; the blocks reproduce that exactly.
-    """
-    blocks = by_rows(lambda part: model.effect_inference(X=part), x)
-    points = np.concatenate([np.ravel(b.point_estimate) for b in blocks]).astype(np.float64)
-    tau_se = np.concatenate([np.ravel(b.stderr) for b in blocks]).astype(np.float64)
-    return float(np.mean(points)), float(np.sqrt(np.mean(tau_se**2))), tau_se
-
-
-def _econml_inference(
-    label: str,
-    estimand: str,
-    model: Any,
-    x: np.ndarray,
-    available: bool = True,
-    forest: bool = False,
-) -> tuple[AteEstimate, np.ndarray]:
-    """econml's own ATE interval and per-unit SEs, from one ``effect_inference`` pass
-    (econml's ``ate_inference(X)`` is ``effect_inference(X).population_summary()``), or
-    for a forest :func:`_forest_inference` in blocks of rows."""
-    z = float(stats.norm.ppf(0.975))
-    se_type = "econml default"
-    if not available:
-        estimate = float(np.mean(model.effect(x)))
-        se = float("nan")
-        tau_se = np.full(len(x), np.nan)
-        se_type = "econml default (unavailable: bootstrap only)"
-    elif isinstance(model, ResidualIVForest):
-        estimate, se, z = model.ate_interval(x)
-        tau_se = model.effect_stderr(x)
-    elif forest:
-        estimate, se, tau_se = _forest_inference(model, x)
-    else:
-        inference = model.effect_inference(X=x)
-        tau_se = np.asarray(inference.stderr, dtype=np.float64).reshape(len(x))
-        summary = inference.population_summary()
-        estimate = float(np.ravel(summary.mean_point)[0])
-        se = float(np.ravel(summary.stderr_mean)[0])
-    ate = AteEstimate(
-        estimator=label,
-        estimand=estimand,
-        estimate=estimate,
-        se=se,
-        ci_low=estimate - z * se,
-        ci_high=estimate + z * se,
-        n=len(x),
-        se_type=se_type,
-    )
-    return ate, tau_se
+FOREST_NOTE = (
+    "per-firm 95% interval for the firm's effect tau(x): cluster forest, trees that never "
+    "saw the firm's cluster, bootstrap-of-little-bags variance over half-samples of clusters"
+)
+LINEAR_NOTE = (
+    "no per-firm interval: a linear CATE model's interval at a firm covers the best "
+    "linear projection of the effect on the modifiers, not the firm's effect (the "
+    "projection's coefficients are in tables/blp.csv)"
+)
 
 
 def _out_of_sample(
     kind: EstimatorKind, model: Any, params: Any, cache: NuisanceCache, random_state: int
-) -> np.ndarray:
-    """Out-of-bag effects for forests; for the others the final stage is refitted on one
-    half of the clusters and predicted on the other, both ways (two refits keep this
-    cheap next to the nuisances; a linear final stage loses little from half the data)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster-honest out-of-sample effects and their per-unit standard errors.
+
+    Forests give each unit the effect of the trees that never saw its cluster, with its
+    bootstrap-of-little-bags SE (:meth:`ClusterForest.oob_predict_and_var`). The others
+    are refitted on one half of the clusters and predicted on the other, both ways (two
+    refits keep this cheap next to the nuisances; a linear final stage loses little from
+    half the data); their SE is NaN (:data:`LINEAR_NOTE`).
+    """
     x = cache.x
     if kind.out_of_sample == "oob":
-        return oob_effect(model, x)
+        effect, variance = model.oob_predict_and_var(x, cache.clusters)
+        return effect, np.sqrt(variance)
     effect = np.empty(len(x), dtype=np.float64)
     for train, test in cache.folds(2):
         fold_model = kind.build(params, halves(len(train)), random_state, cache)
         kind.fit(fold_model, train, cache, params)
         effect[test] = np.asarray(fold_model.effect(x[test]), dtype=np.float64).reshape(len(test))
-    return effect
+    return effect, np.full(len(x), np.nan)
 
 
 def fit_estimators(
@@ -147,8 +106,8 @@ def fit_estimators(
     -------
     EstimationResult
         Per estimator: ATE from the mean of its doubly robust scores with a
-        cluster-robust SE (``roles.cluster``), econml's own ATE interval, out-of-sample
-        ``tau_hat``, its econml SE, and the scores.
+        cluster-robust SE (``roles.cluster``), cluster-honest out-of-sample ``tau_hat``
+        with its per-unit SE where one is valid for the unit's effect, and the scores.
 
     Raises
     ------
@@ -183,22 +142,19 @@ def fit_estimators(
         nuisance_before = cache.total_seconds
         model = kind.build(params, cache.folds(params.cv), random_state, cache)
         kind.fit(model, rows, cache, params)
-        tau_hat = _out_of_sample(kind, model, params, cache, random_state)
+        tau_hat, tau_se = _out_of_sample(kind, model, params, cache, random_state)
         scores = kind.scores(tau_hat, cache, params)
         estimand = kind.estimand(params)
-        forest = kind.out_of_sample == "oob"
-        ate_econml, tau_se = _econml_inference(
-            label, estimand, model, x, kind.econml_inference, forest
-        )
         fit_seconds = time.perf_counter() - started - (cache.total_seconds - nuisance_before)
         results.append(
             EstimatorResult(
                 label=label,
                 kind=spec.kind,
                 ate=_ate_from_scores(label, estimand, scores, data.clusters),
-                ate_econml=ate_econml,
                 tau_hat=tau_hat,
                 tau_se=tau_se,
+                interval="firm" if kind.out_of_sample == "oob" else "none",
+                interval_note=FOREST_NOTE if kind.out_of_sample == "oob" else LINEAR_NOTE,
                 scores=scores,
                 fit_seconds=fit_seconds,
                 model=model,

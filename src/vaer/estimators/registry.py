@@ -8,12 +8,16 @@ reach econml in one of two faithful ways:
   :class:`~vaer.estimators.learners.ZeroRegressor` nuisances (the final stage econml
   fits on ``(Y, T)`` with nuisances ``m`` and ``e`` is the one it fits on
   ``(Y - m, T - e)`` with zero nuisances);
-* DR-learner and IV kinds get ``W`` = the row ids and
+* linear DR-learner and IV kinds get ``W`` = the row ids and
   :class:`~vaer.estimators.learners.CachedRegressor` /
   :class:`~vaer.estimators.learners.CachedClassifier` nuisances that return the
   run's out-of-fold predictions of those rows, so econml computes its own
   pseudo-outcomes or residuals from them; ``tests/test_estimators.py`` checks this
   reproduces econml's own fit with the same learners and folds.
+
+Forest kinds are :class:`~vaer.estimators.cluster_forest.ClusterForest` s on the same
+residuals or pseudo-outcomes (econml's trees, subsampled, split honestly and bagged by
+cluster), so their per-unit intervals and out-of-bag effects respect the clusters.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vaer.estimators.ivforest import ResidualIVForest
+from vaer.estimators.cluster_forest import (
+    ClusterForest,
+    causal_moments,
+    iv_moments,
+    regression_moments,
+)
 from vaer.estimators.learners import CachedClassifier, CachedRegressor, ZeroRegressor
 from vaer.estimators.nuisance import Folds, NuisanceCache
 from vaer.estimators.scores import aipw_scores, continuous_dr_scores, iv_dr_scores
@@ -35,39 +44,9 @@ APE = "average partial effect of one more unit of VA"
 APE_IV = "average partial effect of one more unit of VA (identified by the instrument)"
 
 
-def forest_kwargs(params: Any, random_state: int, n_rows: int, n_jobs: int = 1) -> dict[str, Any]:
-    """econml forest arguments of vaer's forest params for a fit on ``n_rows`` units.
-
-    ``max_samples`` is lowered so that no tree is grown on more than
-    ``params.max_subsample_size`` units. ``n_jobs`` threads grow the trees (each tree's
-    seed and subsample are drawn before, so the forest does not depend on it); the
-    registry's fitters set it back to 1 after the fit, because econml sums tree
-    predictions in the order threads finish, which would change the last digits.
-    """
-    max_samples = params.max_samples
-    if params.max_subsample_size is not None and n_rows * max_samples > params.max_subsample_size:
-        max_samples = params.max_subsample_size / n_rows
-    return {
-        "n_estimators": params.n_estimators,
-        "min_samples_leaf": params.min_samples_leaf,
-        "max_depth": params.max_depth,
-        "max_samples": max_samples,
-        "max_features": params.max_features,
-        "honest": params.honest,
-        "n_jobs": n_jobs,
-        "random_state": random_state,
-    }
-
-
 def _rows_of(folds: Folds) -> int:
     """Units a model built on ``folds`` is fitted on (each is held out once)."""
     return sum(len(test) for _, test in folds)
-
-
-def _forest_kwargs(params: Any, rs: int, folds: Folds, cache: NuisanceCache) -> dict[str, Any]:
-    """:func:`forest_kwargs` with the run's threads for this many rows (``nuisance.n_jobs``)."""
-    n_rows = _rows_of(folds)
-    return forest_kwargs(params, rs, n_rows, cache.config.jobs(n_rows))
 
 
 # ------------------------------------------------------------------ builders
@@ -102,10 +81,27 @@ def _build_sparse_linear_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
     )
 
 
-def _build_causal_forest_dml(
-    params: Any, folds: Folds, rs: int, cache: NuisanceCache, base: Any = None
-) -> Any:
-    return _residual_forest(params, rs, folds, cache.config.jobs(_rows_of(folds)), base)
+def forest_of(params: Any, random_state: int, n_jobs: int = 1) -> ClusterForest:
+    """An unfitted :class:`ClusterForest` of a forest kind's params (``n_jobs`` threads grow
+    its trees; the forest does not depend on it)."""
+    return ClusterForest(
+        n_estimators=params.n_estimators,
+        min_samples_leaf=params.min_samples_leaf,
+        max_depth=params.max_depth,
+        max_features=params.max_features,
+        max_samples=params.max_samples,
+        criterion=getattr(params, "criterion", "mse"),
+        ci_group_size=params.ci_group_size,
+        max_subsample_size=params.max_subsample_size,
+        linear_base=params.linear_base,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
+
+
+def _build_forest(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> ClusterForest:
+    """:func:`forest_of` with the run's threads for this many rows (``nuisance.n_jobs``)."""
+    return forest_of(params, rs, cache.config.jobs(_rows_of(folds)))
 
 
 def _dr_models(params: Any, cache: NuisanceCache) -> dict[str, Any]:
@@ -126,14 +122,6 @@ def _build_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) 
         fit_cate_intercept=params.fit_cate_intercept,
         cv=folds,
         random_state=rs,
-    )
-
-
-def _build_forest_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    from econml.dr import ForestDRLearner
-
-    return ForestDRLearner(
-        **_dr_models(params, cache), cv=folds, **_forest_kwargs(params, rs, folds, cache)
     )
 
 
@@ -168,10 +156,6 @@ def _build_dmliv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> An
     )
 
 
-def _build_causal_iv_forest(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
-    return ResidualIVForest(criterion=params.criterion, **_forest_kwargs(params, rs, folds, cache))
-
-
 # ------------------------------------------------------------------- fitters
 
 
@@ -184,106 +168,16 @@ def _fit_on_residuals(model: Any, rows: np.ndarray, cache: NuisanceCache, params
     model.fit(nu.y_res[rows], nu.t_res[rows], X=cache.x[rows])
 
 
-def _rloss(model: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> float:
-    """Out-of-bag R-loss ``mean((y_res - tau_oob(x) t_res)^2)`` of a fitted forest kind."""
-    tau = oob_effect(model, x)
-    return float(np.mean((y_res - tau * t_res) ** 2))
-
-
-def _residual_forest(
-    params: Any, random_state: int, folds: Folds, n_jobs: int = 1, base: Any = None
-) -> Any:
-    """econml ``CausalForestDML`` to be fitted on residuals (zero nuisance models); with a
-    fitted :class:`~vaer.estimators.linear_base.LinearCate` ``base``, its forest starts
-    from ``params.linear_base`` times it."""
-    from vaer.estimators.linear_base import LinearBaseCausalForestDML
-
-    model = LinearBaseCausalForestDML(
-        model_y=ZeroRegressor(),
-        model_t=ZeroRegressor(),
-        cv=folds,
-        criterion=params.criterion,
-        inference=True,
-        **forest_kwargs(params, random_state, _rows_of(folds), n_jobs),
-    )
-    if base is not None:
-        model.linear_base_, model.linear_base_share_ = base, params.linear_base
-    return model
-
-
-def choose_forest(
-    params: Any, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray, random_state: int
-) -> tuple[Any, list[float]]:
-    """The candidate forest of ``params.select`` with the lowest out-of-bag R-loss.
-
-    Each candidate is grown with ``params.select.n_estimators`` trees on the residuals
-    (of a random subsample of ``params.select.max_rows`` units above that size).
-
-    Returns
-    -------
-    chosen : CausalForestDMLParams
-        ``params`` with the winning candidate's overrides (``select`` unchanged).
-    losses : list of float
-        Out-of-bag R-loss of each candidate, in order.
-    """
-    select = params.select
-    rows = np.arange(len(y_res))
-    if len(rows) > select.max_rows:
-        rows = np.sort(np.random.default_rng(random_state).choice(rows, select.max_rows, False))
-    losses = []
-    for candidate in select.candidates:
-        small = params.model_copy(update={**candidate, "n_estimators": select.n_estimators})
-        forest = _residual_forest(small, random_state, halves(len(rows)))
-        forest.fit(y_res[rows], t_res[rows], X=x[rows])
-        losses.append(_rloss(forest, x[rows], y_res[rows], t_res[rows]))
-    best = select.candidates[int(np.argmin(losses))]
-    return params.model_copy(update=best), losses
-
-
 def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
-    """Fit ``causal_forest_dml``: the linear base (``linear_base`` > 0), then with
-    ``select`` the candidate forest chosen by :func:`choose_forest` on what the base leaves.
-
-    ``model`` ends up as the chosen forest grown in full, with ``vaer_forest_candidate_``
-    (the winning overrides) and ``vaer_forest_rloss_`` (each candidate's R-loss), and
-    ``linear_base_`` (the fitted :class:`~vaer.estimators.linear_base.LinearCate`) when
-    there is a base.
-    """
     nu = cache.continuous(params.cv)
-    x, y_res, t_res = cache.x[rows], nu.y_res[rows], nu.t_res[rows]
-    base = None
-    if params.linear_base > 0:
-        from vaer.estimators.linear_base import LinearCate
-
-        base = LinearCate(model.random_state).fit(x, y_res, t_res, cache.clusters[rows])
-    chosen, losses = params, None
-    if params.select.enabled:
-        remainder = y_res if base is None else y_res - params.linear_base * base.predict(x) * t_res
-        chosen, losses = choose_forest(params, x, remainder, t_res, model.random_state)
-    final = _build_causal_forest_dml(chosen, model.cv, model.random_state, cache, base)
-    _fit_on_residuals(final, rows, cache, params)
-    vars(model).update(vars(final))
-    if losses is not None:
-        model.vaer_forest_candidate_ = dict(params.select.candidates[int(np.argmin(losses))])
-        model.vaer_forest_rloss_ = losses
+    moments = causal_moments(nu.y_res[rows], nu.t_res[rows])
+    model.fit(cache.x[rows], moments, cache.clusters[rows])
 
 
-def _one_thread(model: Any) -> None:
-    """Predict in one thread from now on (see :func:`forest_kwargs`)."""
-    forest = _forest_oob(model)
-    for part in [model, forest, *getattr(forest, "estimators_", [])]:
-        if hasattr(part, "n_jobs"):
-            part.n_jobs = 1
-
-
-def _forest_fit(fit: Callable[[Any, np.ndarray, NuisanceCache, Any], None]) -> Any:
-    """``fit``, then :func:`_one_thread`."""
-
-    def fitted(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
-        fit(model, rows, cache, params)
-        _one_thread(model)
-
-    return fitted
+def _fit_forest_dr(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+    nu = cache.binary(params.cv, params.binarise)
+    pseudo = aipw_scores(cache.y, nu.d, nu.mu, nu.propensity, params.min_propensity)
+    model.fit(cache.x[rows], regression_moments(pseudo[rows]), cache.clusters[rows])
 
 
 def _fit_binary(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
@@ -299,7 +193,8 @@ def _fit_iv(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> 
 
 def _fit_iv_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
     nu, iv = cache.continuous(params.cv), cache.iv(params.cv)
-    model.fit(cache.x[rows], nu.t_res[rows], nu.y_res[rows], iv.z_res[rows])
+    moments = iv_moments(nu.y_res[rows], nu.t_res[rows], iv.z_res[rows])
+    model.fit(cache.x[rows], moments, cache.clusters[rows])
 
 
 # ------------------------------------------------------------ scores per family
@@ -323,26 +218,6 @@ def _iv_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: Any) -> np.nda
 # ------------------------------------------------------- out-of-sample effects
 
 
-def _forest_oob(model: Any) -> Any:
-    """The fitted generalized random forest inside an econml estimator."""
-    if isinstance(model, ResidualIVForest):
-        return model.forest_
-    final = getattr(model, "fitted_models_final", None)
-    if final is not None:  # DR learners: one forest per treatment contrast
-        return final[0]
-    return model.model_final_
-
-
-def oob_effect(model: Any, x: np.ndarray) -> np.ndarray:
-    """Out-of-bag effect of a forest kind (in-sample effect where no tree left a unit out)."""
-    forest = _forest_oob(model)
-    oob = np.asarray(forest.oob_predict(x), dtype=np.float64).reshape(len(x), -1)[:, 0]
-    missing = np.isnan(oob)
-    if missing.any():
-        oob[missing] = np.asarray(model.effect(x[missing])).ravel()
-    return oob
-
-
 def halves(n: int) -> Folds:
     """Two halves; with precomputed nuisances the split only has to be valid."""
     index = np.arange(n)
@@ -363,10 +238,8 @@ class EstimatorKind:
     scores : callable(tau_hat, cache, params) -> ndarray of shape (n,)
         Doubly robust scores of the estimand.
     out_of_sample : {"oob", "crossfit"}
-        Forests use out-of-bag effects; the others are refitted on each half of the
-        clusters and predicted on the other half.
-    econml_inference : bool
-        Whether econml gives analytic intervals (DMLIV offers only the bootstrap).
+        Forests use their cluster-honest out-of-bag effects (with per-unit variances);
+        the others are refitted on each half of the clusters and predicted on the other.
     """
 
     kind: str
@@ -375,7 +248,6 @@ class EstimatorKind:
     fit: Callable[[Any, np.ndarray, NuisanceCache, Any], None]
     scores: Callable[[np.ndarray, NuisanceCache, Any], np.ndarray]
     out_of_sample: Literal["oob", "crossfit"]
-    econml_inference: bool = True
 
     def estimand(self, params: Any) -> str:
         """The quantity this estimator's ATE row estimates."""
@@ -395,23 +267,19 @@ REGISTRY: dict[str, EstimatorKind] = {
         _continuous_scores, "crossfit",
     ),
     "causal_forest_dml": EstimatorKind(
-        "causal_forest_dml", "continuous", _build_causal_forest_dml,
-        _forest_fit(_fit_causal_forest), _continuous_scores, "oob",
+        "causal_forest_dml", "continuous", _build_forest, _fit_causal_forest,
+        _continuous_scores, "oob",
     ),
     "dr_learner": EstimatorKind(
         "dr_learner", "binary", _build_dr_learner, _fit_binary, _binary_scores, "crossfit"
     ),
     "forest_dr_learner": EstimatorKind(
-        "forest_dr_learner", "binary", _build_forest_dr_learner, _forest_fit(_fit_binary),
-        _binary_scores, "oob",
+        "forest_dr_learner", "binary", _build_forest, _fit_forest_dr, _binary_scores, "oob"
     ),
     "orthoiv": EstimatorKind("orthoiv", "iv", _build_orthoiv, _fit_iv, _iv_scores, "crossfit"),
-    "dmliv": EstimatorKind(
-        "dmliv", "iv", _build_dmliv, _fit_iv, _iv_scores, "crossfit", econml_inference=False
-    ),
+    "dmliv": EstimatorKind("dmliv", "iv", _build_dmliv, _fit_iv, _iv_scores, "crossfit"),
     "causal_iv_forest": EstimatorKind(
-        "causal_iv_forest", "iv", _build_causal_iv_forest, _forest_fit(_fit_iv_forest),
-        _iv_scores, "oob",
+        "causal_iv_forest", "iv", _build_forest, _fit_iv_forest, _iv_scores, "oob"
     ),
 }  # fmt: skip
 

@@ -7,9 +7,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 ATE_COLUMNS = ["estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "n", "se_type"]
-CATE_COLUMNS = ["estimator", "unit", "tau_hat", "se", "estimand"]
+CATE_COLUMNS = [
+    "estimator",
+    "unit",
+    "tau_hat",
+    "se",
+    "ci_low",
+    "ci_high",
+    "interval",
+    "estimand",
+]
+INTERVAL_KINDS = ("firm", "none")
+"""What a per-unit interval of ``tables/cate.csv`` covers: ``firm``, the unit's own
+effect tau(x_i); ``none``, nothing (no interval is written, see the estimator's note)."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +53,12 @@ class EstimatorResult:
         The estimator's name in outputs, and its registry kind.
     ate : AteEstimate
         Mean of the doubly robust scores, cluster-robust SE.
-    ate_econml : AteEstimate
-        econml's own ATE interval, for comparison (ignores clustering).
     tau_hat : ndarray of shape (n,)
-        Out-of-sample effect per unit (out-of-bag or cross-fitted).
+        Out-of-sample effect per unit, from models that never saw the unit's cluster
+        (forests' cluster out-of-bag effects, or refits on the other half of the clusters).
     tau_se : ndarray of shape (n,)
-        econml's standard error of the effect per unit.
+        Standard error of ``tau_hat`` as an estimate of the unit's effect, NaN where no
+        valid one exists (``interval`` is then ``none``).
     scores : ndarray of shape (n,)
         Doubly robust scores.
     fit_seconds : float
@@ -59,12 +72,15 @@ class EstimatorResult:
         What ``ate`` and ``tau_hat`` estimate.
     family : str
         Nuisance family: ``continuous``, ``binary`` or ``iv``.
+    interval : {"firm", "none"}
+        What the per-unit interval ``tau_hat +- 1.96 tau_se`` covers (:data:`INTERVAL_KINDS`).
+    interval_note : str
+        The same in words, for the report: how the interval is built, or why there is none.
     """
 
     label: str
     kind: str
     ate: AteEstimate
-    ate_econml: AteEstimate
     tau_hat: np.ndarray
     tau_se: np.ndarray
     scores: np.ndarray
@@ -72,6 +88,8 @@ class EstimatorResult:
     model: Any = field(compare=False, repr=False)
     estimand: str = ""
     family: str = "continuous"
+    interval: str = "none"
+    interval_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,16 +104,14 @@ class EstimationResult:
     """Cross-fitted E[T | X, W] per unit (first nuisance fold set), for overlap checks."""
 
     def to_frame(self) -> pd.DataFrame:
-        """The ATE table: one row per estimator and SE type (``tables/ate.csv``)."""
-        rows = [
-            vars(est).copy()
-            for result in self.estimators
-            for est in (result.ate, result.ate_econml)
-        ]
+        """The ATE table: one row per estimator (``tables/ate.csv``)."""
+        rows = [vars(result.ate).copy() for result in self.estimators]
         return pd.DataFrame(rows, columns=ATE_COLUMNS)
 
     def cate_frame(self) -> pd.DataFrame:
-        """Per-unit effects in long form (``tables/cate.csv``)."""
+        """Per-unit effects in long form (``tables/cate.csv``): ``tau_hat``, its SE and
+        95% interval where one is valid for the unit's effect (``interval`` says which)."""
+        z = float(stats.norm.ppf(0.975))
         parts = [
             pd.DataFrame(
                 {
@@ -103,12 +119,25 @@ class EstimationResult:
                     "unit": self.units,
                     "tau_hat": result.tau_hat,
                     "se": result.tau_se,
+                    "ci_low": result.tau_hat - z * result.tau_se,
+                    "ci_high": result.tau_hat + z * result.tau_se,
+                    "interval": result.interval,
                     "estimand": result.estimand,
                 }
             )
             for result in self.estimators
         ]
         return pd.concat(parts, ignore_index=True)[CATE_COLUMNS]
+
+    def intervals_frame(self) -> pd.DataFrame:
+        """What each estimator's per-firm intervals mean (``tables/intervals.csv``)."""
+        return pd.DataFrame(
+            {
+                "estimator": [r.label for r in self.estimators],
+                "interval": [r.interval for r in self.estimators],
+                "meaning": [r.interval_note for r in self.estimators],
+            }
+        )
 
     def get(self, label: str) -> EstimatorResult:
         """The result of the estimator named ``label``.

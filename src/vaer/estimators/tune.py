@@ -31,8 +31,10 @@ from pydantic import ValidationError
 from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import AnySpec, NuisanceConfig, TuneConfig, estimator_label
 from vaer.data.design import AnalysisData
-from vaer.estimators.learners import ZeroRegressor, make_regressor
+from vaer.estimators.cluster_forest import causal_moments
+from vaer.estimators.learners import make_regressor
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds
+from vaer.estimators.registry import forest_of
 
 DEFAULT_NUISANCE_GRIDS: dict[str, list[dict[str, Any]]] = {
     "lightgbm": [
@@ -124,41 +126,21 @@ class _ForestTrial:
     x: np.ndarray
     y_res: np.ndarray
     t_res: np.ndarray
+    clusters: np.ndarray
     split: tuple[np.ndarray, np.ndarray]
     rs: int
 
     def __call__(self, params: Any) -> float:
-        return _forest_loss(params, self.x, self.y_res, self.t_res, self.split, self.rs)
-
-
-def _forest_loss(
-    params: Any,
-    x: np.ndarray,
-    y_res: np.ndarray,
-    t_res: np.ndarray,
-    split: tuple[np.ndarray, np.ndarray],
-    rs: int,
-) -> float:
-    from econml.dml import CausalForestDML
-
-    train, valid = split
-    forest = CausalForestDML(
-        model_y=ZeroRegressor(),
-        model_t=ZeroRegressor(),
-        cv=[(np.arange(len(train))[len(train) // 2 :], np.arange(len(train))[: len(train) // 2])],
-        n_estimators=min(params.n_estimators, TUNING_TREES),
-        min_samples_leaf=params.min_samples_leaf,
-        max_depth=params.max_depth,
-        max_samples=params.max_samples,
-        max_features=params.max_features,
-        criterion=params.criterion,
-        honest=params.honest,
-        inference=False,
-        n_jobs=1,
-        random_state=rs,
-    ).fit(y_res[train], t_res[train], X=x[train])
-    tau = np.asarray(forest.effect(x[valid]), dtype=np.float64).ravel()
-    return float(np.mean((y_res[valid] - tau * t_res[valid]) ** 2))
+        train, valid = self.split
+        trees = min(params.n_estimators, TUNING_TREES)
+        small = params.model_copy(update={"n_estimators": trees - trees % params.ci_group_size})
+        forest = forest_of(small, self.rs).fit(
+            self.x[train],
+            causal_moments(self.y_res[train], self.t_res[train]),
+            self.clusters[train],
+        )
+        tau = forest.predict(self.x[valid])
+        return float(np.mean((self.y_res[valid] - tau * self.t_res[valid]) ** 2))
 
 
 def tune_estimation(
@@ -242,7 +224,9 @@ def tune_estimation(
                         f"tune.forest_grid entry {override} is not valid for {label}: "
                         f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
                     ) from exc
-            losses = runner.map(_ForestTrial(x, y_res, t_res, split, random_state), params)
+            losses = runner.map(
+                _ForestTrial(x, y_res, t_res, data.clusters, split, random_state), params
+            )
             best = int(np.argmin(losses))
             trials += [
                 TuneTrial(label, _describe(o), loss, j == best)

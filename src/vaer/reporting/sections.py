@@ -86,13 +86,13 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "ate",
         "Average effect per estimator",
-        ("ate", "cate"),
+        ("ate", "intervals", "cate"),
         _cate_figure,
-        caption="Out-of-sample (out-of-bag or cross-fitted) effect estimates per firm; the "
-        "red line is the average effect.",
-        note="Cluster-robust rows average doubly robust scores and cluster by the cluster "
-        "role; econml rows are the library's own intervals, which ignore clustering, shown "
-        "for comparison.",
+        caption="Each firm's effect estimated by models that never saw its cluster "
+        "(cluster out-of-bag or cross-fitted); the red line is the average effect.",
+        note="The average effects average doubly robust scores, with standard errors "
+        "clustered by the cluster role. The intervals table says, per estimator, what the "
+        "per-firm intervals of the firm-level table cover.",
         always=True,
     ),
     Section(

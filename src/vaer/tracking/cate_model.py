@@ -6,10 +6,12 @@ must be among those seen in fitting) and returns one row per firm with
 
 - ``tau_hat``: the estimated conditional effect :math:`\\hat\\tau(x)` of one more unit of
   VA on the outcome,
-- ``ci_low``, ``ci_high``: econml's pointwise ``1 - alpha`` confidence interval
-  (``effect_interval``; for a causal forest, the bootstrap-of-little-bags variance of
-  Athey, Tibshirani and Wager, 2019, *Ann. Statist.* 47(2)), computed a block of rows at
-  a time (:func:`vaer.estimators.chunks.by_rows`) so that memory stays flat in the rows.
+- ``ci_low``, ``ci_high``: a pointwise ``1 - alpha`` confidence interval for the firm's
+  effect where the estimator has one that is valid for it (the cluster forests:
+  bootstrap of little bags over half-samples of clusters, Athey, Tibshirani and Wager,
+  2019, *Ann. Statist.* 47(2)), computed a block of rows at a time; NaN otherwise,
+- ``interval``: what the interval covers, ``firm`` or ``none`` (a linear CATE model's
+  interval would cover the best linear projection of the effect, not a firm's effect).
 
 Predict parameters: ``estimator`` (the label of one of the run's estimators; default the
 first) and ``alpha`` (default 0.05). The model carries the feature encoding
@@ -36,7 +38,7 @@ from mlflow.pyfunc import PythonModel
 from vaer.data.design import FeatureEncoder
 from vaer.estimators.chunks import by_rows
 
-OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high"]
+OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high", "interval"]
 REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
 
 
@@ -49,13 +51,21 @@ class CateModel(PythonModel):
         Fitted on the modifiers of the run's table.
     labels : sequence of str
         Estimator labels; the first is the default.
+    intervals : mapping, optional
+        Label -> ``firm`` (the estimator has per-firm intervals) or ``none`` (default).
     """
 
-    def __init__(self, encoder: FeatureEncoder, labels: list[str]) -> None:
+    def __init__(
+        self,
+        encoder: FeatureEncoder,
+        labels: list[str],
+        intervals: Mapping[str, str] | None = None,
+    ) -> None:
         if not labels:
             raise ValueError("`labels` must name at least one estimator; got []")
         self.encoder = encoder
         self.labels = list(labels)
+        self.intervals = {label: (intervals or {}).get(label, "none") for label in labels}
         self._models: dict[str, Any] = {}
 
     def load_context(self, context: Any) -> None:
@@ -67,7 +77,7 @@ class CateModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """``tau_hat``, ``ci_low``, ``ci_high`` per row of ``model_input``.
+        """``tau_hat``, ``ci_low``, ``ci_high`` and ``interval`` per row of ``model_input``.
 
         Raises
         ------
@@ -86,13 +96,13 @@ class CateModel(PythonModel):
         x = self.encoder.transform(frame).to_numpy(dtype=np.float64)
         model = self._models[label]
         tau = np.asarray(model.effect(x), dtype=np.float64).ravel()
-        intervals = by_rows(lambda part: model.effect_interval(part, alpha=alpha), x)
+        low = high = np.full(len(tau), np.nan)
+        if self.intervals[label] == "firm":
+            bounds = by_rows(lambda part: model.effect_interval(part, alpha=alpha), x)
+            low = np.concatenate([np.ravel(lo) for lo, _ in bounds])
+            high = np.concatenate([np.ravel(hi) for _, hi in bounds])
         return pd.DataFrame(
-            {
-                "tau_hat": tau,
-                "ci_low": np.concatenate([np.ravel(low) for low, _ in intervals]),
-                "ci_high": np.concatenate([np.ravel(high) for _, high in intervals]),
-            }
+            {"tau_hat": tau, "ci_low": low, "ci_high": high, "interval": self.intervals[label]}
         )
 
 
@@ -111,6 +121,7 @@ def log_cate_model(
     models: Mapping[str, Any],
     encoder: FeatureEncoder,
     example: pd.DataFrame,
+    intervals: Mapping[str, str] | None = None,
     name: str = "cate_model",
 ) -> str:
     """Log fitted econml estimators as one pyfunc model in the active run.
@@ -122,6 +133,8 @@ def log_cate_model(
     encoder : FeatureEncoder
     example : DataFrame
         A few rows of raw modifier columns: input example and signature source.
+    intervals : mapping, optional
+        Label -> ``firm`` or ``none``: which estimators give per-firm intervals.
     name : str
         The model's name in the run.
 
@@ -134,7 +147,7 @@ def log_cate_model(
     from mlflow.models import infer_signature
 
     labels = list(models)
-    python_model = CateModel(encoder, labels)
+    python_model = CateModel(encoder, labels, intervals)
     python_model._models = dict(models)
     output = python_model.predict(None, example)
     signature = infer_signature(example, output, params={"estimator": labels[0], "alpha": 0.05})
