@@ -62,5 +62,15 @@ bench-quick: $(VENV)/.installed-bench
 	$(BENCH) benchmarks/accuracy.py --quick
 	$(BENCH) benchmarks/scaling.py --quick
 
+# validity of every interval and test vaer prints, on today's defaults (RESULTS.md section
+# "Validity on current defaults"; benchmarks/validity.py): 2 local processes; the full form
+# takes a few hours, the quick one under 15 minutes
+.PHONY: validity validity-quick
+validity: $(VENV)/.installed
+	$(BENCH) benchmarks/validity.py
+
+validity-quick: $(VENV)/.installed
+	$(BENCH) benchmarks/validity.py --quick
+
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
