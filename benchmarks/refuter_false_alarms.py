@@ -64,6 +64,7 @@ TABLE_ROLES = Roles(
 )
 FRACTION = 0.8
 SUBSETS = 3
+NOT_CHECKS = ("ate_z", "seconds", "seed", "commit")
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -248,7 +249,7 @@ def summarise(rows: list[dict[str, float]], alpha: float) -> list[tuple[str, str
         p = float(values.mean())
         return f"{p:.1%} ± {math.sqrt(p * (1 - p) / len(values)):.1%}"
 
-    checks = [k for k in rows[0] if "." not in k and k not in ("ate_z", "seconds", "seed")]
+    checks = [k for k in rows[0] if "." not in k and k not in NOT_CHECKS]
     table = []
     for check in checks:
         old = rate(f"{check}.old")
@@ -267,12 +268,14 @@ def run(design: Design, seeds: range, out: Path | None = None) -> list[dict[str,
     import json
 
     rows = []
+    commit = _source_commit()
     for seed in seeds:
         row = {"seed": float(seed), **measure(seed, design)}
         rows.append(row)
         if out is not None:
             with out.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"design": design.name, **row}) + "\n")
+                record = {"design": design.name, "commit": commit, **row}
+                handle.write(json.dumps(record) + "\n")
         print(f"{design.name} seed {seed}: {row['seconds']:.1f} s", flush=True)
     return rows
 
@@ -323,8 +326,7 @@ def report(by_design: dict[str, list[dict[str, float]]], seconds: float) -> str:
         f"{seconds / 60:.0f} min of fitting in all, one core. Config: `linear_dml` (LightGBM "
         "nuisances with the `NuisanceConfig` defaults, `n_jobs=1`), `robustness.alpha` 0.05, "
         f"{SUBSETS} subsets of {FRACTION:.0%} of the cities, leave one group out over every "
-        "firm type (tables), `max_units` off, sensitivity off. vaer source: "
-        f"{_source_commit()}.\n",
+        "firm type (tables), `max_units` off, sensitivity off.\n",
     ]
     for name, rows in by_design.items():
         design = DESIGNS[name]
@@ -332,7 +334,8 @@ def report(by_design: dict[str, list[dict[str, float]]], seconds: float) -> str:
         shift = np.array([r["data_subsets.shift_se2"] for r in rows])
         refit_noise = math.sqrt(max(float(shift.mean()) - (1 / FRACTION - 1), 0.0))
         parts.append(
-            f"\n**{name}**: {design.mode}, {design.n_units} firms, {design.n_clusters} cities, "
+            f"\n**{name}** (vaer {rows[0].get('commit', _source_commit())}): {design.mode}, "
+            f"{design.n_units} firms, {design.n_clusters} cities, "
             f"`linear_dml` ({design.cv} folds), seeds {int(rows[0]['seed'])}-"
             f"{int(rows[-1]['seed'])} ({len(rows)}). The run's ATE: SD of "
             f"(estimate - truth)/SE {z.std(ddof=1):.2f}, 95% CI coverage "
@@ -379,7 +382,7 @@ def main() -> None:
             f"{name}.{key}": float(np.mean([r[key] for r in rows]))
             for name, rows in by_design.items()
             for key in rows[0]
-            if key != "seed"
+            if key not in ("seed", "commit")
         }
         log_benchmark("refuter_false_alarms", flat, {**vars(args), "designs": args.designs})
         print({name: asdict(DESIGNS[name]) for name in args.designs})
