@@ -80,9 +80,10 @@ def git_state(root: Path | None = None) -> GitState:
     return GitState(commit, changed)
 
 
-def machine_line(config: str | None = None) -> str:
+def machine_line(config: str | None = None, code: str | None = None) -> str:
     """One line on the code (git commit), the config, the machine, versions, date and the
-    command that ran."""
+    command that ran; ``code`` replaces the commit of the source that runs now (e.g. the
+    commits of the runs a section is rebuilt from)."""
     from importlib import metadata
 
     versions = ", ".join(
@@ -90,7 +91,7 @@ def machine_line(config: str | None = None) -> str:
         for name in ("vaer", "econml", "scikit-learn", "lightgbm", "numpy")
     )
     command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
-    ran_on = f"Code: {git_state().describe()}. " + (f"Config: {config}. " if config else "")
+    ran_on = f"Code: {code or git_state().describe()}. " + (f"Config: {config}. " if config else "")
     return ran_on + (
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; {versions}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
@@ -99,12 +100,17 @@ def machine_line(config: str | None = None) -> str:
 
 
 def update_results_section(
-    name: str, markdown: str, path: Path = RESULTS, *, config: str | None = None
+    name: str,
+    markdown: str,
+    path: Path = RESULTS,
+    *,
+    config: str | None = None,
+    code: str | None = None,
 ) -> None:
     """Replace (or append) the section ``name`` of RESULTS.md with ``markdown``, followed by
-    the machine line (commit, ``config`` summary, machine, versions, command)."""
+    the machine line (commit or ``code``, ``config`` summary, machine, versions, command)."""
     text = path.read_text(encoding="utf-8") if path.is_file() else HEADER
-    footer = machine_line(config)
+    footer = machine_line(config, code)
     block = f"<!-- begin:{name} -->\n{markdown.rstrip()}\n\n{footer}\n<!-- end:{name} -->"
     pattern = re.compile(
         rf"<!-- begin:{re.escape(name)} -->.*?<!-- end:{re.escape(name)} -->", re.S

@@ -374,7 +374,7 @@ def run_seed(
                 for kind in estimators:
                     truths.setdefault(kind, truth.ate)
                 tables = read_tables(result.out_dir)
-                found = measure(tables, truth, truths)
+                found = measure(tables, truth, truths, estimators=estimators, stages=run_stages)
             except Exception as exc:
                 found = [
                     {
@@ -448,8 +448,20 @@ def external_refuter_rows(name: str, seed: int) -> list[Row]:
     return rows
 
 
-def measure(tables: dict[str, pd.DataFrame], truth: Any, truths: dict[str, float]) -> list[Row]:
-    """Every claim's measurement rows from one run's tables (those the run wrote)."""
+def measure(
+    tables: dict[str, pd.DataFrame],
+    truth: Any,
+    truths: dict[str, float],
+    *,
+    estimators: tuple[str, ...] = (),
+    stages: tuple[str, ...] = (),
+) -> list[Row]:
+    """Every claim's measurement rows from one run's tables.
+
+    A stage that ran (``stages``) but wrote no table for a claim still gives that claim a
+    row per estimator with value NaN (item ``no <table> table``), so the claim fails in
+    the section instead of vanishing from it.
+    """
     rows: list[Row] = []
     if "cate" in tables:
         cate = tables["cate"]
@@ -459,12 +471,26 @@ def measure(tables: dict[str, pd.DataFrame], truth: Any, truths: dict[str, float
     rows += heterogeneity_rows(tables)
     if "gate" in tables:
         rows += gate_rows(tables["gate"], truth)
-    if "shap_channels" in tables and truth.shap.abs().to_numpy().sum() > 0:
-        rows += channel_rows(tables["shap_channels"], truth)
+    heterogeneous = bool(truth.shap.abs().to_numpy().sum() > 0)
+    missing: list[tuple[str, str, tuple[str, ...]]] = []
+    channels = tables.get("shap_channels")
+    if channels is not None and len(channels) and heterogeneous:
+        rows += channel_rows(channels, truth)
+    elif "attribution" in stages and heterogeneous:
+        missing.append(("channel_coverage", "shap_channels", estimators))
     if "mechanisms" in tables:
         rows += mechanism_rows(tables["mechanisms"], truth)
+    elif "attribution" in stages:
+        missing.append(("mechanism_coverage", "mechanisms", ("mechanisms",)))
     if "robustness" in tables:
         rows += refuter_rows(tables["robustness"])
+    elif "robustness" in stages:
+        missing.append(("refuter_false_alarm", "robustness", ("linear_dml",)))
+    for claim, table, labels in missing:
+        rows += [
+            {"claim": claim, "estimator": label, "item": f"no {table} table", "value": np.nan}
+            for label in labels
+        ]
     return rows
 
 
@@ -489,6 +515,15 @@ def append_rows(path: Path, rows: list[Row]) -> None:
 def read_rows(path: Path) -> pd.DataFrame:
     """The per-seed CSV (rows appended in batches may add a ``note`` column late)."""
     return pd.read_csv(path, low_memory=False)
+
+
+def measured_code(frame: pd.DataFrame) -> str:
+    """The commits of the vaer source the rows were measured on, and whether any tree had
+    uncommitted changes (the section's footer states this, not the tree that writes it)."""
+    commits = sorted(set(frame["commit"].dropna().astype(str)))
+    dirty = bool(frame["dirty"].astype(str).str.lower().eq("true").any())
+    state = "dirty: uncommitted changes to tracked files" if dirty else "clean"
+    return f"{'commits' if len(commits) > 1 else 'commit'} {', '.join(commits)} ({state})"
 
 
 def claim_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -619,7 +654,8 @@ def markdown(
         "",
         "Verdict: the measured value against the issue's target; `*` marks a target bound "
         "within 2 Monte-Carlo SEs of the measured value (more seeds needed to tell). MC SE: "
-        "binomial for rates, sd/sqrt(seeds) for shares of firms and mean t.",
+        "binomial for rates (with p = (k + 1) / (seeds + 2), so that 0/n and n/n keep a "
+        "non-zero SE), sd/sqrt(seeds) for shares of firms, mean t and bias.",
         "",
         "| claim | design | estimator | worst item (of n; failing) | target | measured | MC SE "
         "| seeds | verdict |",
@@ -649,17 +685,25 @@ def markdown(
             values = part.set_index("item")["measured"]
             cells = " | ".join(_fmt(values.get(i, np.nan), 2) for i in _power_items(power))
             lines.append(f"| {design} | {estimator} | {cells} |")
-    lines += ["", "<details><summary>Every item</summary>", ""]
-    lines += [
-        "| design | claim | estimator | item | target | measured | MC SE | seeds | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in summary.itertuples(index=False):
-        lines.append(
-            f"| {r.design} | {r.claim} | {r.estimator} | {r.item} | {r.target} | "
-            f"{_fmt(r.measured)} | {_fmt(r.mc_se)} | {r.seeds} | {r.verdict} |"
-        )
-    lines += ["", "</details>", "", "Notes:", ""]
+    lines += size_table(summary)
+    detail = summary[summary["claim"].isin(DETAIL_CLAIMS)]
+    if len(detail):
+        lines += [
+            "",
+            "### Every item of claims 3, 4 and 6, and per-firm linear-projection intervals",
+            "",
+            "Every other item (GATE coverage, CLAN, each pairwise test, power per test) is in "
+            f"`benchmarks/validity_runs/summary_{'quick' if quick else 'full'}.csv`.",
+            "",
+            "| design | claim | estimator | item | target | measured | MC SE | seeds | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in detail.itertuples(index=False):
+            lines.append(
+                f"| {r.design} | {r.claim} | {r.estimator} | {r.item} | {r.target} | "
+                f"{_fmt(r.measured)} | {_fmt(r.mc_se)} | {r.seeds} | {r.verdict} |"
+            )
+    lines += ["", "Notes:", ""]
     schemas = sorted(set(data.loc[data["claim"] == "cate_coverage", "item"].astype(str)))
     lines += [
         f"- `cate.csv` schema read: {', '.join(schemas) or 'none'} (new: rows with "
@@ -725,6 +769,66 @@ def markdown(
         "params; tracking off; CSV tables; panel missing_rate 0"
     )
     return "\n".join(lines), config
+
+
+DETAIL_CLAIMS = (
+    "channel_coverage",
+    "mechanism_coverage",
+    "mechanism_zero_reject",
+    "refuter_false_alarm",
+    "cate_blp_coverage",
+)
+
+
+def size_table(summary: pd.DataFrame) -> list[str]:
+    """Markdown lines: size at 5% and mean t of every heterogeneity test under a constant
+    effect, one table per constant-effect design with a column per estimator (mean t only
+    where the test has a signed statistic); values outside the target in bold."""
+    size = summary[summary["claim"] == "het_size"]
+    if size.empty:
+        return []
+    mean_t = summary[summary["claim"] == "het_mean_t"].set_index(["design", "estimator", "item"])
+    lines = [
+        "",
+        "### Size (and mean t) of each heterogeneity test under a constant effect",
+        "",
+        "Rejection rate at 5% (target <= 0.07) / mean t (target |mean t| <= 0.15); values "
+        "outside the target in bold.",
+    ]
+    for design, part in size.groupby("design", sort=False):
+        estimators = list(dict.fromkeys(part["estimator"]))
+        lines += [
+            "",
+            f"{design} ({int(part['seeds'].max())} seeds):",
+            "",
+            "| test | " + " | ".join(estimators) + " |",
+            "|---|" + "---|" * len(estimators),
+        ]
+        for item in dict.fromkeys(part["item"]):
+            cells = []
+            for estimator in estimators:
+                row = part[(part["estimator"] == estimator) & (part["item"] == item)]
+                if row.empty:
+                    cells.append("")
+                    continue
+                rate = float(row["measured"].iloc[0])
+                text = _bold(_fmt(rate, 2), not _meets("het_size", rate))
+                key = (design, estimator, item)
+                if key in mean_t.index:
+                    t = float(mean_t.loc[key, "measured"])
+                    text += " / " + _bold(f"{t:+.2f}", not _meets("het_mean_t", t))
+                cells.append(text)
+            lines.append(f"| {item} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _meets(claim: str, value: float) -> bool:
+    target = TARGETS.get(claim)
+    return target is None or target.met(value)
+
+
+def _bold(text: str, flag: bool) -> str:
+    return f"**{text}**" if flag else text
 
 
 def _cost(design: Design) -> float:
@@ -821,7 +925,12 @@ def main() -> None:
     summary = summarise(claim_rows(frame))
     summary.to_csv((args.from_csv or path).with_name(f"summary_{mode}.csv"), index=False)
     if not args.no_results:
-        update_results_section("validity_quick" if args.quick else "validity", text, config=config)
+        update_results_section(
+            "validity_quick" if args.quick else "validity",
+            text,
+            config=config,
+            code=measured_code(frame),
+        )
     if not args.no_mlflow:
         metrics = {
             f"{r.design}.{r.claim}.{r.estimator}.{r.item}": float(r.measured)

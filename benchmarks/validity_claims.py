@@ -442,8 +442,11 @@ def refuter_rows(robustness: pd.DataFrame) -> list[Row]:
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    """Mean over seeds and its Monte-Carlo SE: binomial ``sqrt(p (1 - p) / S)`` for 0/1
-    values, ``sd / sqrt(S)`` otherwise (NaNs dropped first).
+    """Mean over seeds and its Monte-Carlo SE (NaNs dropped first).
+
+    For 0/1 values (rates) the binomial SE ``sqrt(p~ (1 - p~) / S)`` with the Laplace
+    estimate ``p~ = (k + 1) / (S + 2)``, so that 0 of S and S of S keep a non-zero SE
+    (with few seeds a rate of 1 is no evidence against 0.95); ``sd / sqrt(S)`` otherwise.
 
     Raises
     ------
@@ -456,7 +459,8 @@ def mean_and_se(values: np.ndarray) -> tuple[float, float]:
         raise ValueError("no finite value to summarise")
     mean = float(finite.mean())
     if np.isin(finite, (0.0, 1.0)).all():
-        return mean, float(np.sqrt(mean * (1 - mean) / finite.size))
+        smoothed = (finite.sum() + 1.0) / (finite.size + 2.0)
+        return mean, float(np.sqrt(smoothed * (1 - smoothed) / finite.size))
     sd = float(finite.std(ddof=1)) if finite.size > 1 else np.nan
     return mean, sd / np.sqrt(finite.size)
 

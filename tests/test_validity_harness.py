@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import validity
-from common import GitState, git_state
+from common import GitState, git_state, update_results_section
 from heldout_designs import (
     CHANNELS,
     MEDIATORS,
@@ -228,7 +228,10 @@ def test_cate_rows_old_schema_and_missing_forest_interval() -> None:
 
 def test_mean_and_se() -> None:
     mean, se = mean_and_se(np.array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0], dtype=float))
-    assert mean == 0.2 and se == pytest.approx(np.sqrt(0.2 * 0.8 / 10))
+    # Laplace p~ = (2 + 1) / (10 + 2)
+    assert mean == 0.2 and se == pytest.approx(np.sqrt(0.25 * 0.75 / 10))
+    mean, se = mean_and_se(np.ones(6))
+    assert mean == 1.0 and se == pytest.approx(np.sqrt(7 / 8 * 1 / 8 / 6))
     values = np.array([0.9, 0.95, 0.85, np.nan])
     mean, se = mean_and_se(values)
     assert mean == pytest.approx(0.9)
@@ -315,7 +318,7 @@ def test_heterogeneity_rows_and_summary_size_vs_power() -> None:
     size = summary[(summary["design"] == "h0") & (summary["item"] == "rate:AUTOC")]
     by_claim = size.set_index("claim")
     assert by_claim.loc["het_size", "measured"] == 0.25
-    assert by_claim.loc["het_size", "mc_se"] == pytest.approx(np.sqrt(0.25 * 0.75 / 4))
+    assert by_claim.loc["het_size", "mc_se"] == pytest.approx(np.sqrt(1 / 3 * 2 / 3 / 4))
     assert by_claim.loc["het_mean_t", "measured"] == pytest.approx((2.5 - 0.5 - 0.3 + 0.1) / 4)
     power = summary[(summary["design"] == "h1") & (summary["item"] == "rate:AUTOC")]
     assert list(power["claim"]) == ["het_power"]
@@ -398,6 +401,25 @@ def test_channel_mechanism_ate_and_refuter_rows() -> None:
     assert alarms == {"placebo_treatment": 0.0, "data_subsets": 1.0, "any check": 1.0}
 
 
+def test_measure_keeps_claims_whose_table_is_missing() -> None:
+    """A stage that ran but wrote no table fails its claim (NaN) instead of hiding it."""
+    truth = _truth(np.array([1.0, 2.0]))
+    rows = validity.measure(
+        {}, truth, {}, estimators=("cf", "lin"), stages=("attribution", "robustness")
+    )
+    got = {(r["claim"], r["estimator"], r["item"]) for r in rows}
+    assert got == {
+        ("channel_coverage", "cf", "no shap_channels table"),
+        ("channel_coverage", "lin", "no shap_channels table"),
+        ("mechanism_coverage", "mechanisms", "no mechanisms table"),
+        ("refuter_false_alarm", "linear_dml", "no robustness table"),
+    }
+    assert all(np.isnan(r["value"]) for r in rows)
+    assert validity.measure({}, truth, {}, estimators=("cf",), stages=()) == []
+    frame = pd.DataFrame(rows).assign(design="d", seed=1, heterogeneity=1.0, t=np.nan)
+    assert (summarise(frame)["verdict"] == "FAIL").all()
+
+
 def test_ate_bias_in_se_units() -> None:
     frame = pd.DataFrame(
         {
@@ -451,6 +473,22 @@ def test_git_state_describes_commit_and_changes(tmp_path) -> None:
     assert len(here.commit) == 40
 
 
+def test_section_footer_states_the_measured_code(tmp_path) -> None:
+    frame = pd.DataFrame({"commit": ["abc", "abc"], "dirty": [False, False]})
+    assert validity.measured_code(frame) == "commit abc (clean)"
+    frame = pd.DataFrame({"commit": ["abc", "def"], "dirty": [False, True]})
+    code = validity.measured_code(frame)
+    assert code == "commits abc, def (dirty: uncommitted changes to tracked files)"
+    path = tmp_path / "RESULTS.md"
+    update_results_section("x", "## X", path, config="designs a, b", code=code)
+    text = path.read_text()
+    assert f"Code: {code}. Config: designs a, b. Machine:" in text
+    update_results_section("x", "## X again", path)
+    text = path.read_text()
+    assert text.count("<!-- begin:x -->") == 1 and "## X again" in text
+    assert "Code: commit " in text
+
+
 # ------------------------------------------------------------ one tiny seed
 
 
@@ -489,5 +527,6 @@ def test_one_tiny_seed_end_to_end(monkeypatch) -> None:
     text, config = validity.markdown(frame, quick=True, seconds=1.0, designs=["tiny"])
     assert text.startswith("## Validity on current defaults (quick)")
     assert "| 1. per-firm 95% intervals" in text and "tiny" in config
-    assert "| tiny | het_power | causal_forest_dml | rate:AUTOC |" in text
-    assert "| tiny | channel_coverage | linear_dml |" in text
+    assert "### Power of the heterogeneity tests" in text
+    assert "| tiny | causal_forest_dml | " in text
+    assert "| 3. channel shares: coverage of the true share" in text
