@@ -8,26 +8,42 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from conftest import BASE_ROLES, small_config
 from vaer.attribution import (
+    FinalStage,
     channel_contributions,
     channel_shares,
     channel_shares_by_type,
+    cluster_folds,
+    explain_across_folds,
     explain_effect,
+    final_stages,
+    importance_scores,
+    importance_table,
     mechanism_tests,
     resolve_method,
 )
+from vaer.attribution.channels import SHARE_COLUMNS
+from vaer.attribution.explain import HonestPair, ShapExplanation
 from vaer.attribution.groups import modifier_groups, sum_groups
-from vaer.attribution.linear import linear_coefficients, linear_shap
+from vaer.attribution.honest import partner_models
+from vaer.attribution.importance import IMPORTANCE_COLUMNS, fieller_interval
+from vaer.attribution.linear import effect_coefficients, linear_coefficients, linear_shap
 from vaer.attribution.mechanisms import partial_out_effect
 from vaer.attribution.permutation import permutation_shap
+from vaer.attribution.refits import refit_rows
 from vaer.attribution.stage import sample_rows
 from vaer.attribution.surrogate import fit_surrogate, r_squared
 from vaer.config import validate_config
+from vaer.config.estimators import CausalForestDMLParams, LinearDMLParams
 from vaer.config.models import NuisanceConfig, Roles, SyntheticTableConfig
-from vaer.data.design import build_analysis_data
+from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic_table import MECHANISMS, make_synthetic_table
+from vaer.data.truth import Truth
+from vaer.estimators.inference import cluster_robust_mean
+from vaer.estimators.nuisance import NuisanceCache
 from vaer.reporting.bundle import ReportBundle
 
 MEDIATORS = {channel: [f"d_{proxies[0]}"] for channel, proxies in MECHANISMS.items()}
@@ -79,6 +95,13 @@ def test_linear_errors() -> None:
         linear_shap(np.ones(2), np.ones((4, 3)), np.ones((5, 3)))
 
 
+def test_effect_coefficients_recover_a_linear_effect_and_refuse_others() -> None:
+    coef = np.array([0.4, -0.1, 0.0])
+    np.testing.assert_allclose(effect_coefficients(lambda a: 2.0 + a @ coef, 3), coef, atol=1e-12)
+    with pytest.raises(ValueError, match="not linear in the modifiers"):
+        effect_coefficients(lambda a: np.tanh(a[:, 0]), 3)
+
+
 def test_permutation_shap_is_exact_for_an_additive_function() -> None:
     rng = np.random.default_rng(1)
     coef = np.array([0.3, -0.2, 0.1, 0.0])
@@ -94,7 +117,8 @@ def test_method_resolution() -> None:
     linear = SimpleNamespace(coef_=np.ones(2), featurizer=None)
     assert resolve_method("auto", "linear_dml", linear) == "linear"
     assert resolve_method("auto", "causal_forest_dml", object()) == "tree_surrogate"
-    assert resolve_method("auto", "dr_learner", object()) == "permutation"
+    assert resolve_method("auto", "dr_learner", object()) == "linear"
+    assert resolve_method("auto", "orthoiv", SimpleNamespace(featurizer=object())) == "permutation"
     assert resolve_method("permutation", "linear_dml", linear) == "permutation"
     with pytest.raises(ValueError, match="must be one of auto"):
         resolve_method("kernel", "linear_dml", linear)
@@ -134,54 +158,311 @@ def test_surrogate_errors() -> None:
 # ---------------------------------------------------------------------- channels
 
 
-def _contributions() -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(3)
-    shap = pd.DataFrame(
-        {"k1": rng.normal(0, 1.0, 600), "k2": rng.normal(0, 0.5, 600), "s": rng.normal(0, 0.5, 600)}
-    )
+def test_channel_contributions_sum_the_proxies() -> None:
+    shap = pd.DataFrame({"k1": [1.0, -2.0], "k2": [0.5, 0.5], "s": [3.0, 0.0]})
     contrib = channel_contributions(shap, {"knowledge": ["k1", "k2"], "supply": ["s"]})
-    return contrib, rng.integers(0, 30, 600)
-
-
-def test_channel_contributions_and_shares() -> None:
-    contrib, clusters = _contributions()
     assert list(contrib.columns) == ["knowledge", "supply"]
-    table = channel_shares(contrib, clusters, n_bootstrap=100, random_state=0).table
-    assert table["share"].sum() == pytest.approx(1.0)
-    assert (table["ci_low"] <= table["share"]).all() and (table["share"] <= table["ci_high"]).all()
-    expected = contrib.abs().mean() / contrib.abs().mean().sum()
-    np.testing.assert_allclose(table["share"], expected.to_numpy())
-    again = channel_shares(contrib, clusters, n_bootstrap=100, random_state=0).table
-    pd.testing.assert_frame_equal(table, again)
-    none = channel_shares(contrib, clusters, n_bootstrap=0).table
-    assert none["ci_low"].isna().all()
-
-
-def test_channel_shares_by_type() -> None:
-    contrib, clusters = _contributions()
-    types = pd.DataFrame({"ownership": np.where(np.arange(600) % 3 == 0, "SOE", "private")})
-    table = channel_shares_by_type(contrib, types, clusters, n_bootstrap=50).table
-    assert set(table["level"]) == {"SOE", "private"}
-    assert table.groupby("level")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
-    assert table.loc[table["level"] == "SOE", "n"].iloc[0] == 200
-    with pytest.raises(ValueError, match="`firm_types` must have one row per unit"):
-        channel_shares_by_type(contrib, types.iloc[:10], clusters)
-
-
-def test_channel_errors() -> None:
-    contrib, clusters = _contributions()
+    np.testing.assert_allclose(contrib["knowledge"], [1.5, -1.5])
     with pytest.raises(ValueError, match=r"`roles\.mechanisms` is empty"):
         channel_contributions(pd.DataFrame({"a": [1.0]}), {})
     with pytest.raises(ValueError, match=r"roles.mechanisms.x: proxies \['zz'\] have no SHAP"):
         channel_contributions(pd.DataFrame({"a": [1.0]}), {"x": ["zz"]})
-    with pytest.raises(ValueError, match="`n_bootstrap` must be an int >= 0"):
-        channel_shares(contrib, clusters, n_bootstrap=-1)
-    with pytest.raises(ValueError, match=r"`ci_level` must be in \(0.5, 1\)"):
-        channel_shares(contrib, clusters, ci_level=0.3)
-    with pytest.raises(ValueError, match="`clusters` must have one entry per unit"):
-        channel_shares(contrib, clusters[:5])
     with pytest.raises(ValueError, match="`size` must be an int >= 1"):
         sample_rows(10, 0, 0)
+
+
+# -------------------------------------------------------------- folds and refits
+
+
+def test_cluster_folds_keep_clusters_whole_and_balance_the_folds() -> None:
+    clusters = np.repeat(np.arange(30), np.arange(1, 31))  # sizes 1..30, 465 units
+    folds = cluster_folds(clusters, random_state=0)
+    assert set(folds) == {0, 1, 2}
+    assert (pd.Series(folds).groupby(clusters).nunique() == 1).all()
+    loads = np.bincount(folds)
+    assert loads.max() - loads.min() <= 30  # greedy: within the largest cluster
+    np.testing.assert_array_equal(folds, cluster_folds(clusters, random_state=0))
+    with pytest.raises(ValueError, match="`n_folds` must be an int >= 2; got 1"):
+        cluster_folds(clusters, 0, n_folds=1)
+    with pytest.raises(ValueError, match=r"needs at least 6 clusters .* the data have 5"):
+        cluster_folds(np.arange(5), 0)
+
+
+def test_refit_rows_are_whole_clusters_up_to_the_cap() -> None:
+    clusters = np.repeat(np.arange(60), 10)
+    folds = cluster_folds(clusters, random_state=1)
+    full = refit_rows(folds, clusters, None, 0)
+    for fold, rows in enumerate(full):
+        np.testing.assert_array_equal(rows, np.flatnonzero(folds == fold))
+    capped = refit_rows(folds, clusters, 90, 0)  # 30 units per fold model
+    for fold, rows in enumerate(capped):
+        assert set(folds[rows]) == {fold}
+        assert 30 <= len(rows) < 30 + 10
+        sizes = pd.Series(clusters[rows]).value_counts()
+        assert (sizes == 10).all()  # every drawn cluster whole
+
+
+def test_partner_models_are_the_two_other_folds() -> None:
+    first, second = partner_models(np.array([0, 1, 2]))
+    np.testing.assert_array_equal(first, [1, 0, 0])
+    np.testing.assert_array_equal(second, [2, 2, 1])
+    with pytest.raises(ValueError, match=r"fold codes must be in 0\.\.2"):
+        partner_models(np.array([0, 3]))
+    with pytest.raises(ValueError, match="need exactly 3 folds; got 4"):
+        partner_models(np.array([0]), n_folds=4)
+
+
+def _linear_model(coef: np.ndarray, intercept: float) -> SimpleNamespace:
+    return SimpleNamespace(
+        coef_=coef, featurizer=None, effect=lambda a: np.asarray(a) @ coef + intercept
+    )
+
+
+def _folded_frame(n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    return x, cluster_folds(np.repeat(np.arange(n // 20), 20), random_state=2)
+
+
+def test_each_unit_is_explained_only_by_the_two_models_without_its_fold() -> None:
+    x, folds = _folded_frame()
+    coefs = [np.array([1e6, 1e6, 1e6]), np.array([0.3, 0.0, 0.1]), np.array([0.2, 0.1, 0.0])]
+    models = [_linear_model(c, 0.5) for c in coefs]
+    rows, background = np.arange(len(x)), np.arange(100)
+    groups = {"a": ["a"], "b": ["b"], "c": ["c"]}
+    explained = explain_across_folds(
+        "m", "linear_dml", models, folds, x, rows, background, np.arange(len(x)), groups
+    )
+    pair = explained.pair
+    assert explained.method == "linear" and pair is not None
+    own = folds[rows]
+    # fold 0's model (huge coefficients) never explains a unit of fold 0
+    assert explained.values[own == 0].abs().to_numpy().max() < 10
+    assert explained.values[own != 0].abs().to_numpy().max() > 1e3
+    centred = x - x.iloc[background].mean()
+    unit = int(np.flatnonzero(own == 0)[0])  # explained by models 1 and 2
+    np.testing.assert_allclose(pair.first.iloc[unit], coefs[1] * centred.iloc[unit])
+    np.testing.assert_allclose(pair.second.iloc[unit], coefs[2] * centred.iloc[unit])
+    np.testing.assert_allclose(
+        explained.values.iloc[unit], (coefs[1] + coefs[2]) / 2 * centred.iloc[unit]
+    )
+    np.testing.assert_allclose(pair.first_prediction[unit], x.iloc[unit] @ coefs[1] + 0.5)
+    assert explained.fidelity_r2 == 1.0
+    with pytest.raises(ValueError, match="`models` must hold 3 fold models; got 2"):
+        explain_across_folds("m", "linear_dml", models[:2], folds, x, rows, background, rows, {})
+    with pytest.raises(ValueError, match="`folds` must have one entry per row of `x`"):
+        explain_across_folds("m", "linear_dml", models, folds[:5], x, rows, background, rows, {})
+
+
+@pytest.fixture(scope="module")
+def small_data() -> tuple[pd.DataFrame, Roles, AnalysisData]:
+    table = make_synthetic_table(SyntheticTableConfig(n_units=1200, n_clusters=40), random_state=5)
+    roles = Roles(**BASE_ROLES, mechanisms=MECHANISMS, mediators=MEDIATORS)
+    return table.frame, roles, build_analysis_data(table.frame, roles)
+
+
+def _cache(data: AnalysisData) -> NuisanceCache:
+    return NuisanceCache(
+        x=data.x.to_numpy(dtype=np.float64),
+        xw=data.xw.to_numpy(dtype=np.float64),
+        y=np.asarray(data.y, dtype=np.float64),
+        t=np.asarray(data.t, dtype=np.float64),
+        clusters=data.clusters,
+        config=NuisanceConfig(model="ridge"),
+        random_state=0,
+    )
+
+
+def test_final_stage_refits_the_registry_kind_on_the_rows(
+    small_data: tuple[pd.DataFrame, Roles, AnalysisData],
+) -> None:
+    _, _, data = small_data
+    cache = _cache(data)
+    rows = np.flatnonzero(data.clusters < 20)
+    forest = FinalStage(
+        "causal_forest_dml", CausalForestDMLParams(n_estimators=40, cv=2), cache
+    ).fit(rows, max_trees=18, random_state=1)
+    assert forest.n_estimators == 16 and len(forest.trees_) == 16  # 18 rounded to groups of 4
+    assert set(forest.cluster_labels_) == set(data.clusters[rows])
+    linear = FinalStage("linear_dml", LinearDMLParams(cv=2), cache).fit(rows)
+    # LinearDML's final stage: OLS of the outcome residual on the treatment residual x [1, X]
+    nu = cache.continuous(2)
+    design = nu.t_res[rows, None] * np.hstack([np.ones((len(rows), 1)), cache.x[rows]])
+    beta = np.linalg.lstsq(design, nu.y_res[rows], rcond=None)[0]
+    np.testing.assert_allclose(linear.coef_, beta[1:], atol=1e-8)
+    np.testing.assert_allclose(linear.intercept_, beta[0], atol=1e-8)
+    result = SimpleNamespace(label="ldml", kind="linear_dml", params=LinearDMLParams())
+    bare = SimpleNamespace(label="x", kind="linear_dml")
+    stages = final_stages(SimpleNamespace(cache=cache, estimators=[result, bare]))
+    assert list(stages) == ["ldml"] and stages["ldml"].cache is cache
+    assert final_stages(SimpleNamespace(estimators=[result])) == {}
+
+
+# ----------------------------------------------------------------- importance
+
+
+def test_importance_scores_are_centred_products_plus_the_correction() -> None:
+    rng = np.random.default_rng(5)
+    n = 300
+    folds = np.repeat([0, 1, 2], 100)
+    phi = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(2.0, 1.0, size=n)})
+    prediction = rng.normal(size=n)
+    before = phi.copy()
+    psi = importance_scores(phi, phi, prediction, prediction, prediction, folds)
+    centred = phi - phi.groupby(folds).transform("mean")
+    np.testing.assert_allclose(psi.to_numpy(), (centred**2).to_numpy())
+    pd.testing.assert_frame_equal(phi, before)  # inputs untouched
+    residual = rng.normal(size=n)
+    psi = importance_scores(phi, phi, prediction, prediction, prediction + residual, folds)
+    expected = centred**2 + 2 * centred.mul(residual, axis=0)
+    np.testing.assert_allclose(psi.to_numpy(), expected.to_numpy())
+
+
+def test_products_of_independent_estimates_are_unbiased_where_squares_are_not() -> None:
+    """phi ~ N(0, 1) estimated twice with independent N(0, 0.5^2) errors: the mean product
+    estimates Var(phi) = 1, the mean square 1.25. SE of the product mean: sqrt(2.5625 / n)."""
+    rng = np.random.default_rng(6)
+    n = 100_000
+    phi = rng.normal(size=n)
+    first = pd.DataFrame({"c": phi + rng.normal(0, 0.5, n)})
+    second = pd.DataFrame({"c": phi + rng.normal(0, 0.5, n)})
+    zero = np.zeros(n)
+    folds = np.zeros(n, dtype=int)
+    product = importance_scores(first, second, zero, zero, zero, folds)["c"].mean()
+    square = importance_scores(first, first, zero, zero, zero, folds)["c"].mean()
+    se = np.sqrt(2.5625 / n)
+    assert abs(product - 1.0) < 4 * se
+    assert square - 1.0 > 0.25 - 4 * se
+
+
+def test_importance_scores_errors() -> None:
+    a = pd.DataFrame({"c": [1.0, 2.0]})
+    ones = np.ones(2)
+    with pytest.raises(ValueError, match="must have the same columns and rows"):
+        importance_scores(a, a.rename(columns={"c": "d"}), ones, ones, ones, ones)
+    with pytest.raises(ValueError, match=r"`pseudo_outcome` must have shape \(2,\)"):
+        importance_scores(a, a, ones, ones, np.ones(3), ones)
+    with pytest.raises(ValueError, match="must be finite"):
+        importance_scores(a, a, ones, ones, np.array([1.0, np.nan]), ones)
+
+
+def test_fieller_interval_solves_its_defining_equation() -> None:
+    num, den, var_num, cov, var_den, q = 1.0, 2.0, 0.04, 0.005, 0.01, 1.96
+    low, high = fieller_interval(num, den, var_num, cov, var_den, q)
+    assert low < num / den < high
+    for s in (low, high):
+        gap = (num - s * den) ** 2 - q**2 * (var_num - 2 * s * cov + s**2 * var_den)
+        assert gap == pytest.approx(0.0, abs=1e-12)
+    assert fieller_interval(1.0, 0.1, 0.04, 0.0, 0.01, 1.96) == (0.0, 1.0)  # den not significant
+    assert fieller_interval(-1.0, 2.0, 0.0001, 0.0, 0.0001, 1.96) == (0.0, 0.0)  # clipped
+
+
+def test_importance_table_matches_cluster_robust_means() -> None:
+    rng = np.random.default_rng(7)
+    clusters = np.repeat(np.arange(40), 25)
+    shock = rng.normal(size=(40, 2))[clusters]
+    psi = pd.DataFrame(
+        {"big": 1.0 + shock[:, 0] + rng.normal(size=1000), "small": 0.3 + rng.normal(size=1000)}
+    )
+    table = importance_table(psi, clusters, ci_level=0.95)
+    assert list(table.columns) == IMPORTANCE_COLUMNS
+    for name in psi.columns:
+        mean = cluster_robust_mean(psi[name].to_numpy(), clusters)
+        assert table.loc[name, "importance"] == pytest.approx(mean.estimate)
+        assert table.loc[name, "importance_se"] == pytest.approx(mean.se)
+        t = mean.estimate / mean.se
+        assert table.loc[name, "p_value"] == pytest.approx(stats.t.sf(t, df=39))
+    total = psi.mean().sum()
+    np.testing.assert_allclose(table["share"], psi.mean() / total)
+    assert ((table["ci_low"] <= table["share"]) & (table["share"] <= table["ci_high"])).all()
+    flat = importance_table(psi - psi.mean() - 0.01, clusters)  # total <= 0
+    assert flat["share"].isna().all() and (flat["ci_low"] == 0).all()
+    assert (flat["ci_high"] == 1).all()
+    with pytest.raises(ValueError, match=r"`ci_level` must be in \(0.5, 1\)"):
+        importance_table(psi, clusters, ci_level=0.3)
+    with pytest.raises(ValueError, match="at least one unit and one column"):
+        importance_table(psi.iloc[:0], clusters[:0])
+    with pytest.raises(ValueError, match="need at least 2 clusters; got 1"):
+        importance_table(psi, np.zeros(1000))
+
+
+def _explanation_pair(n: int = 600) -> tuple[ShapExplanation, np.ndarray, np.ndarray]:
+    """A cross-fold explanation with known channel variances: k1+k2 (var 1.25), s (0.25)."""
+    rng = np.random.default_rng(8)
+    true = pd.DataFrame(
+        {"k1": rng.normal(0, 1.0, n), "k2": rng.normal(0, 0.5, n), "s": rng.normal(0, 0.5, n)}
+    )
+    clusters = np.repeat(np.arange(n // 10), 10)
+    folds = cluster_folds(clusters, random_state=0)
+    first = true + rng.normal(0, 0.05, true.shape)
+    second = true + rng.normal(0, 0.05, true.shape)
+    tau = 0.5 + true.sum(axis=1).to_numpy()
+    pair = HonestPair(folds, first, second, tau.copy(), tau.copy())
+    explanation = ShapExplanation(
+        "m", "linear", np.arange(n), (first + second) / 2, 0.5, 1.0, 10, 0.0, pair=pair
+    )
+    return explanation, tau + rng.normal(0, 0.1, n), clusters
+
+
+def test_channel_shares_estimate_the_variance_shares() -> None:
+    explanation, scores, clusters = _explanation_pair()
+    mechanisms = {"knowledge": ["k1", "k2"], "supply": ["s"]}
+    table = channel_shares(explanation, mechanisms, scores, clusters).table
+    assert list(table.columns) == SHARE_COLUMNS
+    assert table["share"].sum() == pytest.approx(1.0)
+    # true shares 1.25 / 1.5 and 0.25 / 1.5 in the population; the sample is close
+    contributions = channel_contributions(explanation.values, mechanisms)
+    assert table.set_index("channel")["mean_abs_shap"].to_dict() == pytest.approx(
+        contributions.abs().mean().to_dict()
+    )
+    for row in table.itertuples():
+        assert row.ci_low <= row.share <= row.ci_high
+    low, high = table.loc[table["channel"] == "knowledge", ["ci_low", "ci_high"]].iloc[0]
+    assert low < 1.25 / 1.5 < high
+    single = ShapExplanation("m", "linear", np.arange(3), explanation.values.iloc[:3], 0, 1, 1, 0)
+    with pytest.raises(ValueError, match="channel shares need a cross-fold explanation"):
+        channel_shares(single, mechanisms, np.zeros(3), np.arange(3))
+    with pytest.raises(ValueError, match=r"`ci_level` must be in \(0.5, 1\)"):
+        channel_shares(explanation, mechanisms, scores, clusters, ci_level=0.3)
+    with pytest.raises(ValueError, match="`clusters` must have one entry per unit"):
+        channel_shares(explanation, mechanisms, scores, clusters[:5])
+    with pytest.raises(ValueError, match="`pseudo_outcome` must have one entry per unit"):
+        channel_shares(explanation, mechanisms, scores[:5], clusters)
+
+
+def test_channel_shares_by_type() -> None:
+    explanation, scores, clusters = _explanation_pair()
+    mechanisms = {"knowledge": ["k1", "k2"], "supply": ["s"]}
+    labels = np.where(clusters % 3 == 0, "SOE", "private")
+    labels[clusters == 1] = "foreign"  # a level with a single cluster
+    types = pd.DataFrame({"ownership": labels})
+    table = channel_shares_by_type(explanation, mechanisms, types, scores, clusters).table
+    assert list(table.columns[:4]) == ["dimension", "level", "n", "n_clusters"]
+    assert set(table["level"]) == {"SOE", "private", "foreign"}
+    ok = table[table["level"] != "foreign"]
+    assert ok.groupby("level")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    assert table.loc[table["level"] == "SOE", "n"].iloc[0] == (labels == "SOE").sum()
+    assert table.loc[table["level"] == "foreign", "share"].isna().all()
+    with pytest.raises(ValueError, match="`firm_types` must have one row per unit"):
+        channel_shares_by_type(explanation, mechanisms, types.iloc[:10], scores, clusters)
+
+
+def test_true_channel_shares_are_variance_shares() -> None:
+    shap = pd.DataFrame(
+        {"x": [1.0, -1.0, 1.0, -1.0], "y": [0.5, 0.5, -0.5, -0.5], "z": [0.0, 0.0, 0.0, 0.0]},
+        index=["u1", "u2", "u3", "u4"],
+    )
+    truth = Truth(
+        units=np.array(["u1", "u2", "u3", "u4"]),
+        tau=np.zeros(4),
+        shap=shap,
+        mechanisms={"a": ["x"], "b": ["y", "z"], "none": ["z"]},
+    )
+    np.testing.assert_allclose(truth.channel_importance().to_numpy(), [1.0, 0.25, 0.0])
+    np.testing.assert_allclose(truth.channel_shares().to_numpy(), [0.8, 0.2, 0.0])
+    np.testing.assert_allclose(
+        truth.channel_shares(np.array(["u1", "u3"])).to_numpy(), [0.0, 1.0, 0.0]
+    )
 
 
 # -------------------------------------------------------------------- mechanisms
@@ -275,8 +556,15 @@ def test_attribution_config_is_validated(tmp_path: Path) -> None:
     raw["attribution"] = {"methd": "linear"}
     with pytest.raises(Exception, match="methd"):
         validate_config(raw)
-    raw["attribution"] = {"method": "linear", "mechanisms": {"cv": 3}}
+    raw["attribution"] = {"refit_trees": 4}
+    with pytest.raises(Exception, match="refit_trees"):
+        validate_config(raw)
+    raw["attribution"] = {"n_bootstrap": 200}  # the share intervals no longer bootstrap
+    with pytest.raises(Exception, match="n_bootstrap"):
+        validate_config(raw)
+    raw["attribution"] = {"method": "linear", "mechanisms": {"cv": 3}, "refit_units": None}
     assert validate_config(raw).attribution.mechanisms.cv == 3
+    assert validate_config(raw).attribution.refit_units is None
 
 
 def test_a_missing_mediator_column_is_named_before_fitting(

@@ -1,4 +1,5 @@
-"""The attribution stage inside a run, and the fast SHAP route against econml's own."""
+"""The attribution stage inside a run: cluster-honest SHAP from refits on folds of the
+cities, channel shares with intervals, and the fast SHAP routes against slow exact ones."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from conftest import small_config
 from vaer.attribution.explain import explain_effect
 from vaer.attribution.groups import modifier_groups, sum_groups
-from vaer.attribution.stage import sample_rows
+from vaer.attribution.stage import CHANNEL_COLUMNS, FEATURE_COLUMNS, HONEST_NOTE, sample_rows
 from vaer.config import validate_config
 from vaer.data.synthetic_table import MECHANISMS
 from vaer.pipeline import RunResult, run_experiment
@@ -28,7 +29,6 @@ def attributed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult,
     raw["roles"]["mediators"] = MEDIATORS
     raw["attribution"] = {
         "n_units": 600,
-        "n_bootstrap": 50,
         "mechanisms": {"cv": 3, "by_firm_type": True},
     }
     return run_experiment(validate_config(raw)), tmp_path
@@ -41,18 +41,19 @@ def test_run_writes_attribution_tables_and_report(
     result, _ = attributed_run
     tables = result.out_dir / "tables"
     channels = pd.read_csv(tables / "shap_channels.csv")
-    assert list(channels.columns) == [
-        "estimator",
-        "channel",
-        "share",
-        "ci_low",
-        "ci_high",
-        "mean_abs_shap",
-    ]
+    assert list(channels.columns) == CHANNEL_COLUMNS
     assert set(channels["estimator"]) == {"causal_forest_dml", "linear_dml"}
     assert channels.groupby("estimator")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    assert ((channels["ci_low"] >= 0) & (channels["ci_low"] <= channels["ci_high"])).all()
+    assert (channels["ci_high"] <= 1).all() and channels["p_value"].between(0, 1).all()
+    summary = pd.read_csv(tables / "shap_summary.csv")
+    assert (summary["note"] == HONEST_NOTE).all()
+    # the three fold models together were refitted on every firm (no cap at this size)
+    assert (summary["n_refit"] == result.estimation.units.size).all()
+    features = pd.read_csv(tables / "shap_features.csv")
+    assert list(features.columns) == FEATURE_COLUMNS
     by_type = pd.read_csv(tables / "shap_by_type.csv")
-    assert {"dimension", "level", "channel", "share"} <= set(by_type.columns)
+    assert {"dimension", "level", "n_clusters", "channel", "share", "ci_low"} <= set(by_type)
     values = pd.read_parquet(tables / "shap_values.parquet")
     assert list(values.columns[:2]) == ["estimator", "unit"]
     # one column per firm-type dimension (one-hot levels summed), none per level
@@ -73,6 +74,8 @@ def test_run_logs_attribution_metrics(attributed_run: tuple[RunResult, Path]) ->
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     metrics = mlflow.get_run(result.run_id).data.metrics
     assert "shap.causal_forest_dml.share.knowledge_spillover" in metrics
+    assert "shap.causal_forest_dml.share.knowledge_spillover.ci_low" in metrics
+    assert "truth.shap.causal_forest_dml.share_covered.knowledge_spillover" in metrics
     assert "mechanism.d_smart_green.estimate" in metrics
     assert "mechanism.d_smart_green.se" in metrics
     assert "time.stage.attribution" in metrics

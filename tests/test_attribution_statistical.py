@@ -14,18 +14,37 @@ complete mediators. The truth's mediator effects are structural (each proxy move
 
 Truth: tau(x) is additive over the modifiers, so the true SHAP value of modifier j is
 f_j(x_j) - mean(f_j) (``Truth.shap_for``), channel shares follow from it
-(``Truth.channel_shares``), and the mediators d_* move with VA by
-``Truth.mediator_effects`` (d_smart_green not at all).
+(``Truth.channel_shares``: shares of the variance of the channels' contributions), and the
+mediators d_* move with VA by ``Truth.mediator_effects`` (d_smart_green not at all).
+
+The fast statistical test (``test_share_intervals_cover_and_reach_zero_over_seeds``) checks
+the channel-share intervals over 200 seeds of a small residual-level design with city
+shocks and a no-effect proxy that tracks a city-level variable, through the same
+cross-fold explanation and share estimator as the stage, with linear final stages.
 """
 
 from __future__ import annotations
 
+from typing import Any
+from unittest import mock
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from vaer.attribution import AttributionResult, run_attribution
+from vaer.attribution import (
+    AttributionResult,
+    FinalStage,
+    channel_shares,
+    cluster_folds,
+    explain_across_folds,
+    final_stages,
+    run_attribution,
+)
+from vaer.attribution.refits import Refitter, refit_rows
 from vaer.attribution.truth_check import shap_correlations
 from vaer.config.attribution import AttributionConfig, MechanismTestConfig
+from vaer.config.estimators import estimator_label
 from vaer.config.models import (
     CausalForestDMLSpec,
     DataConfig,
@@ -34,13 +53,37 @@ from vaer.config.models import (
     Roles,
 )
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
-from vaer.data.design import build_analysis_data
+from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic import MECHANISMS, PANEL_ROLES
 from vaer.data.truth import Truth
+from vaer.estimators import fit as fit_module
 from vaer.estimators.fit import fit_estimators
+from vaer.estimators.results import EstimationResult
 from vaer.measures.study import load_study_data
 
 MEDIATORS = {channel: [f"d_{proxies[0]}"] for channel, proxies in MECHANISMS.items()}
+
+
+def fit_with_refitters(
+    data: AnalysisData, specs: list[Any], nuisance: NuisanceConfig, seed: int
+) -> tuple[EstimationResult, dict[str, Refitter]]:
+    """Fit the estimators and return their refittable final stages: from the estimation
+    result when it keeps the run's nuisances, else from the nuisance cache that
+    ``fit_estimators`` builds (captured, the same fitted cache)."""
+    captured: list[Any] = []
+    original = fit_module.NuisanceCache
+
+    class Capturing(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            captured.append(self)
+
+    with mock.patch.object(fit_module, "NuisanceCache", Capturing):
+        estimation = fit_estimators(data, specs, nuisance, random_state=seed)
+    stages: dict[str, Refitter] = dict(final_stages(estimation))
+    if not stages:
+        stages = {estimator_label(s): FinalStage(s.kind, s.params, captured[0]) for s in specs}
+    return estimation, stages
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +105,17 @@ def attributed() -> tuple[AttributionResult, Truth]:
         CausalForestDMLSpec(kind="causal_forest_dml", params={"n_estimators": 100, "cv": 3}),
         LinearDMLSpec(kind="linear_dml", params={"cv": 3}),
     ]
-    estimation = fit_estimators(data, specs, NuisanceConfig(), random_state=11)
-    config = AttributionConfig(n_units=3000, n_bootstrap=100, mechanisms=MechanismTestConfig(cv=3))
+    estimation, refitters = fit_with_refitters(data, specs, NuisanceConfig(), 11)
+    config = AttributionConfig(n_units=3000, mechanisms=MechanismTestConfig(cv=3))
     result = run_attribution(
-        data, estimation, config, roles, NuisanceConfig(), frame, random_state=11
+        data,
+        estimation,
+        config,
+        roles,
+        NuisanceConfig(),
+        frame,
+        random_state=11,
+        refitters=refitters,
     )
     return result, truth
 
@@ -93,18 +143,91 @@ def test_shap_values_track_the_true_shap_values(
 
 @pytest.mark.statistical
 @pytest.mark.slow
-def test_forest_channel_ranking_gets_the_top_two_channels(
-    attributed: tuple[AttributionResult, Truth],
+@pytest.mark.parametrize("label", ["causal_forest_dml", "linear_dml"])
+def test_channel_shares_cover_the_truth_and_reach_zero_without_effect(
+    attributed: tuple[AttributionResult, Truth], label: str
 ) -> None:
     result, truth = attributed
-    explanation = next(e for e in result.explanations if e.estimator == "causal_forest_dml")
-    true_rank = list(truth.channel_shares(explanation.units).sort_values(ascending=False).index)
-    rows = result.channels[result.channels["estimator"] == "causal_forest_dml"]
-    estimated_rank = list(rows.sort_values("share", ascending=False)["channel"])
-    assert estimated_rank[:2] == true_rank[:2], (estimated_rank, true_rank)
-    # channels with no true heterogeneity get a small share
-    null = [c for c, s in truth.channel_shares(explanation.units).items() if s == 0]
-    assert rows.set_index("channel").loc[null, "share"].max() < 0.05
+    true = truth.channel_shares()
+    rows = result.channels[result.channels["estimator"] == label].set_index("channel")
+    estimated_rank = list(rows.sort_values("share", ascending=False).index)
+    assert estimated_rank[:2] == list(true.sort_values(ascending=False).index[:2])
+    covered = (rows["ci_low"] <= true[rows.index]) & (true[rows.index] <= rows["ci_high"])
+    null = [c for c, s in true.items() if s == 0]
+    effect = [c for c in rows.index if c not in null]
+    assert len(null) == 3 and len(effect) == 3
+    # 95% intervals: P(two or more of three miss) ~ 0.7%; a no-effect channel's interval
+    # reaches 0 unless its one-sided test rejects at 2.5%: P(two of three reject) ~ 0.2%
+    assert (~covered[effect]).sum() <= 1, rows
+    assert (rows.loc[null, "ci_low"] > 0).sum() <= 1, rows
+    assert rows.loc[null, "share"].abs().max() < 0.05
+
+
+class _OLSStage:
+    """The linear R-learner (LinearDML's final stage: OLS of the outcome residual on the
+    treatment residual times ``[1, x]``) refitted on any rows of residual-level data."""
+
+    def __init__(self, x: np.ndarray, y_res: np.ndarray, t_res: np.ndarray) -> None:
+        self.x, self.y_res, self.t_res = x, y_res, t_res
+
+    def fit(self, rows: np.ndarray, *, max_trees: int | None = None, random_state: int = 0) -> Any:
+        design = self.t_res[rows, None] * np.hstack([np.ones((len(rows), 1)), self.x[rows]])
+        beta = np.linalg.lstsq(design, self.y_res[rows], rcond=None)[0]
+        coef, intercept = beta[1:], beta[0]
+        return mock.Mock(
+            coef_=coef, featurizer=None, effect=lambda a: np.asarray(a) @ coef + intercept
+        )
+
+
+CHANNELS = {"strong": ["k1"], "weak": ["k2"], "city_null": ["c"], "null": ["z"]}
+
+
+def _share_table(seed: int, n: int = 1500, n_cities: int = 60) -> pd.DataFrame:
+    """One draw: tau = 0.5 + 0.3 k1 + 0.2 k2; proxy c = 0.9 D_c + noise tracks a city-level
+    variable and has no effect; city shocks in the treatment and the outcome residuals."""
+    rng = np.random.default_rng(seed)
+    city = rng.integers(0, n_cities, n)
+    level = rng.normal(size=n_cities)
+    k1, k2, z = rng.normal(size=(3, n))
+    c = 0.9 * level[city] + np.sqrt(0.19) * rng.normal(size=n)
+    x = pd.DataFrame({"k1": k1, "k2": k2, "c": c, "z": z})
+    tau = 0.5 + 0.3 * k1 + 0.2 * k2
+    t_res = 0.5 * rng.normal(size=n_cities)[city] + rng.normal(size=n)
+    y_res = tau * t_res + 0.4 * rng.normal(size=n_cities)[city] + 0.5 * rng.normal(size=n)
+    start = float(np.sum(y_res * t_res) / np.sum(t_res**2))
+    scores = start + t_res * (y_res - start * t_res) / 1.25  # E[t_res^2 | x] = 1.25
+    folds = cluster_folds(city, seed)
+    stage = _OLSStage(x.to_numpy(), y_res, t_res)
+    models = [stage.fit(rows) for rows in refit_rows(folds, city, None, seed)]
+    rows = np.arange(n)
+    groups = {column: [column] for column in x.columns}
+    explained = explain_across_folds(
+        "ols", "linear_dml", models, folds, x, rows, rows[:200], rows, groups
+    )
+    table = channel_shares(explained, CHANNELS, scores, city).table.set_index("channel")
+    true = pd.Series({"strong": 0.09 * k1.var(), "weak": 0.04 * k2.var(), "city_null": 0.0})
+    table["truth"] = (true / true.sum()).reindex(table.index).fillna(0.0)
+    return table
+
+
+@pytest.mark.statistical
+def test_share_intervals_cover_and_reach_zero_over_seeds() -> None:
+    """Over S = 200 seeds: 95% intervals of channels with an effect cover the true share
+    at the nominal rate, within 3 binomial SEs (>= 0.95 - 3 sqrt(0.95 * 0.05 / S) = 0.904);
+    a channel without effect, including one whose proxy tracks a city-level variable,
+    reaches 0 unless the one-sided 2.5% test rejects (>= 0.975 - 3 SE = 0.942)."""
+    seeds = 200
+    tables = pd.concat({seed: _share_table(seed) for seed in range(seeds)})
+    covered = (tables["ci_low"] <= tables["truth"]) & (tables["truth"] <= tables["ci_high"])
+    rates = covered.groupby(level="channel").mean()
+    for channel, nominal in (("strong", 0.95), ("weak", 0.95)):
+        assert rates[channel] >= nominal - 3 * np.sqrt(nominal * (1 - nominal) / seeds), rates
+    reach = (tables["ci_low"] <= 0).groupby(level="channel").mean()
+    for channel in ("city_null", "null"):
+        assert reach[channel] >= 0.975 - 3 * np.sqrt(0.975 * 0.025 / seeds), reach
+    # the estimates are centred on the truth: mean error within 4 MC SEs
+    error = (tables["share"] - tables["truth"]).groupby(level="channel")
+    assert (error.mean().abs() <= 4 * error.std() / np.sqrt(seeds)).all(), error.mean()
 
 
 @pytest.mark.statistical

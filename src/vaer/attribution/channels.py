@@ -1,17 +1,17 @@
-r"""From per-feature SHAP values to mechanism channels, with cluster-bootstrap intervals.
+r"""From per-feature SHAP values to mechanism channels: contributions, shares, intervals.
 
 The contribution of channel :math:`c` to unit :math:`i`'s effect is the sum of its
 proxies' SHAP values, :math:`\phi_{ic} = \sum_{j \in c} \phi_{ij}` (Shapley values are
-additive). Channel :math:`c`'s share is its mean absolute contribution over the sum of
-all channels' mean absolute contributions,
+additive). A channel's *share* is its part of the variance of the channels'
+contributions across firms,
 
-.. math:: s_c = \frac{\frac1n\sum_i |\phi_{ic}|}{\sum_{c'} \frac1n\sum_i |\phi_{ic'}|},
+.. math:: s_c = \frac{\operatorname{Var}\phi_c(X)}{\sum_{c'} \operatorname{Var}\phi_{c'}(X)},
 
-the same definition as :meth:`vaer.data.truth.Truth.channel_shares`. Intervals come from
-a cluster bootstrap over the explained units (clusters resampled with replacement,
-percentile intervals; Cameron, Gelbach and Miller, 2008, *Rev. Econ. Stat.* 90(3)): they
-describe the sampling variability of the shares over firms for the fitted effect
-function, not the estimation error of the function itself.
+estimated without the upward bias of squared noise from two independent cluster-honest
+explanations of each firm and the firms' doubly robust scores, with Fieller intervals
+from cluster-robust variances that include the effect model's estimation error
+(:mod:`vaer.attribution.importance`, where the estimand and the estimator are argued).
+:meth:`vaer.data.truth.Truth.channel_shares` defines the true shares the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SHARE_COLUMNS = ["channel", "share", "ci_low", "ci_high", "mean_abs_shap"]
+from vaer.attribution.explain import HonestPair, ShapExplanation
+from vaer.attribution.importance import IMPORTANCE_COLUMNS, importance_scores, importance_table
+
+SHARE_COLUMNS = ["channel", *IMPORTANCE_COLUMNS, "mean_abs_shap"]
+"""Columns of a channel-share table (``tables/shap_channels.csv`` adds ``estimator``):
+
+``share``
+    estimated share of the channel in the variance of the channels' SHAP contributions
+    across firms (can be slightly negative for a channel without effect);
+``ci_low``, ``ci_high``
+    Fieller interval of the share at ``ci_level``, clipped to [0, 1];
+``share_se``
+    delta-method standard error of the share;
+``importance``, ``importance_se``
+    the debiased variance of the channel's contribution (the share's numerator) and its
+    cluster-robust standard error;
+``p_value``
+    one-sided test that the channel carries no heterogeneity (importance 0);
+``mean_abs_shap``
+    mean absolute per-firm contribution (descriptive; biased up by estimation noise).
+"""
 
 
 def channel_contributions(
@@ -61,99 +81,111 @@ def channel_contributions(
     return pd.DataFrame(columns, index=shap.index)
 
 
-def _bootstrap_weights(clusters: np.ndarray, n_bootstrap: int, random_state: int) -> np.ndarray:
-    """Unit weights (n_bootstrap, n): how often each unit's cluster was drawn."""
-    codes, uniques = pd.factorize(np.asarray(clusters))
-    g = len(uniques)
-    rng = np.random.default_rng(random_state)
-    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=n_bootstrap).astype(np.float64)
-    return counts[:, codes]
-
-
-def _shares(abs_contrib: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """Shares from absolute contributions (n, K); weights (B, n) give (B, K)."""
-    if weights is None:
-        mean_abs = abs_contrib.mean(axis=0)
-        total = mean_abs.sum()
-        return mean_abs / total if total > 0 else np.full_like(mean_abs, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weighted = weights @ abs_contrib
-        return weighted / weighted.sum(axis=1, keepdims=True)
-
-
 @dataclass(frozen=True)
 class ChannelShares:
-    """Channel shares of mean |SHAP| with bootstrap intervals.
+    """Channel shares with intervals.
 
     Attributes
     ----------
     table : DataFrame
-        Columns ``channel, share, ci_low, ci_high, mean_abs_shap`` (plus ``dimension,
-        level, n`` for shares by firm type), one row per channel (and group).
-    n_bootstrap : int
+        :data:`SHARE_COLUMNS` (plus ``dimension, level, n, n_clusters`` first for shares
+        by firm type), one row per channel (and group).
     ci_level : float
     """
 
     table: pd.DataFrame
-    n_bootstrap: int
     ci_level: float
 
 
-def _check_bootstrap(n_bootstrap: int, ci_level: float, clusters: np.ndarray, n: int) -> None:
-    if not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 0:
-        raise ValueError(f"`n_bootstrap` must be an int >= 0; got {n_bootstrap!r}")
+def _pair_of(explanation: ShapExplanation) -> HonestPair:
+    if explanation.pair is None:
+        raise ValueError(
+            "channel shares need a cross-fold explanation (two cluster-honest explanations "
+            "of every firm, from `explain_across_folds`); this one explains a single model"
+        )
+    return explanation.pair
+
+
+def contribution_scores(
+    explanation: ShapExplanation,
+    groups: Mapping[str, Sequence[str]] | None,
+    pseudo_outcome: np.ndarray,
+) -> pd.DataFrame:
+    r"""Per-unit scores :math:`\psi_{ic}` (:func:`importance_scores`) of each channel, or
+    of each explained column when ``groups`` is None.
+
+    Parameters
+    ----------
+    explanation : ShapExplanation
+        A cross-fold explanation (``pair`` set).
+    groups : mapping or None
+        Channel -> proxy columns.
+    pseudo_outcome : ndarray of shape (n,)
+        The estimator's doubly robust scores at the explained units.
+
+    Raises
+    ------
+    ValueError
+        If the explanation has no pair, or as :func:`channel_contributions` and
+        :func:`importance_scores`.
+    """
+    pair = _pair_of(explanation)
+    first, second = pair.first, pair.second
+    if groups is not None:
+        first = channel_contributions(first, groups)
+        second = channel_contributions(second, groups)
+    return importance_scores(
+        first,
+        second,
+        pair.first_prediction,
+        pair.second_prediction,
+        pseudo_outcome,
+        pair.folds,
+    )
+
+
+def _check(ci_level: float, clusters: np.ndarray, pseudo_outcome: np.ndarray, n: int) -> None:
     if not 0.5 < ci_level < 1.0:
         raise ValueError(f"`ci_level` must be in (0.5, 1); got {ci_level}")
     if len(clusters) != n:
         raise ValueError(f"`clusters` must have one entry per unit ({n}); got {len(clusters)}")
+    if np.shape(pseudo_outcome) != (n,):
+        raise ValueError(
+            f"`pseudo_outcome` must have one entry per unit ({n}); got {np.shape(pseudo_outcome)}"
+        )
 
 
-def _rows(
-    contrib: pd.DataFrame,
-    abs_contrib: np.ndarray,
-    weights: np.ndarray | None,
-    ci_level: float,
+def _table(
+    psi: pd.DataFrame, contributions: pd.DataFrame, clusters: np.ndarray, ci_level: float
 ) -> pd.DataFrame:
-    point = _shares(abs_contrib, None)
-    if weights is not None and len(weights):
-        draws = _shares(abs_contrib, weights)
-        alpha = (1 - ci_level) / 2
-        low = np.nanquantile(draws, alpha, axis=0)
-        high = np.nanquantile(draws, 1 - alpha, axis=0)
-    else:
-        low = high = np.full(len(point), np.nan)
-    return pd.DataFrame(
-        {
-            "channel": list(contrib.columns),
-            "share": point,
-            "ci_low": low,
-            "ci_high": high,
-            "mean_abs_shap": abs_contrib.mean(axis=0),
-        }
-    )
+    table = importance_table(psi, clusters, ci_level)
+    table["mean_abs_shap"] = contributions.abs().mean().to_numpy()
+    return table.rename_axis("channel").reset_index()[SHARE_COLUMNS]
 
 
 def channel_shares(
-    contributions: pd.DataFrame,
+    explanation: ShapExplanation,
+    mechanisms: Mapping[str, Sequence[str]],
+    pseudo_outcome: np.ndarray,
     clusters: np.ndarray,
     *,
-    n_bootstrap: int = 200,
     ci_level: float = 0.95,
-    random_state: int = 0,
 ) -> ChannelShares:
-    """Each channel's share of mean |contribution|, with cluster-bootstrap intervals.
+    """Each channel's share of the variance of the channels' contributions, with Fieller
+    intervals that include the effect model's estimation error.
 
     Parameters
     ----------
-    contributions : DataFrame of shape (n, K)
-        From :func:`channel_contributions`.
+    explanation : ShapExplanation
+        Cross-fold explanation of the estimator (``pair`` set).
+    mechanisms : mapping
+        Channel -> proxy columns.
+    pseudo_outcome : ndarray of shape (n,)
+        The estimator's doubly robust scores at the explained units.
     clusters : ndarray of shape (n,)
-        Cluster of each explained unit (the bootstrap resamples clusters).
-    n_bootstrap : int
-        Bootstrap replicates; 0 gives no intervals (NaN).
+        Cluster of each explained unit.
     ci_level : float
-        Level of the percentile intervals, in (0.5, 1).
-    random_state : int
+        In (0.5, 1).
 
     Returns
     -------
@@ -162,69 +194,95 @@ def channel_shares(
     Raises
     ------
     ValueError
-        If ``n_bootstrap`` < 0, ``ci_level`` is outside (0.5, 1), or ``clusters`` has the
-        wrong length.
+        If the explanation is not cross-fold, ``ci_level`` is outside (0.5, 1), or an
+        array has the wrong length.
     """
-    _check_bootstrap(n_bootstrap, ci_level, clusters, len(contributions))
-    abs_contrib = np.abs(contributions.to_numpy(dtype=np.float64))
-    weights = _bootstrap_weights(clusters, n_bootstrap, random_state) if n_bootstrap else None
-    table = _rows(contributions, abs_contrib, weights, ci_level)[SHARE_COLUMNS]
-    return ChannelShares(table=table, n_bootstrap=n_bootstrap, ci_level=ci_level)
+    n = len(explanation.values)
+    _check(ci_level, clusters, pseudo_outcome, n)
+    psi = contribution_scores(explanation, mechanisms, pseudo_outcome)
+    contributions = channel_contributions(explanation.values, mechanisms)
+    table = _table(psi, contributions, np.asarray(clusters), ci_level)
+    return ChannelShares(table=table, ci_level=ci_level)
 
 
 def channel_shares_by_type(
-    contributions: pd.DataFrame,
+    explanation: ShapExplanation,
+    mechanisms: Mapping[str, Sequence[str]],
     firm_types: pd.DataFrame,
+    pseudo_outcome: np.ndarray,
     clusters: np.ndarray,
     *,
-    n_bootstrap: int = 200,
     ci_level: float = 0.95,
-    random_state: int = 0,
 ) -> ChannelShares:
     """Channel shares within each level of each firm-type column.
 
-    Every group uses the same cluster-bootstrap draws (so intervals of different groups
-    are comparable); a replicate that draws no unit of a group is skipped for it.
+    Within a group the share is the channel's part of the mean squared contribution
+    (contributions centred over all explained firms), estimated from the same per-firm
+    scores as :func:`channel_shares` restricted to the group's firms; the one-step
+    correction is exact for groups whose type is independent of the channel's proxies
+    and approximate otherwise. Groups with fewer than 2 clusters get NaN.
 
     Parameters
     ----------
-    contributions : DataFrame of shape (n, K)
+    explanation, mechanisms, pseudo_outcome, clusters, ci_level
+        As in :func:`channel_shares`.
     firm_types : DataFrame of shape (n, d)
         Firm-type labels of the explained units, one column per dimension.
-    clusters : ndarray of shape (n,)
-    n_bootstrap, ci_level, random_state
-        As in :func:`channel_shares`.
 
     Returns
     -------
     ChannelShares
-        ``table`` has columns ``dimension, level, n`` before the share columns.
+        ``table`` has columns ``dimension, level, n, n_clusters`` before
+        :data:`SHARE_COLUMNS`.
 
     Raises
     ------
     ValueError
         As :func:`channel_shares`, or if ``firm_types`` has the wrong number of rows.
     """
-    _check_bootstrap(n_bootstrap, ci_level, clusters, len(contributions))
-    if len(firm_types) != len(contributions):
-        raise ValueError(
-            f"`firm_types` must have one row per unit ({len(contributions)}); got {len(firm_types)}"
-        )
-    abs_contrib = np.abs(contributions.to_numpy(dtype=np.float64))
-    weights = _bootstrap_weights(clusters, n_bootstrap, random_state) if n_bootstrap else None
+    n = len(explanation.values)
+    _check(ci_level, clusters, pseudo_outcome, n)
+    if len(firm_types) != n:
+        raise ValueError(f"`firm_types` must have one row per unit ({n}); got {len(firm_types)}")
+    clusters = np.asarray(clusters)
+    psi = contribution_scores(explanation, mechanisms, pseudo_outcome)
+    contributions = channel_contributions(explanation.values, mechanisms)
     parts = []
     for dimension in firm_types.columns:
         labels = firm_types[dimension].astype(str).to_numpy()
         for level in sorted(set(labels)):
             mask = labels == level
-            sub_weights = weights[:, mask] if weights is not None else None
-            if sub_weights is not None:
-                sub_weights = sub_weights[sub_weights.sum(axis=1) > 0]
-            rows = _rows(contributions.loc[mask], abs_contrib[mask], sub_weights, ci_level)
+            n_clusters = len(pd.unique(clusters[mask]))
+            if n_clusters >= 2:
+                rows = _table(psi[mask], contributions[mask], clusters[mask], ci_level)
+            else:
+                rows = pd.DataFrame({"channel": list(psi.columns)}).reindex(columns=SHARE_COLUMNS)
+            rows.insert(0, "n_clusters", n_clusters)
             rows.insert(0, "n", int(mask.sum()))
             rows.insert(0, "level", level)
             rows.insert(0, "dimension", str(dimension))
             parts.append(rows)
-    columns = ["dimension", "level", "n", *SHARE_COLUMNS]
+    columns = ["dimension", "level", "n", "n_clusters", *SHARE_COLUMNS]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    return ChannelShares(table=table[columns], n_bootstrap=n_bootstrap, ci_level=ci_level)
+    return ChannelShares(table=table[columns], ci_level=ci_level)
+
+
+def feature_importance(
+    explanation: ShapExplanation,
+    pseudo_outcome: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    ci_level: float = 0.95,
+) -> pd.DataFrame:
+    """Importance and share of every explained modifier (as :func:`channel_shares`, one
+    modifier per group; shares over all modifiers).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by modifier, :data:`vaer.attribution.importance.IMPORTANCE_COLUMNS`.
+    """
+    n = len(explanation.values)
+    _check(ci_level, clusters, pseudo_outcome, n)
+    psi = contribution_scores(explanation, None, pseudo_outcome)
+    return importance_table(psi, np.asarray(clusters), ci_level)

@@ -1,7 +1,9 @@
-"""SHAP values of one estimator's effect function tau_hat(x), by original column.
+"""SHAP values of a fitted model's effect function tau_hat(x), by original column.
 
-The explained function is the fitted CATE function :math:`\\hat\\tau(x)` (econml
-``effect(X)``: the effect of one more unit of VA at modifiers ``x``). Three routes:
+The explained function is a fitted CATE function :math:`\\hat\\tau(x)` (``effect(X)``:
+the effect of one more unit of VA at modifiers ``x``). The attribution stage applies this
+to the estimator's final stage refitted on folds of the clusters, so that no firm is
+explained by a model that saw its cluster (:mod:`vaer.attribution.honest`). Three routes:
 
 ``linear``
     exact, :math:`\\beta_j (x_j - \\bar x_j)` (:mod:`vaer.attribution.linear`);
@@ -26,13 +28,17 @@ import numpy as np
 import pandas as pd
 
 from vaer.attribution.groups import modifier_groups, sum_groups
-from vaer.attribution.linear import linear_coefficients, linear_shap
+from vaer.attribution.linear import effect_coefficients, linear_coefficients, linear_shap
 from vaer.attribution.permutation import permutation_shap
 from vaer.attribution.surrogate import fit_surrogate
 from vaer.compute import Backend, LocalBackend, chunk_seeds
 
 METHODS = ("linear", "tree_surrogate", "permutation")
 LINEAR_KINDS = frozenset({"linear_dml", "sparse_linear_dml"})
+"""Kinds whose final stage exposes its slopes as ``coef_``."""
+LINEAR_EFFECT_KINDS = frozenset({"dr_learner", "orthoiv", "dmliv"})
+"""Kinds whose final stage is linear in X without ``coef_`` as an array: slopes from the
+effect function (:func:`vaer.attribution.linear.effect_coefficients`)."""
 # units per task: fixed sizes (not the backend) decide how the work is split
 TREE_CHUNK = 5000
 PERMUTATION_CHUNK = 25
@@ -75,6 +81,11 @@ def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
 class ShapExplanation:
     """SHAP values of one estimator's tau_hat(x) on a sample of units.
 
+    From :func:`explain_effect` (one model, as fitted) or
+    :func:`vaer.attribution.honest.explain_across_folds` (cluster-honest: each unit
+    explained by the two fold models that never saw its cluster; ``values`` is their
+    mean and ``pair`` holds both).
+
     Attributes
     ----------
     estimator : str
@@ -95,7 +106,11 @@ class ShapExplanation:
     seconds : float
         Wall time of the explanation, including any distillation.
     extra : dict
-        Route-specific facts (``n_fit``, ``n_holdout`` of the surrogate).
+        Route-specific facts (``n_fit``, ``n_holdout`` of the surrogate; for
+        cross-fold explanations the fidelity of every fold model, ``fidelity_<k>``, and
+        the firms each was refitted on, ``n_refit_<k>``).
+    pair : HonestPair or None
+        For cross-fold explanations: both fold models' values and predictions per unit.
     """
 
     estimator: str
@@ -107,13 +122,39 @@ class ShapExplanation:
     n_background: int
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
+    pair: HonestPair | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class HonestPair:
+    """Two independent explanations of every unit, by models that never saw its cluster.
+
+    Unit ``i`` lies in fold ``folds[i]``; ``first`` comes from the model of the lower of
+    the two other folds, ``second`` from the higher one. The two models were fitted on
+    disjoint clusters, neither holding unit ``i``'s.
+
+    Attributes
+    ----------
+    folds : ndarray of int of shape (n,)
+    first, second : DataFrame of shape (n, k)
+        SHAP values by original column.
+    first_prediction, second_prediction : ndarray of shape (n,)
+        The explained functions at the unit (values summed plus base).
+    """
+
+    folds: np.ndarray
+    first: pd.DataFrame
+    second: pd.DataFrame
+    first_prediction: np.ndarray
+    second_prediction: np.ndarray
 
 
 def resolve_method(method: str, kind: str, model: Any) -> str:
     """The SHAP route for an estimator: ``method`` itself unless it is ``auto``.
 
-    ``auto`` picks ``linear`` for linear final stages without a featurizer,
-    ``tree_surrogate`` for forests and ``permutation`` otherwise.
+    ``auto`` picks ``linear`` for linear final stages without a featurizer (linear and
+    sparse linear DML, the linear DR-learner, OrthoIV and DMLIV), ``tree_surrogate`` for
+    forests and ``permutation`` otherwise.
 
     Raises
     ------
@@ -127,11 +168,8 @@ def resolve_method(method: str, kind: str, model: Any) -> str:
         )
     if method != "auto":
         return method
-    if (
-        kind in LINEAR_KINDS
-        and hasattr(model, "coef_")
-        and getattr(model, "featurizer", None) is None
-    ):
+    linear = (kind in LINEAR_KINDS and hasattr(model, "coef_")) or kind in LINEAR_EFFECT_KINDS
+    if linear and getattr(model, "featurizer", None) is None:
         return "linear"
     if "forest" in kind:
         return "tree_surrogate"
@@ -146,6 +184,97 @@ def effect_function(model: Any) -> Callable[[np.ndarray], np.ndarray]:
         return out.reshape(len(x), -1)[:, 0]
 
     return effect
+
+
+@dataclass(frozen=True)
+class ModelShap:
+    """Raw SHAP values of one model's effect function on some rows (encoded columns).
+
+    Attributes
+    ----------
+    values : ndarray of shape (m, p)
+        One column per encoded modifier.
+    base : ndarray of shape (m,)
+        Expected value per row: ``values.sum(1) + base`` is the explained function at the
+        row (tau_hat itself for the exact routes, the surrogate's prediction otherwise).
+    fidelity_r2 : float
+        R² of the explained function to the model's effect (1 for exact routes).
+    extra : dict
+    """
+
+    values: np.ndarray
+    base: np.ndarray
+    fidelity_r2: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """The explained function at each row."""
+        return np.asarray(self.values.sum(axis=1) + self.base)
+
+
+def check_rows(rows: np.ndarray, n: int, name: str) -> np.ndarray:
+    """``rows`` as an int array of row indices in ``[0, n)``.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is empty or out of range.
+    """
+    rows = np.asarray(rows)
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= n:
+        raise ValueError(f"`{name}` must be non-empty row indices in [0, {n})")
+    return rows.astype(np.int64)
+
+
+def model_shap(
+    chosen: str,
+    model: Any,
+    matrix: np.ndarray,
+    explain_rows: np.ndarray,
+    background_rows: np.ndarray,
+    *,
+    surrogate_options: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+    backend: Backend | None = None,
+) -> ModelShap:
+    """SHAP values of ``model``'s effect function at ``explain_rows`` of ``matrix`` by the
+    route ``chosen`` (``linear``, ``tree_surrogate`` or ``permutation``).
+
+    The tree surrogate is distilled from the model's effect at (up to
+    ``surrogate_options['max_units']``) rows of ``matrix``: covariates only, so distilling
+    at a firm does not use its outcome.
+
+    Raises
+    ------
+    ValueError
+        If ``chosen`` is not a route or a row index is out of range.
+    """
+    if chosen not in METHODS:
+        raise ValueError(f"`chosen` must be one of {', '.join(METHODS)}; got {chosen!r}")
+    explain = matrix[check_rows(explain_rows, len(matrix), "explain_rows")]
+    background = matrix[check_rows(background_rows, len(matrix), "background_rows")]
+    effect = effect_function(model)
+    runner = backend if backend is not None else LocalBackend(1)
+    if chosen == "linear":
+        if isinstance(getattr(model, "coef_", None), np.ndarray):
+            coef = linear_coefficients(model, matrix.shape[1])
+        else:
+            coef = effect_coefficients(effect, matrix.shape[1], random_state=random_state)
+        values = linear_shap(coef, explain, background)
+        base = np.full(len(explain), float(np.mean(effect(background))))
+        return ModelShap(values, base, 1.0)
+    if chosen == "tree_surrogate":
+        options = dict(surrogate_options or {})
+        surrogate = fit_surrogate(effect, matrix, random_state=random_state, **options)
+        values, base = _stack(runner.map(_TreeShapChunk(surrogate), _split(explain, TREE_CHUNK)))
+        extra = {"n_fit": float(surrogate.n_fit), "n_holdout": float(surrogate.n_holdout)}
+        return ModelShap(values, base, surrogate.fidelity_r2, extra)
+    chunks = _split(explain, PERMUTATION_CHUNK)
+    seeds = [seed for _, seed in chunk_seeds(random_state, len(chunks), 1)]
+    task = _PermutationChunk(model, background)
+    values, base = _stack(runner.map(task, list(zip(chunks, seeds, strict=True))))
+    return ModelShap(values, base, 1.0)
 
 
 def explain_effect(
@@ -163,7 +292,11 @@ def explain_effect(
     random_state: int = 0,
     backend: Backend | None = None,
 ) -> ShapExplanation:
-    """Explain one estimator's tau_hat(x) on ``explain_rows`` of ``x``.
+    """Explain one fitted model's effect function on ``explain_rows`` of ``x``.
+
+    This explains ``model.effect`` as it is: at a firm the model was fitted on, the
+    values are not cluster-honest. The attribution stage explains refits that never saw
+    the firm's cluster instead (:func:`vaer.attribution.honest.explain_across_folds`).
 
     Parameters
     ----------
@@ -202,46 +335,27 @@ def explain_effect(
     """
     chosen = resolve_method(method, kind, model)
     matrix = x.to_numpy(dtype=np.float64)
-    for name, rows in (("explain_rows", explain_rows), ("background_rows", background_rows)):
-        rows = np.asarray(rows)
-        if rows.size == 0 or rows.min() < 0 or rows.max() >= len(matrix):
-            raise ValueError(f"`{name}` must be non-empty row indices in [0, {len(matrix)})")
-    explain = matrix[explain_rows]
-    background = matrix[background_rows]
-    effect = effect_function(model)
-    runner = backend if backend is not None else LocalBackend(1)
     started = time.perf_counter()
-    extra: dict[str, float] = {}
-    if chosen == "linear":
-        coef = linear_coefficients(model, matrix.shape[1])
-        values = linear_shap(coef, explain, background)
-        base = float(np.mean(effect(background)))
-        fidelity = 1.0
-    elif chosen == "tree_surrogate":
-        options = dict(surrogate_options or {})
-        surrogate = fit_surrogate(effect, matrix, random_state=random_state, **options)
-        values, bases = _stack(runner.map(_TreeShapChunk(surrogate), _split(explain, TREE_CHUNK)))
-        base = float(bases[0])
-        fidelity = surrogate.fidelity_r2
-        extra = {"n_fit": float(surrogate.n_fit), "n_holdout": float(surrogate.n_holdout)}
-    else:
-        chunks = _split(explain, PERMUTATION_CHUNK)
-        seeds = [seed for _, seed in chunk_seeds(random_state, len(chunks), 1)]
-        task = _PermutationChunk(model, background)
-        values, bases = _stack(runner.map(task, list(zip(chunks, seeds, strict=True))))
-        base = float(np.mean(bases))
-        fidelity = 1.0
+    raw = model_shap(
+        chosen,
+        model,
+        matrix,
+        explain_rows,
+        background_rows,
+        surrogate_options=surrogate_options,
+        random_state=random_state,
+        backend=backend,
+    )
     seconds = time.perf_counter() - started
     groups = modifier_groups(list(x.columns), feature_groups)
-    grouped = sum_groups(values, list(x.columns), groups)
     return ShapExplanation(
         estimator=label,
         method=chosen,
-        units=np.asarray(units)[explain_rows],
-        values=grouped,
-        base=base,
-        fidelity_r2=fidelity,
+        units=np.asarray(units)[np.asarray(explain_rows)],
+        values=sum_groups(raw.values, list(x.columns), groups),
+        base=float(np.mean(raw.base)),
+        fidelity_r2=raw.fidelity_r2,
         n_background=len(background_rows),
         seconds=seconds,
-        extra=extra,
+        extra=raw.extra,
     )

@@ -5,10 +5,16 @@ featurizer) and a background distribution with means :math:`\bar x_j`, the
 interventional Shapley value of feature :math:`j` at :math:`x` is
 :math:`\beta_j (x_j - \bar x_j)` (Lundberg and Lee, 2017, *NeurIPS*, the linear
 explainer), and the values sum to :math:`\hat\tau(x) - E_{bg}[\hat\tau]`.
+
+Final stages that are linear in :math:`x` without exposing ``coef_`` as an array
+(``LinearDRLearner``, ``OrthoIV``, ``DMLIV``) get :math:`\beta` from the effect itself
+(:func:`effect_coefficients`: :math:`\beta_j = \hat\tau(e_j) - \hat\tau(0)`, exact for
+a linear function, checked at random points).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,6 +56,45 @@ def linear_coefficients(model: Any, n_features: int) -> np.ndarray:
     if coef.shape != (n_features,):
         raise ValueError(
             f"`coef_` must have one entry per feature ({n_features}); got shape {coef.shape}"
+        )
+    return coef
+
+
+def effect_coefficients(
+    effect: Callable[[np.ndarray], np.ndarray], n_features: int, *, random_state: int = 0
+) -> np.ndarray:
+    """Slopes of an effect function that is linear in the features, from ``p + 1``
+    evaluations: :math:`\\beta_j = f(e_j) - f(0)`.
+
+    Parameters
+    ----------
+    effect : callable
+        Maps an (n, p) float array to shape (n,).
+    n_features : int
+    random_state : int
+        Seeds the 8 random points at which linearity is checked.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        If the function is not linear in the features (relative error above 1e-6 at a
+        check point); use ``attribution.method: permutation`` or ``tree_surrogate``.
+    """
+    eye = np.vstack([np.zeros((1, n_features)), np.eye(n_features)])
+    values = np.asarray(effect(eye), dtype=np.float64).ravel()
+    intercept, coef = values[0], values[1:] - values[0]
+    points = np.random.default_rng(random_state).normal(size=(8, n_features))
+    expected = intercept + points @ coef
+    actual = np.asarray(effect(points), dtype=np.float64).ravel()
+    scale = max(1.0, float(np.abs(expected).max()))
+    if not np.allclose(actual, expected, rtol=0.0, atol=1e-6 * scale):
+        raise ValueError(
+            "the effect function is not linear in the modifiers, so linear SHAP does not "
+            "apply; use `attribution.method: permutation` or `tree_surrogate`"
         )
     return coef
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 SURROGATE_DEFAULTS: dict[str, Any] = {
-    "n_estimators": 400,
-    "learning_rate": 0.05,
-    "num_leaves": 31,
+    "n_estimators": 200,
+    "learning_rate": 0.1,
+    "num_leaves": 15,
     "min_child_samples": 20,
     "subsample": 1.0,
     "colsample_bytree": 1.0,

@@ -1,8 +1,10 @@
 """Attribution checked against a synthetic data set's known truth.
 
 Per estimator and modifier: the correlation of estimated and true per-unit SHAP values;
-per channel: estimated and true shares; per mediator: whether the CI covers the true
-effect. Truth comes through :class:`vaer.data.truth.Truth` whatever the generator.
+per channel: estimated and true shares (:meth:`vaer.data.truth.Truth.channel_shares`, the
+same estimand as :mod:`vaer.attribution.importance`) and whether the interval covers the
+true share; per mediator: whether the CI covers the true effect. Truth comes through
+:class:`vaer.data.truth.Truth` whatever the generator.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ def attribution_truth_metrics(result: AttributionResult, truth: Truth) -> dict[s
     dict
         ``shap.<estimator>.corr.<feature>`` for modifiers with non-constant true SHAP,
         ``shap.<estimator>.share_error.<channel>`` (estimated minus true share),
-        ``shap.true_share.<channel>``, and for whole-sample mechanism tests
+        ``shap.<estimator>.share_covered.<channel>`` (1 if the interval holds the true
+        share), ``shap.true_share.<channel>`` (over all units of the truth), and for
+        whole-sample mechanism tests
         ``mechanism.<mediator>.bias`` and ``.covered`` (1 or 0). SHAP metrics are left
         out when the explained units are not all among ``truth.units``.
     """
@@ -45,15 +49,17 @@ def attribution_truth_metrics(result: AttributionResult, truth: Truth) -> dict[s
                     explanation.values[feature].to_numpy(), true[feature].to_numpy()
                 )
         if truth.mechanisms and not result.channels.empty:
-            true_shares = truth.channel_shares(explanation.units)
+            true_shares = truth.channel_shares()
             rows = result.channels[result.channels["estimator"] == explanation.estimator]
-            for channel, share in zip(rows["channel"], rows["share"], strict=True):
+            for channel, share, low, high in zip(
+                rows["channel"], rows["share"], rows["ci_low"], rows["ci_high"], strict=True
+            ):
                 if channel in true_shares.index:
                     true_share = float(true_shares.loc[channel])
+                    name = f"shap.{explanation.estimator}"
                     metrics[f"shap.true_share.{channel}"] = true_share
-                    metrics[f"shap.{explanation.estimator}.share_error.{channel}"] = (
-                        float(share) - true_share
-                    )
+                    metrics[f"{name}.share_error.{channel}"] = float(share) - true_share
+                    metrics[f"{name}.share_covered.{channel}"] = float(low <= true_share <= high)
     for estimate in result.mechanisms:
         if estimate.dimension == "all" and estimate.mediator in truth.mediator_effects:
             effect = truth.mediator_effects[estimate.mediator]

@@ -24,7 +24,7 @@ class SurrogateConfig(_Section):
 
     params: dict[str, Any] = {}
     holdout: float = Field(0.2, gt=0.0, lt=0.5)
-    max_units: int = Field(50_000, ge=100)
+    max_units: int = Field(20_000, ge=100)
 
 
 class MechanismTestConfig(_Section):
@@ -40,12 +40,17 @@ class MechanismTestConfig(_Section):
 
 
 class AttributionConfig(_Section):
-    """SHAP attribution of tau_hat(x) and mechanism tests (DESIGN.md section 7).
+    """Cluster-honest SHAP attribution of tau_hat(x) and mechanism tests (DESIGN.md 7).
 
-    ``method`` is ``auto`` (exact linear SHAP for linear DML, a TreeSHAP-explained
-    surrogate for forests, the permutation explainer otherwise), or one of them for all
-    estimators. ``n_units`` units are explained (``permutation_units`` for the slow
-    permutation path) against ``n_background`` background units.
+    Each estimator's final stage is refitted on three folds of the clusters, on at most
+    ``refit_units`` firms in all (whole clusters; forests with at most ``refit_trees``
+    trees), and each of ``n_units`` explained firms (``permutation_units`` on the slow
+    permutation route) is explained by the two fold models that never saw its city,
+    against ``n_background`` background firms (linear and permutation routes). ``method``
+    is ``auto`` (exact linear SHAP for linear final stages, a TreeSHAP-explained surrogate
+    for forests, the permutation explainer otherwise), or one of them for all estimators.
+    Channel shares get ``ci_level`` Fieller intervals that include the effect model's
+    estimation error (:mod:`vaer.attribution.importance`).
     """
 
     enabled: bool = True
@@ -53,7 +58,10 @@ class AttributionConfig(_Section):
     n_units: int = Field(3000, ge=20)
     permutation_units: int = Field(300, ge=10)
     n_background: int = Field(100, ge=10)
-    n_bootstrap: int = Field(200, ge=0)
+    refit_units: int | None = Field(
+        30_000, ge=300, description="firms (whole clusters) the three fold refits use at most"
+    )
+    refit_trees: int = Field(100, ge=8, description="trees of each forest fold refit at most")
     ci_level: float = Field(0.95, gt=0.5, lt=1.0)
     top_features: int = Field(8, ge=1)
     surrogate: SurrogateConfig = SurrogateConfig()

@@ -65,11 +65,25 @@ class Truth:
         labels = self.firm_types.loc[chosen, dimension].to_numpy()
         return pd.Series(self.tau_for(chosen)).groupby(labels).mean()
 
-    def channel_shares(self, units: np.ndarray | None = None) -> pd.Series:
-        """Each channel's share of the mean absolute true SHAP value (summed over its proxies)."""
+    def channel_contributions(self, units: np.ndarray | None = None) -> pd.DataFrame:
+        """True contribution of each channel per unit: its proxies' true SHAP values summed."""
         shap = self.shap if units is None else self.shap_for(units)
-        per_channel = pd.DataFrame(
+        return pd.DataFrame(
             {channel: shap[cols].sum(axis=1) for channel, cols in self.mechanisms.items()}
         )
-        mean_abs = per_channel.abs().mean()
-        return mean_abs / mean_abs.sum()
+
+    def channel_importance(self, units: np.ndarray | None = None) -> pd.Series:
+        """Variance of each channel's true contribution over ``units`` (all by default):
+        :math:`I_c = \\operatorname{Var}\\phi_c(X)` (population variance, ``ddof=0``), the
+        quantity :mod:`vaer.attribution.importance` estimates."""
+        return self.channel_contributions(units).var(ddof=0)
+
+    def channel_shares(self, units: np.ndarray | None = None) -> pd.Series:
+        """Each channel's share of the variance of the channels' true contributions,
+        :math:`I_c / \\sum_{c'} I_{c'}` (:meth:`channel_importance`). For an effect additive
+        across channels with independent proxies, this is channel :math:`c`'s part of the
+        variance of the effect across firms that the channels explain together. A channel
+        without effect has share 0; NaN for every channel if no channel varies."""
+        importance = self.channel_importance(units)
+        total = float(importance.sum())
+        return importance / total if total > 0 else importance * np.nan

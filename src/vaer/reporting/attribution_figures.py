@@ -27,7 +27,8 @@ def _pyplot() -> Any:
 
 
 def channel_share_bars(channels: pd.DataFrame) -> str:
-    """Horizontal bars of each channel's share of mean |SHAP|, with bootstrap intervals."""
+    """Horizontal bars of each channel's share of the variance of the channels'
+    contributions, with the table's intervals (whiskers from the share to each bound)."""
     plt = _pyplot()
     labels = list(dict.fromkeys(channels["estimator"]))
     order = channels.groupby("channel", sort=False)["share"].mean().sort_values().index.tolist()
@@ -44,7 +45,8 @@ def channel_share_bars(channels: pd.DataFrame) -> str:
         if np.isfinite(err).all():
             ax.errorbar(share, y, xerr=np.clip(err, 0, None), fmt="none", ecolor="#222", lw=1)
     ax.set_yticks(np.arange(len(order)), order)
-    ax.set_xlabel("share of mean |SHAP| of tau_hat (bootstrap 95% interval)")
+    ax.axvline(0, color="#888", lw=0.8)
+    ax.set_xlabel("share of the variance of the channels' SHAP contributions (95% interval)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
     fig.tight_layout()
@@ -91,7 +93,7 @@ def beeswarm(
         )
     ax.axvline(0, color="#888", lw=0.8)
     ax.set_yticks(np.arange(len(ranked)), list(ranked))
-    ax.set_xlabel(f"SHAP value of tau_hat ({estimator})")
+    ax.set_xlabel(f"cluster-honest SHAP value of tau_hat ({estimator})")
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1], pad=0.01)
         bar.ax.set_yticklabels(["low", "high"])
@@ -126,7 +128,8 @@ def dependence_plots(
 
 
 def type_share_heatmap(by_type: pd.DataFrame, estimator: str) -> str:
-    """Heatmap of channel shares (columns) by firm-type level (rows)."""
+    """Heatmap of channel shares (columns) by firm-type level (rows): each channel's part of
+    the mean squared contribution within the level."""
     plt = _pyplot()
     rows = by_type[by_type["estimator"] == estimator].copy()
     rows["group"] = rows["dimension"] + " = " + rows["level"].astype(str)
@@ -169,7 +172,8 @@ def attribution_context(tables: dict[str, pd.DataFrame], top: int = 8) -> dict[s
             if features is not None:
                 has_channel = features["channel"].fillna("").astype(str) != ""
                 mine = features[(features["estimator"] == estimator) & has_channel]
-                proxies = mine.sort_values("mean_abs_shap", ascending=False)["feature"]
+                rank = "importance" if "importance" in mine.columns else "mean_abs_shap"
+                proxies = mine.sort_values(rank, ascending=False)["feature"]
                 item["dependence"] = dependence_plots(
                     values,  # type: ignore[arg-type]
                     data,
