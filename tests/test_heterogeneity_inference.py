@@ -11,19 +11,21 @@ from scipy import stats
 
 from vaer.estimators.inference import cluster_robust_mean, group_means
 from vaer.heterogeneity import (
+    band_critical,
     best_linear_projection,
     cluster_ols,
     estimate_gates,
     fit_policy_tree,
+    group_design,
     holm,
     rank_average_treatment_effect,
     romano_wolf,
     sorted_gates,
     split_candidates,
+    t_draws,
     test_calibration,
-    wald_test,
 )
-from vaer.heterogeneity.multiple_testing import multiplier_draws, sup_t_critical
+from vaer.heterogeneity.folds import fold_codes
 from vaer.heterogeneity.rate import TOC_GRID
 from vaer.heterogeneity.sorted_gates import quantile_groups
 
@@ -111,19 +113,177 @@ def test_contrast_rejects_wrong_width() -> None:
         group_means(values, groups, clusters).contrast(np.ones((1, 2)))
 
 
+# ------------------------------------------------------------- CR2 small-sample tests
+
+
+def _unbalanced(seed: int = 1):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 9, size=9)
+    clusters = np.repeat(np.arange(9), sizes)
+    n = len(clusters)
+    x = np.column_stack([np.ones(n), rng.normal(size=n), (rng.random(n) < 0.3) * 1.0])
+    y = x @ [1.0, 0.5, -0.2] + rng.normal(size=9)[clusters] + rng.normal(size=n)
+    return x, y, clusters
+
+
+def _brute_force_cr2(x: np.ndarray, y: np.ndarray, clusters: np.ndarray):
+    """CR2 covariance and the vectors g_j = (I - H)_{.j} A_j X_j of Bell and McCaffrey,
+    from full n x n matrices (the textbook formulas, no shortcuts)."""
+    n = len(y)
+    bread = np.linalg.inv(x.T @ x)
+    hat = x @ bread @ x.T
+    resid = y - hat @ y
+    meat = np.zeros((x.shape[1], x.shape[1]))
+    g_blocks = []
+    for j in np.unique(clusters):
+        rows = clusters == j
+        values, vectors = np.linalg.eigh(np.eye(rows.sum()) - hat[np.ix_(rows, rows)])
+        adjust = (vectors / np.sqrt(values)) @ vectors.T
+        u = x[rows].T @ adjust @ resid[rows]
+        meat += np.outer(u, u)
+        embedded = np.zeros((n, x.shape[1]))
+        embedded[rows] = adjust @ x[rows]
+        g_blocks.append((np.eye(n) - hat) @ embedded @ bread)  # (n, p): g_j = this @ c
+    return bread @ meat @ bread, np.array(g_blocks)
+
+
+def test_cr2_intercept_is_the_one_sample_t_test_of_cluster_means() -> None:
+    """Equal clusters, intercept only: CR2 with Bell-McCaffrey df is exactly the t-test on
+    the G cluster means with G - 1 df (scipy's ttest_1samp)."""
+    rng = np.random.default_rng(0)
+    n_clusters, size = 12, 5
+    clusters = np.repeat(np.arange(n_clusters), size)
+    y = rng.normal(size=n_clusters)[clusters] + rng.normal(size=len(clusters)) + 0.3
+    tests = cluster_ols(y, np.ones((len(y), 1)), clusters, ["const"]).coefficients()
+    means = np.array([y[clusters == g].mean() for g in range(n_clusters)])
+    reference = stats.ttest_1samp(means, 0.0)
+    assert tests.t_stat[0] == pytest.approx(reference.statistic)
+    assert tests.df[0] == pytest.approx(n_clusters - 1)
+    assert tests.p_values()[0] == pytest.approx(reference.pvalue)
+    assert tests.p_values("greater")[0] == pytest.approx(reference.pvalue / 2)
+    ci = reference.confidence_interval(0.9)
+    half = tests.half_width(0.9)[0]
+    assert (tests.estimates[0] - half, tests.estimates[0] + half) == pytest.approx(
+        (ci.low, ci.high)
+    )
+
+
+def test_htz_is_hotellings_t2_in_a_balanced_design() -> None:
+    """Every cluster has m firms of each of 3 types: the HTZ test of equal GATEs is
+    Hotelling's one-sample T^2 on the clusters' vectors of type differences, F(2, G - 2)."""
+    rng = np.random.default_rng(2)
+    n_clusters, n_levels, size = 12, 3, 5
+    clusters = np.repeat(np.arange(n_clusters), n_levels * size)
+    types = np.tile(np.repeat(np.arange(n_levels), size), n_clusters)
+    y = (
+        rng.normal(size=n_clusters)[clusters]
+        + 0.7 * rng.normal(size=(n_clusters, n_levels))[clusters, types]
+        + rng.normal(size=len(clusters))
+    )
+    design, rows = group_design(types, clusters)
+    assert design.terms == ("0", "1", "2") and len(rows) == len(y)
+    restriction = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])
+    test = design.fit(y).wald(restriction)
+    cell = np.array(
+        [
+            [y[(clusters == g) & (types == k)].mean() for k in range(n_levels)]
+            for g in range(n_clusters)
+        ]
+    )
+    diffs = cell @ restriction.T
+    mean, cov = diffs.mean(axis=0), np.cov(diffs.T)
+    t2 = n_clusters * mean @ np.linalg.solve(cov, mean)
+    f = (n_clusters - 2) / (2 * (n_clusters - 1)) * t2
+    assert test.statistic == pytest.approx(f)
+    assert (test.df_num, test.df_den) == (2, pytest.approx(n_clusters - 2))
+    assert test.p_value == pytest.approx(stats.f.sf(f, 2, n_clusters - 2))
+
+
+def test_cr2_df_and_htz_match_the_full_matrix_formulas() -> None:
+    x, y, clusters = _unbalanced()
+    fit = cluster_ols(y, x, clusters, ["a", "b", "c"])
+    cov, g = _brute_force_cr2(x, y, clusters)
+    np.testing.assert_allclose(fit.cov, cov, rtol=1e-10)
+    contrasts = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, -1.0], [1.0, 0.0, 0.0]])
+    tests = fit.contrasts(contrasts)
+    for row, c in enumerate(contrasts):
+        vectors = g @ c  # (G, n)
+        p = vectors @ vectors.T
+        assert tests.df[row] == pytest.approx(np.trace(p) ** 2 / np.sum(p**2))
+    np.testing.assert_allclose(
+        tests.cluster_contributions.T @ tests.cluster_contributions, tests.cov, rtol=1e-10
+    )
+    # Pustejovsky and Tipton's eta for the first two rows, from the q x q x G x G array
+    q = 2
+    vectors = np.einsum("jnp,sp->sjn", g, contrasts[:q])
+    blocks = np.einsum("sjn,tkn->stjk", vectors, vectors)
+    omega = np.einsum("stjj->st", blocks)
+    values, basis = np.linalg.eigh(omega)
+    root = (basis / np.sqrt(values)) @ basis.T
+    b = np.einsum("as,stjk,tb->abjk", root, blocks, root)
+    total = sum(
+        np.sum(b[s, t] * b[t, s]) + np.sum(b[s, s] * b[t, t]) for s in range(q) for t in range(q)
+    )
+    eta = q * (q + 1) / total
+    test = fit.wald(contrasts[:q])
+    wald = (
+        contrasts[:q]
+        @ fit.coef
+        @ np.linalg.solve(contrasts[:q] @ fit.cov @ contrasts[:q].T, contrasts[:q] @ fit.coef)
+    )
+    assert test.df_den == pytest.approx(eta - q + 1)
+    assert test.statistic == pytest.approx((eta - q + 1) / (eta * q) * wald)
+    # one restriction: the F-test is the squared t-test with the same df
+    single = fit.wald(contrasts[:1])
+    assert single.statistic == pytest.approx(tests.t_stat[0] ** 2)
+    assert single.df_den == pytest.approx(tests.df[0])
+
+
+def test_a_firm_type_found_in_few_cities_gets_few_degrees_of_freedom() -> None:
+    """A group found in few clusters gets few degrees of freedom (about its clusters - 1)."""
+    rng = np.random.default_rng(5)
+    clusters = np.repeat(np.arange(40), 10)
+    region = np.where(clusters < 6, "west", "east")
+    y = rng.normal(size=40)[clusters] + rng.normal(size=400)
+    design, _ = group_design(region, clusters)
+    tests = design.fit(y).coefficients()
+    east, west = design.terms.index("east"), design.terms.index("west")
+    assert tests.df[west] == pytest.approx(5, abs=0.5)
+    assert tests.df[east] == pytest.approx(33, abs=1)
+
+
+def test_a_coefficient_informed_by_one_cluster_has_no_test() -> None:
+    rng = np.random.default_rng(6)
+    clusters = np.repeat(np.arange(10), 8)
+    labels = np.where(clusters == 0, "alone", "shared")
+    y = rng.normal(size=len(clusters))
+    tests = group_design(labels, clusters)[0].fit(y).coefficients()
+    assert np.isnan(tests.df[0]) and np.isnan(tests.se[0]) and np.isnan(tests.p_values()[0])
+    assert np.isfinite(tests.df[1])
+
+
+def test_cluster_ols_rejects_bad_input() -> None:
+    x, y, clusters = _unbalanced()
+    fit = cluster_ols(y, x, clusters, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="must have 3 columns"):
+        fit.contrasts(np.ones((1, 2)))
+    with pytest.raises(ValueError, match="must have 3 columns"):
+        fit.wald(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="'two-sided' or 'greater'"):
+        fit.coefficients().p_values("less")
+    with pytest.raises(ValueError, match="must have shape"):
+        fit.design.fit(y[:-1])
+    with pytest.raises(ValueError, match="must be finite"):
+        fit.design.fit(np.full_like(y, np.nan))
+    with pytest.raises(ValueError, match="`clusters` must have length"):
+        cluster_ols(y, x, clusters[:-1], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="no unit"):
+        group_design(np.array(["a", "b"] * 10), np.arange(20), ["a", "z"])
+    with pytest.raises(ValueError, match="same length"):
+        group_design(np.array(["a", "b"]), np.arange(3))
+
+
 # ------------------------------------------------------------- multiple testing
-
-
-def test_wald_test_matches_chi2_by_hand() -> None:
-    estimates = np.array([1.0, 2.0, 4.0])
-    cov = np.diag([0.5, 0.5, 1.0])
-    r = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])
-    statistic, df, p = wald_test(estimates, cov, r)
-    d = r @ estimates
-    v = r @ cov @ r.T
-    assert statistic == pytest.approx(float(d @ np.linalg.solve(v, d)))
-    assert df == 2
-    assert p == pytest.approx(stats.chi2.sf(statistic, 2))
 
 
 def test_holm_matches_the_step_down_rule() -> None:
@@ -131,28 +291,58 @@ def test_holm_matches_the_step_down_rule() -> None:
     # sorted: 0.01*4, 0.03*3, 0.04*2, 0.20*1, then running max
     np.testing.assert_allclose(holm(p), [0.04, 0.09, 0.09, 0.20])
     assert holm(np.array([])).size == 0
+    # a NaN (no test) is left out of the family
+    np.testing.assert_allclose(holm(np.array([0.01, np.nan, 0.04])), [0.02, np.nan, 0.04])
+
+
+def test_t_draws_have_student_t_margins_with_each_components_df() -> None:
+    rng = np.random.default_rng(3)
+    contributions = rng.normal(size=(30, 3))
+    se = np.sqrt(np.diag(contributions.T @ contributions))
+    df = np.array([4.0, 12.0, np.nan])
+    draws = t_draws(contributions, se, df, 20_000, random_state=4)
+    assert np.isnan(draws[:, 2]).all()
+    for k in range(2):
+        # Kolmogorov-Smirnov at 20,000 draws: a 0.001-level test of the t(df) margin
+        assert stats.kstest(draws[:, k], stats.t(df[k]).cdf).pvalue > 0.001
+    # the correlation of the draws is the estimates' (the chi-square scale is shared)
+    implied = (contributions.T @ contributions)[0, 1] / (se[0] * se[1])
+    assert np.corrcoef(draws[:, 0], draws[:, 1])[0, 1] == pytest.approx(implied, abs=0.03)
+    with pytest.raises(ValueError, match="must have shape"):
+        t_draws(contributions, se[:2], df, 10, random_state=0)
+    with pytest.raises(ValueError, match="n_draws"):
+        t_draws(contributions, se, df, 0, random_state=0)
 
 
 def test_romano_wolf_is_monotone_and_between_raw_and_bonferroni() -> None:
     rng = np.random.default_rng(3)
-    draws = rng.standard_normal((4000, 4))
+    contributions = rng.normal(size=(200, 4)) / np.sqrt(200)
+    se = np.sqrt(np.diag(contributions.T @ contributions))
+    df = np.full(4, 15.0)
+    draws = t_draws(contributions, se, df, 4000, random_state=1)
     t = np.array([3.5, 2.2, 1.0, 0.1])
-    adjusted = romano_wolf(t, draws)
-    raw = 2 * stats.norm.sf(np.abs(t))
+    raw = 2 * stats.t.sf(np.abs(t), df)
+    adjusted = romano_wolf(raw, draws, df)
     assert np.all(np.diff(adjusted) >= 0)
     assert np.all(adjusted >= raw - 0.01)
     assert np.all(adjusted <= np.minimum(1, 4 * raw) + 0.02)
+    assert np.isnan(romano_wolf(np.array([np.nan, 0.01]), draws[:, :2], df[:2])[0])
 
 
-def test_sup_t_band_is_wider_than_pointwise_and_near_theory_for_independent_draws() -> None:
+def test_band_critical_is_the_t_quantile_for_one_component_and_wider_for_several() -> None:
     rng = np.random.default_rng(4)
-    influence = rng.normal(size=(200, 3)) / np.sqrt(200)
-    se = np.sqrt(np.diag(influence.T @ influence))
-    draws = multiplier_draws(influence, se, 4000, random_state=5)
-    crit = sup_t_critical(draws, 0.95)
-    # three nearly independent N(0,1): the 95% quantile of the max |t| is ~2.39
-    assert stats.norm.ppf(0.975) < crit
-    assert crit == pytest.approx(stats.norm.ppf(1 - 0.05 / 6), abs=0.1)
+    contributions = rng.normal(size=(300, 3)) / np.sqrt(300)
+    se = np.sqrt(np.diag(contributions.T @ contributions))
+    df = np.array([6.0, 6.0, 30.0])
+    one = band_critical(t_draws(contributions[:, :1], se[:1], df[:1], 20_000, 5), df[:1], 0.95)
+    # the 95% quantile of |t_6| from 20,000 draws: MC SE of the quantile about 0.03
+    assert one[0] == pytest.approx(stats.t.ppf(0.975, 6), abs=0.1)
+    joint = band_critical(t_draws(contributions, se, df, 20_000, 5), df, 0.95)
+    pointwise = stats.t.ppf(0.975, df)
+    bonferroni = stats.t.ppf(1 - 0.05 / 6, df)
+    assert np.all(joint > pointwise) and np.all(joint < bonferroni + 0.1)
+    with pytest.raises(ValueError, match="level"):
+        band_critical(np.zeros((10, 1)), df[:1], 1.5)
 
 
 # ------------------------------------------------------------------------- GATEs
@@ -190,6 +380,19 @@ def test_gates_table_has_the_contract_columns_and_tests() -> None:
     assert (own["test"] == "equality").sum() == 1 and (own["test"] == "difference").sum() == 3
     assert int(result.equality("own")["df"]) == 2
     assert result.equality("own x reg")["df"] == 5
+    # levels: CR2 group means with t(df) p-values and CIs; equality: the HTZ F-test
+    design, _ = group_design(groups, clusters)
+    fit = design.fit(values)
+    means = fit.coefficients()
+    own = table[table["dimension"] == "own"]
+    np.testing.assert_allclose(own["se"], means.se)
+    np.testing.assert_allclose(own["df"], means.df)
+    np.testing.assert_allclose(own["p_value"], means.p_values())
+    np.testing.assert_allclose(own["ci_high"] - own["estimate"], means.half_width(0.95))
+    joint = fit.wald(np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]))
+    assert result.equality("own")["statistic"] == pytest.approx(joint.statistic)
+    assert result.equality("own")["df_den"] == pytest.approx(joint.df_den)
+    assert result.equality("own")["p_value"] == pytest.approx(joint.p_value)
     metrics = result.metrics()
     assert "gate.est.own.a" in metrics and "gate_test.est.own.wald" in metrics
     with pytest.raises(KeyError, match="no equality test"):
@@ -208,14 +411,6 @@ def test_gates_reject_unknown_dimensions_and_bad_lengths() -> None:
 
 
 # ------------------------------------------------------------------ OLS, BLP, calibration
-
-
-def test_cluster_ols_intercept_only_equals_cluster_robust_mean() -> None:
-    _, clusters, _, values = _clustered()
-    fit = cluster_ols(values, np.ones((len(values), 1)), clusters, ["const"])
-    reference = cluster_robust_mean(values, clusters)
-    assert fit.coef[0] == pytest.approx(reference.estimate)
-    assert fit.se[0] == pytest.approx(reference.se)
 
 
 def test_cluster_ols_recovers_coefficients_and_rejects_bad_designs() -> None:
@@ -254,10 +449,33 @@ def test_calibration_of_a_perfect_prediction_has_coefficients_one() -> None:
 
 def test_calibration_rejects_constant_predictions_and_bad_shapes() -> None:
     _, clusters, _, values = _clustered()
-    with pytest.raises(ValueError, match="non-constant"):
+    with pytest.raises(ValueError, match="varies within folds"):
         test_calibration("e", np.ones_like(values), values, clusters)
     with pytest.raises(ValueError, match="same shape"):
         test_calibration("e", values[:-1], values, clusters)
+    # a prediction that is constant within each fold carries no within-fold ranking
+    folds = clusters % 2
+    with pytest.raises(ValueError, match="varies within folds"):
+        test_calibration("e", 1.0 + folds, values, clusters, folds=folds)
+    with pytest.raises(ValueError, match="span several"):
+        test_calibration("e", values + 2, values, clusters, folds=np.arange(len(values)) % 2)
+
+
+def test_calibration_centres_predictions_within_folds_and_uses_t_df() -> None:
+    rng, clusters, _, noise = _clustered(n_clusters=40)
+    folds = (clusters >= 20).astype(int)
+    tau = 1 + rng.normal(size=len(noise)) + 0.5 * folds
+    scores = tau + noise
+    result = test_calibration("e", tau, scores, clusters, folds=folds)
+    fold_mean = np.array([tau[folds == k].mean() for k in (0, 1)])[folds]
+    reference = cluster_ols(
+        scores, np.column_stack([fold_mean, tau - fold_mean]), clusters, ["m", "d"]
+    ).coefficients()
+    table = result.to_frame()
+    np.testing.assert_allclose(table["estimate"], reference.estimates)
+    np.testing.assert_allclose(table["df"], reference.df)
+    np.testing.assert_allclose(table["p_value"], stats.t.sf(reference.t_stat, reference.df))
+    assert (table["df"] < 40).all()
 
 
 def test_blp_recovers_a_linear_effect_and_validates_covariates() -> None:
@@ -269,6 +487,13 @@ def test_blp_recovers_a_linear_effect_and_validates_covariates() -> None:
     for term, truth in (("(intercept)", 0.5), ("k", 0.3), ("c", -0.1)):
         assert abs(table.loc[term, "estimate"] - truth) < 3 * table.loc[term, "se"]
     assert "blp.e.k" in result.metrics()
+    # the last row: HTZ F-test that every slope is zero
+    joint = result.to_frame().iloc[-1]
+    reference = result.fit.wald(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert joint["term"] == "all slopes = 0 (joint F)" and np.isnan(joint["estimate"])
+    assert joint["p_value"] == pytest.approx(reference.p_value)
+    assert joint["df"] == pytest.approx(reference.df_den)
+    assert result.metrics()["blp.e.joint_p_value"] == pytest.approx(reference.p_value)
     with pytest.raises(ValueError, match="must be numeric"):
         best_linear_projection("e", scores, a.assign(k=a["k"].astype(str)), clusters)
     with pytest.raises(ValueError, match="one row per score"):
@@ -288,6 +513,22 @@ def test_quantile_groups_are_balanced_and_ordered() -> None:
     assert all(tau[groups == k].max() <= tau[groups == k + 1].min() for k in range(1, 5))
     with pytest.raises(ValueError, match="n_groups"):
         quantile_groups(tau, 1)
+    # within folds: every fold is split into its own quintiles
+    folds = np.arange(103) % 2
+    within = quantile_groups(tau + 10 * folds, 5, folds)
+    for k in (0, 1):
+        np.testing.assert_array_equal(within[folds == k], quantile_groups(tau[folds == k], 5))
+    with pytest.raises(ValueError, match="in a fold"):
+        quantile_groups(tau[:6], 5, np.arange(6) % 2)
+
+
+def test_fold_codes_checks_length_and_clusters() -> None:
+    np.testing.assert_array_equal(fold_codes(None, 3), [0, 0, 0])
+    np.testing.assert_array_equal(fold_codes(np.array(["b", "a", "b"]), 3), [1, 0, 1])
+    with pytest.raises(ValueError, match="must have shape"):
+        fold_codes(np.zeros(2), 3)
+    with pytest.raises(ValueError, match="span several"):
+        fold_codes(np.array([0, 1, 1]), 3, clusters=np.array([5, 5, 6]))
 
 
 def test_sorted_gates_and_clan_on_a_known_ranking() -> None:
@@ -303,6 +544,12 @@ def test_sorted_gates_and_clan_on_a_known_ranking() -> None:
     clan = result.clan_frame().iloc[0]
     assert clan["difference"] == pytest.approx(clan["mean_g4"] - clan["mean_g1"])
     assert clan["ci_low"] > 0
+    # top - bottom: CR2 contrast of the group means, t-test with Bell-McCaffrey df
+    design, _ = group_design(quantile_groups(tau, 4), clusters, ["1", "2", "3", "4"])
+    reference = design.fit(tau + noise).contrasts(np.array([[-1.0, 0.0, 0.0, 1.0]]))
+    assert top["se"] == pytest.approx(reference.se[0])
+    assert top["df"] == pytest.approx(reference.df[0])
+    assert top["p_value"] == pytest.approx(reference.p_values()[0])
     with pytest.raises(ValueError, match="same length"):
         sorted_gates("e", tau[:-1], tau, clusters, pd.DataFrame({"x": x}))
 
@@ -322,11 +569,39 @@ def test_rate_matches_the_direct_formula() -> None:
     qini = np.mean(np.arange(1, n + 1) / n * toc)
     assert result.target("AUTOC")["estimate"] == pytest.approx(autoc)
     assert result.target("QINI")["estimate"] == pytest.approx(qini)
+    # one-sided p-value from t with G - 1 df
+    row = result.target("AUTOC")
+    assert row["df"] == 29
+    assert row["p_value"] == pytest.approx(stats.t.sf(row["estimate"] / row["se"], 29))
     curve = result.toc_frame()
     assert len(curve) == len(TOC_GRID) and curve["toc"].iloc[-1] == pytest.approx(0, abs=1e-12)
     assert {"rate.e.autoc", "rate.e.autoc_se", "rate.e.qini_p_value"} <= set(result.metrics())
     with pytest.raises(KeyError, match="no target"):
         result.target("AUQC")
+
+
+def test_rate_with_folds_averages_the_folds_rankings() -> None:
+    rng, clusters, _, noise = _clustered()
+    folds = (clusters % 3).astype(int)
+    priority = rng.normal(size=len(noise)) + folds
+    scores = priority + noise
+    result = rank_average_treatment_effect(
+        "e", priority, scores, clusters, folds=folds, n_bootstrap=20
+    )
+    expected = {"AUTOC": 0.0, "QINI": 0.0}
+    for k in range(3):
+        part = folds == k
+        alone = rank_average_treatment_effect(
+            "e", priority[part], scores[part], clusters[part], n_bootstrap=20
+        )
+        for target in expected:
+            expected[target] += part.mean() * alone.target(target)["estimate"]
+    for target, value in expected.items():
+        assert result.target(target)["estimate"] == pytest.approx(value)
+    with pytest.raises(ValueError, match="span several"):
+        rank_average_treatment_effect(
+            "e", priority, scores, clusters, folds=np.arange(len(scores)) % 2, n_bootstrap=20
+        )
 
 
 def test_rate_of_a_constant_priority_is_zero() -> None:
@@ -426,6 +701,30 @@ def test_policy_tree_separates_a_planted_group_with_honest_ci() -> None:
     # honest: estimated on the other half of the clusters, CI covers the true 1.0
     assert target_row["ci_low"] <= 1.0 <= target_row["ci_high"]
     assert result.metrics()["policy_tree.e.n_leaves"] == len(result.to_frame())
+    # leaf p-values: t-test of a zero effect with the leaf's Bell-McCaffrey df
+    leaves = result.to_frame()
+    assert (leaves["df"] < n_clusters / 2).all()
+    np.testing.assert_allclose(
+        leaves["p_value"], 2 * stats.t.sf(np.abs(leaves["estimate"] / leaves["se"]), leaves["df"])
+    )
+
+
+def test_a_policy_leaf_of_one_cluster_gets_no_interval() -> None:
+    clusters = np.repeat(np.arange(10), 20)
+    types = pd.DataFrame({"kind": np.where(clusters == 0, "rare", "common")})
+    scores = np.where(clusters == 0, 3.0, 0.0) + np.random.default_rng(9).normal(size=200)
+    result = fit_policy_tree(
+        "e",
+        scores,
+        clusters,
+        split_candidates(types, pd.DataFrame(index=range(200))),
+        min_leaf=10,
+        honest=False,
+    )
+    leaves = result.to_frame().set_index("action")
+    assert leaves.loc["target", "n"] == 20
+    assert leaves.loc[["target"], ["se", "ci_low", "df", "p_value"]].isna().all(axis=None)
+    assert leaves.loc["do not target", "df"] == pytest.approx(8, abs=0.5)
 
 
 def test_policy_tree_with_no_useful_split_is_one_leaf() -> None:
@@ -455,10 +754,3 @@ def test_policy_tree_rejects_bad_input() -> None:
         split_candidates(types, pd.DataFrame(index=range(n + 1)))
     with pytest.raises(ValueError, match="n_split_points"):
         split_candidates(types, pd.DataFrame(index=range(n)), n_split_points=0)
-
-
-def test_multiplier_draws_need_one_way_influence() -> None:
-    from vaer.heterogeneity.multiple_testing import multiplier_draws
-
-    with pytest.raises(ValueError, match="needs one-way cluster influence sums"):
-        multiplier_draws(None, np.ones(2), 10, random_state=0)

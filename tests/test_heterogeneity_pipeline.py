@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from conftest import BASE_ROLES, small_config
 from vaer.config import ConfigError, validate_config
@@ -58,6 +59,7 @@ def test_heterogeneity_config_defaults() -> None:
     config = HeterogeneityConfig()
     assert config.enabled and config.n_groups == 5 and config.dimensions is None
     assert config.policy_cost is None and config.policy_honest
+    assert config.ranking_tests is False
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +133,12 @@ def test_run_writes_heterogeneity_tables_metrics_and_report(run: tuple[RunResult
     ):
         assert heading in html, heading
     assert html.count("<svg") >= 3
+    # ranking-based tests: estimates shown, p-values withheld with the reason
+    rate = pd.read_csv(result.out_dir / "tables" / "rate.csv")
+    assert rate["p_value"].isna().all() and rate["estimate"].notna().all()
+    assert rate["inference"].str.startswith("withheld").all()
+    assert "Intervals and p-values are not shown" in html
+    assert "do not use the predictions" in html
 
 
 @pytest.mark.integration
@@ -177,3 +185,23 @@ def test_stage_analyses_only_the_named_estimators_and_checks_units() -> None:
             estimation, data, HeterogeneityConfig(blp_covariates=["city_dev"]), random_state=2
         )
     assert np.isfinite(list(result.metrics().values())).all()
+    # withheld by default; printed (t with G - 1 df) when heterogeneity.ranking_tests is on
+    item = result.get("other")
+    assert np.isnan(item.rate.target("AUTOC")["p_value"])
+    assert item.calibration is not None
+    differential = item.calibration.term("differential_forest_prediction")
+    assert np.isnan(differential["p_value"]) and np.isfinite(differential["se"])
+    assert item.sorted_gates.to_frame()["p_value"].isna().all()
+    assert item.sorted_gates.clan_frame()["p_value"].notna().all()
+    assert any("withheld" in note for note in result.notes)
+    shown_result = analyze_heterogeneity(
+        estimation, data, config.model_copy(update={"ranking_tests": True}), random_state=2
+    )
+    shown = shown_result.get("other")
+    autoc = shown.rate.target("AUTOC")
+    assert autoc["p_value"] == pytest.approx(
+        stats.t.sf(autoc["estimate"] / autoc["se"], data.n_clusters - 1)
+    )
+    assert autoc["estimate"] == item.rate.target("AUTOC")["estimate"]
+    assert "rate.other.autoc_p_value" in shown_result.metrics()
+    assert "rate.other.autoc_p_value" not in result.metrics()

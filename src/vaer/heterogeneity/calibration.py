@@ -1,15 +1,21 @@
 r"""The calibration test of grf's ``test_calibration``, on doubly robust scores.
 
 Regress the doubly robust scores on the mean and the differential out-of-sample
-prediction, with CR1 cluster-robust standard errors:
+prediction, with CR2 cluster-robust standard errors:
 
-.. math:: \Gamma_i = \alpha\,\bar\tau + \beta\,(\hat\tau(X_i) - \bar\tau) + u_i,
-          \qquad \bar\tau = \tfrac1n \textstyle\sum_i \hat\tau(X_i).
+.. math:: \Gamma_i = \alpha\,\bar\tau_{k(i)} + \beta\,(\hat\tau(X_i) - \bar\tau_{k(i)})
+          + u_i,
+
+with :math:`\bar\tau_k` the mean prediction of the firms of cross-fitting fold :math:`k`
+(one fold, the overall mean, when the folds are unknown; see
+:mod:`vaer.heterogeneity.folds` for why the centring is per fold).
 
 :math:`\alpha = 1` says the mean prediction is right; :math:`\beta = 1` says the
 heterogeneity in :math:`\hat\tau` is well calibrated; :math:`\beta > 0` significantly
 rejects the null of no heterogeneity (an omnibus test). As in grf, the p-values are
-one-sided (:math:`H_1`: coefficient > 0). grf regresses the outcome residual on
+one-sided (:math:`H_1`: coefficient > 0), here from Student's t with the Bell-McCaffrey
+degrees of freedom of the CR2 variance (``df``; :mod:`vaer.heterogeneity.ols`) instead of
+the normal, which over-rejects with few clusters. grf regresses the outcome residual on
 treatment-residual-weighted predictions; the score form used here (DESIGN.md section 6)
 has the same estimand and works unchanged for a continuous treatment.
 
@@ -17,6 +23,8 @@ References
 ----------
 Athey, S. and Wager, S. (2019). Estimating treatment effects with causal forests: an
 application. *Observational Studies* 5, 37-51. grf documentation, ``test_calibration``.
+Imbens, G. W. and Kolesár, M. (2016). Robust standard errors in small samples: some
+practical advice. *Review of Economics and Statistics* 98(4), 701-712.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from vaer.heterogeneity.folds import center_within, fold_codes
 from vaer.heterogeneity.ols import OlsFit, cluster_ols
+from vaer.heterogeneity.withhold import withhold
 
 CALIBRATION_COLUMNS = [
     "estimator",
@@ -37,7 +46,9 @@ CALIBRATION_COLUMNS = [
     "ci_low",
     "ci_high",
     "t_stat",
+    "df",
     "p_value",
+    "inference",
 ]
 MEAN_TERM = "mean_forest_prediction"
 DIFFERENTIAL_TERM = "differential_forest_prediction"
@@ -52,7 +63,8 @@ class CalibrationResult:
     estimator : str
     fit : OlsFit
     table : DataFrame
-        One row per term (``CALIBRATION_COLUMNS``); ``p_value`` is one-sided.
+        One row per term (``CALIBRATION_COLUMNS``); ``p_value`` is one-sided, from
+        Student's t with ``df``.
     """
 
     estimator: str
@@ -77,6 +89,13 @@ class CalibrationResult:
             raise KeyError(f"no term '{name}'; have {list(self.table['term'])}")
         return rows.iloc[0]
 
+    def withhold_ranking(self) -> CalibrationResult:
+        """A copy without the differential coefficient's CI, t-statistic and p-value
+        (:mod:`vaer.heterogeneity.withhold`)."""
+        rows = self.table["term"] == DIFFERENTIAL_TERM
+        table = withhold(self.table, rows, ["ci_low", "ci_high", "t_stat", "p_value"])
+        return CalibrationResult(estimator=self.estimator, fit=self.fit, table=table)
+
     def metrics(self) -> dict[str, float]:
         """``calibration.<estimator>.mean`` / ``.differential`` with their one-sided p-values."""
         out: dict[str, float] = {}
@@ -90,21 +109,22 @@ class CalibrationResult:
 def coefficient_table(
     estimator: str, fit: OlsFit, ci_level: float, one_sided: bool
 ) -> pd.DataFrame:
-    """Rows of coefficients with SEs, CIs, t-statistics and p-values."""
-    z = float(stats.norm.ppf(0.5 + ci_level / 2))
-    se = fit.se
-    t = np.divide(fit.coef, se, out=np.full_like(se, np.nan), where=se > 0)
-    p = stats.norm.sf(t) if one_sided else 2 * stats.norm.sf(np.abs(t))
+    """Rows of coefficients with CR2 SEs, t(df) CIs, t-statistics, Bell-McCaffrey df and
+    p-values (one-sided: coefficient > 0)."""
+    tests = fit.coefficients()
+    half = tests.half_width(ci_level)
     return pd.DataFrame(
         {
             "estimator": estimator,
             "term": list(fit.terms),
-            "estimate": fit.coef,
-            "se": se,
-            "ci_low": fit.coef - z * se,
-            "ci_high": fit.coef + z * se,
-            "t_stat": t,
-            "p_value": p,
+            "estimate": tests.estimates,
+            "se": tests.se,
+            "ci_low": tests.estimates - half,
+            "ci_high": tests.estimates + half,
+            "t_stat": tests.t_stat,
+            "df": tests.df,
+            "p_value": tests.p_values("greater" if one_sided else "two-sided"),
+            "inference": f"CR2, t(df){', one-sided' if one_sided else ''}",
         },
         columns=CALIBRATION_COLUMNS,
     )
@@ -116,6 +136,7 @@ def test_calibration(
     scores: np.ndarray,
     clusters: np.ndarray,
     *,
+    folds: np.ndarray | None = None,
     ci_level: float = 0.95,
 ) -> CalibrationResult:
     r"""Cluster-robust calibration regression of the scores on mean and differential predictions.
@@ -128,6 +149,9 @@ def test_calibration(
     scores : ndarray of shape (n,)
         Doubly robust scores :math:`\Gamma_i`.
     clusters : ndarray of shape (n,)
+    folds : ndarray of shape (n,), optional
+        Cross-fitting fold of every unit's ``tau_hat`` (units predicted by one model share
+        a fold); the predictions are centred within folds.
     ci_level : float
 
     Returns
@@ -137,8 +161,8 @@ def test_calibration(
     Raises
     ------
     ValueError
-        If lengths differ, ``tau_hat`` is constant, or its mean is zero (the mean
-        coefficient is then undefined).
+        If lengths differ, ``tau_hat`` is constant within folds, its mean is zero (the
+        mean coefficient is then undefined), or a cluster spans two folds.
     """
     tau_hat = np.asarray(tau_hat, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -147,13 +171,15 @@ def test_calibration(
             "`tau_hat` and `scores` must have the same shape; "
             f"got {tau_hat.shape} and {scores.shape}"
         )
+    codes = fold_codes(folds, len(tau_hat), clusters)
+    centered, means = center_within(tau_hat, codes)
     mean = float(tau_hat.mean())
-    if mean == 0.0 or not np.std(tau_hat) > 0:
+    if mean == 0.0 or not np.std(centered) > 0:
         raise ValueError(
-            "the calibration test needs a non-constant `tau_hat` with a non-zero mean; "
-            f"got mean {mean:.3g} and sd {np.std(tau_hat):.3g}"
+            "the calibration test needs a `tau_hat` that varies within folds and has a "
+            f"non-zero mean; got mean {mean:.3g} and within-fold sd {np.std(centered):.3g}"
         )
-    design = np.column_stack([np.full_like(tau_hat, mean), tau_hat - mean])
+    design = np.column_stack([means, centered])
     fit = cluster_ols(scores, design, clusters, [MEAN_TERM, DIFFERENTIAL_TERM])
     return CalibrationResult(
         estimator=estimator, fit=fit, table=coefficient_table(estimator, fit, ci_level, True)

@@ -5,15 +5,21 @@ For a firm-type dimension with levels :math:`l = 1..L`, the GATE is
 .. math:: \theta_l = E[\tau(X) \mid \text{type} = l],
 
 estimated by the mean of the doubly robust scores :math:`\Gamma_i` over the firms of that
-level (DESIGN.md section 6), with the joint CR1 cluster-robust covariance of all levels
-(:func:`vaer.estimators.inference.group_means`). Per dimension this module reports
+level (DESIGN.md section 6): OLS of the scores on the level indicators, with the CR2
+cluster-robust covariance of all levels (:mod:`vaer.heterogeneity.ols`). Per dimension
+this module reports
 
-* each level's GATE, SE, CI, a two-sided p-value of :math:`\theta_l = 0` adjusted
-  across the dimension's levels by Holm (``p_adj``) and by Romano-Wolf, and a sup-t joint
-  confidence band (all levels covered together with probability ``ci_level``);
-* every pairwise difference :math:`\theta_a - \theta_b` with Holm and Romano-Wolf
-  adjusted p-values;
-* the joint Wald test of :math:`\theta_1 = \dots = \theta_L` (:math:`\chi^2_{L-1}`).
+* each level's GATE, SE, CI and two-sided p-value of :math:`\theta_l = 0` from Student's
+  t with the Bell-McCaffrey degrees of freedom ``df`` (close to the number of clusters
+  with firms of that level minus one: a region found in six cities has about five), the
+  p-value adjusted across the dimension's levels by Holm (``p_adj``) and by Romano-Wolf,
+  and a simultaneous band (all levels covered together with probability ``ci_level``);
+* every pairwise difference :math:`\theta_a - \theta_b`, t-tested the same way, with
+  Holm and Romano-Wolf adjusted p-values;
+* the joint test of :math:`\theta_1 = \dots = \theta_L`: Pustejovsky and Tipton's HTZ
+  F-test (the cluster-robust Wald statistic scaled as Hotelling's :math:`T^2`),
+  :math:`F(L - 1, \eta - L + 2)`; ``df`` is the numerator and ``df_den`` the
+  denominator degrees of freedom (a difference's t-test is :math:`F(1, \nu)`).
 
 Crossed dimensions (e.g. ownership x region) are treated as one dimension whose levels
 are the observed combinations.
@@ -22,6 +28,8 @@ References
 ----------
 Semenova, V. and Chernozhukov, V. (2021). Debiased machine learning of conditional
 average treatment effects and other causal functions. *Econometrics Journal* 24(2).
+Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust
+variance estimation and hypothesis testing in fixed effects models. *JBES* 36(4).
 """
 
 from __future__ import annotations
@@ -32,16 +40,9 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from vaer.estimators.inference import group_means
-from vaer.heterogeneity.multiple_testing import (
-    holm,
-    multiplier_draws,
-    romano_wolf,
-    sup_t_critical,
-    wald_test,
-)
+from vaer.heterogeneity.multiple_testing import band_critical, holm, romano_wolf, t_draws
+from vaer.heterogeneity.ols import group_design
 
 GATE_COLUMNS = [
     "estimator",
@@ -57,6 +58,8 @@ GATE_COLUMNS = [
     "p_romano_wolf",
     "band_low",
     "band_high",
+    "df",
+    "n_clusters",
 ]
 GATE_TEST_COLUMNS = [
     "estimator",
@@ -67,6 +70,7 @@ GATE_TEST_COLUMNS = [
     "se",
     "statistic",
     "df",
+    "df_den",
     "p_value",
     "p_holm",
     "p_romano_wolf",
@@ -82,9 +86,11 @@ class GateResult:
     ----------
     estimator : str
     levels : DataFrame
-        One row per dimension and level (columns ``GATE_COLUMNS``).
+        One row per dimension and level (columns ``GATE_COLUMNS``); ``df`` is the
+        t-test's degrees of freedom and ``n_clusters`` the clusters with firms of the
+        level.
     tests : DataFrame
-        Per dimension, the joint Wald equality test and every pairwise difference
+        Per dimension, the joint equality F-test and every pairwise difference
         (columns ``GATE_TEST_COLUMNS``).
     """
 
@@ -101,7 +107,7 @@ class GateResult:
         return self.tests.copy()
 
     def equality(self, dimension: str) -> pd.Series:
-        """The Wald equality test row of ``dimension``.
+        """The equality test row of ``dimension``.
 
         Raises
         ------
@@ -116,8 +122,8 @@ class GateResult:
         return rows.iloc[0]
 
     def metrics(self) -> dict[str, float]:
-        """``gate.<estimator>.<dimension>.<level>`` and the Wald statistic and p-value per
-        dimension (``gate_test.<estimator>.<dimension>.wald`` / ``.p_value``)."""
+        """``gate.<estimator>.<dimension>.<level>`` and the equality F statistic and p-value
+        per dimension (``gate_test.<estimator>.<dimension>.wald`` / ``.p_value``)."""
         out: dict[str, float] = {}
         for row in self.levels.to_dict("records"):
             key = f"gate.{self.estimator}.{row['dimension']}.{row['level']}"
@@ -165,14 +171,18 @@ def _dimension_rows(
     n_bootstrap: int,
     random_state: int,
 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    means = group_means(scores, labels, clusters)
-    se = means.se
-    z = stats.norm.ppf(0.5 + ci_level / 2)
-    t = np.divide(means.estimates, se, out=np.zeros_like(se), where=se > 0)
-    p = 2 * stats.norm.sf(np.abs(t))
-    draws = multiplier_draws(means.cluster_influence, se, n_bootstrap, random_state)
-    crit = sup_t_critical(draws, ci_level)
-    p_rw = romano_wolf(t, draws)
+    design, _ = group_design(labels, clusters)
+    fit = design.fit(scores)
+    levels = list(design.terms)
+    n_levels = len(levels)
+    counts = design.x.sum(axis=0).astype(np.int64)
+    level_clusters = [len(np.unique(design.codes[design.x[:, k] > 0])) for k in range(n_levels)]
+    means = fit.coefficients()
+    p = means.p_values()
+    half = means.half_width(ci_level)
+    draws = t_draws(means.cluster_contributions, means.se, means.df, n_bootstrap, random_state)
+    band = band_critical(draws, means.df, ci_level) * means.se
+    p_rw = romano_wolf(p, draws, means.df)
     p_holm = holm(p)
     level_rows: list[dict[str, object]] = [
         {
@@ -180,23 +190,24 @@ def _dimension_rows(
             "dimension": dimension,
             "level": level,
             "estimate": means.estimates[k],
-            "se": se[k],
-            "ci_low": means.estimates[k] - z * se[k],
-            "ci_high": means.estimates[k] + z * se[k],
-            "n": int(means.counts[k]),
+            "se": means.se[k],
+            "ci_low": means.estimates[k] - half[k],
+            "ci_high": means.estimates[k] + half[k],
+            "n": int(counts[k]),
             "p_adj": p_holm[k],
             "p_value": p[k],
             "p_romano_wolf": p_rw[k],
-            "band_low": means.estimates[k] - crit * se[k],
-            "band_high": means.estimates[k] + crit * se[k],
+            "band_low": means.estimates[k] - band[k],
+            "band_high": means.estimates[k] + band[k],
+            "df": means.df[k],
+            "n_clusters": level_clusters[k],
         }
-        for k, level in enumerate(means.levels)
+        for k, level in enumerate(levels)
     ]
-    n_levels = len(means.levels)
     if n_levels < 2:
         return level_rows, []
     restriction = np.hstack([-np.ones((n_levels - 1, 1)), np.eye(n_levels - 1)])
-    statistic, df, p_wald = wald_test(means.estimates, means.cov, restriction)
+    joint = fit.wald(restriction)
     test_rows: list[dict[str, object]] = [
         {
             "estimator": estimator,
@@ -205,23 +216,24 @@ def _dimension_rows(
             "contrast": "all levels equal",
             "estimate": float("nan"),
             "se": float("nan"),
-            "statistic": statistic,
-            "df": df,
-            "p_value": p_wald,
-            "p_holm": p_wald,
-            "p_romano_wolf": p_wald,
+            "statistic": joint.statistic,
+            "df": joint.df_num,
+            "df_den": joint.df_den,
+            "p_value": joint.p_value,
+            "p_holm": joint.p_value,
+            "p_romano_wolf": joint.p_value,
         }
     ]
     pairs = list(combinations(range(n_levels), 2))
     contrasts = np.zeros((len(pairs), n_levels))
     for row, (a, b) in enumerate(pairs):
         contrasts[row, a], contrasts[row, b] = 1.0, -1.0
-    diff, diff_cov, diff_influence = means.contrast(contrasts)
-    diff_se = np.sqrt(np.clip(np.diag(diff_cov), 0.0, None))
-    diff_t = np.divide(diff, diff_se, out=np.zeros_like(diff), where=diff_se > 0)
-    diff_p = 2 * stats.norm.sf(np.abs(diff_t))
-    diff_draws = multiplier_draws(diff_influence, diff_se, n_bootstrap, random_state + 1)
-    diff_rw = romano_wolf(diff_t, diff_draws)
+    diffs = fit.contrasts(contrasts)
+    diff_p = diffs.p_values()
+    diff_draws = t_draws(
+        diffs.cluster_contributions, diffs.se, diffs.df, n_bootstrap, random_state + 1
+    )
+    diff_rw = romano_wolf(diff_p, diff_draws, diffs.df)
     diff_holm = holm(diff_p)
     for row, (a, b) in enumerate(pairs):
         test_rows.append(
@@ -229,11 +241,12 @@ def _dimension_rows(
                 "estimator": estimator,
                 "dimension": dimension,
                 "test": "difference",
-                "contrast": f"{means.levels[a]} - {means.levels[b]}",
-                "estimate": diff[row],
-                "se": diff_se[row],
-                "statistic": diff_t[row],
+                "contrast": f"{levels[a]} - {levels[b]}",
+                "estimate": diffs.estimates[row],
+                "se": diffs.se[row],
+                "statistic": diffs.t_stat[row],
                 "df": 1,
+                "df_den": diffs.df[row],
                 "p_value": diff_p[row],
                 "p_holm": diff_holm[row],
                 "p_romano_wolf": diff_rw[row],
@@ -272,7 +285,7 @@ def estimate_gates(
     ci_level : float
         Level of the CIs and of the joint band.
     n_bootstrap : int
-        Multiplier-bootstrap draws for the band and the Romano-Wolf p-values.
+        Null draws of the t-statistics for the band and the Romano-Wolf p-values.
     random_state : int
 
     Returns

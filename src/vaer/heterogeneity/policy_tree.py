@@ -12,8 +12,12 @@ firms whose gains are above average from the rest. A split is kept only if it ra
 the value, so trees stay as small as the data allow.
 
 With ``honest=True`` the clusters are split at random into two halves: the tree is grown
-on one, and the effect of each leaf (mean score, CR1 cluster-robust CI) is estimated on
-the other, so the leaf CIs are not distorted by the search.
+on one, and the effect of each leaf (mean score) is estimated on the other, so the leaf
+CIs are not distorted by the search. Leaf effects are OLS on leaf indicators with CR2
+cluster-robust SEs; CIs and the p-value of a zero leaf effect use Student's t with the
+Bell-McCaffrey degrees of freedom (``df``; :mod:`vaer.heterogeneity.ols`), about the
+number of estimation clusters with firms in the leaf minus one. A leaf informed by fewer
+than two clusters gets no SE, CI or p-value.
 
 References
 ----------
@@ -29,9 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from vaer.estimators.inference import group_means
+from vaer.heterogeneity.ols import group_design
 
 POLICY_COLUMNS = [
     "estimator",
@@ -43,6 +46,8 @@ POLICY_COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
+    "df",
+    "p_value",
     "search_estimate",
     "search_n",
 ]
@@ -125,8 +130,9 @@ class PolicyTreeResult:
         Cost per unit of effect a leaf had to beat to be targeted.
     leaves : DataFrame
         One row per leaf (``POLICY_COLUMNS``): its rule, ``action`` (``target`` or
-        ``do not target``, decided on the search sample), the leaf effect with its CI on
-        the estimation sample, and the leaf mean on the search sample.
+        ``do not target``, decided on the search sample), the leaf effect with its CI,
+        ``df`` and two-sided p-value on the estimation sample, and the leaf mean on the
+        search sample.
     leaf_of : ndarray of shape (n,)
         Leaf number of every unit of the data.
     honest : bool
@@ -296,28 +302,28 @@ def fit_policy_tree(
     leaf_of = np.zeros(n, dtype=np.int64)
     for number, (_, mask) in enumerate(leaves, start=1):
         leaf_of[mask] = number
-    z = float(stats.norm.ppf(0.5 + ci_level / 2))
     present = [str(k) for k in range(1, len(leaves) + 1) if np.any(estimate_rows & (leaf_of == k))]
-    means = (
-        group_means(
-            scores[estimate_rows], leaf_of[estimate_rows].astype(str), codes[estimate_rows], present
-        )
-        if present
-        else None
-    )
+    found: dict[str, tuple[float, float, float, float, float, int]] = {}
+    if present and len(np.unique(codes[estimate_rows])) >= 2:
+        design, _ = group_design(leaf_of[estimate_rows].astype(str), codes[estimate_rows], present)
+        tests = design.fit(scores[estimate_rows]).coefficients()
+        half, p_values = tests.half_width(ci_level), tests.p_values()
+        counts = design.x.sum(axis=0)
+        for k, level in enumerate(present):
+            found[level] = (
+                float(tests.estimates[k]),
+                float(tests.se[k]),
+                float(half[k]),
+                float(tests.df[k]),
+                float(p_values[k]),
+                int(counts[k]),
+            )
     rows = []
     for number, (rule, mask) in enumerate(leaves, start=1):
         in_search = search & mask
         search_mean = float(scores[in_search].mean()) if in_search.any() else float("nan")
-        estimate = se = float("nan")
-        count = 0
-        if means is not None and str(number) in means.levels:
-            k = means.levels.index(str(number))
-            estimate, se, count = (
-                float(means.estimates[k]),
-                float(means.se[k]),
-                int(means.counts[k]),
-            )
+        missing = (float("nan"),) * 5 + (0,)
+        estimate, se, half_width, df, p, count = found.get(str(number), missing)
         rows.append(
             {
                 "estimator": estimator,
@@ -326,9 +332,11 @@ def fit_policy_tree(
                 "action": "target" if search_mean > threshold else "do not target",
                 "estimate": estimate,
                 "se": se,
-                "ci_low": estimate - z * se,
-                "ci_high": estimate + z * se,
+                "ci_low": estimate - half_width,
+                "ci_high": estimate + half_width,
                 "n": count,
+                "df": df,
+                "p_value": p,
                 "search_estimate": search_mean,
                 "search_n": int(in_search.sum()),
             }

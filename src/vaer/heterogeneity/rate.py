@@ -13,32 +13,46 @@ doubly robust scores :math:`\Gamma_{(j)}` sorted by priority,
 the integrals are sums over :math:`j` with weight :math:`1/n` (grf's estimator). Because
 only scores are used, this works for a continuous treatment (the effect is then per unit
 of VA). Tied priorities are averaged over (the scores in a tie block are replaced by
-their block mean). Standard errors come from a cluster bootstrap: clusters are drawn with
-replacement and every unit weighted by its cluster's count; the ranking (fitted out of
-sample) is held fixed. A positive, significant AUTOC means the ranking finds firms with
-larger effects: a test of heterogeneity that :math:`\hat\tau` can detect, so p-values are
-one-sided (:math:`H_1`: RATE > 0). Under no heterogeneity a cross-fitted ranking is
-slightly *anti*-correlated with the held-out scores (each fold is ranked by a model fitted
-on the other folds, whose chance highs it does not share), so RATE is then biased
-downwards and the one-sided test is conservative; do not read a significantly negative
-RATE as evidence of anything but that (see ``benchmarks/RESULTS.md``).
+their block mean).
+
+With cross-fitting folds (firms predicted by one model share a fold;
+:mod:`vaer.heterogeneity.folds`), firms are ranked and the TOC is computed within each
+fold, and the folds' AUTOC, Qini and TOC are averaged with weights proportional to their
+sizes: ranking firms predicted by different models against each other makes RATE
+negative under a constant effect (each model carries its training cities' chance highs
+to firms whose own scores do not share them).
+
+Standard errors come from a cluster bootstrap: clusters are drawn with replacement and
+every unit weighted by its cluster's count; the ranking (fitted out of sample) is held
+fixed. The bootstrap variance is the plug-in (CR0-like) variance of the clusters'
+contributions; scaled by :math:`G/(G-1)` it is the CR1 analogue, whose t-statistic is
+referred to Student's t with :math:`G - 1` degrees of freedom, the fixed-G limit of
+Bester, Conley and Hansen (2011), instead of the normal (which over-rejects with few
+clusters). A positive, significant AUTOC means the ranking finds firms with larger
+effects: a test of heterogeneity that :math:`\hat\tau` can detect, so p-values are
+one-sided (:math:`H_1`: RATE > 0); the TOC band is pointwise, with the same t quantile.
 
 References
 ----------
 Yadlowsky, S., Fleming, S., Shah, N., Brunskill, E. and Wager, S. (2025). Evaluating
 treatment prioritization rules via rank-weighted average treatment effects. *JASA*
 120(549), 38-51. grf documentation, ``rank_average_treatment_effect``.
+Bester, C. A., Conley, T. G. and Hansen, C. B. (2011). Inference with dependent data
+using cluster covariance estimators. *Journal of Econometrics* 165(2), 137-151.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from vaer.compute import Backend, LocalBackend, chunk_seeds
+from vaer.heterogeneity.folds import fold_codes
+from vaer.heterogeneity.withhold import withhold
 
 RATE_COLUMNS = [
     "estimator",
@@ -47,8 +61,10 @@ RATE_COLUMNS = [
     "se",
     "ci_low",
     "ci_high",
+    "df",
     "p_value",
     "n_bootstrap",
+    "inference",
 ]
 TOC_COLUMNS = ["estimator", "q", "toc", "se", "ci_low", "ci_high"]
 TOC_GRID = np.linspace(0.02, 1.0, 50)
@@ -63,7 +79,7 @@ class RateResult:
     estimator : str
     table : DataFrame
         Rows ``AUTOC`` and ``QINI`` (``RATE_COLUMNS``); one-sided p-values of RATE = 0
-        against RATE > 0.
+        against RATE > 0 from Student's t with ``df`` = G - 1.
     toc : DataFrame
         The TOC curve on a grid of ``q`` with pointwise bootstrap SEs (``TOC_COLUMNS``).
     """
@@ -79,6 +95,15 @@ class RateResult:
     def toc_frame(self) -> pd.DataFrame:
         """The TOC curve rows of this estimator (``tables/toc.csv``)."""
         return self.toc.copy()
+
+    def withhold_ranking(self) -> RateResult:
+        """A copy without the CIs and p-values of AUTOC and Qini and without the TOC band
+        (:mod:`vaer.heterogeneity.withhold`)."""
+        every = np.ones(len(self.table), dtype=bool)
+        table = withhold(self.table, every, ["ci_low", "ci_high", "p_value"])
+        toc = self.toc.copy()
+        toc[["ci_low", "ci_high"]] = np.nan
+        return RateResult(estimator=self.estimator, table=table, toc=toc)
 
     def target(self, name: str) -> pd.Series:
         """The row of ``AUTOC`` or ``QINI``.
@@ -104,11 +129,13 @@ class RateResult:
         return out
 
 
-def _sorted_blocks(priority: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Descending order of ``priority`` and the tie-block id of each sorted position."""
-    order = np.argsort(-priority, kind="stable")
-    sorted_priority = priority[order]
-    block = np.concatenate([[0], np.cumsum(sorted_priority[1:] != sorted_priority[:-1])])
+def _sorted_blocks(priority: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order by fold, then descending ``priority``, and the tie-block id of each sorted
+    position (blocks never span two folds)."""
+    order = np.lexsort((-priority, codes))
+    sorted_priority, sorted_codes = priority[order], codes[order]
+    change = (sorted_priority[1:] != sorted_priority[:-1]) | (sorted_codes[1:] != sorted_codes[:-1])
+    block = np.concatenate([[0], np.cumsum(change)])
     return order, block
 
 
@@ -134,6 +161,23 @@ def _rate_curves(
     return autoc, qini, toc[index]
 
 
+def _fold_curves(
+    scores: np.ndarray, weights: np.ndarray, block: np.ndarray, bounds: np.ndarray
+) -> np.ndarray:
+    """AUTOC, Qini and the TOC grid averaged over the folds (contiguous in sorted order,
+    ``bounds`` their start positions and the end), weighted by each fold's total weight."""
+    found = np.zeros(2 + len(TOC_GRID))
+    total = weights.sum()
+    for start, stop in pairwise(bounds):
+        part = slice(start, stop)
+        fold_total = weights[part].sum()
+        if fold_total <= 0:
+            continue
+        autoc, qini, toc = _rate_curves(scores[part], weights[part], block[part] - block[start])
+        found += fold_total / total * np.array([autoc, qini, *toc])
+    return found
+
+
 BOOTSTRAP_CHUNK = 25  # replicates per task; with the seed, fixes the draws on any backend
 
 
@@ -144,6 +188,7 @@ class _BootstrapChunk:
     sorted_scores: np.ndarray
     sorted_codes: np.ndarray
     block: np.ndarray
+    bounds: np.ndarray
     n_clusters: int
 
     def __call__(self, chunk: tuple[int, int]) -> np.ndarray:
@@ -154,8 +199,7 @@ class _BootstrapChunk:
         for b in range(size):
             counts = rng.multinomial(self.n_clusters, uniform)
             weights = counts[self.sorted_codes].astype(np.float64)
-            b_autoc, b_qini, b_toc = _rate_curves(self.sorted_scores, weights, self.block)
-            found[b] = [b_autoc, b_qini, *b_toc]
+            found[b] = _fold_curves(self.sorted_scores, weights, self.block, self.bounds)
         return found
 
 
@@ -165,6 +209,7 @@ def rank_average_treatment_effect(
     scores: np.ndarray,
     clusters: np.ndarray,
     *,
+    folds: np.ndarray | None = None,
     n_bootstrap: int = 200,
     ci_level: float = 0.95,
     random_state: int = 0,
@@ -180,6 +225,8 @@ def rank_average_treatment_effect(
     scores : ndarray of shape (n,)
         Doubly robust scores.
     clusters : ndarray of shape (n,)
+    folds : ndarray of shape (n,), optional
+        Cross-fitting fold of every unit's ``priority``; firms are ranked within folds.
     n_bootstrap : int
         Cluster-bootstrap replications (>= 20).
     ci_level : float
@@ -196,8 +243,8 @@ def rank_average_treatment_effect(
     Raises
     ------
     ValueError
-        If lengths differ, a value is not finite, ``n_bootstrap`` < 20 or there are fewer
-        than 2 clusters.
+        If lengths differ, a value is not finite, ``n_bootstrap`` < 20, there are fewer
+        than 2 clusters, or a cluster spans two folds.
     """
     priority = np.asarray(priority, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -214,28 +261,34 @@ def rank_average_treatment_effect(
     n_clusters = int(codes.max()) + 1 if len(codes) else 0
     if n_clusters < 2:
         raise ValueError(f"the cluster bootstrap needs at least 2 clusters; got {n_clusters}")
-    order, block = _sorted_blocks(priority)
+    fold = fold_codes(folds, len(priority), codes)
+    order, block = _sorted_blocks(priority, fold)
     sorted_scores, sorted_codes = scores[order], codes[order]
-    autoc, qini, toc = _rate_curves(sorted_scores, np.ones(len(scores)), block)
-    task = _BootstrapChunk(sorted_scores, sorted_codes, block, n_clusters)
+    bounds = np.searchsorted(fold[order], np.arange(int(fold.max()) + 2))
+    point = _fold_curves(sorted_scores, np.ones(len(scores)), block, bounds)
+    autoc, qini, toc = point[0], point[1], point[2:]
+    task = _BootstrapChunk(sorted_scores, sorted_codes, block, bounds, n_clusters)
     chunks = chunk_seeds(random_state, n_bootstrap, BOOTSTRAP_CHUNK)
     runner = backend if backend is not None else LocalBackend(1)
     boot = np.vstack(runner.map(task, chunks))
-    se = boot.std(axis=0, ddof=1)
-    z = float(stats.norm.ppf(0.5 + ci_level / 2))
+    se = boot.std(axis=0, ddof=1) * np.sqrt(n_clusters / (n_clusters - 1))
+    df = n_clusters - 1
+    quantile = float(stats.t.ppf(0.5 + ci_level / 2, df))
     rows = []
     for k, (target, estimate) in enumerate((("AUTOC", autoc), ("QINI", qini))):
-        p = float(stats.norm.sf(estimate / se[k])) if se[k] > 0 else float("nan")
+        p = float(stats.t.sf(estimate / se[k], df)) if se[k] > 0 else float("nan")
         rows.append(
             {
                 "estimator": estimator,
                 "target": target,
                 "estimate": estimate,
                 "se": se[k],
-                "ci_low": estimate - z * se[k],
-                "ci_high": estimate + z * se[k],
+                "ci_low": estimate - quantile * se[k],
+                "ci_high": estimate + quantile * se[k],
+                "df": df,
                 "p_value": p,
                 "n_bootstrap": n_bootstrap,
+                "inference": "cluster bootstrap, t(G-1), one-sided",
             }
         )
     toc_frame = pd.DataFrame(
@@ -244,8 +297,8 @@ def rank_average_treatment_effect(
             "q": TOC_GRID,
             "toc": toc,
             "se": se[2:],
-            "ci_low": toc - z * se[2:],
-            "ci_high": toc + z * se[2:],
+            "ci_low": toc - quantile * se[2:],
+            "ci_high": toc + quantile * se[2:],
         },
         columns=TOC_COLUMNS,
     )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.heterogeneity.withhold import RANKING_WITHHELD
 from vaer.reporting.figures import _svg
 from vaer.reporting.format import stars
 
@@ -87,7 +88,8 @@ def toc_plot(toc: pd.DataFrame) -> str:
         part = toc[toc["estimator"] == label].sort_values("q")
         color = COLORS[e % len(COLORS)]
         ax.plot(part["q"], part["toc"], color=color, label=label)
-        ax.fill_between(part["q"], part["ci_low"], part["ci_high"], color=color, alpha=0.2)
+        if part["ci_low"].notna().any():
+            ax.fill_between(part["q"], part["ci_low"], part["ci_high"], color=color, alpha=0.2)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("share of firms treated first, by predicted effect (q)")
     ax.set_ylabel("TOC(q): gain over random")
@@ -131,4 +133,24 @@ def heterogeneity_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | N
     toc = tables.get("toc")
     if toc is not None and not toc.empty:
         context["toc_figure"] = toc_plot(toc)
+    context["ranking_withheld"] = (
+        WITHHELD_NOTE
+        if any(
+            "inference" in frame and (frame["inference"] == RANKING_WITHHELD).any()
+            for frame in (tables.get(name) for name in ("calibration", "gates_sorted", "rate"))
+            if frame is not None
+        )
+        else ""
+    )
     return context
+
+
+WITHHELD_NOTE = (
+    "they rank or regress firms on the predicted effects, which share the nuisance models' "
+    "errors with the doubly robust scores (and, for the forest, each city's prediction "
+    "carries the other cities' scores); under a constant effect such tests rejected in up "
+    "to a quarter of the draws at the 5% level, so a p-value here would not mean what it "
+    "says (benchmarks/RESULTS.md, heterogeneity_size). The GATE equality F-tests and the "
+    "BLP joint F-test do not use the predictions and are the tests of heterogeneity to "
+    "report. Set heterogeneity.ranking_tests: true to show them anyway."
+)
