@@ -155,6 +155,7 @@ def fit_estimators(
                 tau_se=tau_se,
                 interval="firm" if kind.out_of_sample == "oob" else "none",
                 interval_note=FOREST_NOTE if kind.out_of_sample == "oob" else LINEAR_NOTE,
+                params=params,
                 scores=scores,
                 fit_seconds=fit_seconds,
                 model=model,
@@ -168,4 +169,5 @@ def fit_estimators(
         nuisance_seconds=cache.total_seconds,
         nuisance_seconds_by_family=dict(cache.seconds),
         t_hat=cache.first_t_hat(),
+        cache=cache,
     )

@@ -76,6 +76,9 @@ class EstimatorResult:
         What the per-unit interval ``tau_hat +- 1.96 tau_se`` covers (:data:`INTERVAL_KINDS`).
     interval_note : str
         The same in words, for the report: how the interval is built, or why there is none.
+    params : estimator params or None
+        The validated params the estimator was fitted with (its spec's ``params``), so that
+        later stages can refit its final stage on subsets of the run's nuisances.
     """
 
     label: str
@@ -90,6 +93,7 @@ class EstimatorResult:
     family: str = "continuous"
     interval: str = "none"
     interval_note: str = ""
+    params: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class EstimationResult:
     nuisance_seconds_by_family: dict[str, float] = field(default_factory=dict)
     t_hat: np.ndarray | None = field(default=None, compare=False, repr=False)
     """Cross-fitted E[T | X, W] per unit (first nuisance fold set), for overlap checks."""
+    cache: Any = field(default=None, compare=False, repr=False)
+    """The run's :class:`~vaer.estimators.nuisance.NuisanceCache`: later stages refit final
+    stages on it (e.g. attribution on folds of clusters) without refitting nuisances."""
 
     def to_frame(self) -> pd.DataFrame:
         """The ATE table: one row per estimator (``tables/ate.csv``)."""
