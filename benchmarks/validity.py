@@ -37,9 +37,9 @@ Usage::
 
     PYTHONPATH=src python benchmarks/validity.py            # full (make validity)
     PYTHONPATH=src python benchmarks/validity.py --quick    # under 15 minutes
-    PYTHONPATH=src python benchmarks/validity.py --from-csv benchmarks/validity_runs/seeds_full.csv
+    cd benchmarks && PYTHONPATH=../src python validity.py --from-csv validity_runs/seeds_full.csv.gz
 
-Per-seed measurements go to ``benchmarks/validity_runs/seeds_<full|quick>.csv`` as they
+Per-seed measurements go to ``benchmarks/validity_runs/seeds_<full|quick>.csv.gz`` as they
 arrive (``--resume`` skips the design/seed pairs already there), so the section can be
 rebuilt with ``--from-csv`` without rerunning.
 """
@@ -201,7 +201,7 @@ DESIGNS: dict[str, Design] = {
         ),
         Design(
             name="table150_u", source="table", n_firms=4000, n_cities=150, heterogeneity=1.0,
-            stages=(), extra=IV, seeds_full=100, seeds_quick=4, main=False,
+            stages=(), extra=IV, seeds_full=50, seeds_quick=4, main=False,
             unobserved_confounding=1.0,
             purpose="IV estimators' ATE with a hidden confounder (only the pilot identifies it)",
         ),
@@ -517,6 +517,13 @@ def read_rows(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, low_memory=False)
 
 
+def wall_row(seconds: float, load: tuple[float, float], runs: int) -> Row:
+    """The CSV row recording a run's wall time (``value``) and the 1-minute load average at
+    its start (``estimate``) and end (``se``), so that a rebuilt section states them."""
+    return {"design": "_all", "seed": -1, "claim": "wall_seconds", "item": f"{runs} runs",
+            "value": seconds, "estimate": load[0], "se": load[1]}  # fmt: skip
+
+
 def measured_code(frame: pd.DataFrame) -> str:
     """The commits of the vaer source the rows were measured on, and whether any tree had
     uncommitted changes (the section's footer states this, not the tree that writes it)."""
@@ -591,7 +598,7 @@ def markdown(
     data = claim_rows(frame)
     summary = summarise(data)
     top = headline(summary)
-    commits = sorted(set(frame["commit"].astype(str)))
+    commits = sorted(set(frame["commit"].dropna().astype(str)))
     dirty = bool(frame["dirty"].astype(str).str.lower().eq("true").any())
     lines = [
         "## Validity on current defaults" + (" (quick)" if quick else ""),
@@ -600,7 +607,7 @@ def markdown(
         + (" `--quick`" if quick else "")
         + "; per-seed rows in `benchmarks/validity_runs/seeds_"
         + ("quick" if quick else "full")
-        + ".csv` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
+        + ".csv.gz` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
         "on today's defaults (`configs/default.yaml` estimators `causal_forest_dml` and "
         "`linear_dml`, default params, nuisances, heterogeneity, attribution and robustness "
         "settings); claims are read from the run's tables (`cate`, `ate`, `gate_tests`, "
@@ -693,7 +700,7 @@ def markdown(
             "### Every item of claims 3, 4 and 6, and per-firm linear-projection intervals",
             "",
             "Every other item (GATE coverage, CLAN, each pairwise test, power per test) is in "
-            f"`benchmarks/validity_runs/summary_{'quick' if quick else 'full'}.csv`.",
+            f"`benchmarks/validity_runs/summary_{'quick' if quick else 'full'}.csv.gz`.",
             "",
             "| design | claim | estimator | item | target | measured | MC SE | seeds | verdict |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -882,12 +889,12 @@ def main() -> None:
         name for name, d in DESIGNS.items() if d.source != "external" or hooked
     ]
     mode = "quick" if args.quick else "full"
-    path = args.csv or RUNS / f"seeds_{mode}.csv"
+    path = args.csv or RUNS / f"seeds_{mode}.csv.gz"
     seconds: float | None = None
     load: tuple[float, float] | None = None
     if args.from_csv is None:
         if path.is_file() and not args.resume:
-            path.rename(path.with_suffix(".previous.csv"))
+            path.rename(path.with_name(f"previous_{path.name}"))
         done: set[tuple[str, int]] = set()
         if args.resume and path.is_file():
             old = read_rows(path)
@@ -918,12 +925,18 @@ def main() -> None:
                 )
         seconds = time.perf_counter() - started
         load = (load_start, os.getloadavg()[0])
+        append_rows(path, [wall_row(seconds, load, len(tasks))])
     frame = read_rows(args.from_csv or path)
-    frame = frame[frame["design"].isin(designs)]
+    if seconds is None:  # rebuilt: the wall time of the run that wrote the CSV, if recorded
+        walls = frame[frame["claim"] == "wall_seconds"]
+        if len(walls):
+            last = walls.iloc[-1]
+            seconds, load = float(last["value"]), (float(last["estimate"]), float(last["se"]))
+    frame = frame[frame["design"].isin([*designs, "_all"])]
     text, config = markdown(frame, quick=args.quick, seconds=seconds, designs=designs, load=load)
     print(text)
     summary = summarise(claim_rows(frame))
-    summary.to_csv((args.from_csv or path).with_name(f"summary_{mode}.csv"), index=False)
+    summary.to_csv((args.from_csv or path).with_name(f"summary_{mode}.csv.gz"), index=False)
     if not args.no_results:
         update_results_section(
             "validity_quick" if args.quick else "validity",
