@@ -399,6 +399,25 @@ def test_gates_table_has_the_contract_columns_and_tests() -> None:
         result.equality("size")
 
 
+def test_a_level_in_one_city_is_left_out_of_the_equality_test() -> None:
+    _, clusters, groups, values = _clustered(n_clusters=30, size=20, seed=4)
+    labels = np.where(clusters == 0, "rare", groups)
+    result = estimate_gates(
+        "e", values, pd.DataFrame({"own": labels}), clusters, dimensions=["own"], n_bootstrap=50
+    )
+    rare = result.to_frame().set_index("level").loc["rare"]
+    assert np.isnan(rare["se"]) and np.isnan(rare["p_value"]) and np.isnan(rare["df"])
+    equality = result.equality("own")
+    assert equality["contrast"] == "levels equal, except rare (firms in one city only)"
+    design, _ = group_design(labels, clusters)
+    order = design.terms  # a, b, c, rare
+    restriction = np.array([[-1.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0]])
+    assert order == ("a", "b", "c", "rare")
+    reference = design.fit(values).wald(restriction)
+    assert equality["p_value"] == pytest.approx(reference.p_value)
+    assert equality["df"] == 2
+
+
 def test_gates_reject_unknown_dimensions_and_bad_lengths() -> None:
     _, clusters, groups, values = _clustered()
     types = pd.DataFrame({"own": groups})

@@ -19,7 +19,9 @@ this module reports
 * the joint test of :math:`\theta_1 = \dots = \theta_L`: Pustejovsky and Tipton's HTZ
   F-test (the cluster-robust Wald statistic scaled as Hotelling's :math:`T^2`),
   :math:`F(L - 1, \eta - L + 2)`; ``df`` is the numerator and ``df_den`` the
-  denominator degrees of freedom (a difference's t-test is :math:`F(1, \nu)`).
+  denominator degrees of freedom (a difference's t-test is :math:`F(1, \nu)`). A level
+  whose firms all sit in one cluster has no variance estimate (no SE, CI or p-value) and
+  is left out of the equality test, which the ``contrast`` column then says.
 
 Crossed dimensions (e.g. ownership x region) are treated as one dimension whose levels
 are the observed combinations.
@@ -206,22 +208,31 @@ def _dimension_rows(
     ]
     if n_levels < 2:
         return level_rows, []
-    restriction = np.hstack([-np.ones((n_levels - 1, 1)), np.eye(n_levels - 1)])
-    joint = fit.wald(restriction)
+    # a level whose firms sit in one city has no variance estimate: test the others
+    testable = np.flatnonzero(np.isfinite(means.df))
+    restriction = np.zeros((max(len(testable) - 1, 1), n_levels))
+    if len(testable) >= 2:
+        restriction[:, testable[0]] = -1.0
+        restriction[np.arange(len(testable) - 1), testable[1:]] = 1.0
+    joint = fit.wald(restriction) if len(testable) >= 2 else None
+    untestable = [levels[k] for k in range(n_levels) if k not in set(testable.tolist())]
+    nan = float("nan")
     test_rows: list[dict[str, object]] = [
         {
             "estimator": estimator,
             "dimension": dimension,
             "test": "equality",
-            "contrast": "all levels equal",
+            "contrast": "all levels equal"
+            if not untestable
+            else f"levels equal, except {', '.join(untestable)} (firms in one city only)",
             "estimate": float("nan"),
             "se": float("nan"),
-            "statistic": joint.statistic,
-            "df": joint.df_num,
-            "df_den": joint.df_den,
-            "p_value": joint.p_value,
-            "p_holm": joint.p_value,
-            "p_romano_wolf": joint.p_value,
+            "statistic": nan if joint is None else joint.statistic,
+            "df": len(testable) - 1 if joint is None else joint.df_num,
+            "df_den": nan if joint is None else joint.df_den,
+            "p_value": nan if joint is None else joint.p_value,
+            "p_holm": nan if joint is None else joint.p_value,
+            "p_romano_wolf": nan if joint is None else joint.p_value,
         }
     ]
     pairs = list(combinations(range(n_levels), 2))
