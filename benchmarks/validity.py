@@ -655,7 +655,7 @@ def markdown(
         "table keeps the ~63% active in 2018), tracking off, CSV tables only, "
         "`data.panel.missing_rate: 0` (a mediator with missing values is refused), and the "
         "non-default estimators in a second run without the later stages. No estimator "
-        "setting is changed (full forests, default selection and linear base).",
+        "setting is changed: every estimator runs with its default params (full forests).",
         "",
         "### Claims (worst item of each)",
         "",
