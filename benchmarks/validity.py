@@ -36,8 +36,14 @@ that per-seed function on its designs (``refuters_*``: every refuter the data al
 Usage::
 
     PYTHONPATH=src python benchmarks/validity.py            # full (make validity)
-    PYTHONPATH=src python benchmarks/validity.py --quick    # under 15 minutes
+    PYTHONPATH=src python benchmarks/validity.py --quick    # quick (make validity-quick)
     cd benchmarks && PYTHONPATH=../src python validity.py --from-csv validity_runs/seeds_full.csv.gz
+
+Cost, measured on the 2-core machine: the quick form (50 runs) takes 13 CPU-minutes, an
+estimated 7-10 minutes on 2 idle cores (38 minutes wall when other jobs held the load
+average at 13-16); the full form (850 runs) about 220 CPU-minutes (per-run CPU:
+panel150_h1 35 s, table150_h1 46 s, panel40_h1 12 s, the refuter designs 9-10 s, the
+others 5-7 s), an estimated 2 hours on 2 idle cores.
 
 Per-seed measurements go to ``benchmarks/validity_runs/seeds_<full|quick>.csv.gz`` as they
 arrive (``--resume`` skips the design/seed pairs already there), so the section can be
