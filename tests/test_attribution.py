@@ -29,7 +29,11 @@ from vaer.attribution.channels import SHARE_COLUMNS
 from vaer.attribution.explain import HonestPair, ShapExplanation
 from vaer.attribution.groups import modifier_groups, sum_groups
 from vaer.attribution.honest import partner_models
-from vaer.attribution.importance import IMPORTANCE_COLUMNS, fieller_interval
+from vaer.attribution.importance import (
+    IMPORTANCE_COLUMNS,
+    cluster_covariance,
+    fieller_interval,
+)
 from vaer.attribution.linear import effect_coefficients, linear_coefficients, linear_shap
 from vaer.attribution.mechanisms import partial_out_effect
 from vaer.attribution.permutation import permutation_shap
@@ -42,7 +46,6 @@ from vaer.config.models import NuisanceConfig, Roles, SyntheticTableConfig
 from vaer.data.design import AnalysisData, build_analysis_data
 from vaer.data.synthetic_table import MECHANISMS, make_synthetic_table
 from vaer.data.truth import Truth
-from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.nuisance import NuisanceCache
 from vaer.reporting.bundle import ReportBundle
 
@@ -357,23 +360,69 @@ def test_fieller_interval_solves_its_defining_equation() -> None:
     assert fieller_interval(-1.0, 2.0, 0.0001, 0.0, 0.0001, 1.96) == (0.0, 0.0)  # clipped
 
 
-def test_importance_table_matches_cluster_robust_means() -> None:
+def test_cluster_covariance_is_cr1_with_equal_clusters() -> None:
+    rng = np.random.default_rng(9)
+    clusters = np.repeat(np.arange(12), 5)
+    values = rng.normal(size=(60, 2))
+    cov, df = cluster_covariance(values, clusters)
+    sums = pd.DataFrame(values - values.mean(axis=0)).groupby(clusters).sum().to_numpy()
+    np.testing.assert_allclose(cov, 12 / 11 * sums.T @ sums / 60**2)
+    assert df == pytest.approx(11.0)
+
+
+def test_cluster_covariance_matches_the_general_cr2_formulas() -> None:
+    """Unequal clusters: Bell-McCaffrey's (I - H_gg)^(-1/2) adjustment and Imbens-Kolesar's
+    degrees of freedom computed with full matrices for the OLS fit on a constant."""
+    rng = np.random.default_rng(10)
+    sizes = [2, 4, 6, 8, 10]
+    clusters = np.repeat(np.arange(5), sizes)
+    n = len(clusters)
+    values = rng.normal(size=(n, 1))
+    cov, df = cluster_covariance(values, clusters)
+    hat = np.full((n, n), 1.0 / n)
+    residual = values[:, 0] - values.mean()
+    variance, columns = 0.0, []
+    for g in range(5):
+        rows = np.flatnonzero(clusters == g)
+        block = np.eye(len(rows)) - hat[np.ix_(rows, rows)]
+        eigval, eigvec = np.linalg.eigh(block)
+        adjust = eigvec @ np.diag(eigval**-0.5) @ eigvec.T
+        variance += (np.ones(len(rows)) @ adjust @ residual[rows] / n) ** 2
+        columns.append((np.eye(n) - hat)[:, rows] @ adjust @ np.ones(len(rows)) / n)
+    gram = np.column_stack(columns).T @ np.column_stack(columns)
+    eig = np.linalg.eigvalsh(gram)
+    assert cov[0, 0] == pytest.approx(variance)
+    assert df == pytest.approx(eig.sum() ** 2 / (eig**2).sum())
+    with pytest.raises(ValueError, match="need at least 2 clusters; got 1"):
+        cluster_covariance(values, np.zeros(n))
+    with pytest.raises(ValueError, match="`clusters` must have one entry per unit"):
+        cluster_covariance(values, clusters[:3])
+
+
+def test_importance_table_means_cr2_errors_and_fieller_intervals() -> None:
     rng = np.random.default_rng(7)
-    clusters = np.repeat(np.arange(40), 25)
+    clusters = np.repeat(np.arange(40), rng.integers(10, 40, size=40))
+    n = len(clusters)
     shock = rng.normal(size=(40, 2))[clusters]
     psi = pd.DataFrame(
-        {"big": 1.0 + shock[:, 0] + rng.normal(size=1000), "small": 0.3 + rng.normal(size=1000)}
+        {"big": 1.0 + shock[:, 0] + rng.normal(size=n), "small": 0.3 + rng.normal(size=n)}
     )
     table = importance_table(psi, clusters, ci_level=0.95)
     assert list(table.columns) == IMPORTANCE_COLUMNS
-    for name in psi.columns:
-        mean = cluster_robust_mean(psi[name].to_numpy(), clusters)
-        assert table.loc[name, "importance"] == pytest.approx(mean.estimate)
-        assert table.loc[name, "importance_se"] == pytest.approx(mean.se)
-        t = mean.estimate / mean.se
-        assert table.loc[name, "p_value"] == pytest.approx(stats.t.sf(t, df=39))
+    cov, df = cluster_covariance(psi.to_numpy(), clusters)
+    assert df < 39  # unequal clusters: fewer than G - 1
+    for j, name in enumerate(psi.columns):
+        assert table.loc[name, "importance"] == pytest.approx(psi[name].mean())
+        assert table.loc[name, "importance_se"] == pytest.approx(np.sqrt(cov[j, j]))
+        t = psi[name].mean() / np.sqrt(cov[j, j])
+        assert table.loc[name, "p_value"] == pytest.approx(stats.t.sf(t, df=df))
     total = psi.mean().sum()
     np.testing.assert_allclose(table["share"], psi.mean() / total)
+    q = stats.t.ppf(0.975, df)
+    low, high = fieller_interval(psi["small"].mean(), total, cov[1, 1], cov[1].sum(), cov.sum(), q)
+    assert (table.loc["small", "ci_low"], table.loc["small", "ci_high"]) == pytest.approx(
+        (low, high)
+    )
     assert ((table["ci_low"] <= table["share"]) & (table["share"] <= table["ci_high"])).all()
     flat = importance_table(psi - psi.mean() - 0.01, clusters)  # total <= 0
     assert flat["share"].isna().all() and (flat["ci_low"] == 0).all()
@@ -383,7 +432,7 @@ def test_importance_table_matches_cluster_robust_means() -> None:
     with pytest.raises(ValueError, match="at least one unit and one column"):
         importance_table(psi.iloc[:0], clusters[:0])
     with pytest.raises(ValueError, match="need at least 2 clusters; got 1"):
-        importance_table(psi, np.zeros(1000))
+        importance_table(psi, np.zeros(n))
 
 
 def _explanation_pair(n: int = 600) -> tuple[ShapExplanation, np.ndarray, np.ndarray]:

@@ -49,7 +49,7 @@ models fitted on disjoint folds of clusters, neither holding firm :math:`i`'s
   Diaz-Ordaz and Vansteelandt, 2025, and Williamson et al., 2021, with the plug-in's
   square replaced by a product of independent estimates). Because the first-order
   term is now a mean of the firms' :math:`\psi`, its variance, *including the estimation
-  error of the effect model*, is estimated by the cluster-robust (CR1) covariance of the
+  error of the effect model*, is estimated by the cluster-robust (CR2) covariance of the
   :math:`\psi_{ic}` over the explained firms' clusters; the fold models' errors that
   remain (their product) are not in it: where a channel has no effect the first-order
   term vanishes too and that product is of the same order, so the level of the test of
@@ -60,7 +60,8 @@ Shares and intervals
 :math:`\hat s_c = \hat I_c / \hat T`, :math:`\hat T = \sum_c \hat I_c`. The interval is
 Fieller's for a ratio of two jointly normal estimates (Fieller, 1954): the set of
 :math:`s` with :math:`(\hat I_c - s\hat T)^2 \le q^2\,\widehat{\operatorname{Var}}(\hat I_c
-- s \hat T)`, with :math:`q` the :math:`t_{G-1}` quantile (:math:`G` explained clusters);
+- s \hat T)`, with :math:`q` the quantile of :math:`t` with Bell and McCaffrey's degrees
+of freedom (:func:`cluster_covariance`; :math:`G - 1` for equal clusters);
 it is bounded only if :math:`\hat T` is significantly positive, otherwise the interval is
 all of [0, 1]. Intervals are clipped to [0, 1]; point estimates are not (a channel without
 effect can be estimated slightly below 0). The interval reaches 0 exactly when the
@@ -73,8 +74,10 @@ Hines, O. J., Diaz-Ordaz, K. and Vansteelandt, S. (2025). Variable importance me
 heterogeneous causal effects. *Biometrics* 81(4), ujaf140 (arXiv:2204.06030).
 Williamson, B. D., Gilbert, P. B., Carone, M. and Simon, N. (2021). Nonparametric variable
 importance assessment using machine learning techniques. *Biometrics* 77(1), 9-22.
-Cameron, A. C. and Miller, D. L. (2015). A practitioner's guide to cluster-robust
-inference. *J. Human Resources* 50(2), 317-372.
+Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in standard errors for linear
+regression with multi-stage samples. *Survey Methodology* 28(2), 169-181.
+Imbens, G. W. and Kolesár, M. (2016). Robust standard errors in small samples: some
+practical advice. *Rev. Econ. Stat.* 98(4), 701-712.
 """
 
 from __future__ import annotations
@@ -157,8 +160,26 @@ def importance_scores(
     return pd.DataFrame(psi, columns=first.columns, index=first.index)
 
 
-def cluster_covariance(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    """CR1 covariance of the column means of ``values`` (n, k), clustered.
+def cluster_covariance(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, float]:
+    r"""CR2 covariance of the column means of ``values`` (n, k), and its Bell-McCaffrey
+    degrees of freedom.
+
+    A column mean is the OLS fit on a constant, whose leverage in cluster :math:`g` is
+    :math:`m_g/n`, so the bias-reduced (CR2) covariance scales each cluster's sum of
+    centred values by :math:`(1 - m_g/n)^{-1/2}` (Bell and McCaffrey, 2002):
+    :math:`\hat V = n^{-2}\sum_g (1 - m_g/n)^{-1} S_g S_g^	op`. The degrees of freedom of
+    a mean are Bell and McCaffrey's Satterthwaite approximation under independent
+    homoskedastic errors, :math:`(\operatorname{tr} M)^2/\operatorname{tr} M^2` with
+    :math:`M = \operatorname{diag}(\Delta) - u u^	op/n`, :math:`lpha_g = (1 -
+    m_g/n)^{-1/2}/n`, :math:`u_g = lpha_g m_g`, :math:`\Delta_g = lpha_g^2 m_g`
+    (Imbens and Kolesár, 2016, eq. 9); with equal cluster sizes the covariance is CR1's
+    and the degrees of freedom are :math:`G - 1`. They depend on the cluster sizes only,
+    so every contrast of the columns has the same.
+
+    Returns
+    -------
+    cov : ndarray of shape (k, k)
+    df : float
 
     Raises
     ------
@@ -174,9 +195,19 @@ def cluster_covariance(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     g = len(labels)
     if g < 2:
         raise ValueError(f"cluster-robust variances need at least 2 clusters; got {g}")
+    n = len(values)
+    sizes = np.bincount(codes, minlength=g).astype(np.float64)
+    factors = 1.0 / np.sqrt(1.0 - sizes / n)
     sums = np.zeros((g, values.shape[1]))
     np.add.at(sums, codes, values - values.mean(axis=0))
-    return np.asarray(g / (g - 1) * sums.T @ sums / len(values) ** 2)
+    scaled = sums * factors[:, None]
+    alpha = factors / n
+    u = alpha * sizes
+    delta = alpha**2 * sizes
+    trace = float(delta.sum() - np.sum(u**2) / n)
+    trace_sq = float(np.sum(delta**2) - 2 * np.sum(u**2 * delta) / n + np.sum(u**2) ** 2 / n**2)
+    df = max(1.0, trace**2 / trace_sq) if trace > 0 and trace_sq > 0 else 1.0
+    return np.asarray(scaled.T @ scaled / n**2), df
 
 
 def fieller_interval(
@@ -213,7 +244,8 @@ def importance_table(
     psi : DataFrame of shape (n, k)
         From :func:`importance_scores`.
     clusters : ndarray of shape (n,)
-        Cluster of each unit (CR1 covariance, :math:`t_{G-1}` quantiles).
+        Cluster of each unit (CR2 covariance, Bell-McCaffrey :math:`t` quantiles,
+        :func:`cluster_covariance`).
     ci_level : float
         In (0.5, 1).
 
@@ -237,9 +269,8 @@ def importance_table(
     if psi.empty:
         raise ValueError("`psi` must have at least one unit and one column")
     values = psi.to_numpy(dtype=np.float64)
-    cov = cluster_covariance(values, clusters)
-    g = len(pd.unique(np.asarray(clusters)))
-    q = float(stats.t.ppf(0.5 + ci_level / 2, df=g - 1))
+    cov, df = cluster_covariance(values, clusters)
+    q = float(stats.t.ppf(0.5 + ci_level / 2, df=df))
     importance = values.mean(axis=0)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     total = float(importance.sum())
@@ -262,7 +293,7 @@ def importance_table(
             t = importance[j] / se[j]
         else:
             t = np.inf if importance[j] > 0 else (-np.inf if importance[j] < 0 else np.nan)
-        p_value = float(stats.t.sf(t, df=g - 1))
+        p_value = float(stats.t.sf(t, df=df))
         rows.append(
             {
                 "share": share,
