@@ -21,10 +21,15 @@ towards zero by about :math:`\theta\,E[\Delta_T^2]/E[\tilde T^2]`; the IV-type s
 :math:`\hat g` does not contain :math:`\theta T` and avoids that product-of-errors term
 (see ``benchmarks/mechanism_tests.py``).
 
-The standard error is the one-way cluster-robust (CR1) SE of the mean of
+The standard error is the one-way cluster-robust SE of the mean of
 :math:`\hat\theta + \psi_i / \overline{J}`, with :math:`\psi` the score at
-:math:`\hat\theta` and :math:`\overline{J}` its mean derivative. By firm type, the
-same estimator is applied within each level, on the same cross-fitted nuisances.
+:math:`\hat\theta` and :math:`\overline{J}` its mean derivative, with Bell and
+McCaffrey's CR2 correction and t reference
+(:func:`vaer.estimators.inference.cluster_robust_mean`). The nuisance learners receive
+the clusters, so that early stopping holds out whole cities: with rows held out at
+random, LightGBM chose its rounds on firms whose cities it had trained on and learnt the
+cities' treatment shocks. By firm type, the same estimator is applied within each level,
+on the same cross-fitted nuisances.
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ def partial_out_effect(
     Returns
     -------
     tuple
-        ``(estimate, se, ci_low, ci_high, p_value, n, n_clusters)`` with a CR1 SE.
+        ``(estimate, se, ci_low, ci_high, p_value, n, n_clusters)`` with a CR2 SE and a
+        Bell-McCaffrey t interval and p-value.
 
     Raises
     ------
@@ -222,7 +228,9 @@ def mechanism_tests(
 
     def crossfit(target: np.ndarray) -> np.ndarray:
         model = make_regressor(nuisance, random_state)
-        return crossfit_predict(model, data.xw, target, folds, backend=backend)
+        return crossfit_predict(
+            model, data.xw, target, folds, backend=backend, groups=data.clusters
+        )
 
     t_hat = crossfit(data.t)
     t_res = data.t - t_hat

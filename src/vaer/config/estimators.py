@@ -62,6 +62,17 @@ class NuisanceConfig(_Section):
     ``linear_candidate`` (default true), a ridge (logistic) regression on standardised
     features is scored on the same held-out fifth and replaces the LightGBM model where it
     predicts better.
+
+    ``outcome_model`` (default ``iv_type``) builds the outcome regression as
+    ``g + theta e`` from a regression of ``Y - theta T`` (a preliminary constant effect
+    ``theta``), so that the outcome and treatment models do not copy the same city shocks
+    with different weights; ``partialling_out`` regresses ``Y`` directly
+    (:func:`vaer.estimators.nuisance.fit_nuisances`). With ``early_stopping: auto`` the
+    instrument models of the IV kinds stop early at any size
+    (:meth:`vaer.estimators.nuisance.NuisanceCache.iv`). ``crossfit_repeats`` (an int
+    >= 1, or ``auto``: 4 below 100 clusters, else 1) averages the continuous and IV
+    nuisances' out-of-fold predictions over that many random cluster splits
+    (:meth:`vaer.estimators.nuisance.NuisanceCache.splits`); it multiplies their cost.
     """
 
     model: Literal["lightgbm", "random_forest", "hist_gradient_boosting", "ridge"] = "lightgbm"
@@ -70,10 +81,19 @@ class NuisanceConfig(_Section):
     early_stopping: bool | Literal["auto"] = "auto"
     early_stopping_max_rows: int = Field(20_000, ge=100)
     linear_candidate: bool = True
+    outcome_model: Literal["iv_type", "partialling_out"] = "iv_type"
+    crossfit_repeats: int | Literal["auto"] = "auto"
 
     def jobs(self, n_rows: int) -> int:
         """Local processes for cross-fitting ``n_rows`` units (resolves ``auto``)."""
         return resolve_jobs(self.n_jobs, n_rows)
+
+    @model_validator(mode="after")
+    def _check_repeats(self) -> NuisanceConfig:
+        value = self.crossfit_repeats
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"`crossfit_repeats` must be an int >= 1 or 'auto'; got {value}")
+        return self
 
     @model_validator(mode="after")
     def _check_early_stopping(self) -> NuisanceConfig:

@@ -8,13 +8,41 @@ Three families of nuisances, each computed on first use and then cached per numb
 folds ``cv`` (and per binarisation rule):
 
 * continuous treatment: ``m(x, w) = E[Y | X, W]``, ``e(x, w) = E[T | X, W]`` and
-  ``s2(x) = E[(T - e)^2 | X]``;
+  ``s2(x) = E[(T - e)^2 | X]``. By default (``nuisance.outcome_model: iv_type``) the
+  outcome model is built as ``m = g + theta e`` from a regression ``g`` of
+  ``Y - theta T`` on ``(X, W)`` (:func:`fit_nuisances`);
 * binarised treatment ``D``: the propensity ``p(x, w) = P(D = 1 | X, W)`` and the outcome
   regressions ``mu_d(x, w) = E[Y | D = d, X, W]`` (one model on ``[X, W, D]``, as
   econml's DR learner fits it);
 * instrument ``Z``: ``r(x, w) = E[Z | X, W]``, ``E[T | X, W, Z]`` and the compliance
   ``c(x) = E[(T - e)(Z - r) | X]`` (a cross-fitted ridge regression: boosted trees on a
-  product of residuals are noisy, and ``1 / c(x)`` weights the IV scores).
+  product of residuals are noisy, and ``1 / c(x)`` weights the IV scores). The two
+  LightGBM instrument models stop early on held-out clusters at any size
+  (:meth:`NuisanceCache.iv`).
+
+Why. With few clusters and city-level variation in ``T``, ``Z`` and ``Y``, a flexible
+learner fitted on the firms of the training cities partly memorises those cities' shocks,
+and its prediction at a held-out city copies the shocks of the training cities that look
+like it. The treatment, instrument and outcome models copy the *same* cities, so their
+errors are correlated and the products of errors in the orthogonal scores do not vanish:
+on tables of 30,000 firms in 150 cities (4 draws of a held-out design, 3 of another;
+LightGBM grows 300 trees there, above ``early_stopping_max_rows``) the mean of
+``(e - e_hat)(r - r_hat)`` was 0.06-0.10 against a first-stage covariance of 0.20-0.25.
+Early stopping on held-out clusters
+(:class:`~vaer.estimators.learners.EarlyStoppingRegressor` with ``groups``) chooses how
+much a model may fit by what carries over to new cities, a cluster-blocked validation
+(Roberts et al., 2017, *Ecography* 40(8)); with it, on the 3 draws, the product fell to
+0.005-0.007 (sd of ``r - r_hat`` 0.07-0.10 instead of 0.35). The instrument models use
+it at any size; the shared models follow ``nuisance.early_stopping``.
+
+With few clusters the products' realised values also vary from one random split of the
+cities to another, which no SE computed from one split sees: on vaer's synthetic table
+(3,000 firms, 40 cities, seeds 0-59) the spread of the ATE was 1.28 times its SE.
+``nuisance.crossfit_repeats`` averages the out-of-fold predictions over 4 splits below
+100 clusters (:meth:`NuisanceCache.splits`): the spread fell by 19% and was 1.08 times
+the SE. The ``iv_type`` outcome model replaces the product ``(e - e_hat)(m - m_hat - tau
+(e - e_hat))``, in which the outcome model copies ``tau`` times the treatment's city
+shocks less faithfully than the treatment model does, by ``(e - e_hat)(g - g_hat)``.
 """
 
 from __future__ import annotations
@@ -23,7 +51,6 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -47,6 +74,7 @@ __all__ = [
     "NuisanceCache",
     "Nuisances",
     "ZeroRegressor",
+    "averaged_predict",
     "binarise",
     "crossfit_predict",
     "fit_nuisances",
@@ -57,6 +85,11 @@ __all__ = [
 ]
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
+
+AUTO_REPEATS = 4
+"""Cross-fitting splits averaged with ``crossfit_repeats: auto`` and few clusters."""
+AUTO_REPEATS_MAX_CLUSTERS = 100
+"""``crossfit_repeats: auto`` repeats the splits below this many clusters."""
 
 
 def grouped_folds(clusters: np.ndarray, n_splits: int, random_state: int) -> Folds:
@@ -234,6 +267,9 @@ class Nuisances:
         Residuals ``y - y_hat`` and ``t - t_hat``.
     t_res_var : ndarray of shape (n,)
         Out-of-fold predictions of E[T_res^2 | X], floored at 5% of mean(T_res^2).
+    theta : float or None
+        The preliminary constant effect of the ``iv_type`` outcome model (None for
+        ``partialling_out``).
     """
 
     folds: Folds
@@ -242,6 +278,7 @@ class Nuisances:
     y_res: np.ndarray
     t_res: np.ndarray
     t_res_var: np.ndarray
+    theta: float | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +327,56 @@ class IVNuisances:
     compliance: np.ndarray
 
 
+OUTCOME_MODELS = ("iv_type", "partialling_out")
+
+
+def averaged_predict(
+    make_model: Callable[[], BaseEstimator],
+    features: pd.DataFrame | np.ndarray,
+    target: np.ndarray,
+    splits: Sequence[Folds],
+    n_jobs: int = 1,
+    *,
+    backend: Backend | None = None,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Out-of-fold predictions averaged over several cross-fitting splits.
+
+    Each split is a full set of cluster-grouped folds; every unit's prediction in every
+    split comes from a model that never saw its cluster, so their mean does not either
+    (repeated cross-fitting; Chernozhukov et al., 2018, *Econometrics J.* 21(1),
+    section 3.4, aggregate over repeated splits to remove the dependence of the estimate
+    on one random split).
+
+    Parameters
+    ----------
+    make_model : callable
+        Returns an unfitted model (one per split).
+    features : array-like of shape (n, p)
+    target : ndarray of shape (n,)
+    splits : sequence of fold lists (at least one)
+    n_jobs, backend, groups
+        As in :func:`crossfit_predict`.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If ``splits`` is empty.
+    """
+    if not splits:
+        raise ValueError("`splits` must hold at least one set of folds")
+    total = np.zeros(len(target), dtype=np.float64)
+    for folds in splits:
+        total += crossfit_predict(
+            make_model(), features, target, folds, n_jobs, backend=backend, groups=groups
+        )
+    return total / len(splits)
+
+
 def fit_nuisances(
     x: pd.DataFrame | np.ndarray,
     xw: pd.DataFrame | np.ndarray,
@@ -300,22 +387,73 @@ def fit_nuisances(
     n_jobs: int = 1,
     backend: Backend | None = None,
     groups: np.ndarray | None = None,
+    outcome_model: str = "iv_type",
+    extra_folds: Sequence[Folds] = (),
 ) -> Nuisances:
     """Cross-fit the outcome, treatment and residual-variance regressions.
 
     The residual variance ``s2(x) = E[(T - e(X, W))^2 | X = x]`` weights the doubly robust
     scores of a continuous treatment (see :mod:`vaer.estimators.scores`). ``groups`` (the
     cluster of each row) reach the learners that hold out whole clusters to stop early.
+    With ``extra_folds`` the outcome and treatment predictions are the means of their
+    out-of-fold predictions over ``folds`` and every split in ``extra_folds``
+    (:func:`averaged_predict`); ``s2`` is then fitted once, on ``folds``.
+
+    ``outcome_model``:
+
+    ``partialling_out``
+        ``m_hat`` is a regression of ``Y`` on ``(X, W)``.
+    ``iv_type`` (default)
+        ``m_hat = g_hat + theta e_hat``, where ``theta`` is the partialling-out estimate
+        :math:`\\sum \\tilde T \\tilde Y / \\sum \\tilde T^2` from the regression above and
+        ``g_hat`` a cross-fitted regression of ``Y - theta T`` on ``(X, W)``: the outcome
+        side of DoubleML's IV-type score for the partially linear model (Chernozhukov et
+        al., 2018, *Econometrics J.* 21(1), section 4.1, ``g`` from a preliminary
+        ``theta``). ``m_hat`` still estimates ``E[Y | X, W] = g + tau e``, but the
+        scores' product of errors becomes :math:`(e - \\hat e)(g - \\hat g)` plus a term
+        in :math:`(\\tau - \\theta)`: ``g_hat`` is fitted to a target without
+        ``tau T``, so it does not copy the treatment's city shocks, while a direct
+        regression of ``Y`` copies ``tau`` times them less faithfully than ``e_hat``
+        does. Bias of the constant-effect estimate, in SEs, partialling-out -> iv_type:
+        -0.18 -> +0.05 (a table with city shocks in ``T`` and ``Y``, 3,000 firms in 40
+        cities, 100 draws), -0.48 -> -0.20 (the same table with 10,000 firms in 150
+        cities and LightGBM without early stopping, 40 draws), -0.15 -> +0.15 (vaer's
+        synthetic table, 3,000 firms in 40 cities, seeds 0-99: no gain there). It costs
+        one more cross-fitted regression.
 
     Returns
     -------
     Nuisances
+
+    Raises
+    ------
+    ValueError
+        If ``outcome_model`` is unknown or the treatment has no residual variation.
     """
-    fit = partial(crossfit_predict, folds=folds, n_jobs=n_jobs, backend=backend, groups=groups)
-    y_hat = fit(make_model(), xw, y)
-    t_hat = fit(make_model(), xw, t)
+    if outcome_model not in OUTCOME_MODELS:
+        raise ValueError(
+            f"`outcome_model` must be one of {', '.join(OUTCOME_MODELS)}; got {outcome_model!r}"
+        )
+    splits = [folds, *extra_folds]
+
+    def fit(features: pd.DataFrame | np.ndarray, target: np.ndarray) -> np.ndarray:
+        return averaged_predict(
+            make_model, features, target, splits, n_jobs=n_jobs, backend=backend, groups=groups
+        )
+
+    y_hat = fit(xw, y)
+    t_hat = fit(xw, t)
     t_res = t - t_hat
-    t_res_var = fit(make_model(), x, t_res**2)
+    theta = None
+    if outcome_model == "iv_type":
+        denominator = float(np.sum(t_res**2))
+        if not denominator > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
+            raise ValueError("the treatment residuals are all zero: VA has no variation left")
+        theta = float(np.sum(t_res * (y - y_hat))) / denominator
+        y_hat = fit(xw, y - theta * t) + theta * t_hat
+    t_res_var = crossfit_predict(
+        make_model(), x, t_res**2, folds, n_jobs=n_jobs, backend=backend, groups=groups
+    )
     floor = 0.05 * float(np.mean(t_res**2))
     return Nuisances(
         folds=folds,
@@ -324,6 +462,7 @@ def fit_nuisances(
         y_res=y - y_hat,
         t_res=t_res,
         t_res_var=np.maximum(t_res_var, floor),
+        theta=theta,
     )
 
 
@@ -387,6 +526,25 @@ class NuisanceCache:
             self._folds[cv] = grouped_folds(self.clusters, cv, self.random_state)
         return self._folds[cv]
 
+    @property
+    def repeats(self) -> int:
+        """Cross-fitting splits whose predictions the continuous and IV nuisances average
+        (``nuisance.crossfit_repeats``; ``auto``: :data:`AUTO_REPEATS` below
+        :data:`AUTO_REPEATS_MAX_CLUSTERS` clusters, else 1)."""
+        setting = self.config.crossfit_repeats
+        if setting != "auto":
+            return int(setting)
+        few = len(np.unique(self.clusters)) < AUTO_REPEATS_MAX_CLUSTERS
+        return AUTO_REPEATS if few else 1
+
+    def splits(self, cv: int) -> list[Folds]:
+        """:meth:`folds` then ``repeats - 1`` further splits with seeds
+        ``random_state + 1, ...``."""
+        extra = [
+            grouped_folds(self.clusters, cv, self.random_state + k) for k in range(1, self.repeats)
+        ]
+        return [self.folds(cv), *extra]
+
     def first_t_hat(self) -> np.ndarray | None:
         """Cross-fitted E[T | X, W] of the first continuous nuisance set fitted, if any."""
         return next(iter(self._continuous.values())).t_hat if self._continuous else None
@@ -395,9 +553,11 @@ class NuisanceCache:
         """Outcome and treatment regressions and the residual variance, for ``cv`` folds."""
         if cv not in self._continuous:
             started = time.perf_counter()
+            splits = self.splits(cv)
             self._continuous[cv] = fit_nuisances(
-                self.x, self.xw, self.y, self.t, self.folds(cv), self._regressor,
+                self.x, self.xw, self.y, self.t, splits[0], self._regressor,
                 backend=self.backend, groups=self.clusters,
+                outcome_model=self.config.outcome_model, extra_folds=splits[1:],
             )  # fmt: skip
             self._timed("continuous", started)
         return self._continuous[cv]
@@ -434,6 +594,23 @@ class NuisanceCache:
             self._timed(f"binary:{rule}", started)
         return self._binary[key]
 
+    def _iv_regressor(self) -> BaseEstimator:
+        """The learner of the instrument models: as configured, but a LightGBM model with
+        ``early_stopping: auto`` stops early on held-out clusters at any size.
+
+        Above ``early_stopping_max_rows`` training rows ``auto`` grows a fixed number of
+        trees, which memorise a city-level instrument (a pilot) from the firms of the
+        training cities; the treatment and outcome models memorise the same cities, and
+        the product of their errors biases the IV scores (module docstring). On a table
+        with 10,000 firms in 150 cities and no early stopping, the IV estimate's spread
+        was 1.31 times its SE (coverage 0.80 in 40 draws); with early-stopped instrument
+        models 1.04 (0.95).
+        """
+        config = self.config
+        if config.model == "lightgbm" and config.early_stopping == "auto":
+            config = config.model_copy(update={"early_stopping": True})
+        return make_regressor(config, self.random_state)
+
     def iv(self, cv: int) -> IVNuisances:
         """Instrument regressions and the compliance function, for ``cv`` folds.
 
@@ -450,12 +627,13 @@ class NuisanceCache:
             base = self.continuous(cv)
             started = time.perf_counter()
             folds = base.folds
-            z_hat = crossfit_predict(
-                self._regressor(), self.xw, self.z, folds, backend=self.backend,
+            splits = self.splits(cv)
+            z_hat = averaged_predict(
+                self._iv_regressor, self.xw, self.z, splits, backend=self.backend,
                 groups=self.clusters,
             )  # fmt: skip
-            t_xwz_hat = crossfit_predict(
-                self._regressor(), np.hstack([self.xw, self.z[:, None]]), self.t, folds,
+            t_xwz_hat = averaged_predict(
+                self._iv_regressor, np.hstack([self.xw, self.z[:, None]]), self.t, splits,
                 backend=self.backend, groups=self.clusters,
             )  # fmt: skip
             z_res = self.z - z_hat
