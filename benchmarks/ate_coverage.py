@@ -236,7 +236,8 @@ def section(summary: pd.DataFrame, args: argparse.Namespace, minutes: float) -> 
             f"| {row.bias:+.4f} ({row.bias_mc_se:.4f}) | {row.bias_in_se:+.2f} "
             f"| {row.sd_over_se:.2f} | {'PASS' if row.pass_ else 'FAIL'} |"
         )
-    lines += ["", f"Wall time: {minutes:.1f} min (one process)."]
+    if not args.from_csv:
+        lines += ["", f"Wall time: {minutes:.1f} min (one process)."]
     return "\n".join(lines)
 
 
@@ -251,9 +252,22 @@ def main() -> None:
     parser.add_argument("--confounded", action="store_true")
     parser.add_argument("--csv", type=Path, help="also write the per-draw rows here")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md/MLflow")
+    parser.add_argument(
+        "--from-csv",
+        type=Path,
+        nargs="+",
+        help="rebuild the section from per-draw CSVs of earlier runs instead of fitting",
+    )
+    parser.add_argument("--code", help="with --from-csv: the commit the runs ran on")
     args = parser.parse_args()
     started = time.perf_counter()
-    frame = run(args)
+    if args.from_csv:
+        frame = pd.concat([pd.read_csv(path) for path in args.from_csv], ignore_index=True)
+        args.clusters = sorted(frame["clusters"].unique().tolist())
+        args.seeds = int(frame["seed"].nunique())
+        args.first_seed = int(frame["seed"].min())
+    else:
+        frame = run(args)
     if args.csv is not None:
         frame.to_csv(args.csv, index=False)
     summary = summarise(frame).rename(columns={"pass": "pass_"})
@@ -267,7 +281,12 @@ def main() -> None:
         f"design {args.design}, {args.n_units} firms, clusters {args.clusters}, "
         f"trees {args.trees}, default NuisanceConfig"
     )
-    update_results_section(name, section(summary, args, minutes), config=config)
+    update_results_section(
+        name,
+        section(summary, args, minutes),
+        config=config,
+        code=args.code if args.from_csv else None,
+    )
     metrics = {
         f"coverage.{r.clusters}.{r.estimator}": float(r.coverage)
         for r in summary.itertuples(index=False)

@@ -7,11 +7,14 @@ All tools run on one core (``n_jobs=1``) and with a fixed ``random_state``.
 
 Tools
 -----
-``vaer_cf``, ``vaer_linear``
-    vaer's ``causal_forest_dml`` and ``linear_dml`` through
+``vaer_cf``, ``vaer_cf_nobase``, ``vaer_linear``
+    vaer's ``causal_forest_dml`` with its defaults, the same forest with
+    ``linear_base: false``, and ``linear_dml``, through one call of
     :func:`vaer.estimators.fit.fit_estimators` (shared LightGBM nuisances, cluster-grouped
-    folds, out-of-sample ``tau_hat``, ATE and GATEs from doubly robust scores with
-    cluster-robust SEs). Both come from one call; its time is attributed to both.
+    folds, cluster-honest out-of-sample ``tau_hat``, ATE and GATEs from doubly robust
+    scores with cluster-robust SEs). The forests also give each unit's standard error
+    (``EstimatorResult.tau_se``, bootstrap of little bags by cluster). Each tool's time is
+    the shared nuisances' plus its own fit (out-of-sample effects and scores included).
 ``econml_cf``, ``econml_linear``
     Plain econml with its defaults: ``CausalForestDML()`` and ``LinearDML()`` (only
     ``random_state`` and ``n_jobs=1`` set), ``effect(X)``, ``ate_inference``, and GATEs as
@@ -19,10 +22,14 @@ Tools
 ``econml_same_cf``, ``econml_same_linear``
     econml with vaer's settings, each estimator fitting its own nuisances (vaer's
     LightGBM learners with early stopping and the linear candidate, the same
-    cluster-grouped folds, vaer's configured forest via
-    :func:`vaer.estimators.registry.forest_kwargs`, ``honest=False``, one forest: no
-    candidate selection and no linear base, which econml does not offer; out-of-bag
-    effects for the forest, as vaer).
+    cluster-grouped folds). The forest is econml's ``CausalForestDML`` with vaer's forest
+    numbers (``n_estimators``, ``min_samples_leaf``, ``max_depth``, ``max_samples``,
+    ``max_features``, ``criterion``, ``subforest_size`` = ``ci_group_size``,
+    ``honest=True``), but econml draws its subsamples, honest halves and half-samples over
+    *units*, not clusters, has no ``max_subsample_size`` cap and no linear base; its
+    per-unit effects are its own out-of-bag ones (``oob_predict`` of the fitted forest; a
+    unit in every tree's subsample, vanishingly unlikely with 400 trees, would get the
+    in-sample effect). Out of bag by unit is not out of bag by cluster.
 ``doubleml``
     DoubleML's ``DoubleMLPLR`` (partialling out, vaer's LightGBM learners, 5 folds,
     cluster-robust with ``DoubleMLClusterData`` where the design has clusters); ATE and
@@ -35,10 +42,11 @@ Tools
     separate peer environment's Python as a subprocess (:mod:`grf_worker`); the ATE is
     the mean of its per-unit effects (skgrf exposes no interval for it).
 ``oracle``
-    vaer's causal forest final stage (same forest parameters and candidate selection,
-    without the linear base: a causal forest, as the yardstick is defined) fitted on the
-    residuals of the *true* nuisance functions; out-of-bag effects. Its CATE RMSE is the
-    yardstick.
+    vaer's default cluster forest (``forest_of(CausalForestDMLParams(), seed)``: the
+    linear base on, as in ``vaer_cf``) fitted on the residuals of the *true* nuisance
+    functions (``causal_moments(y - m, t - e)``); cluster-honest out-of-bag effects and
+    their SEs (designs without clusters: each unit its own cluster). Its CATE RMSE is the
+    yardstick: what vaer's forest reaches when the nuisances are known.
 """
 
 from __future__ import annotations
@@ -60,11 +68,11 @@ from designs import DesignData
 from vaer.config.estimators import CausalForestDMLParams, NuisanceConfig
 from vaer.config.models import ExperimentConfig
 from vaer.data.design import AnalysisData
+from vaer.estimators.cluster_forest import causal_moments
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.inference import cluster_robust_mean
-from vaer.estimators.learners import ZeroRegressor
 from vaer.estimators.nuisance import grouped_folds, make_regressor
-from vaer.estimators.registry import choose_forest, forest_kwargs, halves, oob_effect
+from vaer.estimators.registry import forest_of
 
 Z = float(stats.norm.ppf(0.975))
 #: grf's peer environment: ``benchmarks/.peers/grf`` (built by ``make bench``), or the
@@ -87,10 +95,15 @@ class PeerResult:
         ATE and its 95% interval (NaN where the tool gives none).
     tau_hat : ndarray of shape (n,) or None
         Per-unit effects, or None if the tool gives none.
+    tau_se : ndarray of shape (n,) or None
+        Standard error of each unit's ``tau_hat`` as an estimate of its effect, or None
+        if the tool gives none (vaer's and the oracle's forests give one).
     gates : DataFrame or None
         Per group: ``estimate``, ``ci_low``, ``ci_high`` (index = group label).
     note : str
         Why something is missing.
+    extra : dict
+        Further numbers of the tool (e.g. grf's subprocess wall time).
     """
 
     tool: str
@@ -101,6 +114,7 @@ class PeerResult:
     tau_hat: np.ndarray | None = None
     gates: pd.DataFrame | None = None
     note: str = ""
+    tau_se: np.ndarray | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -156,8 +170,22 @@ def analysis_data(data: DesignData) -> AnalysisData:
     )
 
 
+VAER_TOOLS = {
+    "vaer_cf": {"kind": "causal_forest_dml"},
+    "vaer_cf_nobase": {
+        "kind": "causal_forest_dml",
+        "name": "causal_forest_dml_nobase",
+        "params": {"linear_base": False},
+    },
+    "vaer_linear": {"kind": "linear_dml"},
+}
+"""vaer's estimators in :func:`run_vaer`, by tool: the default forest, the same forest
+without the linear base, and linear DML."""
+
+
 def vaer_specs(estimators: list[dict[str, Any]] | None = None) -> list[Any]:
-    """vaer's default estimators (``causal_forest_dml``, ``linear_dml``) as validated specs."""
+    """Validated estimator specs of ``estimators`` (default: vaer's default estimators,
+    ``causal_forest_dml`` and ``linear_dml``)."""
     raw = estimators or [{"kind": "causal_forest_dml"}, {"kind": "linear_dml"}]
     roles = {"unit": "u", "outcome": "y", "treatment": "t", "modifiers": ["x"]}
     config = ExperimentConfig.model_validate({"name": "bench", "roles": roles, "estimators": raw})
@@ -165,35 +193,57 @@ def vaer_specs(estimators: list[dict[str, Any]] | None = None) -> list[Any]:
 
 
 def run_vaer(
-    data: DesignData, seed: int, nuisance: NuisanceConfig | None = None
+    data: DesignData,
+    seed: int,
+    nuisance: NuisanceConfig | None = None,
+    tools: list[str] | None = None,
 ) -> list[PeerResult]:
-    """vaer's causal forest and linear DML from one ``fit_estimators`` call."""
-    started = time.perf_counter()
+    """vaer's estimators of :data:`VAER_TOOLS` (default: all three) from one
+    ``fit_estimators`` call on shared nuisances.
+
+    Each tool's ``seconds`` is the shared nuisances' time plus the estimator's own fit
+    (its out-of-sample effects and scores included); ``tau_se`` is the per-unit SE where
+    the estimator gives a valid one (forests), else None.
+    """
+    names = tools or list(VAER_TOOLS)
+    specs = vaer_specs([VAER_TOOLS[name] for name in names])
     result = fit_estimators(
-        analysis_data(data), vaer_specs(), nuisance or NuisanceConfig(), random_state=seed
+        analysis_data(data), specs, nuisance or NuisanceConfig(), random_state=seed
     )
-    seconds = time.perf_counter() - started
     out = []
-    for est, tool in zip(result.estimators, ("vaer_cf", "vaer_linear"), strict=True):
+    for est, tool in zip(result.estimators, names, strict=True):
+        se = np.asarray(est.tau_se, dtype=np.float64)
         out.append(
             PeerResult(
                 tool=tool,
-                seconds=seconds,
+                seconds=result.nuisance_seconds + est.fit_seconds,
                 ate=est.ate.estimate,
                 ci_low=est.ate.ci_low,
                 ci_high=est.ate.ci_high,
                 tau_hat=np.asarray(est.tau_hat),
                 gates=_score_gates(np.asarray(est.scores), data),
+                tau_se=se if est.interval == "firm" else None,
             )
         )
     return out
+
+
+def _econml_oob(model: Any, x: np.ndarray) -> np.ndarray:
+    """Out-of-bag effects of a fitted ``CausalForestDML`` from its forest's own
+    ``oob_predict`` (in-sample effect for a unit no tree left out)."""
+    forest = model.model_final_
+    oob = np.asarray(forest.oob_predict(x), dtype=np.float64).reshape(len(x), -1)[:, 0]
+    missing = np.isnan(oob)
+    if missing.any():
+        oob[missing] = np.asarray(model.effect(x[missing]), dtype=np.float64).ravel()
+    return oob
 
 
 def _timed_econml(tool: str, build: Callable[[], Any], data: DesignData, oob: bool) -> PeerResult:
     started = time.perf_counter()
     model = build()
     model.fit(data.y, data.t, X=data.x, W=_w_or_none(data), groups=None)
-    tau = oob_effect(model, data.x) if oob else np.asarray(model.effect(data.x)).ravel()
+    tau = _econml_oob(model, data.x) if oob else np.asarray(model.effect(data.x)).ravel()
     ate, lo, hi = _econml_ate(model, data.x)
     gates = _econml_gates(model, data)
     return PeerResult(tool, time.perf_counter() - started, ate, lo, hi, tau, gates)
@@ -211,35 +261,48 @@ def run_econml_defaults(data: DesignData, seed: int) -> list[PeerResult]:
     ]
 
 
-def run_econml_same(data: DesignData, seed: int) -> list[PeerResult]:
-    """econml with vaer's learners, folds and forest, each estimator fitting its own nuisances."""
-    from econml.dml import CausalForestDML, LinearDML
+def econml_same_forest(data: DesignData, seed: int) -> Any:
+    """An unfitted econml ``CausalForestDML`` with vaer's learners, cluster-grouped folds and
+    forest numbers (module docstring: econml subsamples units, not clusters)."""
+    from econml.dml import CausalForestDML
 
     params = CausalForestDMLParams()
     nuisance = NuisanceConfig()
+    return CausalForestDML(
+        model_y=make_regressor(nuisance, seed),
+        model_t=make_regressor(nuisance, seed),
+        cv=grouped_folds(data.clusters, params.cv, seed),
+        n_estimators=params.n_estimators,
+        min_samples_leaf=params.min_samples_leaf,
+        max_depth=params.max_depth,
+        max_samples=params.max_samples,
+        max_features=params.max_features,
+        criterion=params.criterion,
+        subforest_size=params.ci_group_size,
+        honest=True,
+        n_jobs=1,
+        random_state=seed,
+    )
 
-    def folds() -> list[tuple[np.ndarray, np.ndarray]]:
-        return grouped_folds(data.clusters, params.cv, seed)
 
-    def forest() -> Any:
-        return CausalForestDML(
-            model_y=make_regressor(nuisance, seed),
-            model_t=make_regressor(nuisance, seed),
-            cv=folds(),
-            criterion=params.criterion,
-            **forest_kwargs(params, seed, data.n),
-        )
+def run_econml_same(data: DesignData, seed: int) -> list[PeerResult]:
+    """econml with vaer's learners, folds and forest numbers, each estimator fitting its
+    own nuisances; the forest's effects are its out-of-bag ones."""
+    from econml.dml import LinearDML
+
+    params = CausalForestDMLParams()
+    nuisance = NuisanceConfig()
 
     def linear() -> Any:
         return LinearDML(
             model_y=make_regressor(nuisance, seed),
             model_t=make_regressor(nuisance, seed),
-            cv=folds(),
+            cv=grouped_folds(data.clusters, params.cv, seed),
             random_state=seed,
         )
 
     return [
-        _timed_econml("econml_same_cf", forest, data, oob=True),
+        _timed_econml("econml_same_cf", lambda: econml_same_forest(data, seed), data, oob=True),
         _timed_econml("econml_same_linear", linear, data, oob=False),
     ]
 
@@ -355,31 +418,26 @@ def run_grf(data: DesignData, seed: int, timeout: float = 3600.0) -> PeerResult:
 
 
 def run_oracle(data: DesignData, seed: int) -> PeerResult:
-    """vaer's forest on the residuals of the true nuisance functions (out-of-bag effects).
-
-    As vaer's ``causal_forest_dml``, it chooses among the candidate forests by out-of-bag
-    R-loss (:func:`vaer.estimators.registry.choose_forest`) and grows the winner in full.
-    """
-    from econml.dml import CausalForestDML
-
+    """vaer's default cluster forest on the residuals of the true nuisance functions:
+    cluster-honest out-of-bag effects and their SEs (each unit its own cluster where the
+    design has none)."""
     started = time.perf_counter()
-    n = data.n
-    y_res, t_res = data.y - data.m, data.t - data.e
-    params, _ = choose_forest(CausalForestDMLParams(), data.x, y_res, t_res, seed)
-    model = CausalForestDML(
-        model_y=ZeroRegressor(),
-        model_t=ZeroRegressor(),
-        cv=halves(n),
-        criterion=params.criterion,
-        **forest_kwargs(params, seed, n),
+    moments = causal_moments(data.y - data.m, data.t - data.e)
+    forest = forest_of(CausalForestDMLParams(), seed)
+    forest.fit(data.x, moments, data.clusters)
+    tau, variance = forest.oob_predict_and_var(data.x, data.clusters)
+    return PeerResult(
+        "oracle",
+        time.perf_counter() - started,
+        float(np.mean(tau)),
+        tau_hat=tau,
+        tau_se=np.sqrt(variance),
     )
-    model.fit(y_res, t_res, X=data.x)
-    tau = oob_effect(model, data.x)
-    return PeerResult("oracle", time.perf_counter() - started, float(np.mean(tau)), tau_hat=tau)
 
 
 TOOLS = [
     "vaer_cf",
+    "vaer_cf_nobase",
     "vaer_linear",
     "econml_cf",
     "econml_linear",
@@ -392,10 +450,11 @@ TOOLS = [
 
 
 STEPS = ["vaer", "econml", "econml_same", "doubleml", "oracle", "grf"]
-"""Groups of tools run together: ``vaer`` and ``econml`` give two tools each."""
+"""Groups of tools run together: ``vaer`` gives three tools, ``econml`` and
+``econml_same`` two each."""
 
 STEP_TOOLS = {
-    "vaer": ["vaer_cf", "vaer_linear"],
+    "vaer": list(VAER_TOOLS),
     "econml": ["econml_cf", "econml_linear"],
     "econml_same": ["econml_same_cf", "econml_same_linear"],
     "doubleml": ["doubleml"],

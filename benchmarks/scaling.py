@@ -7,14 +7,18 @@ after one-hot encoding). Each measurement runs in its own child process; wall ti
 peak resident memory (``ru_maxrss`` from ``os.wait4``) are those of the child, loading
 the Parquet file included (the ``seconds`` column is the tool's own step alone).
 
-Tools: ``vaer_fit`` (``fit_estimators`` with the default ``causal_forest_dml`` and
-``linear_dml``), ``vaer_run`` (``vaer run`` with ``configs/default.yaml``: both
-estimators, heterogeneity, attribution with SHAP, mechanism tests, robustness, the
-report; MLflow store in a temporary folder), ``econml_same`` (econml ``CausalForestDML``
-and ``LinearDML`` with vaer's learners and folds, fitted separately, each with its own
-nuisances), ``doubleml`` (PLR, cluster-robust), ``grf`` (skgrf, 2000 trees, in the peer
-environment), and ``oracle`` (the forest on true-nuisance residuals, for vaer's CATE RMSE
-ratio). All on one core.
+Tools: ``vaer_fit`` (``fit_estimators`` with the default ``causal_forest_dml``, vaer's
+cluster forest with its linear base, and ``linear_dml``), ``vaer_run`` (``vaer run`` with
+``configs/default.yaml``: both estimators, heterogeneity, attribution with SHAP,
+mechanism tests, robustness, the report; MLflow store in a temporary folder),
+``econml_same`` (econml ``CausalForestDML`` with vaer's forest numbers, subsampling units
+rather than cities, and ``LinearDML``, with vaer's learners and folds, fitted
+separately, each with its own nuisances), ``doubleml`` (PLR, cluster-robust), ``grf``
+(skgrf, 2000 trees, in the peer environment), and ``oracle`` (vaer's default cluster
+forest on true-nuisance residuals, for vaer's CATE RMSE ratio). All on one core but
+``vaer_run`` (vaer's defaults: both cores from 50,000 rows). For ``vaer_fit`` and
+``oracle`` the table also gives the per-firm coverage of the forest's 95% intervals
+(share of firms with ``|tau_hat - tau| <= 1.96 se``).
 
 Usage::
 
@@ -37,12 +41,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 EXTRA = [f"noise_{j:02d}" for j in range(1, 16)]
+Z = float(stats.norm.ppf(0.975))
 TOOLS = ["vaer_fit", "vaer_run", "econml_same", "doubleml", "grf", "oracle"]
 
 
@@ -102,6 +108,11 @@ def _rmse(tau_hat: np.ndarray, tau: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(tau_hat) - tau) ** 2)))
 
 
+def _coverage(tau_hat: np.ndarray, tau_se: Any, tau: np.ndarray) -> float:
+    """Share of firms whose 95% interval ``tau_hat +- 1.96 se`` holds their effect."""
+    return float(np.mean(np.abs(np.asarray(tau_hat) - tau) <= Z * np.asarray(tau_se)))
+
+
 def child(tool: str, path: Path, workdir: Path) -> dict[str, Any]:
     """Run one tool on the table at ``path``; return its own timing and accuracy."""
     if tool == "vaer_run":
@@ -117,8 +128,9 @@ def child(tool: str, path: Path, workdir: Path) -> dict[str, Any]:
 
         one_core = NuisanceConfig(n_jobs=1)  # as every peer: one process, one thread
         result = fit_estimators(data, vaer_specs(), one_core, random_state=0)
-        out["rmse_cf"] = _rmse(result.estimators[0].tau_hat, tau)
-        out["forest"] = str(getattr(result.estimators[0].model, "vaer_forest_candidate_", ""))
+        forest = result.estimators[0]
+        out["rmse_cf"] = _rmse(forest.tau_hat, tau)
+        out["unit_coverage_cf"] = _coverage(forest.tau_hat, forest.tau_se, tau)
     else:
         from designs import DesignData
 
@@ -147,6 +159,7 @@ def child(tool: str, path: Path, workdir: Path) -> dict[str, Any]:
         elif tool == "oracle":
             result = peers.run_oracle(design, 0)
             out["rmse_cf"] = _rmse(result.tau_hat, tau)
+            out["unit_coverage_cf"] = _coverage(result.tau_hat, result.tau_se, tau)
         else:
             raise ValueError(f"unknown tool {tool!r}; known: {', '.join(TOOLS)}")
     out["seconds"] = time.perf_counter() - started
@@ -265,20 +278,27 @@ def markdown(table: pd.DataFrame, skipped: list[str], exponents: dict[str, float
         "linear DML, heterogeneity, SHAP attribution, mechanism tests, robustness, "
         "report) with vaer's defaults, which use both cores of this machine from 50,000 "
         "rows (`nuisance.n_jobs` and `compute.n_jobs`: auto); `vaer_fit` and the peers "
-        "run on one core. CATE RMSE of the causal forest against the true effects.",
+        "run on one core. CATE RMSE of the causal forest against the true effects; "
+        "per-firm coverage: share of firms whose 95% interval (vaer's cluster forest, "
+        "cluster-honest out-of-bag) holds their true effect.",
         "",
-        "| rows | tool | status | wall s | own s | peak RSS MiB | CATE RMSE |",
-        "|---|---|---|---|---|---|---|",
+        "| rows | tool | status | wall s | own s | peak RSS MiB | CATE RMSE | per-firm coverage |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+
+    def number(value: Any) -> str:
+        value = float(value)
+        return "—" if not np.isfinite(value) else f"{value:.3f}"
+
     for _, r in table.iterrows():
         ok = r["status"] == "ok"
-        rmse = r.get("rmse_cf", np.nan)
         lines.append(
             f"| {int(r['n']):,} | {r['tool']} | {r['status']} | "
             f"{r['wall']:.1f} | {r.get('seconds', np.nan):.1f} | {r['peak_mib']:.0f} | "
-            f"{'—' if not (ok and np.isfinite(rmse)) else f'{rmse:.3f}'} |"
+            f"{number(r.get('rmse_cf', np.nan))} | "
+            f"{number(r.get('unit_coverage_cf', np.nan))} |"
             if ok
-            else f"| {int(r['n']):,} | {r['tool']} | {r['status']} | | | | |"
+            else f"| {int(r['n']):,} | {r['tool']} | {r['status']} | | | | | |"
         )
     ok = table[table["status"] == "ok"].set_index(["n", "tool"])
     lines += ["", "Ratios (wall time of the child processes, same data, same session):", ""]
@@ -364,6 +384,7 @@ def main() -> None:
 
     import peers
     from common import log_benchmark, update_results_section
+    from vaer.config.estimators import CausalForestDMLParams
 
     sizes = [10_000] if args.quick else sorted(args.sizes)
     if args.quick and args.tools == TOOLS:  # keeps `make bench-quick` under 10 minutes
@@ -432,7 +453,16 @@ def main() -> None:
         return
     name = "scaling_quick" if args.quick else "scaling"
     figure(table, HERE / "figures" / f"{name}.png")
-    update_results_section(name, text.replace("scaling.png", f"{name}.png"))
+    forest = CausalForestDMLParams()
+    config = (
+        "vaer_fit: causal_forest_dml and linear_dml with their defaults (forest: "
+        f"{forest.n_estimators} trees in groups of {forest.ci_group_size}, max_samples "
+        f"{forest.max_samples}, min_samples_leaf {forest.min_samples_leaf}, "
+        f"max_subsample_size {forest.max_subsample_size}, linear_base "
+        f"{str(forest.linear_base).lower()}), nuisance n_jobs 1; vaer_run: "
+        "configs/default.yaml; seed 0"
+    )
+    update_results_section(name, text.replace("scaling.png", f"{name}.png"), config=config)
     metrics = {
         f"{tool}.{int(r['n'])}.{k}": float(r[k])
         for _, r in ok.iterrows()

@@ -143,3 +143,22 @@ def test_exact_nuisances_need_config() -> None:
 def test_bad_input_raises(call: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()  # type: ignore[operator]
+
+
+def test_unit_coverage_counts_intervals_holding_the_truth() -> None:
+    from accuracy import unit_coverage
+
+    tau = np.zeros(4)
+    tau_hat = np.array([0.0, 1.0, 2.5, -1.9])
+    se = np.ones(4)  # half-width 1.96: units 0, 1 and 3 are covered, unit 2 is not
+    assert unit_coverage(tau_hat, se, tau) == pytest.approx(0.75)
+    assert np.isnan(unit_coverage(tau_hat, None, tau))
+    assert np.isnan(unit_coverage(tau_hat, np.array([1.0, np.nan, 1.0, 1.0]), tau))
+
+
+def test_tuning_family_is_the_synthetic_table() -> None:
+    from accuracy import TUNING, family
+
+    assert {"table", "table_hard"} == TUNING
+    assert {name for name in DESIGNS if family(name) == "tuning"} == TUNING
+    assert family("nw_a") == "held apart"

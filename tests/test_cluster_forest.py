@@ -178,7 +178,7 @@ def test_bad_forest_params(params: dict, match: str) -> None:
 
 
 def test_bad_inputs_are_named(fitted) -> None:  # type: ignore[no-untyped-def]
-    forest, x, city, _ = fitted
+    forest, x, _city, _ = fitted
     moments = causal_moments(np.ones(20), np.ones(20))
     with pytest.raises(ValueError, match=r"at least 4 clusters; got 3"):
         ClusterForest(8).fit(np.ones((20, 2)), moments, np.arange(20) % 3)

