@@ -14,13 +14,15 @@ the same arrays; per tool and design we report, over seeds:
   ``|tau_hat_i - tau_i| <= 1.96 se_i``, averaged over seeds;
 * mean fit time.
 
-Tuning and held-apart designs: vaer's forest starts from a linear base by default
-(``linear_base``); that choice was made on the project's synthetic table (seeds 0-7).
-The table designs here (``table``, ``table_hard``) come from the same generator and are
+Tuning and held-apart designs: vaer's forest chooses by default whether to start from a
+per-group linear base (``linear_base: auto``: the smaller cluster-honest out-of-bag
+R-loss). The always-on base was designed on the project's synthetic table (seeds 0-7);
+the table designs here (``table``, ``table_hard``) come from the same generator and are
 labelled the tuning family (:data:`TUNING`); every other design is held apart from that
-choice. The headline sets vaer's default forest beside the same forest without the base
-(``vaer_cf_nobase``) and econml's ``CausalForestDML()`` defaults, with the per-seed
-differences of CATE RMSE and their standard errors.
+choice (the ``auto`` rule itself has no tuning parameter). The headline sets vaer's
+default forest beside the same forest always with (``vaer_cf_base``) and always without
+(``vaer_cf_nobase``) the base and econml's ``CausalForestDML()`` defaults, with the
+per-seed differences of CATE RMSE and their standard errors.
 
 Writes the section ``accuracy`` of ``benchmarks/RESULTS.md`` and a run of the MLflow
 experiment ``benchmarks``; per-seed rows go to ``--out`` (CSV, not committed).
@@ -205,6 +207,7 @@ def headline(summary: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
                 "design": design,
                 "family": family(design),
                 "vaer_cf": get("vaer_cf", np.nan),
+                "vaer_cf_base": get("vaer_cf_base", np.nan),
                 "vaer_cf_nobase": get("vaer_cf_nobase", np.nan),
                 "econml_cf": get("econml_cf", np.nan),
                 "grf": get("grf", np.nan),
@@ -219,6 +222,8 @@ def headline(summary: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
                 "vs_oracle": ratio.loc[design].get("vaer_cf", np.nan),
                 "coverage": coverage("vaer_cf"),
                 "coverage_se": coverage_se("vaer_cf"),
+                "coverage_base": coverage("vaer_cf_base"),
+                "coverage_base_se": coverage_se("vaer_cf_base"),
                 "coverage_nobase": coverage("vaer_cf_nobase"),
                 "coverage_nobase_se": coverage_se("vaer_cf_nobase"),
                 "coverage_oracle": coverage("oracle"),
@@ -254,27 +259,29 @@ def markdown(
         "heterogeneity 0.5, noise 1). Oracle: vaer's default forest on the "
         "true-nuisance residuals. Tools are described in `benchmarks/peers.py`.",
         "",
-        "Tuning vs held apart: vaer's forest starts from a per-group linear base by "
-        "default (`linear_base: true`); that choice was made on the project's synthetic "
-        "table (seeds 0-7). `table` and `table_hard` come from that generator: they are "
-        "the tuning family, not evidence for the choice. Every other design (Nie-Wager "
-        "A-D, Wager-Athey, IHDP) is held apart from it. `vaer CF, no base` is the same "
-        "forest with `linear_base: false`, on the same nuisances.",
+        "Tuning vs held apart: vaer's forest chooses whether to start from a per-group "
+        "linear base (`linear_base: auto`, the default: the smaller cluster-honest "
+        "out-of-bag R-loss of the forest with and without it). The base was designed on "
+        "the project's synthetic table (seeds 0-7); `table` and `table_hard` come from "
+        "that generator: they are the tuning family, not evidence for it. Every other "
+        "design (Nie-Wager A-D, Wager-Athey, IHDP) is held apart. `base` and `no base` "
+        "are the same forest with `linear_base: true` / `false`, on the same nuisances.",
         "",
         "### Headline: causal-forest CATE RMSE (mean over seeds)",
         "",
         "Per-seed differences of CATE RMSE: mean over seeds (standard error of the mean "
         "difference); negative = the first tool is more accurate.",
         "",
-        "| design | family | vaer CF | vaer CF, no base | econml CausalForestDML() | grf "
-        "| vaer - econml | vaer - no base | no base - econml | vaer / econml "
+        "| design | family | vaer CF (auto) | base | no base | econml CausalForestDML() "
+        "| grf | vaer - econml | vaer - no base | no base - econml | vaer / econml "
         "| vaer / grf (same seeds) | vaer / oracle (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in head.iterrows():
         lines.append(
             f"| {r['design']} | {r['family']} | {_fmt(r['vaer_cf'])} | "
-            f"{_fmt(r['vaer_cf_nobase'])} | {_fmt(r['econml_cf'])} | {_fmt(r['grf'])} | "
+            f"{_fmt(r['vaer_cf_base'])} | {_fmt(r['vaer_cf_nobase'])} | "
+            f"{_fmt(r['econml_cf'])} | {_fmt(r['grf'])} | "
             f"{r['diff_econml']} | {r['diff_nobase']} | {r['diff_nobase_econml']} | "
             f"{_fmt(r['vs_econml'], 2)} | {_fmt(r['vs_grf'], 2)} | {_fmt(r['vs_oracle'], 2)} |"
         )
@@ -287,12 +294,13 @@ def markdown(
         "over seeds (Monte-Carlo SE over seeds). Nominal 0.95. The oracle is the same "
         "default forest on the true-nuisance residuals.",
         "",
-        "| design | family | vaer CF | vaer CF, no base | oracle |",
-        "|---|---|---|---|---|",
+        "| design | family | vaer CF (auto) | base | no base | oracle |",
+        "|---|---|---|---|---|---|",
     ]
     for _, r in head.iterrows():
         lines.append(
             f"| {r['design']} | {r['family']} | {_with_se(r['coverage'], r['coverage_se'])} | "
+            f"{_with_se(r['coverage_base'], r['coverage_base_se'])} | "
             f"{_with_se(r['coverage_nobase'], r['coverage_nobase_se'])} | "
             f"{_with_se(r['coverage_oracle'], r['coverage_oracle_se'])} |"
         )
@@ -357,7 +365,8 @@ def config_summary(seeds: int) -> str:
         f"trees in groups of {forest.ci_group_size}, max_samples {forest.max_samples}, "
         f"min_samples_leaf {forest.min_samples_leaf}, max_subsample_size "
         f"{forest.max_subsample_size}, linear_base {str(forest.linear_base).lower()}, "
-        f"cv {forest.cv}); vaer_cf_nobase: the same with linear_base false; nuisances "
+        f"cv {forest.cv}); vaer_cf_base / vaer_cf_nobase: the same with linear_base "
+        "true / false; nuisances "
         f"{nuisance.model} (early_stopping {nuisance.early_stopping}, linear_candidate "
         f"{str(nuisance.linear_candidate).lower()}); econml_cf/econml_linear: econml "
         "defaults; one core per tool"
@@ -394,7 +403,7 @@ def main() -> None:
         "(firms clustered in cities) vaer's and DoubleML's intervals are cluster-robust; "
         "econml's own intervals (`econml_*`) treat firms as independent.",
         "vaer's CATE for `vaer_linear` is cross-fitted (refitted on half of the clusters, "
-        "predicted on the other half) and for `vaer_cf` and `vaer_cf_nobase` "
+        "predicted on the other half) and for `vaer_cf`, `vaer_cf_base` and `vaer_cf_nobase` "
         "cluster-honest out-of-bag: only the groups of trees whose half-sample left out "
         "the unit's whole cluster (and their linear bases) give its effect and SE; so "
         "for the oracle. econml's and grf's are in-sample predictions of honest forests "

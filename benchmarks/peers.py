@@ -172,6 +172,11 @@ def analysis_data(data: DesignData) -> AnalysisData:
 
 VAER_TOOLS = {
     "vaer_cf": {"kind": "causal_forest_dml"},
+    "vaer_cf_base": {
+        "kind": "causal_forest_dml",
+        "name": "causal_forest_dml_base",
+        "params": {"linear_base": True},
+    },
     "vaer_cf_nobase": {
         "kind": "causal_forest_dml",
         "name": "causal_forest_dml_nobase",
@@ -179,8 +184,9 @@ VAER_TOOLS = {
     },
     "vaer_linear": {"kind": "linear_dml"},
 }
-"""vaer's estimators in :func:`run_vaer`, by tool: the default forest, the same forest
-without the linear base, and linear DML."""
+"""vaer's estimators in :func:`run_vaer`, by tool: the default forest (``linear_base:
+auto``), the same forest always with and always without the linear base, and linear
+DML."""
 
 
 def vaer_specs(estimators: list[dict[str, Any]] | None = None) -> list[Any]:
@@ -437,6 +443,7 @@ def run_oracle(data: DesignData, seed: int) -> PeerResult:
 
 TOOLS = [
     "vaer_cf",
+    "vaer_cf_base",
     "vaer_cf_nobase",
     "vaer_linear",
     "econml_cf",

@@ -909,10 +909,13 @@ def main() -> None:
         for name in designs:
             d = DESIGNS[name]
             count = args.seeds or (d.seeds_quick if args.quick else d.seeds_full)
-            for seed in range(args.first_seed, args.first_seed + count):
+            for k, seed in enumerate(range(args.first_seed, args.first_seed + count)):
                 if (name, seed) not in done:
-                    tasks.append((name, seed, args.stages, not args.no_extra))
-        tasks.sort(key=lambda task: -_cost(DESIGNS[task[0]]))  # longest first
+                    tasks.append((k / count, name, seed))
+        # every design advances at the same pace (a stopped run has each at the same share
+        # of its seeds, and --resume completes it); the longest seeds first within a step
+        tasks.sort(key=lambda task: (task[0], -_cost(DESIGNS[task[1]])))
+        tasks = [(name, seed, args.stages, not args.no_extra) for _, name, seed in tasks]
         load_start = os.getloadavg()[0]
         started = time.perf_counter()
         print(f"{len(tasks)} runs of {len(designs)} designs -> {path}", flush=True)

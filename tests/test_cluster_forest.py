@@ -145,6 +145,42 @@ def test_linear_base_recovers_a_linear_effect_in_many_features() -> None:
     assert errors[True] < 0.5 * errors[False]
 
 
+@pytest.mark.parametrize(
+    ("effect", "base"),
+    [("linear", True), ("step", False)],
+)
+def test_auto_base_keeps_the_forest_with_the_smaller_out_of_bag_loss(
+    effect: str, base: bool
+) -> None:
+    """``linear_base="auto"`` grows both forests on the same draws and keeps the one whose
+    cluster-honest out-of-bag R-loss is smaller: the base for an effect linear in 12
+    features (R-loss 1.00 vs 1.15 on such draws), none for a step in one feature."""
+    rng = np.random.default_rng(6)
+    n, city = 4000, rng.integers(0, 80, 4000)
+    x = rng.normal(size=(n, 12))
+    linear, step = 0.5 + x @ np.linspace(-0.3, 0.3, 12), 0.5 + 1.0 * (x[:, 0] > 0)
+    tau = linear if effect == "linear" else step
+    t_res = rng.normal(size=n)
+    moments = causal_moments(tau * t_res + rng.normal(size=n), t_res)
+    auto = ClusterForest(40, linear_base="auto", random_state=0).fit(x, moments, city)
+    assert auto.base_used_ is base
+    assert (auto.oob_losses_[True] < auto.oob_losses_[False]) is base
+    fixed = ClusterForest(40, linear_base=base, random_state=0).fit(x, moments, city)
+    np.testing.assert_array_equal(auto.predict_and_var(x[:50]), fixed.predict_and_var(x[:50]))
+    tau_hat = auto.oob_predict_and_var(x, city)[0]
+    # the kept forest's out-of-bag R-loss is the one recorded
+    assert moments.loss(tau_hat, np.arange(n)) == pytest.approx(auto.oob_losses_[base])
+
+
+def test_auto_base_keeps_the_base_of_an_iv_forest() -> None:
+    """An IV moment has no loss to compare: the forest keeps its base and records none."""
+    x, y_res, t_res, city, _ = _clustered(1, n=1000, n_clusters=20)
+    z_res = t_res + np.random.default_rng(1).normal(size=1000)
+    forest = ClusterForest(8, linear_base="auto").fit(x, iv_moments(y_res, t_res, z_res), city)
+    assert forest.base_used_ and forest.oob_losses_ == {}
+    assert np.any(forest.bases_ != 0)
+
+
 def test_iv_and_regression_moments_recover_their_targets() -> None:
     rng = np.random.default_rng(5)
     n, city = 3000, rng.integers(0, 60, 3000)
@@ -169,6 +205,7 @@ def test_iv_and_regression_moments_recover_their_targets() -> None:
         ({"n_estimators": 4}, r"multiple of `ci_group_size` \(4\) giving at least 2 groups"),
         ({"n_estimators": 42}, r"got 42"),
         ({"max_samples": 0.7}, r"`max_samples` must be in \(0, 0.5\]; got 0.7"),
+        ({"linear_base": "yes"}, r"`linear_base` must be True, False or 'auto'; got 'yes'"),
     ],
 )
 def test_bad_forest_params(params: dict, match: str) -> None:
@@ -204,3 +241,10 @@ def test_forest_params_need_whole_groups_of_trees() -> None:
     with pytest.raises(ValidationError, match=r"multiple of `ci_group_size` \(4\)"):
         CausalForestDMLParams(n_estimators=42)
     assert CausalForestDMLParams(n_estimators=42, ci_group_size=2).n_estimators == 42
+
+
+def test_forest_params_choose_the_base_by_default() -> None:
+    assert CausalForestDMLParams().linear_base == "auto"
+    assert CausalForestDMLParams(linear_base=False).linear_base is False
+    with pytest.raises(ValidationError, match=r"linear_base"):
+        CausalForestDMLParams(linear_base="sometimes")

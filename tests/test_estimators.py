@@ -24,6 +24,8 @@ from vaer.estimators.scores import aipw_scores, iv_dr_scores
 # early stopping holds out whole clusters, which econml cannot pass to its nuisance models:
 # the faithfulness tests compare fits with a fixed number of trees
 FAST = NuisanceConfig(params={"n_estimators": 40}, early_stopping=False)
+ECONML_LIKE = FAST.model_copy(update={"outcome_model": "partialling_out", "crossfit_repeats": 1})
+"""Nuisances as econml fits them: one split, the outcome regressed on the controls."""
 ALL_KINDS = [
     "linear_dml",
     "sparse_linear_dml",
@@ -70,7 +72,7 @@ def test_dr_learner_on_cached_nuisances_equals_econml_fit(small_data: AnalysisDa
     """Same learners and folds: econml fitting its own nuisances gives the same model."""
     from econml.dr import LinearDRLearner
 
-    cache = _cache(small_data)
+    cache = _cache(small_data, ECONML_LIKE)
     spec = _config([{"kind": "dr_learner"}]).estimators[0]
     kind = get_kind("dr_learner")
     ours = kind.build(spec.params, cache.folds(5), 0, cache)
@@ -99,7 +101,7 @@ def test_iv_kinds_on_cached_nuisances_equal_econml_fit(
 ) -> None:
     from econml.iv.dml import DMLIV, OrthoIV
 
-    cache = _cache(small_data)
+    cache = _cache(small_data, ECONML_LIKE)
     spec = _config([{"kind": kind_name}], instrument="pilot").estimators[0]
     kind = get_kind(kind_name)
     ours = kind.build(spec.params, cache.folds(5), 0, cache)
@@ -123,7 +125,7 @@ def test_iv_kinds_on_cached_nuisances_equal_econml_fit(
 def test_linear_dml_on_residuals_equals_econml_fit(small_data: AnalysisData) -> None:
     from econml.dml import LinearDML
 
-    cache = _cache(small_data)
+    cache = _cache(small_data, ECONML_LIKE)
     spec = _config([{"kind": "linear_dml"}]).estimators[0]
     kind = get_kind("linear_dml")
     ours = kind.build(spec.params, cache.folds(5), 0, cache)

@@ -254,7 +254,8 @@ def test_sorted_gates_increase_and_autoc_is_positive(fitted: Fitted, label: str)
 @pytest.mark.parametrize("label", ESTIMATORS)
 def test_blp_matches_the_projection_of_the_true_effect(fitted: Fitted, label: str) -> None:
     blp = fitted.result.get(label).blp.to_frame().set_index("term")
-    covariates = [t for t in blp.index if t != "(intercept)"]
+    covariates = [t for t in blp.index if t in fitted.data.x.columns]
+    blp = blp.loc[["(intercept)", *covariates]]  # the coefficients, not the joint F row
     design = np.column_stack([np.ones(fitted.data.n), fitted.data.x[covariates].to_numpy()])
     tau = fitted.truth.tau_for(fitted.data.units)
     projection = np.linalg.lstsq(design, tau, rcond=None)[0]

@@ -94,7 +94,7 @@ def _experiment(tmp_path: Path, uri: str, compute: dict[str, Any], **changes: An
             "data_subsets": {"repeats": 2},
             "leave_one_group_out": {"enabled": False},
         },
-        attribution={"n_units": 300, "n_bootstrap": 50},
+        attribution={"n_units": 300},
         compute=compute,
         **changes,
     )

@@ -118,6 +118,17 @@ class Moments:
             solution = np.linalg.lstsq(gram, instruments.T @ self.y[rows], rcond=None)[0]
         return solution[: features.shape[1]]
 
+    @property
+    def has_loss(self) -> bool:
+        """Whether the moment has a loss (not IV: its instruments are its regressors)."""
+        return self.q.shape == self.r.shape and bool(np.array_equal(self.q, self.r))
+
+    def loss(self, effect: np.ndarray, rows: np.ndarray) -> float:
+        r"""Mean squared residual :math:`(y - r_1\,\theta_1)^2` of an effect on ``rows``:
+        the R-loss of a causal forest on residuals, the squared error of a regression
+        forest (a local intercept :math:`\beta(x)` of residuals is about zero)."""
+        return float(np.mean((self.y[rows] - self.r[rows, 0] * effect) ** 2))
+
 
 def causal_moments(y_res: np.ndarray, t_res: np.ndarray) -> Moments:
     """Moments of the partially linear model on residuals with a local intercept:
@@ -187,13 +198,17 @@ class ClusterForest:
         Trees per half-sample of clusters (>= 2).
     max_subsample_size : int or None
         At most this many units per tree (drawn within its clusters); None: no cap.
-    linear_base : bool
-        Each group first fits the global linear model of the effect
+    linear_base : bool or "auto"
+        True: each group first fits the global linear model of the effect
         (:meth:`Moments.linear_fit`, the linear R-learner) on its half-sample; its trees
         are grown on, and estimate, what that model leaves, and add it back at ``x``.
         The base's sampling error then varies from group to group and is part of the
         bootstrap-of-little-bags variance, and a unit's out-of-bag base never saw its
-        cluster either.
+        cluster either. "auto": the forest is grown both ways (same draws) and keeps the
+        one with the smaller cluster-honest out-of-bag loss of its moment
+        (:meth:`Moments.loss`, the R-loss for a causal forest; Nie and Wager 2021), so
+        the choice never uses a unit's own cluster; an IV moment has no such loss and
+        keeps the base.
     random_state : int
     n_jobs : int
         Threads growing trees; the forest does not depend on it.
@@ -207,7 +222,12 @@ class ClusterForest:
     cluster_labels_ : ndarray
         The training clusters, in the order of ``in_half_``'s columns.
     bases_ : ndarray of shape (n_groups, p + 1)
-        Each group's linear base ``(b0, b)`` (zeros without ``linear_base``).
+        Each group's linear base ``(b0, b)`` (zeros without a base).
+    base_used_ : bool
+        Whether the fitted forest has the linear base.
+    oob_losses_ : dict
+        With ``linear_base="auto"`` and a moment with a loss: the out-of-bag loss of the
+        forest with (``True``) and without (``False``) the base; else empty.
     """
 
     def __init__(
@@ -223,7 +243,7 @@ class ClusterForest:
         min_balancedness_tol: float = 0.45,
         ci_group_size: int = 4,
         max_subsample_size: int | None = None,
-        linear_base: bool = False,
+        linear_base: bool | str = False,
         random_state: int = 0,
         n_jobs: int = 1,
     ) -> None:
@@ -253,6 +273,10 @@ class ClusterForest:
             )
         if not 0 < self.max_samples <= 0.5:
             raise ValueError(f"`max_samples` must be in (0, 0.5]; got {self.max_samples}")
+        if self.linear_base not in (True, False, "auto"):
+            raise ValueError(
+                f"`linear_base` must be True, False or 'auto'; got {self.linear_base!r}"
+            )
 
     def _tree_rows(
         self, codes: np.ndarray, half: np.ndarray, rng: np.random.Generator
@@ -294,8 +318,6 @@ class ClusterForest:
         ValueError
             On bad parameters, mismatched shapes, fewer than 4 clusters, or non-finite X.
         """
-        from joblib import Parallel, delayed
-
         self._check_params()
         x = np.asarray(X, dtype=np.float64)
         n = len(moments.y)
@@ -310,12 +332,44 @@ class ClusterForest:
         n_clusters = len(labels)
         if n_clusters < 4:
             raise ValueError(f"a cluster forest needs at least 4 clusters; got {n_clusters}")
+        self.cluster_labels_ = np.asarray(labels)
+        self.oob_losses_: dict[bool, float] = {}
+        if self.linear_base != "auto" or not moments.has_loss:
+            return self._grow_forest(x, moments, codes, self.linear_base is not False)
+        rows = self._loss_rows(n)
+        grown = {}
+        for base in (False, True):
+            self._grow_forest(x, moments, codes, base)
+            effect = self._blocks(x[rows], ~self.in_half_[:, codes[rows]].T)[0]
+            self.oob_losses_[base] = moments.loss(effect, rows)
+            grown[base] = (self.trees_, self.in_half_, self.bases_)
+        best = self.oob_losses_[True] < self.oob_losses_[False]
+        self.trees_, self.in_half_, self.bases_ = grown[best]
+        self.base_used_ = best
+        return self
+
+    def _loss_rows(self, n: int) -> np.ndarray:
+        """Rows the out-of-bag losses are computed on (at most ``2 * max_subsample_size``,
+        drawn once; every row without a cap)."""
+        if self.max_subsample_size is None or n <= 2 * self.max_subsample_size:
+            return np.arange(n)
+        rng = np.random.default_rng([self.random_state, 1])
+        return np.sort(rng.choice(n, 2 * self.max_subsample_size, replace=False))
+
+    def _grow_forest(
+        self, x: np.ndarray, moments: Moments, codes: np.ndarray, base: bool
+    ) -> ClusterForest:
+        """Grow every group's trees (with or without the linear base); every draw comes
+        from ``random_state``, so both ways of ``linear_base="auto"`` share them."""
+        from joblib import Parallel, delayed
+
+        n, n_clusters = len(x), len(self.cluster_labels_)
         rng = np.random.default_rng(self.random_state)
         n_groups = self.n_estimators // self.ci_group_size
         k = moments.n_outputs
         self.n_outputs_ = k
         self.n_features_in_ = x.shape[1]
-        self.cluster_labels_ = np.asarray(labels)
+        self.base_used_ = base
         self.in_half_ = np.zeros((n_groups, n_clusters), dtype=bool)
         self.bases_ = np.zeros((n_groups, x.shape[1] + 1))
         jac = moments.jac()
@@ -335,10 +389,11 @@ class ClusterForest:
                 grow, estimate = self._tree_rows(codes, half, rng)
                 plans.append((grow, estimate, int(rng.integers(2**31 - 1))))
             y = moments.y
-            if self.linear_base:
+            if base:
                 rows = np.flatnonzero(self.in_half_[group, codes])
                 if self.max_subsample_size is not None and len(rows) > 2 * self.max_subsample_size:
-                    rows = np.sort(rng.choice(rows, 2 * self.max_subsample_size, replace=False))
+                    draw = np.random.default_rng([self.random_state, 2, group])
+                    rows = np.sort(draw.choice(rows, 2 * self.max_subsample_size, replace=False))
                 self.bases_[group] = moments.linear_fit(x, rows)
                 y = y - moments.r[:, 0] * (features @ self.bases_[group])
             yaug = np.ascontiguousarray(np.column_stack([y, moments.alpha(y), jac]))

@@ -47,6 +47,18 @@ LINEAR_NOTE = (
 )
 
 
+def _forest_note(forest: Any) -> str:
+    """:data:`FOREST_NOTE` with whether the forest kept its linear base, and why."""
+    used = "with" if forest.base_used_ else "without"
+    losses = forest.oob_losses_
+    if not losses:
+        return f"{FOREST_NOTE}; grown {used} a linear base (as configured)"
+    return (
+        f"{FOREST_NOTE}; grown {used} a linear base, the smaller cluster-honest out-of-bag "
+        f"R-loss ({losses[True]:.4g} with, {losses[False]:.4g} without)"
+    )
+
+
 def _out_of_sample(
     kind: EstimatorKind, model: Any, params: Any, cache: NuisanceCache, random_state: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +166,7 @@ def fit_estimators(
                 tau_hat=tau_hat,
                 tau_se=tau_se,
                 interval="firm" if kind.out_of_sample == "oob" else "none",
-                interval_note=FOREST_NOTE if kind.out_of_sample == "oob" else LINEAR_NOTE,
+                interval_note=_forest_note(model) if kind.out_of_sample == "oob" else LINEAR_NOTE,
                 params=params,
                 scores=scores,
                 fit_seconds=fit_seconds,
