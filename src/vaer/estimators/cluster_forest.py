@@ -230,6 +230,12 @@ class ClusterForest:
         forest with (``True``) and without (``False``) the base; else empty.
     """
 
+    trees_: list[_Tree]
+    in_half_: np.ndarray
+    bases_: np.ndarray
+    base_used_: bool
+    oob_losses_: dict[bool, float]
+
     def __init__(
         self,
         n_estimators: int = 400,
@@ -333,11 +339,11 @@ class ClusterForest:
         if n_clusters < 4:
             raise ValueError(f"a cluster forest needs at least 4 clusters; got {n_clusters}")
         self.cluster_labels_ = np.asarray(labels)
-        self.oob_losses_: dict[bool, float] = {}
+        self.oob_losses_ = {}
         if self.linear_base != "auto" or not moments.has_loss:
             return self._grow_forest(x, moments, codes, self.linear_base is not False)
         rows = self._loss_rows(n)
-        grown = {}
+        grown: dict[bool, tuple[list[_Tree], np.ndarray, np.ndarray]] = {}
         for base in (False, True):
             self._grow_forest(x, moments, codes, base)
             effect = self._blocks(x[rows], ~self.in_half_[:, codes[rows]].T)[0]
