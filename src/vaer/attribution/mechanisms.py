@@ -44,7 +44,7 @@ from vaer.compute import Backend
 from vaer.config.models import NuisanceConfig
 from vaer.data.design import AnalysisData, sample_clusters, subset
 from vaer.estimators.inference import cluster_robust_mean
-from vaer.estimators.nuisance import crossfit_predict, grouped_folds, make_regressor
+from vaer.estimators.nuisance import Folds, crossfit_predict, grouped_folds, make_regressor
 
 SCORES = ("iv_type", "partialling_out")
 MECHANISM_COLUMNS = [
@@ -151,11 +151,21 @@ def _mediator_values(frame: pd.DataFrame, column: str, channel: str, n: int) -> 
             f"the table has {len(values)} rows but the analysis data {n}: pass the frame the "
             "analysis data were built from"
         )
-    if not np.all(np.isfinite(values)):
-        raise ValueError(
-            f"roles.mediators.{channel}: column '{column}' has missing or infinite values"
-        )
+    if np.isinf(values).any():
+        raise ValueError(f"roles.mediators.{channel}: column '{column}' has infinite values")
+    if np.isnan(values).all():
+        raise ValueError(f"roles.mediators.{channel}: column '{column}' is missing for every firm")
     return values
+
+
+def _groups(data: AnalysisData, by_firm_type: bool) -> list[tuple[str, str, np.ndarray]]:
+    """The whole sample, then (``by_firm_type``) each level of each firm-type column."""
+    groups = [("all", "all", np.ones(data.n, dtype=bool))]
+    if by_firm_type:
+        for dimension in data.firm_types.columns:
+            labels = data.firm_types[dimension].astype(str).to_numpy()
+            groups += [(str(dimension), lvl, labels == lvl) for lvl in sorted(set(labels))]
+    return groups
 
 
 def mechanism_tests(
@@ -172,6 +182,11 @@ def mechanism_tests(
     max_units: int | None = None,
 ) -> tuple[MechanismEstimate, ...]:
     """DML effect of VA on every mediator, with cluster-robust 95% CIs.
+
+    A mediator with missing values is estimated on the firms where it is observed (its
+    complete cases; ``n`` and ``n_clusters`` of its rows say how many): valid when it is
+    missing at random given the features. Its own regressions are cross-fitted on those
+    firms; the treatment residuals come from the whole sample.
 
     Parameters
     ----------
@@ -203,9 +218,9 @@ def mechanism_tests(
     Raises
     ------
     ValueError
-        If ``cv`` < 2, ``score`` is unknown, a mediator is missing, not numeric, has
-        NaN/inf values, or is also a feature (a modifier or control), or there are fewer
-        clusters than folds.
+        If ``cv`` < 2, ``score`` is unknown, a mediator is not in the table, not numeric,
+        infinite, missing for every firm or observed in fewer clusters than folds, or is
+        also a feature (a modifier or control), or there are fewer clusters than folds.
     """
     if not isinstance(cv, int) or cv < 2:
         raise ValueError(f"`cv` must be an int >= 2; got {cv!r}")
@@ -224,36 +239,39 @@ def mechanism_tests(
     keep = sample_clusters(data.clusters, max_units, random_state)
     if keep is not None:
         frame, data = frame.loc[keep].reset_index(drop=True), subset(data, keep)
-    folds = grouped_folds(data.clusters, cv, random_state)
 
-    def crossfit(target: np.ndarray) -> np.ndarray:
+    def crossfit(part: AnalysisData, folds: Folds, target: np.ndarray) -> np.ndarray:
         model = make_regressor(nuisance, random_state)
         return crossfit_predict(
-            model, data.xw, target, folds, backend=backend, groups=data.clusters
+            model, part.xw, target, folds, backend=backend, groups=part.clusters
         )
 
-    t_hat = crossfit(data.t)
-    t_res = data.t - t_hat
-    groups: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(data.n, dtype=bool))]
-    if by_firm_type:
-        for dimension in data.firm_types.columns:
-            labels = data.firm_types[dimension].astype(str).to_numpy()
-            groups += [(str(dimension), lvl, labels == lvl) for lvl in sorted(set(labels))]
+    folds = grouped_folds(data.clusters, cv, random_state)
+    t_res = data.t - crossfit(data, folds, data.t)
     results: list[MechanismEstimate] = []
     for channel, columns in mediators.items():
         for column in columns:
             m = _mediator_values(frame, column, channel, data.n)
-            m_hat = crossfit(m)
-            m_res, design = m - m_hat, t_res
+            part, part_folds, part_t_res = data, folds, t_res
+            observed = ~np.isnan(m)
+            if not observed.all():  # complete cases of this mediator only
+                part, m, part_t_res = subset(data, observed), m[observed], t_res[observed]
+                if part.n_clusters < cv:
+                    raise ValueError(
+                        f"roles.mediators.{channel}: column '{column}' is observed in "
+                        f"{part.n_clusters} clusters, fewer than the {cv} folds"
+                    )
+                part_folds = grouped_folds(part.clusters, cv, random_state)
+            m_res, design = m - crossfit(part, part_folds, m), part_t_res
             if score == "iv_type":
-                preliminary = partial_out_effect(m_res, t_res, data.clusters)[0]
-                g_hat = crossfit(m - preliminary * data.t)
-                m_res, design = m - g_hat, data.t
-            for dimension, level, mask in groups:
-                if len(np.unique(data.clusters[mask])) < 2:
+                preliminary = partial_out_effect(m_res, part_t_res, part.clusters)[0]
+                m_res = m - crossfit(part, part_folds, m - preliminary * part.t)
+                design = part.t
+            for dimension, level, mask in _groups(part, by_firm_type):
+                if len(np.unique(part.clusters[mask])) < 2:
                     continue
                 estimate = partial_out_effect(
-                    m_res[mask], t_res[mask], data.clusters[mask], design[mask]
+                    m_res[mask], part_t_res[mask], part.clusters[mask], design[mask]
                 )
                 results.append(MechanismEstimate(channel, column, dimension, level, *estimate))
     results.sort(key=lambda r: r.dimension != "all")
