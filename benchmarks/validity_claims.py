@@ -101,6 +101,12 @@ def _row(claim: str, estimator: str, item: str, value: float, **extra: Any) -> R
     return {"claim": claim, "estimator": estimator, "item": item, "value": float(value), **extra}
 
 
+def _rejects(p_value: float, alpha: float) -> float:
+    """1.0 if ``p_value < alpha``, 0.0 if not, NaN if the product withheld the p-value
+    (``heterogeneity.ranking_tests``: the test is not printed, so no size claim)."""
+    return float(p_value < alpha) if np.isfinite(p_value) else np.nan
+
+
 # ------------------------------------------------------------------ per-firm intervals
 
 
@@ -240,7 +246,7 @@ def heterogeneity_rows(tables: Mapping[str, pd.DataFrame], alpha: float = ALPHA)
                         "het_test",
                         str(rec.estimator),
                         "calibration:differential",
-                        rec.p_value < alpha,
+                        _rejects(rec.p_value, alpha),
                         t=rec.t_stat,
                         estimate=rec.estimate,
                         se=rec.se,
@@ -255,7 +261,7 @@ def heterogeneity_rows(tables: Mapping[str, pd.DataFrame], alpha: float = ALPHA)
                         "het_test",
                         str(rec.estimator),
                         "sorted:top-bottom",
-                        rec.p_value < alpha,
+                        _rejects(rec.p_value, alpha),
                         t=rec.estimate / rec.se,
                         estimate=rec.estimate,
                         se=rec.se,
@@ -269,7 +275,7 @@ def heterogeneity_rows(tables: Mapping[str, pd.DataFrame], alpha: float = ALPHA)
                     "het_test",
                     str(rec.estimator),
                     f"rate:{rec.target}",
-                    rec.p_value < alpha,
+                    _rejects(rec.p_value, alpha),
                     t=rec.estimate / rec.se,
                     estimate=rec.estimate,
                     se=rec.se,
@@ -481,7 +487,9 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
     Heterogeneity tests (``het_test``) become ``het_size`` on designs with a constant
     effect (``heterogeneity`` 0) and ``het_power`` otherwise; tests with a signed
-    statistic also give ``het_mean_t`` on constant-effect designs. ATE rows also give
+    statistic also give ``het_mean_t`` on constant-effect designs. A test whose p-values
+    the product withheld (not printed: no size or power claim) gives only
+    ``het_withheld_mean_t`` (info) on constant-effect designs. ATE rows also give
     ``ate_bias_se`` (mean error over mean SE, its SE from the spread of the errors).
 
     Returns
@@ -495,13 +503,14 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
         null = bool((part["heterogeneity"] == 0).all())
         names = [claim]
         if claim == "het_test":
-            names = ["het_size"] if null else ["het_power"]
+            withheld = bool(part["value"].isna().all())
+            names = [] if withheld else ["het_size"] if null else ["het_power"]
             if null and part["t"].notna().any():
-                names.append("het_mean_t")
+                names.append("het_withheld_mean_t" if withheld else "het_mean_t")
         if claim == "ate_coverage":
             names.append("ate_bias_se")
         for name in names:
-            values = part["t"] if name == "het_mean_t" else part["value"]
+            values = part["t"] if name.endswith("mean_t") else part["value"]
             seeds = int(part["seed"].nunique())
             try:
                 measured, se = mean_and_se(values.to_numpy())

@@ -325,6 +325,25 @@ def test_heterogeneity_rows_and_summary_size_vs_power() -> None:
     assert (power["verdict"] == "info").all()
 
 
+def test_withheld_ranking_tests_make_no_size_claim() -> None:
+    """A p-value the product withheld (NaN) is not a non-rejection: the test gets no size
+    or power line, only its mean t for information on a constant-effect design."""
+    frames = []
+    for seed, t in enumerate([1.0, -0.5]):
+        tables = _het_tables(0.5, t)
+        tables["rate"]["p_value"] = np.nan
+        for h in (0.0, 1.0):
+            part = pd.DataFrame(heterogeneity_rows(tables))
+            frames.append(part.assign(design=f"h{h:g}", seed=seed, heterogeneity=h))
+    rows = pd.concat(frames, ignore_index=True)
+    assert rows.loc[rows["item"] == "rate:AUTOC", "value"].isna().all()
+    summary = summarise(rows)
+    autoc = summary[summary["item"] == "rate:AUTOC"]
+    assert list(autoc["claim"]) == ["het_withheld_mean_t"]
+    assert autoc["measured"].iloc[0] == pytest.approx(0.25)
+    assert (autoc["verdict"] == "info").all()
+
+
 def test_channel_mechanism_ate_and_refuter_rows() -> None:
     tau = np.array([1.0, 2.0, 3.0, 4.0])
     shap = pd.DataFrame({"a": tau - tau.mean(), "b": 0.0})
