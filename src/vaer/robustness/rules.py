@@ -38,6 +38,7 @@ in 89% and 98% of seeds; the sampling-only rule raised false alarms in 71% and 5
 runs, the bound in 1% and 0%. The bound's slack (it drops the covariance, about
 :math:`\widehat{se}_b^2` for a subset) is what absorbs the refit noise when the SEs
 leave it out; with valid SEs the bound holds by itself.
+
 **Sign tests** (alternative measures). An alternative measure of the same effect should
 not have the opposite sign: the rule flags an estimate whose one-sided t-test rejects
 "same sign as the main estimate" at ``level`` (false alarm at most ``level`` when the
