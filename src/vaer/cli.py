@@ -164,6 +164,12 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     out.print(f"wall time: {time.perf_counter() - started:.1f}s")
 
 
+def _p_text(value: float) -> str:
+    """A p-value for the console; NaN is a p-value vaer withholds
+    (``heterogeneity.ranking_tests``: the ranking tests are not size-controlled)."""
+    return "withheld" if value != value else f"{value:.3g}"
+
+
 def _print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
     """The headline heterogeneity tests: Wald equality per firm type, AUTOC, calibration."""
     table = Table(title="Heterogeneity across firms")
@@ -176,11 +182,11 @@ def _print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
                 item.estimator,
                 f"GATEs equal across {row['dimension']} (Wald, {row['df']} df)",
                 f"{row['statistic']:.2f}",
-                f"{row['p_value']:.3g}",
+                _p_text(row["p_value"]),
             )
         autoc = item.rate.target("AUTOC")
         table.add_row(
-            item.estimator, "AUTOC > 0", f"{autoc['estimate']:.4f}", f"{autoc['p_value']:.3g}"
+            item.estimator, "AUTOC > 0", f"{autoc['estimate']:.4f}", _p_text(autoc["p_value"])
         )
         if item.calibration is not None:
             term = item.calibration.term("differential_forest_prediction")
@@ -188,7 +194,7 @@ def _print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
                 item.estimator,
                 "calibration: differential prediction > 0",
                 f"{term['estimate']:.3f}",
-                f"{term['p_value']:.3g}",
+                _p_text(term["p_value"]),
             )
     out.print(table)
 
