@@ -168,6 +168,10 @@ def test_auto_base_keeps_the_forest_with_the_smaller_out_of_bag_loss(
     fixed = ClusterForest(40, linear_base=base, random_state=0).fit(x, moments, city)
     np.testing.assert_array_equal(auto.predict_and_var(x[:50]), fixed.predict_and_var(x[:50]))
     tau_hat = auto.oob_predict_and_var(x, city)[0]
+    # the out-of-bag estimates the choice computed are kept, not computed again
+    np.testing.assert_array_equal(auto.oob_[0], tau_hat)
+    np.testing.assert_array_equal(auto.oob_[1], auto.oob_predict_and_var(x, city)[1])
+    assert fixed.oob_ is None
     # the kept forest's out-of-bag R-loss is the one recorded
     assert moments.loss(tau_hat, np.arange(n)) == pytest.approx(auto.oob_losses_[base])
 

@@ -228,6 +228,10 @@ class ClusterForest:
     oob_losses_ : dict
         With ``linear_base="auto"`` and a moment with a loss: the out-of-bag loss of the
         forest with (``True``) and without (``False``) the base; else empty.
+    oob_ : tuple of ndarray or None
+        The training units' out-of-bag effect and variance
+        (:meth:`oob_predict_and_var` of ``fit``'s ``X`` and ``clusters``) when the auto
+        base computed them on every unit; else None.
     """
 
     trees_: list[_Tree]
@@ -235,6 +239,7 @@ class ClusterForest:
     bases_: np.ndarray
     base_used_: bool
     oob_losses_: dict[bool, float]
+    oob_: tuple[np.ndarray, np.ndarray] | None
 
     def __init__(
         self,
@@ -340,18 +345,21 @@ class ClusterForest:
             raise ValueError(f"a cluster forest needs at least 4 clusters; got {n_clusters}")
         self.cluster_labels_ = np.asarray(labels)
         self.oob_losses_ = {}
+        self.oob_ = None
         if self.linear_base != "auto" or not moments.has_loss:
             return self._grow_forest(x, moments, codes, self.linear_base is not False)
         rows = self._loss_rows(n)
-        grown: dict[bool, tuple[list[_Tree], np.ndarray, np.ndarray]] = {}
+        grown = {}
         for base in (False, True):
             self._grow_forest(x, moments, codes, base)
-            effect = self._blocks(x[rows], ~self.in_half_[:, codes[rows]].T)[0]
-            self.oob_losses_[base] = moments.loss(effect, rows)
-            grown[base] = (self.trees_, self.in_half_, self.bases_)
+            oob = self._blocks(x[rows], ~self.in_half_[:, codes[rows]].T)
+            self.oob_losses_[base] = moments.loss(oob[0], rows)
+            grown[base] = (self.trees_, self.in_half_, self.bases_, oob)
         best = self.oob_losses_[True] < self.oob_losses_[False]
-        self.trees_, self.in_half_, self.bases_ = grown[best]
+        self.trees_, self.in_half_, self.bases_, oob = grown[best]
         self.base_used_ = best
+        if len(rows) == n:  # the losses saw every training unit: keep their estimates
+            self.oob_ = oob
         return self
 
     def _loss_rows(self, n: int) -> np.ndarray:

@@ -72,7 +72,8 @@ def _out_of_sample(
     """
     x = cache.x
     if kind.out_of_sample == "oob":
-        effect, variance = model.oob_predict_and_var(x, cache.clusters)
+        # the auto base has them already when it compared its losses on every unit
+        effect, variance = model.oob_ or model.oob_predict_and_var(x, cache.clusters)
         return effect, np.sqrt(variance)
     effect = np.empty(len(x), dtype=np.float64)
     for train, test in cache.folds(2):
