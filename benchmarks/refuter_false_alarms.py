@@ -137,8 +137,9 @@ def _data(seed: int, design: Design) -> tuple[AnalysisData, float, object]:
     )
     loaded = load_study_data(source, roles, MeasuresConfig(), seed=seed)
     assert loaded.truth is not None
+    assert loaded.source_panel is not None
     rebuild = panel_rebuild(
-        source, roles, MeasuresConfig(), calm=PlaceboShockConfig().window, seed=seed
+        loaded.source_panel, roles, MeasuresConfig(), calm=PlaceboShockConfig().window
     )
     return build_analysis_data(loaded.frame, roles), float(loaded.truth.ate), rebuild
 

@@ -25,6 +25,7 @@ from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import PlaceboShockConfig, RobustnessConfig, SensitivityConfig
 from vaer.data import build_analysis_data, make_synthetic_table
 from vaer.data.design import AnalysisData
+from vaer.data.loading import load_panel
 from vaer.data.synthetic import PANEL_ROLES
 from vaer.estimators import fit_estimators
 from vaer.estimators.results import AteEstimate
@@ -530,9 +531,8 @@ def _calm_and_alternative(seed: int, data: AnalysisData):
     alternative measures, stand-ins on the panel's table: ``growth=dhs`` stands for an
     outcome on another scale (twice the outcome) and ``va_index=pca`` for an index that
     reverses VA (negated treatment), so the rule's pass and fail are both known."""
-    calm = panel_rebuild(
-        PANEL_DATA, PANEL_ROLES_, MeasuresConfig(), calm=PlaceboShockConfig().window, seed=seed
-    )
+    panel = load_panel(PANEL_DATA, PANEL_ROLES_, seed=seed)
+    calm = panel_rebuild(panel, PANEL_ROLES_, MeasuresConfig(), calm=PlaceboShockConfig().window)
 
     def rebuild(variant: str):
         if variant == "calm":

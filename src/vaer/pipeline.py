@@ -1,37 +1,38 @@
-"""``run_experiment``: chains the stages of one experiment, and nothing else.
+"""``run_experiment``: loads the data once, runs the configured stages in order
+(:data:`vaer.stages.STAGES`), writes the tables and report and logs everything.
 
-config -> data -> design -> estimation -> truth check -> tables and report -> tracking.
+Every stage is ``stage(ctx) -> StageResult`` (:mod:`vaer.context`); the pipeline treats
+them alike and knows none of them by name.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from vaer.attribution import AttributionResult, attribution_truth_metrics, run_attribution
+from vaer.attribution import AttributionResult
 from vaer.compute import Backend, Observed, check_tracking_for, get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
-from vaer.data.design import FeatureEncoder, build_analysis_data
-from vaer.estimators.fit import fit_estimators
+from vaer.context import Progress, RunContext, StageResult, no_progress
+from vaer.data.design import build_analysis_data
+from vaer.data.loading import LoadedData
 from vaer.estimators.results import EstimationResult
-from vaer.estimators.truth_metrics import truth_metrics
-from vaer.estimators.tune import TuneResult, tune_estimation
-from vaer.heterogeneity import HeterogeneityResult, analyze_heterogeneity, gate_truth_metrics
+from vaer.estimators.tune import TuneResult
+from vaer.heterogeneity import HeterogeneityResult
 from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
-from vaer.robustness import Rebuild, RobustnessResult, run_robustness
-from vaer.robustness.panel import panel_rebuild
+from vaer.robustness import RobustnessResult
+from vaer.stages import STAGES
 from vaer.tracking import (
+    TrackedRun,
     flatten,
     peak_rss_mb,
     provenance,
@@ -40,7 +41,6 @@ from vaer.tracking import (
     untracked_run,
 )
 
-Progress = Callable[[str], None]
 OnTask = Callable[[int, int], None]
 
 
@@ -57,17 +57,12 @@ class RunResult:
         Folder with ``tables/``, ``run.json`` and ``report.html``.
     report_path : Path or None
     data_summary : dict
-    estimation : EstimationResult
+    results : tuple of StageResult
+        What each stage that ran returned, in run order (typed accessors below).
     truth : dict or None
-        Accuracy against the known truth (synthetic data only).
+        Every stage's accuracy against the known truth (synthetic data only).
     timings : dict
         Seconds per stage.
-    heterogeneity : HeterogeneityResult or None
-        GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree (unless disabled).
-    robustness : RobustnessResult or None
-        Refuters and sensitivity analysis (when ``robustness.enabled``).
-    attribution : AttributionResult or None
-        SHAP channel attribution and mechanism tests (``attribution.enabled``).
     model_uri : str or None
         The logged CATE model (``models:/...``), when tracked.
     """
@@ -78,14 +73,43 @@ class RunResult:
     out_dir: Path
     report_path: Path | None
     data_summary: dict[str, Any]
-    estimation: EstimationResult
+    results: tuple[StageResult, ...]
     truth: dict[str, float] | None
     timings: dict[str, float]
-    heterogeneity: HeterogeneityResult | None = None
-    robustness: RobustnessResult | None = None
-    attribution: AttributionResult | None = None
     model_uri: str | None = None
-    tuning: TuneResult | None = None
+
+    def _find(self, kind: type[Any]) -> Any:
+        return next((r for r in self.results if isinstance(r, kind)), None)
+
+    @property
+    def estimation(self) -> EstimationResult:
+        """The estimation stage's result (every run has one)."""
+        found: EstimationResult = self._find(EstimationResult)
+        return found
+
+    @property
+    def tuning(self) -> TuneResult | None:
+        """Tuning trials and choices (``tune.enabled``)."""
+        found: TuneResult | None = self._find(TuneResult)
+        return found
+
+    @property
+    def heterogeneity(self) -> HeterogeneityResult | None:
+        """GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree."""
+        found: HeterogeneityResult | None = self._find(HeterogeneityResult)
+        return found
+
+    @property
+    def robustness(self) -> RobustnessResult | None:
+        """Refuters and sensitivity analysis (``robustness.enabled``)."""
+        found: RobustnessResult | None = self._find(RobustnessResult)
+        return found
+
+    @property
+    def attribution(self) -> AttributionResult | None:
+        """SHAP channel attribution and mechanism tests (``attribution.enabled``)."""
+        found: AttributionResult | None = self._find(AttributionResult)
+        return found
 
 
 class _Stopwatch:
@@ -115,32 +139,106 @@ class _Stopwatch:
             self.peak_mb[name] = peak_rss_mb()
 
 
-def _headline_metrics(estimation: EstimationResult) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for result in estimation.estimators:
-        for key in ("estimate", "se", "ci_low", "ci_high"):
-            metrics[f"ate.{result.label}.{key}"] = getattr(result.ate, key)
-        metrics[f"time.fit.{result.label}"] = result.fit_seconds
-    metrics["time.fit.nuisances"] = estimation.nuisance_seconds
-    return metrics
-
-
-def _panel_rebuild(config: ExperimentConfig) -> Rebuild | None:
-    """The analysis table rebuilt for other windows/measures (panel-mode refuters)."""
-    wanted = (
-        config.robustness.placebo_shock.enabled or config.robustness.alternative_measures.enabled
+def _open_run(
+    config: ExperimentConfig,
+    run_name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None,
+) -> AbstractContextManager[TrackedRun]:
+    """The MLflow run (or an untracked stand-in) the whole experiment logs into."""
+    if not config.tracking.enabled:
+        return untracked_run(run_name)
+    experiment = config.tracking.experiment or config.name
+    return tracked_run(
+        experiment, run_name, uri=config.tracking.uri, tags=tags, parent_run_id=parent_run_id
     )
-    if config.data.mode != "panel" or not wanted:
-        return None
-    return panel_rebuild(
-        config.data, config.roles, config.measures,
-        calm=config.robustness.placebo_shock.window, seed=config.seed,
-    )  # fmt: skip
+
+
+def _log_inputs(
+    run: TrackedRun, config: ExperimentConfig, experiment_file: Path | None, study: LoadedData
+) -> None:
+    """The resolved config, the experiment file as given, the data set and its counts."""
+    run.log_params(flatten(config.model_dump(mode="json")))
+    run.log_text(dump_config(config), "config/resolved.yaml")
+    if experiment_file is not None and experiment_file.is_file():
+        run.log_text(experiment_file.read_text(encoding="utf-8"), f"config/{experiment_file.name}")
+    run.set_tags({"vaer.data_fingerprint": study.fingerprint, "vaer.data_source": study.source})
+    run.log_dataset(
+        study.frame,
+        name=config.data.path.name if config.data.path else f"synthetic_{config.data.mode}",
+        source=study.source,
+        digest_tags={"fingerprint": study.fingerprint},
+        targets=config.roles.outcome,
+    )
+    summary = study.summary(config.roles)
+    numbers = {
+        f"data.{k}": float(v)
+        for k, v in summary.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    run.log_metrics(
+        {**numbers, **{f"data.dropped.{k}": float(v) for k, v in study.dropped.items()}}
+    )
 
 
 def _truth_rows(metrics: dict[str, float], labels: list[str]) -> list[dict[str, Any]]:
     keys = ("ate_bias", "ate_covered", "cate_rmse", "cate_rmse_ratio")
     return [{"estimator": label, **{k: metrics[f"{label}.{k}"] for k in keys}} for label in labels]
+
+
+def _write_report(
+    ctx: RunContext, run: TrackedRun, out_dir: Path, meta: dict[str, Any]
+) -> tuple[ReportBundle, Path | None]:
+    """Every stage's tables and the run's metadata under ``out_dir``, and the report
+    rendered from what was written (so ``vaer report`` re-renders it)."""
+    config, truth = ctx.config, meta["truth"]
+    labels = [r.label for r in ctx.result(EstimationResult).estimators]
+    tables = dict(ctx.study.tables())
+    for result in ctx.results:
+        tables.update(result.tables())
+    bundle = ReportBundle(
+        tables=tables,
+        meta={
+            **meta,
+            "run_id": run.run_id,
+            "run_name": run.run_name,
+            "seed": config.seed,
+            "roles": config.roles.model_dump(mode="json"),
+            "data": ctx.study.summary(config.roles),
+            "config_yaml": dump_config(config),
+            "truth_rows": _truth_rows(truth, labels) if truth else None,
+        },
+        parquet=frozenset({"shap_values", "shap_data"}),
+    )
+    bundle.write(out_dir)
+    formats = [f for f in config.report.formats if f != "csv"]
+    written = write_report(ReportBundle.read(out_dir), out_dir, formats)
+    return bundle, written.get("html")
+
+
+def _log_outputs(
+    ctx: RunContext, run: TrackedRun, bundle: ReportBundle, out_dir: Path
+) -> str | None:
+    """Tables, figures, the report folder and the CATE model; returns the model's URI."""
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    (figures / "cate_histogram.svg").write_text(
+        cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
+    )
+    for name, table in bundle.tables.items():
+        run.log_table(table, name)
+    estimation = ctx.result(EstimationResult)
+    modifiers = list(ctx.config.roles.modifiers)
+    model_uri = run.log_cate_model(
+        models={r.label: r.model for r in estimation.estimators},
+        intervals={r.label: r.interval for r in estimation.estimators},
+        encoder=ctx.data.modifier_encoder,
+        example=ctx.study.frame[modifiers].head(5),
+    )
+    if model_uri is not None:
+        run.set_tags({"vaer.model_uri": model_uri})
+    run.log_artifacts(out_dir)
+    return model_uri
 
 
 def run_experiment(
@@ -154,7 +252,8 @@ def run_experiment(
     on_task: OnTask | None = None,
     backend: Backend | None = None,
 ) -> RunResult:
-    """Run one experiment end to end.
+    """Run one experiment end to end: load the data, run every enabled stage of
+    :data:`vaer.stages.STAGES`, write the tables and report, log the run.
 
     Parameters
     ----------
@@ -192,7 +291,7 @@ def run_experiment(
     """
     if config.tracking.enabled:
         check_tracking_for(config.compute, resolve_tracking_uri(config.tracking.uri))
-    say = progress or (lambda _message: None)
+    say = progress or no_progress
     clock = _Stopwatch(say)
     started = datetime.now(UTC)
     run_name = run_name or f"{config.name}-{started:%Y%m%d-%H%M%S}"
@@ -202,195 +301,48 @@ def run_experiment(
         **{f"vaer.{k}": v for k, v in origin.items()},
         **dict(tags or {}),
     }
-    experiment = config.tracking.experiment or config.name
-    context = (
-        tracked_run(
-            experiment,
-            run_name,
-            uri=config.tracking.uri,
-            tags=run_tags,
-            parent_run_id=parent_run_id,
-        )
-        if config.tracking.enabled
-        else untracked_run(run_name)
-    )
-    with context as run:
-        config_yaml = dump_config(config)
-        run.log_params(flatten(config.model_dump(mode="json")))
-        run.log_text(config_yaml, "config/resolved.yaml")
-        if experiment_file is not None and experiment_file.is_file():
-            run.log_text(
-                experiment_file.read_text(encoding="utf-8"), f"config/{experiment_file.name}"
-            )
-
+    with _open_run(config, run_name, run_tags, parent_run_id) as run:
         with clock.stage("data", "loading and validating data"):
-            loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
-            data = build_analysis_data(loaded.frame, config.roles)
-        if backend is None:
-            backend = get_backend(config.compute, n_units=data.n)
-        if on_task is not None:
-            backend = Observed(backend, on_task)
-        summary = loaded.summary(config.roles)
-        run.set_tags(
-            {"vaer.data_fingerprint": loaded.fingerprint, "vaer.data_source": loaded.source}
+            study = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+            data = build_analysis_data(study.frame, config.roles)
+        _log_inputs(run, config, experiment_file, study)
+        backend = backend or get_backend(config.compute, n_units=data.n)
+        ctx = RunContext(
+            config, study, data, Observed(backend, on_task) if on_task else backend, say
         )
-        run.log_dataset(
-            loaded.frame,
-            name=config.data.path.name if config.data.path else f"synthetic_{config.data.mode}",
-            source=loaded.source,
-            digest_tags={"fingerprint": loaded.fingerprint},
-            targets=config.roles.outcome,
-        )
-        run.log_metrics(
-            {
-                **{
-                    f"data.{k}": float(v)
-                    for k, v in summary.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)
-                },
-                **{f"data.dropped.{k}": float(v) for k, v in loaded.dropped.items()},
-            }
-        )
-
-        tuning, nuisance, specs = None, config.nuisance, list(config.estimators)
-        if config.tune.enabled:
-            with clock.stage("tune", "tuning nuisances and forests on cluster-grouped splits"):
-                tuning = tune_estimation(
-                    data, specs, nuisance, config.tune,
-                    random_state=config.seed, progress=say, backend=backend,
-                )  # fmt: skip
-            nuisance, specs = tuning.nuisance, list(tuning.specs)
-            run.log_metrics(tuning.metrics())
-            run.log_child("tune", tuning.metrics(), {"tuning": tuning.to_frame()})
-        with clock.stage("estimation", "estimating effects"):
-            estimation = fit_estimators(
-                data, specs, nuisance, random_state=config.seed, progress=say, backend=backend
-            )
-        truth = truth_metrics(estimation, loaded.truth) if loaded.truth is not None else None
-        heterogeneity = None
-        if config.heterogeneity.enabled:
-            with clock.stage("heterogeneity", "analysing heterogeneity across firms"):
-                heterogeneity = analyze_heterogeneity(
-                    estimation, data, config.heterogeneity,
-                    random_state=config.seed, progress=say, backend=backend,
-                )  # fmt: skip
-            if truth is not None and loaded.truth is not None:
-                truth.update(gate_truth_metrics(heterogeneity, loaded.truth, data.units))
-        robustness = None
-        if config.robustness.enabled:
-            with clock.stage("robustness", "refuting and sensitivity analysis"):
-                robustness = run_robustness(
-                    data,
-                    estimation,
-                    specs,
-                    nuisance,
-                    config.robustness,
-                    random_state=config.seed,
-                    rebuild=_panel_rebuild(config),
-                    backend=backend,
-                    progress=say,
-                )
-
-        attribution = None
-        if config.attribution.enabled:
-            with clock.stage("attribution", "attributing effects to channels and mechanisms"):
-                attribution = run_attribution(
-                    data,
-                    estimation,
-                    config.attribution,
-                    config.roles,
-                    config.nuisance,
-                    loaded.frame,
-                    random_state=config.seed,
-                    progress=say,
-                    backend=backend,
-                )
-            run.log_metrics(attribution.metrics())
-            if loaded.truth is not None:
-                checked = attribution_truth_metrics(attribution, loaded.truth)
-                run.log_metrics({f"truth.{k}": v for k, v in checked.items()})
-
+        truth: dict[str, float] | None = None if study.truth is None else {}
+        for stage in STAGES:
+            if not stage.enabled(config):
+                continue
+            with clock.stage(stage.name, stage.message):
+                result = stage.run(ctx)
+            ctx = ctx.with_result(result)
+            run.log_metrics(result.metrics())
+            if stage.child_run:
+                run.log_child(stage.name, result.metrics(), result.tables())
+            if truth is not None and study.truth is not None:
+                truth.update(result.truth_metrics(study.truth, data.units))
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
             meta = {
-                "run_id": run.run_id,
-                "run_name": run.run_name,
-                "experiment": experiment,
+                "experiment": config.tracking.experiment or config.name,
                 "created": f"{started:%Y-%m-%d %H:%M UTC}",
-                "seed": config.seed,
-                "roles": config.roles.model_dump(mode="json"),
-                "data": summary,
                 "provenance": origin,
-                "config_yaml": config_yaml,
                 "truth": truth,
-                "truth_rows": _truth_rows(truth, [r.label for r in estimation.estimators])
-                if truth
-                else None,
             }
-            bundle = ReportBundle(
-                tables={
-                    "ate": estimation.to_frame(),
-                    "intervals": estimation.intervals_frame(),
-                    "cate": estimation.cate_frame(),
-                    **loaded.tables(),
-                    **(heterogeneity.tables() if heterogeneity is not None else {}),
-                    **(attribution.tables() if attribution else {}),
-                },
-                meta=meta,
-                parquet=frozenset({"shap_values", "shap_data"}),
-            )
-            if robustness is not None:
-                bundle.tables["robustness"] = robustness.to_frame()
-                if robustness.sensitivity is not None:
-                    bundle.tables["sensitivity"] = robustness.sensitivity.to_frame()
-            if tuning is not None:
-                bundle.tables["tuning"] = tuning.to_frame()
-            if estimation.t_hat is not None:
-                bundle.tables["treatment"] = pd.DataFrame(
-                    {"unit": data.units, "treatment": data.t, "t_hat": estimation.t_hat}
-                )
-            bundle.write(out_dir)  # render from what was written: `vaer report` re-renders it
-            formats = [f for f in config.report.formats if f != "csv"]
-            written = write_report(ReportBundle.read(out_dir), out_dir, formats)
-            report_path = written.get("html")
-
+            bundle, report_path = _write_report(ctx, run, out_dir, meta)
         with clock.stage("tracking", "logging tables, figures and the CATE model"):
-            figures = out_dir / "figures"
-            figures.mkdir(parents=True, exist_ok=True)
-            (figures / "cate_histogram.svg").write_text(
-                cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
-            )
-            for name, table in bundle.tables.items():
-                run.log_table(table, name)
-            model_uri = run.log_cate_model(
-                models={r.label: r.model for r in estimation.estimators},
-                intervals={r.label: r.interval for r in estimation.estimators},
-                encoder=FeatureEncoder.fit(loaded.frame, config.roles.modifiers),
-                example=loaded.frame[list(config.roles.modifiers)].head(5),
-            )
-            if model_uri is not None:
-                run.set_tags({"vaer.model_uri": model_uri})
-            run.log_artifacts(out_dir)
-        run.log_metrics({**_headline_metrics(estimation), **clock.metrics()})
-        if heterogeneity is not None:
-            run.log_metrics(heterogeneity.metrics())
-        if truth is not None:
-            run.log_metrics({f"truth.{k}": v for k, v in truth.items()})
-        if robustness is not None:
-            run.log_metrics(robustness.metrics())
+            model_uri = _log_outputs(ctx, run, bundle, out_dir)
+        run.log_metrics({**clock.metrics(), **{f"truth.{k}": v for k, v in (truth or {}).items()}})
     return RunResult(
         config=config,
         run_id=run.run_id,
         run_name=run.run_name,
         out_dir=out_dir,
         report_path=report_path,
-        data_summary=summary,
-        estimation=estimation,
+        data_summary=study.summary(config.roles),
+        results=ctx.results,
         truth=truth,
         timings=clock.seconds,
-        heterogeneity=heterogeneity,
-        robustness=robustness,
-        attribution=attribution,
         model_uri=model_uri,
-        tuning=tuning,
     )

@@ -32,11 +32,10 @@ from vaer.compute import Backend, LocalBackend, check_tracking_for, get_backend
 from vaer.config.expand import SweepPlan
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
+from vaer.context import Progress
 from vaer.pipeline import run_experiment
 from vaer.tracking import parent_run, provenance, resolve_tracking_uri, untracked_run
 from vaer.tracking.compare import sweep_summary
-
-Progress = Callable[[str], None]
 
 
 class SweepFailed(RuntimeError):

@@ -15,9 +15,8 @@ the number of firms.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,10 +41,11 @@ from vaer.attribution.refits import (
 from vaer.compute import Backend
 from vaer.config.attribution import AttributionConfig
 from vaer.config.models import NuisanceConfig, Roles
+from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
+from vaer.data.truth import Truth
 from vaer.estimators.results import EstimationResult
 
-Progress = Callable[[str], None]
 CHANNEL_COLUMNS = ["estimator", *SHARE_COLUMNS]
 FEATURE_COLUMNS = [
     "estimator",
@@ -77,11 +77,6 @@ NO_REFIT_NOTE = (
     "not explained: the estimation result keeps no nuisances to refit the final stage on "
     "folds of cities (EstimationResult.cache, EstimatorResult.params)"
 )
-
-
-def _metric_name(name: str) -> str:
-    """``name`` with characters MLflow refuses in metric names replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.:/ -]", "_", name)
 
 
 def sample_rows(n: int, size: int, random_state: int) -> np.ndarray:
@@ -195,6 +190,13 @@ class AttributionResult:
         }
         return {name: table for name, table in tables.items() if not table.empty}
 
+    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
+        """SHAP, channel-share and mechanism accuracy against the truth
+        (:func:`vaer.attribution.truth_check.attribution_truth_metrics`)."""
+        from vaer.attribution.truth_check import attribution_truth_metrics
+
+        return attribution_truth_metrics(self, truth)
+
     def metrics(self) -> dict[str, float]:
         """MLflow metrics: channel shares and intervals, fidelity, timings, mechanisms."""
         metrics: dict[str, float] = {}
@@ -205,7 +207,7 @@ class AttributionResult:
         for estimator, channel, share, low, high in zip(
             *(self.channels[c] for c in columns), strict=True
         ):
-            prefix = _metric_name(f"shap.{estimator}.share.{channel}")
+            prefix = f"shap.{estimator}.share.{channel}"
             metrics[prefix] = float(share)
             metrics[f"{prefix}.ci_low"] = float(low)
             metrics[f"{prefix}.ci_high"] = float(high)
@@ -213,9 +215,7 @@ class AttributionResult:
             if estimate.dimension == "all":
                 prefix = f"mechanism.{estimate.mediator}"
             else:
-                prefix = _metric_name(
-                    f"mechanism.{estimate.mediator}.{estimate.dimension}:{estimate.level}"
-                )
+                prefix = f"mechanism.{estimate.mediator}.{estimate.dimension}:{estimate.level}"
             metrics[f"{prefix}.estimate"] = estimate.estimate
             metrics[f"{prefix}.se"] = estimate.se
         for name, seconds in self.seconds.items():
@@ -397,3 +397,14 @@ def run_attribution(
         else pd.DataFrame(columns=FEATURE_COLUMNS),
         skipped=skipped,
     )
+
+
+def attribution_stage(ctx: RunContext) -> AttributionResult:
+    """The attribution stage (:mod:`vaer.context`): SHAP channels and mechanism tests of the
+    run's estimators (mechanism nuisances from the config's ``nuisance:``, untuned)."""
+    config = ctx.config
+    return run_attribution(
+        ctx.data, ctx.result(EstimationResult), config.attribution, config.roles,
+        config.nuisance, ctx.study.frame,
+        random_state=ctx.seed, progress=ctx.progress, backend=ctx.backend,
+    )  # fmt: skip

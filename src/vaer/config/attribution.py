@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from vaer.config.section import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SurrogateConfig(_Section):
+class SurrogateConfig(Section):
     """The distilled model explained by exact TreeSHAP (``method: tree_surrogate``).
 
     A LightGBM regressor is fitted to the estimator's effect function evaluated at the
@@ -27,7 +25,7 @@ class SurrogateConfig(_Section):
     max_units: int = Field(20_000, ge=100)
 
 
-class MechanismTestConfig(_Section):
+class MechanismTestConfig(Section):
     """DML effects of VA on each mediator of ``roles.mediators``."""
 
     enabled: bool = True
@@ -39,7 +37,7 @@ class MechanismTestConfig(_Section):
     )
 
 
-class AttributionConfig(_Section):
+class AttributionConfig(Section):
     """Cluster-honest SHAP attribution of tau_hat(x) and mechanism tests (DESIGN.md 7).
 
     Each estimator's final stage is refitted on three folds of the clusters, on at most

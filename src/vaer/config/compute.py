@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from vaer.config.estimators import Jobs, resolve_jobs
+from vaer.config.section import Section
 
 
-class ComputeConfig(BaseModel):
+class ComputeConfig(Section):
     """Execution backend of a run.
 
     ``backend: local`` runs parallel work in ``n_jobs`` local processes (joblib); ``auto``
@@ -21,8 +22,6 @@ class ComputeConfig(BaseModel):
     Results do not depend on the backend. A run on Ray logs to an MLflow tracking server
     (:func:`vaer.compute.check_tracking_for`).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["local", "ray"] = "local"
     n_jobs: Jobs = "auto"

@@ -9,12 +9,9 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from vaer.config.section import Section
 
 AUTO_JOBS_MIN_ROWS = 50_000
 
@@ -40,7 +37,7 @@ def resolve_jobs(n_jobs: int | str, n_rows: int | None) -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class NuisanceConfig(_Section):
+class NuisanceConfig(Section):
     """The first-stage learners shared by every estimator of a run.
 
     ``model`` picks the family used for every regression and classification nuisance
@@ -105,11 +102,11 @@ class NuisanceConfig(_Section):
         return self
 
 
-class _EstimatorParams(_Section):
+class _EstimatorParams(Section):
     cv: int = Field(5, ge=2, description="cross-fitting folds, grouped by cluster")
 
 
-class _ForestParams(_Section):
+class _ForestParams(Section):
     """Shared parameters of vaer's cluster forests
     (:class:`~vaer.estimators.cluster_forest.ClusterForest`).
 
@@ -161,7 +158,7 @@ class _ForestParams(_Section):
         return self
 
 
-class _BinaryParams(_Section):
+class _BinaryParams(Section):
     """How the continuous VA index is binarised for the binary-treatment estimators.
 
     ``median``: high = above the sample median; ``top_tercile``: high = in the top third,
@@ -228,7 +225,7 @@ class CausalIVForestParams(_EstimatorParams, _ForestParams):
     criterion: Literal["mse", "het"] = "mse"
 
 
-class _Spec(_Section):
+class _Spec(Section):
     name: str | None = None
 
 
@@ -310,7 +307,7 @@ def check_instrument_for(specs: list[AnySpec], instrument: str | None) -> None:
         )
 
 
-class TuneConfig(_Section):
+class TuneConfig(Section):
     """Opt-in tuning of the nuisance learners and the causal forests on cluster-grouped
     splits (econml's own ``tune()`` splits without groups).
 

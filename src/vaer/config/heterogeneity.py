@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from vaer.config.section import Section
 
 
-class HeterogeneityConfig(BaseModel):
+class HeterogeneityConfig(Section):
     """How effects are broken down by firm type and tested for heterogeneity.
 
     Attributes
@@ -59,8 +61,6 @@ class HeterogeneityConfig(BaseModel):
         ``heterogeneity_size``). Their estimates and SEs are always written; switch this
         on for methods research only.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
     estimators: list[str] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from vaer.config.attribution import AttributionConfig
 from vaer.config.compute import ComputeConfig
@@ -27,19 +27,13 @@ from vaer.config.estimators import (
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
+from vaer.config.section import Section
 from vaer.config.sweep import SweepConfig
-
-
-class _Section(BaseModel):
-    """Base of every config section: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 # --------------------------------------------------------------------------- data
 
 
-class SyntheticTableConfig(_Section):
+class SyntheticTableConfig(Section):
     """Parameters of the built-in cross-sectional synthetic firm table.
 
     See :func:`vaer.data.synthetic_table.make_synthetic_table` for the formulas.
@@ -56,7 +50,7 @@ class SyntheticTableConfig(_Section):
     instrument_strength: float = Field(1.0, ge=0.0)
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     """Where the data come from and what one row is.
 
     ``source: synthetic`` uses the built-in synthetic data (with known truth);
@@ -81,7 +75,7 @@ class DataConfig(_Section):
         return self
 
 
-class Roles(_Section):
+class Roles(Section):
     """Column roles of a study (DESIGN.md section 3)."""
 
     unit: str
@@ -154,7 +148,7 @@ __all__ = [
 # ----------------------------------------------------------- tracking and report
 
 
-class TrackingConfig(_Section):
+class TrackingConfig(Section):
     """Where runs are logged. ``uri`` overrides ``MLFLOW_TRACKING_URI`` and the default
     ``sqlite:///mlruns/mlflow.db``; ``experiment`` defaults to the config's ``name``."""
 
@@ -163,7 +157,7 @@ class TrackingConfig(_Section):
     experiment: str | None = None
 
 
-class ReportConfig(_Section):
+class ReportConfig(Section):
     """Where the run's tables and report are written (``out`` may use ``{run_name}`` and
     ``{run_id}``)."""
 
@@ -171,7 +165,7 @@ class ReportConfig(_Section):
     formats: list[Literal["html", "csv", "latex", "xlsx", "pdf"]] = ["html", "csv", "latex", "xlsx"]
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(Section):
     """A whole experiment: the single object that drives :func:`vaer.pipeline.run_experiment`."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from vaer.config.section import Section
 
 SHOCK_WINDOWS: dict[str, dict[str, list[int]]] = {
     "gfc2009": {"pre": [2006, 2007], "trough": [2009], "recovery": [2010, 2011]},
@@ -22,11 +24,7 @@ years and recovery years. The COVID window's pre-period stops at 2018 so that it
 contain the 2019 trade-war trough."""
 
 
-class _PanelSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SyntheticPanelConfig(_PanelSection):
+class SyntheticPanelConfig(Section):
     """Parameters of the built-in synthetic firm panel.
 
     See :func:`vaer.data.synthetic.make_synthetic_panel` for the formulas each enters.
@@ -52,7 +50,7 @@ class SyntheticPanelConfig(_PanelSection):
     missing_rate: float = Field(0.03, ge=0.0, lt=0.5)
 
 
-class ShockWindow(_PanelSection):
+class ShockWindow(Section):
     """A shock window given by its years (all within the panel)."""
 
     pre: list[int] = Field(min_length=1)
@@ -78,7 +76,7 @@ class ShockWindow(_PanelSection):
         return max(self.pre)
 
 
-class MeasuresConfig(_PanelSection):
+class MeasuresConfig(Section):
     """How panel mode builds outcome, treatment and features (DESIGN.md section 5).
 
     ``shock`` is a window name (``gfc2009``, ``tradewar2019``, ``covid2020``) or explicit

@@ -14,16 +14,13 @@ the model at that level, not proof: one check in twenty is flagged by chance at 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from vaer.config.panel import MeasuresConfig, ShockWindow
+from vaer.config.section import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlaceboTreatmentConfig(_Section):
+class PlaceboTreatmentConfig(Section):
     """Placebo treatment: VA's within-cluster deviations permuted within cluster; each
     permutation's effect is t-tested for 0 (G - 1 df) at level ``alpha / repeats``: false
     alarm ``alpha`` when the model is right."""
@@ -32,7 +29,7 @@ class PlaceboTreatmentConfig(_Section):
     repeats: int = Field(1, ge=1, le=100, description="independent permutations")
 
 
-class RandomCommonCauseConfig(_Section):
+class RandomCommonCauseConfig(Section):
     """A standard-normal column added as a control; the refit is t-tested against the run's
     estimate at level ``alpha`` with the SE of the difference bounded by
     ``sqrt(se_refit**2 + se_run**2)``: false alarm at most ``alpha`` when the model is
@@ -41,7 +38,7 @@ class RandomCommonCauseConfig(_Section):
     enabled: bool = True
 
 
-class DataSubsetsConfig(_Section):
+class DataSubsetsConfig(Section):
     """Re-estimation on ``repeats`` random subsets of ``fraction`` of the clusters; each
     subset is t-tested against the full-sample estimate at level ``alpha / repeats`` with
     the SE of the difference bounded by ``sqrt(se_subset**2 + se_full**2)`` (a subset
@@ -54,7 +51,7 @@ class DataSubsetsConfig(_Section):
     repeats: int = Field(3, ge=1, le=200)
 
 
-class LeaveOneGroupOutConfig(_Section):
+class LeaveOneGroupOutConfig(Section):
     """Drop one firm-type level at a time and re-estimate the effect of the firms left;
     each refit is t-tested against the run's estimate for the same firms at level
     ``alpha / levels`` with the SE of the difference bounded by
@@ -67,7 +64,7 @@ class LeaveOneGroupOutConfig(_Section):
     )
 
 
-class PlaceboShockConfig(_Section):
+class PlaceboShockConfig(Section):
     """Panel mode only: the outcome rebuilt for a calm window before the first shock
     (default: base 2005, fake trough 2006, fake recovery 2007); its effect is t-tested for
     0 (G - 1 df) at level ``alpha``: false alarm ``alpha`` when the model is right."""
@@ -76,7 +73,7 @@ class PlaceboShockConfig(_Section):
     window: ShockWindow = ShockWindow(pre=[2005], trough=[2006], recovery=[2007])
 
 
-class AlternativeMeasuresConfig(_Section):
+class AlternativeMeasuresConfig(Section):
     """Panel mode only: the analysis rebuilt with other outcome measures and VA indices,
     each a ``key=value`` override of ``measures:``; each is flagged if its effect is
     significantly of the opposite sign to the main estimate (one-sided t-test at level
@@ -109,7 +106,7 @@ class AlternativeMeasuresConfig(_Section):
         return self
 
 
-class SensitivityConfig(_Section):
+class SensitivityConfig(Section):
     """Omitted-variable sensitivity (Chernozhukov, Cinelli, Newey, Sharma and Syrgkanis, 2022).
 
     ``cf_y`` is the share of the outcome's residual variance a hidden confounder explains
@@ -138,7 +135,7 @@ class SensitivityConfig(_Section):
         return self
 
 
-class RobustnessConfig(_Section):
+class RobustnessConfig(Section):
     """Refuters and sensitivity analysis of a run (off unless ``enabled: true``)."""
 
     enabled: bool = False

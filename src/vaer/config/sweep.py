@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from vaer.config.section import Section
 
 _PATH = re.compile(r"^[A-Za-z_]\w*(\.\w+)*$")
 _FORBIDDEN_ROOTS = {
@@ -34,7 +36,7 @@ _FORBIDDEN_ROOTS = {
 }
 
 
-class SweepConfig(BaseModel):
+class SweepConfig(Section):
     """A grid of config values and seeds to run as variants of one experiment.
 
     Attributes
@@ -48,8 +50,6 @@ class SweepConfig(BaseModel):
     max_variants : int
         Guard against an accidentally huge grid.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     grid: dict[str, list[Any]] = {}
     seeds: list[int] = []

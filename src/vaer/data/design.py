@@ -40,6 +40,9 @@ class AnalysisData:
     feature_groups : dict
         Original column -> encoded column names, over modifiers and controls.
     instrument : ndarray of shape (n,) or None
+    modifier_encoder : FeatureEncoder or None
+        How ``x`` was encoded from the raw modifier columns (the logged model applies it
+        to new firms).
     """
 
     units: np.ndarray
@@ -51,6 +54,7 @@ class AnalysisData:
     firm_types: pd.DataFrame
     feature_groups: dict[str, list[str]] = field(default_factory=dict)
     instrument: np.ndarray | None = None
+    modifier_encoder: FeatureEncoder | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -192,7 +196,8 @@ def build_analysis_data(frame: pd.DataFrame, roles: Roles) -> AnalysisData:
     roles : Roles
         The study's column roles.
     """
-    x, x_groups = encode_features(frame, roles.modifiers)
+    modifier_encoder = FeatureEncoder.fit(frame, roles.modifiers)
+    x = modifier_encoder.transform(frame)
     controls = [c for c in roles.controls if c not in roles.modifiers]
     w, w_groups = encode_features(frame, controls)
     if roles.cluster:
@@ -208,8 +213,9 @@ def build_analysis_data(frame: pd.DataFrame, roles: Roles) -> AnalysisData:
         w=w,
         clusters=np.asarray(clusters, dtype=np.int64),
         firm_types=frame[list(roles.firm_types)].astype(str).reset_index(drop=True),
-        feature_groups={**x_groups, **w_groups},
+        feature_groups={**modifier_encoder.groups, **w_groups},
         instrument=instrument,
+        modifier_encoder=modifier_encoder,
     )
 
 

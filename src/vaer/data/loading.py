@@ -43,6 +43,9 @@ class LoadedData:
         Panel mode: firms of the panel left out of the table, by reason.
     panel : dict or None
         Panel mode: panel rows and firms, the shock window and the measures used.
+    source_panel : LoadedPanel or None
+        Panel mode: the firm-year panel the table was built from, kept so that stages
+        rebuilding the table (placebo shock, alternative measures) do not load it again.
     """
 
     frame: pd.DataFrame
@@ -51,6 +54,7 @@ class LoadedData:
     truth: Truth | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     panel: dict[str, Any] | None = None
+    source_panel: LoadedPanel | None = field(default=None, compare=False, repr=False)
 
     def summary(self, roles: Roles) -> dict[str, Any]:
         """Counts for the report and the run's tags (in panel mode also the panel's size,

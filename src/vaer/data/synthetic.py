@@ -155,7 +155,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vaer.config.panel import SHOCK_WINDOWS, SyntheticPanelConfig
+from vaer.config.panel import SHOCK_WINDOWS, MeasuresConfig, SyntheticPanelConfig
 from vaer.data.synthetic_table import FIRM_TYPES, MECHANISMS, MEDIATOR_EFFECTS, REGIONS
 from vaer.data.truth import Truth
 
@@ -205,6 +205,42 @@ class SyntheticPanel:
 
     frame: pd.DataFrame
     windows: dict[str, WindowTruth] = field(default_factory=dict)
+
+    def truth_is_exact(
+        self,
+        shock: str,
+        measures: MeasuresConfig,
+        *,
+        va_firm: str | None,
+        weights: tuple[float, float] | None,
+    ) -> bool:
+        """Whether :meth:`truth` is exact for an analysis table built with ``measures``.
+
+        The generator's effects are defined on log growth against the national expectation,
+        with the LQ VA index of the platform column left continuous; other measures give
+        an approximation. ``covid2020`` overwrites the trade war's recovery years, so a
+        ``tradewar2019`` outcome that weighs recovery is approximate too.
+
+        Parameters
+        ----------
+        shock : str
+            The window name.
+        measures : MeasuresConfig
+            How the analysis table was built.
+        va_firm : str or None
+            The firm-level VA column of the roles (``platform`` for this panel).
+        weights : (float, float) or None
+            The outcome's weights on resistance and recovery (None: not a linear map).
+        """
+        return (
+            weights is not None
+            and measures.growth == "log"
+            and measures.expected == "national"
+            and measures.va_index == "lq"
+            and measures.binarize == "none"
+            and va_firm == "platform"
+            and not (shock == "tradewar2019" and weights[1] != 0)
+        )
 
     def truth(
         self,

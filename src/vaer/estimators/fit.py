@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,13 +11,12 @@ import numpy as np
 from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
+from vaer.context import Progress
 from vaer.data.design import AnalysisData
 from vaer.estimators.inference import cluster_robust_mean
 from vaer.estimators.nuisance import NuisanceCache
 from vaer.estimators.registry import EstimatorKind, get_kind, halves
 from vaer.estimators.results import AteEstimate, EstimationResult, EstimatorResult
-
-Progress = Callable[[str], None]
 
 
 def _ate_from_scores(
@@ -182,5 +181,6 @@ def fit_estimators(
         nuisance_seconds=cache.total_seconds,
         nuisance_seconds_by_family=dict(cache.seconds),
         t_hat=cache.first_t_hat(),
+        treatment=data.t,
         cache=cache,
     )

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vaer.data.truth import Truth
+
 ATE_COLUMNS = ["estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "n", "se_type"]
 CATE_COLUMNS = [
     "estimator",
@@ -106,6 +108,8 @@ class EstimationResult:
     nuisance_seconds_by_family: dict[str, float] = field(default_factory=dict)
     t_hat: np.ndarray | None = field(default=None, compare=False, repr=False)
     """Cross-fitted E[T | X, W] per unit (first nuisance fold set), for overlap checks."""
+    treatment: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The treatment per unit, written beside ``t_hat`` (``tables/treatment.csv``)."""
     cache: Any = field(default=None, compare=False, repr=False)
     """The run's :class:`~vaer.estimators.nuisance.NuisanceCache`: later stages refit final
     stages on it (e.g. attribution on folds of clusters) without refitting nuisances."""
@@ -145,6 +149,36 @@ class EstimationResult:
                 "meaning": [r.interval_note for r in self.estimators],
             }
         )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``ate``, ``intervals``, ``cate`` and (when ``t_hat`` is known) ``treatment``."""
+        tables = {
+            "ate": self.to_frame(),
+            "intervals": self.intervals_frame(),
+            "cate": self.cate_frame(),
+        }
+        if self.t_hat is not None and self.treatment is not None:
+            tables["treatment"] = pd.DataFrame(
+                {"unit": self.units, "treatment": self.treatment, "t_hat": self.t_hat}
+            )
+        return tables
+
+    def metrics(self) -> dict[str, float]:
+        """Each estimator's ATE, SE and CI and its fit time; the nuisances' fit time."""
+        metrics: dict[str, float] = {}
+        for result in self.estimators:
+            for key in ("estimate", "se", "ci_low", "ci_high"):
+                metrics[f"ate.{result.label}.{key}"] = getattr(result.ate, key)
+            metrics[f"time.fit.{result.label}"] = result.fit_seconds
+        metrics["time.fit.nuisances"] = self.nuisance_seconds
+        return metrics
+
+    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
+        """ATE bias and coverage, CATE RMSE and correlation per estimator
+        (:func:`vaer.estimators.truth_metrics.truth_metrics`); ``units`` are this result's."""
+        from vaer.estimators.truth_metrics import truth_metrics
+
+        return truth_metrics(self, truth)
 
     def get(self, label: str) -> EstimatorResult:
         """The result of the estimator named ``label``.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,9 @@ from pydantic import ValidationError
 
 from vaer.compute import Backend, LocalBackend
 from vaer.config.estimators import AnySpec, NuisanceConfig, TuneConfig, estimator_label
+from vaer.context import Progress
 from vaer.data.design import AnalysisData
+from vaer.data.truth import Truth
 from vaer.estimators.cluster_forest import causal_moments
 from vaer.estimators.learners import make_regressor
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds
@@ -51,8 +53,6 @@ DEFAULT_NUISANCE_GRIDS: dict[str, list[dict[str, Any]]] = {
     "ridge": [{}],
 }
 TUNING_TREES = 200
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,14 @@ class TuneResult:
         """Best held-out loss per target and the time spent."""
         best = {f"tune.{t.target}.best_loss": t.loss for t in self.trials if t.chosen}
         return {**best, "time.tune": self.seconds}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``tuning``: one row per trial."""
+        return {"tuning": self.to_frame()}
+
+    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
+        """Nothing: tuning has no truth to compare with."""
+        return {}
 
 
 def _describe(overrides: dict[str, Any]) -> str:

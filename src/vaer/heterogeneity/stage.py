@@ -9,7 +9,6 @@ of the report (``gate``, ``gate_tests``, ``gates_sorted``, ``clan``, ``calibrati
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,9 @@ import pandas as pd
 
 from vaer.compute import Backend
 from vaer.config.heterogeneity import HeterogeneityConfig
+from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
+from vaer.data.truth import Truth
 from vaer.estimators.results import EstimationResult
 from vaer.heterogeneity.blp import BlpResult, best_linear_projection
 from vaer.heterogeneity.calibration import CalibrationResult, test_calibration
@@ -26,7 +27,6 @@ from vaer.heterogeneity.policy_tree import PolicyTreeResult, fit_policy_tree, sp
 from vaer.heterogeneity.rate import RateResult, rank_average_treatment_effect
 from vaer.heterogeneity.sorted_gates import SortedGatesResult, clan_variables, sorted_gates
 
-Progress = Callable[[str], None]
 TABLE_NAMES = (
     "gate",
     "gate_tests",
@@ -120,12 +120,19 @@ class HeterogeneityResult:
         }
 
     def metrics(self) -> dict[str, float]:
-        """Every estimator's headline metrics, keys made safe for MLflow; withheld
-        (NaN) p-values are left out."""
+        """Every estimator's headline metrics; withheld (NaN) p-values are left out (the
+        tracking layer makes the keys valid MLflow names)."""
         out: dict[str, float] = {}
         for item in self.estimators:
             out.update(item.metrics())
-        return {metric_key(k): v for k, v in out.items() if np.isfinite(v)}
+        return {k: v for k, v in out.items() if np.isfinite(v)}
+
+    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
+        """GATE coverage and RMSE against the true GATEs of ``units``
+        (:func:`vaer.heterogeneity.truth_check.gate_truth_metrics`)."""
+        from vaer.heterogeneity.truth_check import gate_truth_metrics
+
+        return gate_truth_metrics(self, truth, units)
 
     def withhold_ranking(self) -> HeterogeneityResult:
         """A copy without the p-values and CIs of the tests that rank or regress on
@@ -152,11 +159,6 @@ class HeterogeneityResult:
             "heterogeneity.ranking_tests: true to print them anyway."
         )
         return HeterogeneityResult(estimators=items, notes=(*self.notes, note))
-
-
-def metric_key(key: str) -> str:
-    """Replace characters MLflow does not allow in metric names by ``_``."""
-    return "".join(ch if ch.isalnum() or ch in "_-. /" else "_" for ch in key)
 
 
 def _columns_of(data: AnalysisData, names: list[str]) -> pd.DataFrame:
@@ -339,3 +341,11 @@ def analyze_heterogeneity(
         )
     found = HeterogeneityResult(estimators=tuple(results), notes=tuple(notes))
     return found if config.ranking_tests else found.withhold_ranking()
+
+
+def heterogeneity_stage(ctx: RunContext) -> HeterogeneityResult:
+    """The heterogeneity stage (:mod:`vaer.context`) over the run's estimation result."""
+    return analyze_heterogeneity(
+        ctx.result(EstimationResult), ctx.data, ctx.config.heterogeneity,
+        random_state=ctx.seed, progress=ctx.progress, backend=ctx.backend,
+    )  # fmt: skip

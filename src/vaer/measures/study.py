@@ -62,19 +62,13 @@ def load_study_data(
     )
     truth = None
     exact = False
-    if panel.synthetic is not None and table.window_name in panel.synthetic.windows:
+    synthetic = panel.synthetic
+    if synthetic is not None and table.window_name in synthetic.windows:
         weights = table.outcome_weights
-        exact = (
-            weights is not None
-            and chosen.growth == "log"
-            and chosen.expected == "national"
-            and chosen.va_index == "lq"
-            and chosen.binarize == "none"
-            and roles.va_firm == "platform"
-            # covid2020 overwrites the trade war's recovery years
-            and not (table.window_name == "tradewar2019" and weights[1] != 0)
+        exact = synthetic.truth_is_exact(
+            table.window_name, chosen, va_firm=roles.va_firm, weights=weights
         )
-        truth = panel.synthetic.truth(
+        truth = synthetic.truth(
             table.window_name,
             table.frame[roles.unit].to_numpy(),
             weights=weights if weights is not None else (1.0, 0.0),
@@ -94,4 +88,5 @@ def load_study_data(
             "winsorized": table.winsorized,
             "truth_exact": exact if truth is not None else None,
         },
+        source_panel=panel,
     )

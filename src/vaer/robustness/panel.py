@@ -3,17 +3,17 @@ the run's firm-year panel for a calm window or with other measures.
 
 A variant is either ``calm`` (the placebo-shock window) or a ``key=value`` override of the
 run's ``measures:`` section, e.g. ``growth=dhs``, ``outcome=composite``,
-``va_index=entropy``. The panel is loaded once, on the first call.
+``va_index=entropy``. The rebuilds reuse the panel the run loaded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vaer.config.models import DataConfig, Roles
+from vaer.config.models import Roles
 from vaer.config.panel import MeasuresConfig, ShockWindow
 from vaer.data.design import AnalysisData, build_analysis_data
-from vaer.data.loading import load_panel
+from vaer.data.loading import LoadedPanel
 from vaer.data.validation import validate_table
 from vaer.measures.table import build_analysis_table
 from vaer.robustness.rebuild import Rebuild
@@ -51,37 +51,28 @@ def measures_variant(measures: MeasuresConfig, variant: str) -> MeasuresConfig:
 
 
 def panel_rebuild(
-    data: DataConfig,
+    panel: LoadedPanel,
     roles: Roles,
     measures: MeasuresConfig,
     *,
     calm: ShockWindow,
-    seed: int,
+    min_firms_per_type: int = 20,
 ) -> Rebuild:
-    """A :data:`Rebuild` over the run's panel.
+    """A :data:`Rebuild` over the run's firm-year panel (already loaded, never reloaded).
 
     Parameters
     ----------
-    data, roles, measures
-        The run's sections (``data.mode`` must be ``panel``).
+    panel : LoadedPanel
+        The run's panel (:attr:`vaer.data.loading.LoadedData.source_panel`).
+    roles, measures
+        The run's sections.
     calm : ShockWindow
         The years of the placebo-shock window (variant ``calm``).
-    seed : int
-        The run's seed (the synthetic panel is drawn with it, as in the run).
-
-    Raises
-    ------
-    ValueError
-        If ``data.mode`` is not ``panel``.
+    min_firms_per_type : int
+        As ``data.min_firms_per_type``: the rebuilt table is validated like the run's.
     """
-    if data.mode != "panel":
-        raise ValueError(f"rebuilding the analysis table needs `data.mode: panel`; got {data.mode}")
-    cache: dict[str, Any] = {}
 
     def rebuild(variant: str) -> AnalysisData:
-        if "panel" not in cache:
-            cache["panel"] = load_panel(data, roles, seed=seed)
-        panel = cache["panel"]
         if variant == CALM:
             chosen = measures.model_copy(update={"shock": calm})
         else:
@@ -90,7 +81,7 @@ def panel_rebuild(
         validate_table(
             table.frame,
             roles,
-            min_firms_per_type=data.min_firms_per_type,
+            min_firms_per_type=min_firms_per_type,
             source=f"the analysis table for '{variant}' built from {panel.source}",
         )
         return build_analysis_data(table.frame, roles)

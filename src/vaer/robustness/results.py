@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from vaer.data.truth import Truth
     from vaer.robustness.sensitivity import SensitivityResult
 
 ROBUSTNESS_COLUMNS = [
@@ -120,6 +122,17 @@ class RobustnessResult:
     def sensitivity_frame(self) -> pd.DataFrame | None:
         """The sensitivity table (``tables/sensitivity.csv``), or None if not run."""
         return None if self.sensitivity is None else self.sensitivity.to_frame()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``robustness`` and, when it ran, ``sensitivity``."""
+        tables = {"robustness": self.to_frame()}
+        if self.sensitivity is not None:
+            tables["sensitivity"] = self.sensitivity.to_frame()
+        return tables
+
+    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
+        """Nothing: the refuters check themselves (their pass rules)."""
+        return {}
 
     def metrics(self) -> dict[str, float]:
         """``robustness.<check>[.<variant>].estimate/passed``, ``robustness.<check>.passed``

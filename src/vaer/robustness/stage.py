@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from vaer.compute import Backend, LocalBackend
 from vaer.config.models import EstimatorSpec, NuisanceConfig, estimator_label
 from vaer.config.robustness import RobustnessConfig
+from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData, sample_clusters, subset
 from vaer.estimators.fit import fit_estimators
 from vaer.estimators.results import EstimationResult, EstimatorResult
+from vaer.estimators.stage import estimation_inputs
 from vaer.robustness.data_subsets import data_subsets_plan
 from vaer.robustness.leave_one_group_out import leave_one_group_out_plan
+from vaer.robustness.panel import panel_rebuild
 from vaer.robustness.placebo_treatment import placebo_treatment_plan
 from vaer.robustness.plan import Plan
 from vaer.robustness.random_common_cause import random_common_cause_plan
@@ -35,8 +38,6 @@ from vaer.robustness.sensitivity import (
     benchmark_strengths,
     estimator_sensitivity,
 )
-
-Progress = Callable[[str], None]
 
 
 def _benchmark_controls(data: AnalysisData) -> dict[str, list[str]]:
@@ -223,3 +224,30 @@ def run_robustness(
         seconds=time.perf_counter() - started,
         n_units=data.n,
     )
+
+
+def _panel_rebuild(ctx: RunContext) -> Rebuild | None:
+    """The analysis table rebuilt from the run's panel for the placebo shock and the
+    alternative measures (panel mode with either check on), else None."""
+    config = ctx.config
+    wanted = (
+        config.robustness.placebo_shock.enabled or config.robustness.alternative_measures.enabled
+    )
+    if ctx.study.source_panel is None or not wanted:
+        return None
+    return panel_rebuild(
+        ctx.study.source_panel, config.roles, config.measures,
+        calm=config.robustness.placebo_shock.window,
+        min_firms_per_type=config.data.min_firms_per_type,
+    )  # fmt: skip
+
+
+def robustness_stage(ctx: RunContext) -> RobustnessResult:
+    """The robustness stage (:mod:`vaer.context`): refuters refit the run's estimators with
+    the same (tuned) specs and nuisances."""
+    specs, nuisance = estimation_inputs(ctx)
+    return run_robustness(
+        ctx.data, ctx.result(EstimationResult), specs, nuisance, ctx.config.robustness,
+        random_state=ctx.seed, rebuild=_panel_rebuild(ctx),
+        backend=ctx.backend, progress=ctx.progress,
+    )  # fmt: skip

@@ -1,0 +1,34 @@
+"""The stages of a run, in run order (:mod:`vaer.context`).
+
+Adding a stage: write ``my_stage(ctx: RunContext) -> StageResult`` in its package and add
+one :class:`~vaer.context.Stage` here; :func:`vaer.pipeline.run_experiment` times it, logs
+its tables, metrics and truth checks, and the report shows its tables.
+"""
+
+from __future__ import annotations
+
+from vaer.attribution.stage import attribution_stage
+from vaer.context import Stage
+from vaer.estimators.stage import estimation_stage, tune_stage
+from vaer.heterogeneity.stage import heterogeneity_stage
+from vaer.robustness.stage import robustness_stage
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "tune", "tuning nuisances and forests on cluster-grouped splits", tune_stage,
+        enabled=lambda config: config.tune.enabled, child_run=True,
+    ),
+    Stage("estimation", "estimating effects", estimation_stage),
+    Stage(
+        "heterogeneity", "analysing heterogeneity across firms", heterogeneity_stage,
+        enabled=lambda config: config.heterogeneity.enabled,
+    ),
+    Stage(
+        "robustness", "refuting and sensitivity analysis", robustness_stage,
+        enabled=lambda config: config.robustness.enabled,
+    ),
+    Stage(
+        "attribution", "attributing effects to channels and mechanisms", attribution_stage,
+        enabled=lambda config: config.attribution.enabled,
+    ),
+)  # fmt: skip
