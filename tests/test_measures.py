@@ -15,7 +15,7 @@ from vaer.measures.expected import industry_expected, national_expected
 from vaer.measures.growth import dhs_growth, growth, log_growth, window_levels
 from vaer.measures.resilience import composite, martin_ratio, survival, winsorize
 from vaer.measures.va_index import (
-    binarize,
+    binarise,
     city_index,
     entropy_index,
     location_quotient,
@@ -135,13 +135,14 @@ def test_va_indices_on_hand_computed_cities() -> None:
         location_quotient(pd.Series([0.0, 0.0]))
 
 
-def test_binarize_rules() -> None:
-    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    np.testing.assert_array_equal(binarize(values, "median"), [0, 0, 0, 1, 1, 1])
-    np.testing.assert_array_equal(binarize(values, "top_tercile"), [0, 0, 0, 0, 1, 1])
-    np.testing.assert_array_equal(binarize(values, "none"), values)
-    with pytest.raises(ValueError, match="`binarize` must be 'none', 'median' or 'top_tercile'"):
-        binarize(values, "mean")
+def test_binarise_is_strictly_above_the_cut() -> None:
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    d, cut = binarise(values, "median")  # the median itself is a unit: it stays 0
+    assert cut == 4.0
+    np.testing.assert_array_equal(d, [0, 0, 0, 0, 1, 1, 1])
+    d, cut = binarise(values, "top_tercile")  # 2/3 quantile of 7 values is the 5th: 0
+    assert cut == 5.0
+    np.testing.assert_array_equal(d, [0, 0, 0, 0, 0, 1, 1])
 
 
 ROLES = Roles(

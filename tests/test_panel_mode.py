@@ -152,3 +152,46 @@ def test_vaer_validate_on_the_panel_demo(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "ok: panel:" in result.output
+
+
+@pytest.mark.integration
+def test_a_panel_run_loads_the_panel_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The placebo-shock and alternative-measure rebuilds reuse the run's panel: one
+    panel load (and validation) per run, one analysis table per window or measure."""
+    import vaer.data.loading
+    import vaer.measures.table
+
+    calls = {"panel": 0, "table": 0}
+
+    def counted(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        vaer.data.loading, "validate_panel", counted("panel", vaer.data.loading.validate_panel)
+    )
+    for module in ("vaer.measures.study", "vaer.robustness.panel"):
+        monkeypatch.setattr(
+            f"{module}.build_analysis_table",
+            counted("table", vaer.measures.table.build_analysis_table),
+        )
+    raw = panel_config(tmp_path)
+    raw["tracking"] = {"enabled": False}
+    raw["heterogeneity"] = {"enabled": False}
+    raw["attribution"] = {"enabled": False}
+    raw["robustness"] = {
+        "enabled": True,
+        **{check: {"enabled": False} for check in (
+            "placebo_treatment", "random_common_cause", "data_subsets",
+            "leave_one_group_out", "sensitivity",
+        )},
+        "placebo_shock": {"enabled": True},
+        "alternative_measures": {"enabled": True, "variants": ["growth=dhs", "va_index=pca"]},
+    }  # fmt: skip
+    result = run_experiment(validate_config(raw))
+    assert result.robustness is not None
+    assert {c.check for c in result.robustness.checks} == {"placebo_shock", "alternative_measures"}
+    assert calls == {"panel": 1, "table": 4}  # the run's table, calm, two alternatives

@@ -24,7 +24,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from vaer.config.models import Roles
-from vaer.data.validation import DataValidationError
+from vaer.data.validation import DataValidationError, type_size_problems
 
 MAX_TYPE_LEVELS = 20
 """A numeric firm-type column with more distinct values than this looks continuous."""
@@ -189,16 +189,7 @@ def _type_problems(frame: pd.DataFrame, roles: Roles, min_firms_per_type: int) -
                 "terciles) or move it to `roles.modifiers`"
             )
             continue
-        firms = frame[[roles.unit, column]].dropna().drop_duplicates()
-        counts = firms[column].astype(str).value_counts()
-        small = counts[counts < min_firms_per_type]
-        if len(small):
-            listed = ", ".join(f"{level!r} ({count})" for level, count in small.items())
-            problems.append(
-                f"roles.firm_types: column '{column}' has levels with fewer than "
-                f"{min_firms_per_type} firms: {listed}; merge them into a larger level or "
-                "lower `data.min_firms_per_type`"
-            )
+        problems += type_size_problems(frame, roles.unit, column, min_firms_per_type)
     return problems
 
 

@@ -73,6 +73,24 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def type_size_problems(
+    frame: pd.DataFrame, unit: str, column: str, min_firms_per_type: int
+) -> list[str]:
+    """The message for the levels of firm-type ``column`` held by fewer than
+    ``min_firms_per_type`` distinct units of ``frame`` (a table or a panel), if any."""
+    firms = frame[[unit, column]].dropna().drop_duplicates()
+    counts = firms[column].astype(str).value_counts()
+    small = counts[counts < min_firms_per_type]
+    if not len(small):
+        return []
+    listed = ", ".join(f"{level!r} ({count})" for level, count in small.items())
+    return [
+        f"roles.firm_types: column '{column}' has levels with fewer than "
+        f"{min_firms_per_type} firms: {listed}; merge them into a larger level or "
+        "lower `data.min_firms_per_type`"
+    ]
+
+
 def validate_table(
     frame: pd.DataFrame, roles: Roles, *, min_firms_per_type: int = 20, source: str | None = None
 ) -> None:
@@ -146,14 +164,6 @@ def validate_table(
         )
 
     for column in roles.firm_types:
-        counts = frame[column].value_counts()
-        small = counts[counts < min_firms_per_type]
-        if len(small):
-            listed = ", ".join(f"{level!r} ({count})" for level, count in small.items())
-            problems.append(
-                f"roles.firm_types: column '{column}' has levels with fewer than "
-                f"{min_firms_per_type} firms: {listed}; merge them into a larger level or "
-                "lower `data.min_firms_per_type`"
-            )
+        problems += type_size_problems(frame, roles.unit, column, min_firms_per_type)
     if problems:
         raise DataValidationError(problems, source)

@@ -65,6 +65,7 @@ from vaer.estimators.learners import (
     make_classifier,
     make_regressor,
 )
+from vaer.measures.va_index import binarise
 
 __all__ = [
     "LGBM_DEFAULTS",
@@ -220,38 +221,6 @@ def fold_ids(folds: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarr
     for k, (_, test) in enumerate(folds):
         ids[test] = k
     return ids
-
-
-def binarise(t: np.ndarray, rule: str) -> tuple[np.ndarray, float]:
-    """Binarise the continuous treatment: ``1`` = high VA.
-
-    Parameters
-    ----------
-    t : ndarray of shape (n,)
-    rule : {"median", "top_tercile"}
-        ``median``: above the sample median; ``top_tercile``: above the 2/3 quantile.
-
-    Returns
-    -------
-    d : ndarray of shape (n,) of 0/1 floats
-    threshold : float
-
-    Raises
-    ------
-    ValueError
-        On an unknown rule or when one arm would be empty.
-    """
-    quantiles = {"median": 0.5, "top_tercile": 2 / 3}
-    if rule not in quantiles:
-        raise ValueError(f"unknown binarisation rule '{rule}'; allowed: {sorted(quantiles)}")
-    threshold = float(np.quantile(t, quantiles[rule]))
-    d = (t > threshold).astype(np.float64)
-    if d.min() == d.max():
-        raise ValueError(
-            f"binarising the treatment at its {rule} ({threshold:.4g}) leaves one arm empty; "
-            "the treatment has too few distinct values for a binary-treatment estimator"
-        )
-    return d, threshold
 
 
 @dataclass(frozen=True)

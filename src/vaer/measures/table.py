@@ -17,7 +17,7 @@ from vaer.config.panel import MeasuresConfig, ShockWindow
 from vaer.measures.expected import industry_expected, national_expected
 from vaer.measures.growth import growth, window_levels
 from vaer.measures.resilience import composite, excess_growth, martin_ratio, survival, winsorize
-from vaer.measures.va_index import binarize, city_index
+from vaer.measures.va_index import binarise, city_index
 
 DROP_REASONS = {
     "no_row_in_base_year": "no row in the pre-shock year (entered later or exited before)",
@@ -268,7 +268,10 @@ def build_analysis_table(
         if isinstance(table[column].dtype, pd.CategoricalDtype):
             table[column] = table[column].astype(object)
     table.insert(0, unit, levels.index[keep])
-    table[roles.treatment] = binarize(va.to_numpy()[keep], measures.binarize)
+    va_kept = va.to_numpy(dtype=np.float64)[keep]
+    table[roles.treatment] = (
+        va_kept if measures.binarize == "none" else binarise(va_kept, measures.binarize)[0]
+    )
     table[roles.outcome] = outcome
     table["growth_trough"] = g_trough[keep]
     table["growth_recovery"] = g_recovery[keep]

@@ -106,22 +106,40 @@ def city_index(components: pd.DataFrame, method: str) -> pd.Series:
     raise ValueError(f"`va_index` must be 'lq', 'entropy' or 'pca'; got {method!r}")
 
 
-def binarize(values: np.ndarray, rule: str) -> np.ndarray:
-    """Binary treatment from a continuous index.
+BINARY_CUTS = {"median": 0.5, "top_tercile": 2 / 3}
+"""The binarisation rules and the quantile each cuts at."""
 
-    ``median``: 1 above the median; ``top_tercile``: 1 at or above the 2/3 quantile;
-    ``none``: the values unchanged.
+
+def binarise(t: np.ndarray, rule: str) -> tuple[np.ndarray, float]:
+    """A binary treatment from a continuous one: ``1`` strictly above the cut.
+
+    The one rule of vaer (``measures.binarize`` and estimators' ``binarise``): ``median``
+    is 1 above the sample median, ``top_tercile`` 1 above the 2/3 quantile; a unit at the
+    cut is 0.
+
+    Parameters
+    ----------
+    t : ndarray of shape (n,)
+    rule : {"median", "top_tercile"}
+
+    Returns
+    -------
+    d : ndarray of shape (n,) of 0/1 floats
+    threshold : float
 
     Raises
     ------
     ValueError
-        For an unknown rule.
+        On an unknown rule or when one arm would be empty.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if rule == "none":
-        return values
-    if rule == "median":
-        return (values > np.median(values)).astype(np.float64)
-    if rule == "top_tercile":
-        return (values >= np.quantile(values, 2 / 3)).astype(np.float64)
-    raise ValueError(f"`binarize` must be 'none', 'median' or 'top_tercile'; got {rule!r}")
+    if rule not in BINARY_CUTS:
+        raise ValueError(f"unknown binarisation rule '{rule}'; allowed: {sorted(BINARY_CUTS)}")
+    t = np.asarray(t, dtype=np.float64)
+    threshold = float(np.quantile(t, BINARY_CUTS[rule]))
+    d = (t > threshold).astype(np.float64)
+    if d.min() == d.max():
+        raise ValueError(
+            f"binarising the treatment at its {rule} ({threshold:.4g}) leaves one arm empty; "
+            "the treatment has too few distinct values to binarise"
+        )
+    return d, threshold
