@@ -216,7 +216,7 @@ def test_vaer_ui_serves_the_project_store(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
 def test_an_interrupt_dropped_inside_a_finalizer_is_raised_at_the_next_report() -> None:
     """Python drops exceptions raised in finalizers; the CLI raises the signal again."""
-    from vaer.cli import _Interrupts
+    from vaer.interrupts import Interrupts
 
     class Finalized:
         def __del__(self) -> None:
@@ -224,7 +224,7 @@ def test_an_interrupt_dropped_inside_a_finalizer_is_raised_at_the_next_report() 
             time.sleep(0.2)  # the handler runs here; its KeyboardInterrupt is dropped
 
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
-    with _Interrupts().installed() as interrupts:
+    with Interrupts().installed() as interrupts:
         Finalized()  # collected at once: the signal arrives inside __del__
         with pytest.raises(KeyboardInterrupt):
             interrupts.check()

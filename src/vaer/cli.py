@@ -9,18 +9,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from vaer.console import console, out, print_ate, print_frame, print_heterogeneity, task_bar
+from vaer.interrupts import Interrupts
 
 if TYPE_CHECKING:
     from vaer.config.models import ExperimentConfig
-    from vaer.heterogeneity import HeterogeneityResult
 
 app = typer.Typer(
     name="vaer",
@@ -29,8 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console(soft_wrap=True)
 
 ExperimentArg = Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -53,61 +49,6 @@ def _load(experiment: Path, overrides: list[str] | None) -> ExperimentConfig:
         _fail(str(exc))
 
 
-class _Interrupts:
-    """SIGINT and SIGTERM as KeyboardInterrupt, raised again at the next progress report.
-
-    Python drops an exception raised while a finalizer or weakref callback runs (garbage
-    collection prints "Exception ignored in ..." and goes on), so a Ctrl-C that lands
-    there would be lost and the run would finish as if nothing happened. The signal is
-    remembered, and :meth:`check` (called at every progress report and finished task)
-    raises it again. A terminated run ends KILLED with the reason, not RUNNING.
-    """
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.reason = (
-            "" if signum == signal.SIGINT else f"terminated by signal {signal.Signals(signum).name}"
-        )
-        self.check()
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if a signal has arrived."""
-        if self.reason is not None:
-            raise KeyboardInterrupt(self.reason) if self.reason else KeyboardInterrupt
-
-    @contextmanager
-    def installed(self) -> Iterator[_Interrupts]:
-        """Handle SIGINT and SIGTERM while the block runs (not outside the main thread)."""
-        try:
-            previous = {
-                sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
-            }
-        except ValueError:  # not the main thread (e.g. inside a test runner's thread)
-            yield self
-            return
-        try:
-            yield self
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-def _task_bar() -> Any:
-    """A progress bar of the running step's tasks (folds, bootstrap chunks, refits, ...)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tasks"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 @app.command()
 def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Run an experiment: data -> estimates -> tables, report and an MLflow run."""
@@ -122,9 +63,9 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             f"`vaer run {experiment} --set sweep=null`"
         )
     started = time.perf_counter()
-    bar = _task_bar()
+    bar = task_bar()
     try:
-        with _Interrupts().installed() as interrupts, bar:
+        with Interrupts().installed() as interrupts, bar:
             step = bar.add_task("starting", total=None)
 
             def progress(message: str) -> None:
@@ -142,61 +83,15 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             )
     except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
-    table = Table(title=f"Average effect of VA on {config.roles.outcome}")
-    for column in ("estimator", "estimate", "se", "95% CI", "se type"):
-        table.add_column(column)
-    for row in (est.ate for est in result.estimation.estimators):
-        table.add_row(
-            row.estimator,
-            f"{row.estimate:.4f}",
-            f"{row.se:.4f}",
-            f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
-            row.se_type,
-        )
-    out.print(table)
+    print_ate(result.estimation, config.roles.outcome)
     if result.heterogeneity is not None:
-        _print_heterogeneity(result.heterogeneity)
+        print_heterogeneity(result.heterogeneity)
     if result.truth:
         out.print(f"true ATE (synthetic data): {result.truth['true_ate']:.4f}")
     out.print(f"MLflow run id: {result.run_id}")
     if result.report_path is not None:
         out.print(f"report: {result.report_path}")
     out.print(f"wall time: {time.perf_counter() - started:.1f}s")
-
-
-def _p_text(value: float) -> str:
-    """A p-value for the console; NaN is a p-value vaer withholds
-    (``heterogeneity.ranking_tests``: the ranking tests are not size-controlled)."""
-    return "withheld" if value != value else f"{value:.3g}"
-
-
-def _print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
-    """The headline heterogeneity tests: Wald equality per firm type, AUTOC, calibration."""
-    table = Table(title="Heterogeneity across firms")
-    for column in ("estimator", "test", "statistic", "p-value"):
-        table.add_column(column)
-    for item in heterogeneity.estimators:
-        equality = item.gates.tests_frame().query("test == 'equality'")
-        for row in equality.to_dict("records"):
-            table.add_row(
-                item.estimator,
-                f"GATEs equal across {row['dimension']} (Wald, {row['df']} df)",
-                f"{row['statistic']:.2f}",
-                _p_text(row["p_value"]),
-            )
-        autoc = item.rate.target("AUTOC")
-        table.add_row(
-            item.estimator, "AUTOC > 0", f"{autoc['estimate']:.4f}", _p_text(autoc["p_value"])
-        )
-        if item.calibration is not None:
-            term = item.calibration.term("differential_forest_prediction")
-            table.add_row(
-                item.estimator,
-                "calibration: differential prediction > 0",
-                f"{term['estimate']:.3f}",
-                _p_text(term["p_value"]),
-            )
-    out.print(table)
 
 
 @app.command()
@@ -273,27 +168,6 @@ def _load_sweep(experiment: Path, overrides: list[str] | None) -> Any:
         _fail(str(exc))
 
 
-def _print_frame(frame: Any, title: str, *, digits: int = 4) -> None:
-    """Print a DataFrame as a rich table at its natural width (headers break after dots)."""
-    from rich.measure import Measurement
-
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column).replace(".", ".\n").replace(":", ":\n"), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*[_cell(value, digits) for value in row])
-    natural = Measurement.get(out, out.options.update(width=10_000), table).maximum
-    wide = Console(soft_wrap=True, width=max(natural, out.width), file=out.file)
-    wide.print(table)
-
-
-def _cell(value: Any, digits: int) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.{digits}g}"
-    text = str(value)
-    return text[:8] if len(text) == 32 and text.isalnum() else text
-
-
 @app.command()
 def sweep(
     experiment: ExperimentArg,
@@ -312,7 +186,7 @@ def sweep(
     from vaer.sweep import SweepFailed, run_sweep
 
     plan = _load_sweep(experiment, set_)
-    _print_frame(plan.to_frame(), f"{len(plan.variants)} variants of {plan.base.name}")
+    print_frame(plan.to_frame(), f"{len(plan.variants)} variants of {plan.base.name}")
     if dry_run:
         return
     bar = Progress(
@@ -324,7 +198,7 @@ def sweep(
         console=console,
     )
     failed: SweepFailed | None = None
-    with _Interrupts().installed() as interrupts, bar:
+    with Interrupts().installed() as interrupts, bar:
         task = bar.add_task("starting", total=len(plan.variants))
 
         def step_message(message: str) -> None:
@@ -357,7 +231,7 @@ def sweep(
         from vaer.tracking.compare import comparison_table
 
         table = comparison_table(summary)
-        _print_frame(table.drop(columns=["variant"]), f"sweep {result.run_name}")
+        print_frame(table.drop(columns=["variant"]), f"sweep {result.run_name}")
     out.print(f"MLflow parent run id: {result.parent_run_id}")
     out.print(f"summary: {result.out_dir / 'tables' / 'sweep_summary.csv'}")
     if failed is not None:
@@ -430,7 +304,7 @@ def compare(
     varied = any(str(c).startswith("param:") for c in table.columns)
     hidden = ["parent_run_id", *(["variant"] if varied else [])]
     shown = table.drop(columns=[c for c in hidden if c in table.columns])
-    _print_frame(shown, f"{len(table)} runs ({resolved})")
+    print_frame(shown, f"{len(table)} runs ({resolved})")
     if csv is not None:
         csv.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(csv, index=False)

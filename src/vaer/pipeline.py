@@ -142,16 +142,23 @@ class _Stopwatch:
 def _open_run(
     config: ExperimentConfig,
     run_name: str,
-    tags: Mapping[str, str],
+    origin: dict[str, str],
+    tags: Mapping[str, str] | None,
     parent_run_id: str | None,
 ) -> AbstractContextManager[TrackedRun]:
-    """The MLflow run (or an untracked stand-in) the whole experiment logs into."""
+    """The MLflow run (or an untracked stand-in) the whole experiment logs into, tagged
+    with the seed, the code's provenance and ``tags``."""
     if not config.tracking.enabled:
         return untracked_run(run_name)
-    experiment = config.tracking.experiment or config.name
+    run_tags = {
+        "vaer.seed": str(config.seed),
+        **{f"vaer.{k}": v for k, v in origin.items()},
+        **dict(tags or {}),
+    }
     return tracked_run(
-        experiment, run_name, uri=config.tracking.uri, tags=tags, parent_run_id=parent_run_id
-    )
+        config.tracking.experiment or config.name, run_name,
+        uri=config.tracking.uri, tags=run_tags, parent_run_id=parent_run_id,
+    )  # fmt: skip
 
 
 def _log_inputs(
@@ -187,11 +194,15 @@ def _truth_rows(metrics: dict[str, float], labels: list[str]) -> list[dict[str, 
 
 
 def _write_report(
-    ctx: RunContext, run: TrackedRun, out_dir: Path, meta: dict[str, Any]
+    ctx: RunContext,
+    run: TrackedRun,
+    out_dir: Path,
+    truth: dict[str, float] | None,
+    meta: dict[str, Any],
 ) -> tuple[ReportBundle, Path | None]:
     """Every stage's tables and the run's metadata under ``out_dir``, and the report
     rendered from what was written (so ``vaer report`` re-renders it)."""
-    config, truth = ctx.config, meta["truth"]
+    config = ctx.config
     labels = [r.label for r in ctx.result(EstimationResult).estimators]
     tables = dict(ctx.study.tables())
     for result in ctx.results:
@@ -200,6 +211,8 @@ def _write_report(
         tables=tables,
         meta={
             **meta,
+            "experiment": config.tracking.experiment or config.name,
+            "truth": truth,
             "run_id": run.run_id,
             "run_name": run.run_name,
             "seed": config.seed,
@@ -296,12 +309,7 @@ def run_experiment(
     started = datetime.now(UTC)
     run_name = run_name or f"{config.name}-{started:%Y%m%d-%H%M%S}"
     origin = provenance()
-    run_tags = {
-        "vaer.seed": str(config.seed),
-        **{f"vaer.{k}": v for k, v in origin.items()},
-        **dict(tags or {}),
-    }
-    with _open_run(config, run_name, run_tags, parent_run_id) as run:
+    with _open_run(config, run_name, origin, tags, parent_run_id) as run:
         with clock.stage("data", "loading and validating data"):
             study = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
             data = build_analysis_data(study.frame, config.roles)
@@ -324,13 +332,8 @@ def run_experiment(
                 truth.update(result.truth_metrics(study.truth, data.units))
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
-            meta = {
-                "experiment": config.tracking.experiment or config.name,
-                "created": f"{started:%Y-%m-%d %H:%M UTC}",
-                "provenance": origin,
-                "truth": truth,
-            }
-            bundle, report_path = _write_report(ctx, run, out_dir, meta)
+            meta = {"created": f"{started:%Y-%m-%d %H:%M UTC}", "provenance": origin}
+            bundle, report_path = _write_report(ctx, run, out_dir, truth, meta)
         with clock.stage("tracking", "logging tables, figures and the CATE model"):
             model_uri = _log_outputs(ctx, run, bundle, out_dir)
         run.log_metrics({**clock.metrics(), **{f"truth.{k}": v for k, v in (truth or {}).items()}})

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vaer.config.estimators import AnyParams, ForestParams
 from vaer.data.design import sample_clusters
 
 N_FOLDS = 3
@@ -52,7 +53,7 @@ class FinalStage:
     """
 
     kind: str
-    params: Any
+    params: AnyParams
     cache: Any
 
     def fit(self, rows: np.ndarray, *, max_trees: int | None = None, random_state: int = 0) -> Any:
@@ -76,9 +77,12 @@ class FinalStage:
 
         kind = get_kind(self.kind)
         params = self.params
-        trees = getattr(params, "n_estimators", None)
-        if max_trees is not None and trees is not None and trees > max_trees:
-            size = int(params.ci_group_size)
+        if (
+            isinstance(params, ForestParams)
+            and max_trees is not None
+            and params.n_estimators > max_trees
+        ):
+            size = params.ci_group_size
             params = params.model_copy(
                 update={"n_estimators": max(2 * size, (max_trees // size) * size)}
             )

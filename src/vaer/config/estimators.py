@@ -225,6 +225,23 @@ class CausalIVForestParams(_EstimatorParams, _ForestParams):
     criterion: Literal["mse", "het"] = "mse"
 
 
+ForestParams = CausalForestDMLParams | ForestDRLearnerParams | CausalIVForestParams
+"""Params of the forest kinds (:class:`_ForestParams`)."""
+BinaryParams = DRLearnerParams | ForestDRLearnerParams
+"""Params of the binary-treatment kinds (:class:`_BinaryParams`)."""
+AnyParams = (
+    LinearDMLParams
+    | SparseLinearDMLParams
+    | CausalForestDMLParams
+    | DRLearnerParams
+    | ForestDRLearnerParams
+    | OrthoIVParams
+    | DMLIVParams
+    | CausalIVForestParams
+)
+"""Params of any kind."""
+
+
 class _Spec(Section):
     name: str | None = None
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from vaer.compute import Backend, LocalBackend
-from vaer.config.estimators import NuisanceConfig, check_instrument_for, estimator_label
+from vaer.config.estimators import AnyParams, NuisanceConfig, check_instrument_for, estimator_label
 from vaer.config.models import EstimatorSpec
 from vaer.context import Progress
 from vaer.data.design import AnalysisData
@@ -59,7 +59,7 @@ def _forest_note(forest: Any) -> str:
 
 
 def _out_of_sample(
-    kind: EstimatorKind, model: Any, params: Any, cache: NuisanceCache, random_state: int
+    kind: EstimatorKind, model: Any, params: AnyParams, cache: NuisanceCache, random_state: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster-honest out-of-sample effects and their per-unit standard errors.
 

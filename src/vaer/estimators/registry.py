@@ -28,6 +28,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vaer.config.estimators import (
+    AnyParams,
+    BinaryParams,
+    DMLIVParams,
+    DRLearnerParams,
+    ForestDRLearnerParams,
+    ForestParams,
+    LinearDMLParams,
+    OrthoIVParams,
+    SparseLinearDMLParams,
+)
 from vaer.estimators.cluster_forest import (
     ClusterForest,
     causal_moments,
@@ -52,7 +63,7 @@ def _rows_of(folds: Folds) -> int:
 # ------------------------------------------------------------------ builders
 
 
-def _build_linear_dml(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
+def _build_linear_dml(params: LinearDMLParams, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
     from econml.dml import LinearDML
 
     return LinearDML(
@@ -64,7 +75,9 @@ def _build_linear_dml(params: Any, folds: Folds, rs: int, cache: NuisanceCache) 
     )
 
 
-def _build_sparse_linear_dml(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
+def _build_sparse_linear_dml(
+    params: SparseLinearDMLParams, folds: Folds, rs: int, cache: NuisanceCache
+) -> Any:
     from econml.dml import SparseLinearDML
 
     return SparseLinearDML(
@@ -81,7 +94,7 @@ def _build_sparse_linear_dml(params: Any, folds: Folds, rs: int, cache: Nuisance
     )
 
 
-def forest_of(params: Any, random_state: int, n_jobs: int = 1) -> ClusterForest:
+def forest_of(params: ForestParams, random_state: int, n_jobs: int = 1) -> ClusterForest:
     """An unfitted :class:`ClusterForest` of a forest kind's params (``n_jobs`` threads grow
     its trees; the forest does not depend on it)."""
     return ClusterForest(
@@ -99,12 +112,14 @@ def forest_of(params: Any, random_state: int, n_jobs: int = 1) -> ClusterForest:
     )
 
 
-def _build_forest(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> ClusterForest:
+def _build_forest(
+    params: ForestParams, folds: Folds, rs: int, cache: NuisanceCache
+) -> ClusterForest:
     """:func:`forest_of` with the run's threads for this many rows (``nuisance.n_jobs``)."""
     return forest_of(params, rs, cache.config.jobs(_rows_of(folds)))
 
 
-def _dr_models(params: Any, cache: NuisanceCache) -> dict[str, Any]:
+def _dr_models(params: BinaryParams, cache: NuisanceCache) -> dict[str, Any]:
     nu = cache.binary(params.cv, params.binarise)
     id_column = cache.x.shape[1]
     return {
@@ -114,7 +129,7 @@ def _dr_models(params: Any, cache: NuisanceCache) -> dict[str, Any]:
     }
 
 
-def _build_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
+def _build_dr_learner(params: DRLearnerParams, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
     from econml.dr import LinearDRLearner
 
     return LinearDRLearner(
@@ -125,7 +140,7 @@ def _build_dr_learner(params: Any, folds: Folds, rs: int, cache: NuisanceCache) 
     )
 
 
-def _build_orthoiv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
+def _build_orthoiv(params: OrthoIVParams, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
     from econml.iv.dml import OrthoIV
 
     base, iv = cache.continuous(params.cv), cache.iv(params.cv)
@@ -141,7 +156,7 @@ def _build_orthoiv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> 
     )
 
 
-def _build_dmliv(params: Any, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
+def _build_dmliv(params: DMLIVParams, folds: Folds, rs: int, cache: NuisanceCache) -> Any:
     from econml.iv.dml import DMLIV
 
     base, iv = cache.continuous(params.cv), cache.iv(params.cv)
@@ -163,35 +178,41 @@ def _ids(rows: np.ndarray) -> np.ndarray:
     return rows.astype(np.float64)[:, None]
 
 
-def _fit_on_residuals(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_on_residuals(
+    model: Any, rows: np.ndarray, cache: NuisanceCache, params: AnyParams
+) -> None:
     nu = cache.continuous(params.cv)
     model.fit(nu.y_res[rows], nu.t_res[rows], X=cache.x[rows])
 
 
-def _fit_causal_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_causal_forest(
+    model: Any, rows: np.ndarray, cache: NuisanceCache, params: AnyParams
+) -> None:
     nu = cache.continuous(params.cv)
     moments = causal_moments(nu.y_res[rows], nu.t_res[rows])
     model.fit(cache.x[rows], moments, cache.clusters[rows])
 
 
-def _fit_forest_dr(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_forest_dr(
+    model: Any, rows: np.ndarray, cache: NuisanceCache, params: BinaryParams
+) -> None:
     nu = cache.binary(params.cv, params.binarise)
     pseudo = aipw_scores(cache.y, nu.d, nu.mu, nu.propensity, params.min_propensity)
     model.fit(cache.x[rows], regression_moments(pseudo[rows]), cache.clusters[rows])
 
 
-def _fit_binary(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_binary(model: Any, rows: np.ndarray, cache: NuisanceCache, params: BinaryParams) -> None:
     nu = cache.binary(params.cv, params.binarise)
     model.fit(cache.y[rows], nu.d[rows], X=cache.x[rows], W=_ids(rows))
 
 
-def _fit_iv(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_iv(model: Any, rows: np.ndarray, cache: NuisanceCache, params: AnyParams) -> None:
     if cache.z is None:
         raise ValueError("instrumental-variable estimators need `roles.instrument`")
     model.fit(cache.y[rows], cache.t[rows], Z=cache.z[rows], X=cache.x[rows], W=_ids(rows))
 
 
-def _fit_iv_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: Any) -> None:
+def _fit_iv_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: AnyParams) -> None:
     nu, iv = cache.continuous(params.cv), cache.iv(params.cv)
     moments = iv_moments(nu.y_res[rows], nu.t_res[rows], iv.z_res[rows])
     model.fit(cache.x[rows], moments, cache.clusters[rows])
@@ -200,17 +221,17 @@ def _fit_iv_forest(model: Any, rows: np.ndarray, cache: NuisanceCache, params: A
 # ------------------------------------------------------------ scores per family
 
 
-def _continuous_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: Any) -> np.ndarray:
+def _continuous_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: AnyParams) -> np.ndarray:
     nu = cache.continuous(params.cv)
     return continuous_dr_scores(tau_hat, nu.y_res, nu.t_res, nu.t_res_var)
 
 
-def _binary_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: Any) -> np.ndarray:
+def _binary_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: BinaryParams) -> np.ndarray:
     nu = cache.binary(params.cv, params.binarise)
     return aipw_scores(cache.y, nu.d, nu.mu, nu.propensity, params.min_propensity)
 
 
-def _iv_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: Any) -> np.ndarray:
+def _iv_scores(tau_hat: np.ndarray, cache: NuisanceCache, params: AnyParams) -> np.ndarray:
     nu, iv = cache.continuous(params.cv), cache.iv(params.cv)
     return iv_dr_scores(tau_hat, nu.y_res, nu.t_res, iv.z_res, iv.compliance)
 
@@ -249,9 +270,9 @@ class EstimatorKind:
     scores: Callable[[np.ndarray, NuisanceCache, Any], np.ndarray]
     out_of_sample: Literal["oob", "crossfit"]
 
-    def estimand(self, params: Any) -> str:
+    def estimand(self, params: AnyParams) -> str:
         """The quantity this estimator's ATE row estimates."""
-        if self.family == "binary":
+        if isinstance(params, DRLearnerParams | ForestDRLearnerParams):
             where = "median" if params.binarise == "median" else "top-tercile cut-off"
             return f"average effect of high vs low VA (high = VA above its {where})"
         return APE_IV if self.family == "iv" else APE

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vaer.config.estimators import AnyParams
 from vaer.data.truth import Truth
 
 ATE_COLUMNS = ["estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "n", "se_type"]
@@ -95,7 +96,7 @@ class EstimatorResult:
     family: str = "continuous"
     interval: str = "none"
     interval_note: str = ""
-    params: Any = field(default=None, compare=False, repr=False)
+    params: AnyParams | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

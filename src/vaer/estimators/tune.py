@@ -29,7 +29,14 @@ import pandas as pd
 from pydantic import ValidationError
 
 from vaer.compute import Backend, LocalBackend
-from vaer.config.estimators import AnySpec, NuisanceConfig, TuneConfig, estimator_label
+from vaer.config.estimators import (
+    AnySpec,
+    CausalForestDMLParams,
+    ForestParams,
+    NuisanceConfig,
+    TuneConfig,
+    estimator_label,
+)
 from vaer.context import Progress
 from vaer.data.design import AnalysisData
 from vaer.data.truth import Truth
@@ -138,7 +145,7 @@ class _ForestTrial:
     split: tuple[np.ndarray, np.ndarray]
     rs: int
 
-    def __call__(self, params: Any) -> float:
+    def __call__(self, params: ForestParams) -> float:
         train, valid = self.split
         trees = min(params.n_estimators, TUNING_TREES)
         small = params.model_copy(update={"n_estimators": trees - trees % params.ci_group_size})
@@ -221,12 +228,12 @@ def tune_estimation(
             spec = specs[k]
             label = estimator_label(spec)
             say(f"tuning {label}: {len(config.forest_grid)} candidates on held-out clusters")
-            params = []
+            base = spec.params
+            assert isinstance(base, CausalForestDMLParams)  # the forests chosen above
+            params: list[ForestParams] = []
             for override in config.forest_grid:
                 try:
-                    params.append(
-                        spec.params.model_validate({**spec.params.model_dump(), **override})
-                    )
+                    params.append(base.model_validate({**base.model_dump(), **override}))
                 except ValidationError as exc:
                     raise ValueError(
                         f"tune.forest_grid entry {override} is not valid for {label}: "
