@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -37,16 +37,12 @@ class StageResult(Protocol):
 
     ``tables()`` are written to ``tables/`` and logged (the report's sections pick the
     tables they own by name, :mod:`vaer.reporting.sections`; tables no section claims
-    appear under "Other tables"); ``metrics()`` are logged as run metrics;
-    ``truth_metrics`` compares the result with a synthetic data set's known truth (logged
-    as ``truth.<key>``), empty when there is nothing to compare.
+    appear under "Other tables"); ``metrics()`` are logged as run metrics.
     """
 
     def tables(self) -> dict[str, pd.DataFrame]: ...
 
     def metrics(self) -> dict[str, float]: ...
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]: ...
 
 
 R = TypeVar("R")
@@ -129,6 +125,9 @@ class Stage:
         ``enabled(config) -> bool``; a disabled stage is skipped.
     child_run : bool
         Also log the result as a child MLflow run of its own (tuning's trials).
+    truth_check : callable or None
+        ``truth_check(result, truth, units) -> dict``: the result against a synthetic data
+        set's known truth over the run's ``units`` (logged as ``truth.<key>``).
     """
 
     name: str
@@ -136,3 +135,4 @@ class Stage:
     run: Callable[[RunContext], StageResult]
     enabled: Callable[[ExperimentConfig], bool] = lambda _config: True
     child_run: bool = False
+    truth_check: Callable[[Any, Truth, np.ndarray], dict[str, float]] | None = None

@@ -328,8 +328,8 @@ def run_experiment(
             run.log_metrics(result.metrics())
             if stage.child_run:
                 run.log_child(stage.name, result.metrics(), result.tables())
-            if truth is not None and study.truth is not None:
-                truth.update(result.truth_metrics(study.truth, data.units))
+            if stage.truth_check and truth is not None and study.truth is not None:
+                truth.update(stage.truth_check(result, study.truth, data.units))
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
             meta = {"created": f"{started:%Y-%m-%d %H:%M UTC}", "provenance": origin}

@@ -43,7 +43,6 @@ from vaer.config.attribution import AttributionConfig
 from vaer.config.models import NuisanceConfig, Roles
 from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
-from vaer.data.truth import Truth
 from vaer.estimators.results import EstimationResult
 
 CHANNEL_COLUMNS = ["estimator", *SHARE_COLUMNS]
@@ -189,13 +188,6 @@ class AttributionResult:
             "mechanisms": self.mechanisms_frame(),
         }
         return {name: table for name, table in tables.items() if not table.empty}
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
-        """SHAP, channel-share and mechanism accuracy against the truth
-        (:func:`vaer.attribution.truth_check.attribution_truth_metrics`)."""
-        from vaer.attribution.truth_check import attribution_truth_metrics
-
-        return attribution_truth_metrics(self, truth)
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics: channel shares and intervals, fidelity, timings, mechanisms."""

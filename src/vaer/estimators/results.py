@@ -10,7 +10,6 @@ import pandas as pd
 from scipy import stats
 
 from vaer.config.estimators import AnyParams
-from vaer.data.truth import Truth
 
 ATE_COLUMNS = ["estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "n", "se_type"]
 CATE_COLUMNS = [
@@ -173,13 +172,6 @@ class EstimationResult:
             metrics[f"time.fit.{result.label}"] = result.fit_seconds
         metrics["time.fit.nuisances"] = self.nuisance_seconds
         return metrics
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
-        """ATE bias and coverage, CATE RMSE and correlation per estimator
-        (:func:`vaer.estimators.truth_metrics.truth_metrics`); ``units`` are this result's."""
-        from vaer.estimators.truth_metrics import truth_metrics
-
-        return truth_metrics(self, truth)
 
     def get(self, label: str) -> EstimatorResult:
         """The result of the estimator named ``label``.

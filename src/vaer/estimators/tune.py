@@ -39,7 +39,6 @@ from vaer.config.estimators import (
 )
 from vaer.context import Progress
 from vaer.data.design import AnalysisData
-from vaer.data.truth import Truth
 from vaer.estimators.cluster_forest import causal_moments
 from vaer.estimators.learners import make_regressor
 from vaer.estimators.nuisance import crossfit_predict, grouped_folds
@@ -105,10 +104,6 @@ class TuneResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """``tuning``: one row per trial."""
         return {"tuning": self.to_frame()}
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
-        """Nothing: tuning has no truth to compare with."""
-        return {}
 
 
 def _describe(overrides: dict[str, Any]) -> str:

@@ -18,7 +18,6 @@ from vaer.compute import Backend
 from vaer.config.heterogeneity import HeterogeneityConfig
 from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
-from vaer.data.truth import Truth
 from vaer.estimators.results import EstimationResult
 from vaer.heterogeneity.blp import BlpResult, best_linear_projection
 from vaer.heterogeneity.calibration import CalibrationResult, test_calibration
@@ -126,13 +125,6 @@ class HeterogeneityResult:
         for item in self.estimators:
             out.update(item.metrics())
         return {k: v for k, v in out.items() if np.isfinite(v)}
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
-        """GATE coverage and RMSE against the true GATEs of ``units``
-        (:func:`vaer.heterogeneity.truth_check.gate_truth_metrics`)."""
-        from vaer.heterogeneity.truth_check import gate_truth_metrics
-
-        return gate_truth_metrics(self, truth, units)
 
     def withhold_ranking(self) -> HeterogeneityResult:
         """A copy without the p-values and CIs of the tests that rank or regress on

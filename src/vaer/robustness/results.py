@@ -7,11 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from vaer.data.truth import Truth
     from vaer.robustness.sensitivity import SensitivityResult
 
 ROBUSTNESS_COLUMNS = [
@@ -129,10 +127,6 @@ class RobustnessResult:
         if self.sensitivity is not None:
             tables["sensitivity"] = self.sensitivity.to_frame()
         return tables
-
-    def truth_metrics(self, truth: Truth, units: np.ndarray) -> dict[str, float]:
-        """Nothing: the refuters check themselves (their pass rules)."""
-        return {}
 
     def metrics(self) -> dict[str, float]:
         """``robustness.<check>[.<variant>].estimate/passed``, ``robustness.<check>.passed``
