@@ -183,3 +183,82 @@ def test_pilot_instrument_gets_around_the_unobserved_confounder() -> None:
     ols_se = cluster_robust_mean(ols + len(y) * t * (y - ols * t) / (t @ t), clusters)
     assert abs(iv_se.estimate - truth.ate) < 3 * iv_se.se, (iv_se, truth.ate)
     assert ols_se.estimate - truth.ate > 3 * ols_se.se, (ols_se, truth.ate)
+
+
+# ------------------------------------------------------- staggered pilots (DiD truth)
+
+
+def _pilot_panel(**pilot: float) -> SyntheticPanel:
+    return make_synthetic_panel(CONFIG.model_copy(update=pilot), random_state=11)
+
+
+def test_pilot_effect_moves_only_treated_firm_years_by_exactly_the_truth(
+    panel: SyntheticPanel,
+) -> None:
+    shifted = _pilot_panel(pilot_effect=0.2, pilot_dynamics=0.1, pilot_heterogeneity=2.0)
+    assert shifted.pilot is not None and panel.pilot is not None
+    assert not panel.pilot.active and shifted.pilot.active
+    base, moved = panel.frame, shifted.frame
+    pd.testing.assert_frame_equal(base.drop(columns="exports"), moved.drop(columns="exports"))
+    assert set(base["pilot_year"]) == {0, 2014, 2015, 2016}
+    delta = shifted.pilot.effect(base["firm_id"].to_numpy(), base["year"].to_numpy())
+    treated = (base["pilot_year"] > 0) & (base["year"] >= base["pilot_year"])
+    assert (delta[~treated.to_numpy()] == 0).all() and (delta[treated.to_numpy()] != 0).all()
+    positive = base["exports"].to_numpy() > 0
+    np.testing.assert_allclose(
+        np.log(moved["exports"].to_numpy()[positive] / base["exports"].to_numpy()[positive]),
+        delta[positive],
+        atol=1e-12,
+    )
+    assert ((moved["exports"] == 0) == (base["exports"] == 0)).all()
+    # the effect grows with years since adoption and varies by firm type
+    row = treated.to_numpy()
+    since = (base["year"] - base["pilot_year"]).to_numpy()[row]
+    assert np.corrcoef(since, delta[row])[0, 1] > 0.3
+    by_owner = pd.Series(delta[row]).groupby(base["ownership"].to_numpy()[row]).mean()
+    assert by_owner["private"] > by_owner["SOE"]
+    # the resilience truth is no longer exact once the pilots move exports
+    assert not shifted.truth_is_exact(
+        "covid2020", MeasuresConfig(), va_firm="platform", weights=(1.0, 0.0)
+    )
+    with pytest.raises(KeyError, match="not in the synthetic panel"):
+        shifted.pilot.effect(np.array([1]), np.array([2015]))
+
+
+def _two_by_two(frame: pd.DataFrame, cohort: int, before: int, after: int) -> tuple[float, float]:
+    """DiD of mean log exports (cohort vs never-pilot cities, firms with positive exports in
+    both years) and its cluster-robust SE (cities)."""
+    wide = frame[frame["year"].isin([before, after]) & (frame["exports"] > 0)].pivot(
+        index="firm_id", columns="year", values="exports"
+    )
+    wide = wide.dropna()
+    info = frame.drop_duplicates("firm_id").set_index("firm_id").loc[wide.index]
+    keep = info["pilot_year"].isin([0, cohort]).to_numpy()
+    change = np.log(wide[after] / wide[before]).to_numpy()[keep]
+    treated = (info["pilot_year"].to_numpy()[keep] == cohort).astype(float)
+    design = np.column_stack([np.ones_like(treated), treated])
+    coef, *_ = np.linalg.lstsq(design, change, rcond=None)
+    resid = change - design @ coef
+    bread = np.linalg.inv(design.T @ design)
+    cities = info["city"].to_numpy()[keep]
+    meat = sum(
+        np.outer(s, s)
+        for s in (design[cities == c].T @ resid[cities == c] for c in np.unique(cities))
+    )
+    return float(coef[1]), float(np.sqrt((bread @ meat @ bread)[1, 1]))
+
+
+def test_a_two_by_two_did_recovers_the_pilot_truth_and_the_pretrend_biases_it() -> None:
+    effect = _pilot_panel(pilot_effect=0.3)
+    frame = effect.frame
+    assert effect.pilot is not None
+    post = frame[(frame["pilot_year"] == 2015) & (frame["year"] == 2017) & (frame["exports"] > 0)]
+    true_att = float(
+        effect.pilot.effect(post["firm_id"].to_numpy(), post["year"].to_numpy()).mean()
+    )
+    estimate, se = _two_by_two(frame, 2015, 2014, 2017)
+    assert abs(estimate - true_att) < 4 * se, (estimate, true_att, se)
+    # a pilot-city trend of 0.1 a year adds 0.3 over three years: the same DiD is biased
+    trend = _pilot_panel(pilot_effect=0.3, pretrend=0.1).frame
+    biased, se_b = _two_by_two(trend, 2015, 2014, 2017)
+    assert abs(biased - true_att - 0.3) < 4 * se_b and biased - true_att > 2 * se_b

@@ -48,6 +48,19 @@ class SyntheticPanelConfig(Section):
     exit_rate: float = Field(0.03, ge=0.0, lt=0.5)
     zero_rate: float = Field(0.02, ge=0.0, lt=0.5)
     missing_rate: float = Field(0.03, ge=0.0, lt=0.5)
+    pilot_effect: float = Field(
+        0.0, description="effect of the city pilot on log exports in its adoption year"
+    )
+    pilot_dynamics: float = Field(
+        0.1, ge=-1.0, description="growth of the pilot effect per year since adoption"
+    )
+    pilot_heterogeneity: float = Field(
+        1.0, ge=0.0, description="scale of the pilot effect's variation across firm types"
+    )
+    pretrend: float = Field(
+        0.0,
+        description="slope of a log-export trend specific to pilot cities (breaks parallel trends)",
+    )
 
 
 class ShockWindow(Section):

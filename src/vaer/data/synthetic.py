@@ -123,6 +123,26 @@ values of its trough and recovery years. For window :math:`s` with pre-period ye
   M_{t^*}` (the ``d_<proxy>`` columns of the analysis table) has true VA effect
   :math:`\theta_m` = 0.30, -0.15, 0.20, 0.10, -0.20, 0 (smart/green has none).
 
+Staggered pilots (difference-in-differences truth)
+--------------------------------------------------
+A firm's cohort :math:`g_i = w_{c(i)}` is its city's pilot wave (0 = never; column
+``pilot_year``). With ``pilot_effect`` :math:`\delta` (0 by default: no effect),
+``pilot_dynamics`` :math:`\lambda`, ``pilot_heterogeneity`` :math:`h_p` and ``pretrend``
+:math:`\beta`, the exports of every firm-year of a pilot city, after everything above, are
+multiplied by :math:`\exp(\delta_{it} + \beta (t - g_i))` with
+
+.. math::
+    \delta_{it} = 1\{t \ge g_i\}\,\delta\,(1 + \lambda (t - g_i))\,(1 + h_p (m_i - \bar m)),
+    \quad m_i = f_\text{ownership} + f_\text{trade\_mode} + f_\text{factor\_intensity}
+
+(the firm-type terms of the effect above, :math:`\bar m` their mean over all firms). So the
+true effect of the pilot on the log exports of firm :math:`i` in year :math:`t` is exactly
+:math:`\delta_{it}` (:meth:`PilotTruth.effect`), ATT(g, t) over any set of firms is its
+mean over them, and :math:`\beta \ne 0` adds a linear trend that only pilot cities follow,
+a known violation of parallel trends. No random number is drawn for this: with the
+defaults the panel is the same as without it. A pilot effect or pre-trend changes the
+exports the shock windows' measures read, so the resilience truth is then approximate.
+
 When the truth is exact
 -----------------------
 With log growth (``measures.growth: log``) and national expected growth (a constant),
@@ -200,11 +220,78 @@ class WindowTruth:
 
 
 @dataclass(frozen=True)
+class PilotTruth:
+    r"""The true effect of the staggered city pilots on log exports (module docstring).
+
+    Attributes
+    ----------
+    firm_ids : ndarray
+        Every firm of the panel.
+    cohort : ndarray
+        Its city's pilot year (0 = never).
+    modifier : ndarray
+        :math:`m_i - \bar m`, the firm-type part of the effect, centred.
+    effect, dynamics, heterogeneity, pretrend : float
+        ``pilot_effect``, ``pilot_dynamics``, ``pilot_heterogeneity``, ``pretrend``.
+    """
+
+    firm_ids: np.ndarray
+    cohort: np.ndarray
+    modifier: np.ndarray
+    scale: float
+    dynamics: float
+    heterogeneity: float
+    pretrend: float
+
+    @property
+    def active(self) -> bool:
+        """Whether the pilots move exports at all (an effect or a pre-trend)."""
+        return self.scale != 0.0 or self.pretrend != 0.0
+
+    def _rows(self, firm_ids: np.ndarray) -> np.ndarray:
+        order = np.argsort(self.firm_ids)
+        found = np.searchsorted(self.firm_ids, np.asarray(firm_ids), sorter=order)
+        rows = order[np.clip(found, 0, len(order) - 1)]
+        if not np.array_equal(self.firm_ids[rows], np.asarray(firm_ids)):
+            raise KeyError("some firm ids are not in the synthetic panel")
+        return rows
+
+    def effect(self, firm_ids: np.ndarray, years: np.ndarray) -> np.ndarray:
+        r""":math:`\delta_{it}`, the true effect on log exports of firm-years
+        ``(firm_ids[k], years[k])`` (0 before adoption and for never-pilot cities).
+
+        Raises
+        ------
+        KeyError
+            If a firm id is not in the panel.
+        """
+        rows = self._rows(firm_ids)
+        g = self.cohort[rows]
+        since = np.asarray(years, dtype=np.float64) - g
+        treated = (g > 0) & (since >= 0)
+        value = (
+            self.scale
+            * (1 + self.dynamics * since)
+            * (1 + self.heterogeneity * self.modifier[rows])
+        )
+        return np.where(treated, value, 0.0)
+
+    def shift(self, firm_ids: np.ndarray, years: np.ndarray) -> np.ndarray:
+        r"""The log-export shift the generator applied: the effect plus the pilot cities'
+        own trend :math:`\beta (t - g_i)`."""
+        rows = self._rows(firm_ids)
+        g = self.cohort[rows]
+        trend = np.where(g > 0, self.pretrend * (np.asarray(years, dtype=np.float64) - g), 0.0)
+        return self.effect(firm_ids, years) + trend
+
+
+@dataclass(frozen=True)
 class SyntheticPanel:
-    """A synthetic firm-year panel and its truth for every shock window."""
+    """A synthetic firm-year panel and its truth for every shock window and the pilots."""
 
     frame: pd.DataFrame
     windows: dict[str, WindowTruth] = field(default_factory=dict)
+    pilot: PilotTruth | None = None
 
     def truth_is_exact(
         self,
@@ -219,7 +306,8 @@ class SyntheticPanel:
         The generator's effects are defined on log growth against the national expectation,
         with the LQ VA index of the platform column left continuous; other measures give
         an approximation. ``covid2020`` overwrites the trade war's recovery years, so a
-        ``tradewar2019`` outcome that weighs recovery is approximate too.
+        ``tradewar2019`` outcome that weighs recovery is approximate too; so is every window
+        when the pilots move exports (``pilot_effect`` or ``pretrend``).
 
         Parameters
         ----------
@@ -234,6 +322,7 @@ class SyntheticPanel:
         """
         return (
             weights is not None
+            and not (self.pilot is not None and self.pilot.active)
             and measures.growth == "log"
             and measures.expected == "national"
             and measures.va_index == "lq"
@@ -306,14 +395,21 @@ class SyntheticPanel:
         )
 
 
+def _type_terms(types: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The firm-type terms :math:`f_j` of the effect (ownership, trade mode, factor intensity)."""
+    own, trade = types["ownership"], types["trade_mode"]
+    return {
+        "ownership": 0.25 * (own == "private") - 0.20 * (own == "SOE"),
+        "trade_mode": 0.20 * (trade == "general") - 0.15 * (trade == "processing"),
+        "factor_intensity": 0.15 * (types["factor_intensity"] == "technology"),
+    }
+
+
 def _effect_terms(types: dict[str, np.ndarray], proxy: dict[str, np.ndarray]) -> pd.DataFrame:
     """The terms :math:`f_j(x_j)` per firm, one column per modifier (zeros where f_j = 0)."""
     n = len(types["ownership"])
     terms = {column: np.zeros(n) for column in MODIFIERS}
-    own, trade = types["ownership"], types["trade_mode"]
-    terms["ownership"] = 0.25 * (own == "private") - 0.20 * (own == "SOE")
-    terms["trade_mode"] = 0.20 * (trade == "general") - 0.15 * (trade == "processing")
-    terms["factor_intensity"] = 0.15 * (types["factor_intensity"] == "technology")
+    terms.update(_type_terms(types))
     terms["knowledge_spillover"] = 0.30 * proxy["knowledge_spillover"]
     terms["supply_chain_flex"] = 0.20 * np.tanh(2 * proxy["supply_chain_flex"])
     terms["congestion"] = -0.15 * proxy["congestion"]
@@ -348,8 +444,10 @@ def make_synthetic_panel(
     SyntheticPanel
         ``frame`` has one row per firm-year the firm is active: ``firm_id`` (int),
         ``year``, ``city``, ``industry``, ``exports``, the firm types, the controls,
-        ``platform``, ``pilot`` (instrument), the city VA components and the mechanism
-        proxies; :meth:`SyntheticPanel.truth` gives the truth per shock window.
+        ``platform``, ``pilot`` (instrument), ``pilot_year`` (the city's pilot wave, 0 =
+        never), the city VA components and the mechanism proxies;
+        :meth:`SyntheticPanel.truth` gives the truth per shock window and
+        :attr:`SyntheticPanel.pilot` the pilots' effect on log exports.
 
     Raises
     ------
@@ -498,6 +596,21 @@ def make_synthetic_panel(
             recovery_ratio=cfg.recovery_ratio,
         )
 
+    type_part = sum(_type_terms(types).values())
+    pilot = PilotTruth(
+        firm_ids=np.arange(n) + 100_001,
+        cohort=np.where(wave < 10_000, wave, 0)[city],
+        modifier=np.asarray(type_part - np.mean(type_part), dtype=np.float64),
+        scale=cfg.pilot_effect,
+        dynamics=cfg.pilot_dynamics,
+        heterogeneity=cfg.pilot_heterogeneity,
+        pretrend=cfg.pretrend,
+    )
+    if pilot.active:
+        every_id = np.repeat(pilot.firm_ids, n_t)
+        every_year = np.tile(years, n)
+        exports *= np.exp(pilot.shift(every_id, every_year)).reshape(n, n_t)
+
     for proxy in MISSING_PROXIES:
         proxies[proxy] = np.where(rng.random((n, n_t)) < cfg.missing_rate, np.nan, proxies[proxy])
     firm_idx, year_idx = np.nonzero(alive)
@@ -519,9 +632,10 @@ def make_synthetic_panel(
     data["firm_age"] = firm_age[firm_idx, year_idx]
     data["platform"] = platform[firm_idx, year_idx]
     data["pilot"] = pilot_ct[city_idx, year_idx]
+    data["pilot_year"] = pilot.cohort[firm_idx]
     data["ict_share"] = ict_ct[city_idx, year_idx]
     data["broadband_rate"] = broadband_ct[city_idx, year_idx]
     data["ecommerce_density"] = ecommerce_ct[city_idx, year_idx]
     for proxy in PROXIES:
         data[proxy] = proxies[proxy][firm_idx, year_idx]
-    return SyntheticPanel(frame=pd.DataFrame(data), windows=windows)
+    return SyntheticPanel(frame=pd.DataFrame(data), windows=windows, pilot=pilot)
