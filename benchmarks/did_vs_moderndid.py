@@ -1,0 +1,108 @@
+"""vaer.did against moderndid (the maintained Python port of R `did`) on one simulated panel.
+
+Runs in a scratch environment that has moderndid (it is not a vaer dependency)::
+
+    python -m venv /tmp/mdid && /tmp/mdid/bin/pip install "moderndid==0.2.0"
+    PYTHONPATH=src /tmp/mdid/bin/python benchmarks/did_vs_moderndid.py
+
+(moderndid 0.3+ requires Python >= 3.12; vaer runs on 3.11.) vaer.did needs only numpy,
+scipy and pandas, so both run in that environment.
+
+Design: ``vaer.did.simulate.simulate_staggered(n_units=3000, n_clusters=80, seed 7)``:
+balanced, 10 years, cohorts 2014/2015/2016 + never treated, covariates x1, x2 (also a
+second, unbalanced-free not-yet-treated run). Compared: every ATT(g, t), the dynamic
+aggregation (by event time and overall) and the simple/group/calendar overall ATT; and
+their analytic standard errors. moderndid's analytic SEs do not cluster (as R `did`'s),
+so vaer is run with one cluster per firm there; its SE then differs from moderndid's by
+the small-sample factor sqrt(n / (n - 1)) only, which the script divides out. Prints
+max absolute differences.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+from moderndid import aggte
+from moderndid import att_gt as md_att_gt
+
+from vaer.did.aggregate import aggregate
+from vaer.did.att_gt import att_gt
+from vaer.did.simulate import simulate_staggered
+
+
+def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, float]:
+    md = md_att_gt(
+        frame,
+        yname="y",
+        tname="year",
+        idname="firm",
+        gname="cohort",
+        xformla="~ x1 + x2",
+        est_method=method,
+        control_group={"never": "nevertreated", "notyet": "notyettreated"}[control],
+        base_period=base,
+        boot=False,
+    )
+    ours = att_gt(
+        frame,
+        unit="firm",
+        period="year",
+        cohort="cohort",
+        cluster="firm",
+        outcome="y",
+        covariates=["x1", "x2"],
+        method=method,
+        control_group=control,
+        base_period=base,
+    )
+    factor = np.sqrt(n / (n - 1))
+    md_cells = {
+        (int(g), int(t)): (a, s)
+        for g, t, a, s in zip(md.groups, md.times, md.att_gt, md.se_gt, strict=True)
+    }
+    d_att, d_se = 0.0, 0.0
+    for g, t, a, s in zip(ours.group, ours.time, ours.att, ours.se, strict=True):
+        ma, ms = md_cells[(int(g), int(t))]
+        d_att = max(d_att, abs(a - ma))
+        if np.isfinite(s) and np.isfinite(ms) and ms > 0:
+            d_se = max(d_se, abs(s / factor / ms - 1.0))
+    out = {"cells": len(ours.att), "max|d att_gt|": d_att, "max rel d se_gt": d_se}
+    for kind in ("dynamic", "simple", "group", "calendar"):
+        mda = aggte(md, type=kind, boot=False)
+        agg = aggregate(ours, kind)
+        out[f"{kind}: |d overall|"] = abs(agg.overall_estimate - mda.overall_att)
+        out[f"{kind}: rel d overall se"] = abs(agg.overall_se / factor / mda.overall_se - 1.0)
+        if kind != "simple":
+            md_keys = np.asarray(mda.event_times)
+            md_est = dict(zip(md_keys.astype(int), np.asarray(mda.att_by_event), strict=True))
+            md_se = dict(zip(md_keys.astype(int), np.asarray(mda.se_by_event), strict=True))
+            de, ds = 0.0, 0.0
+            for k, est, se in zip(agg.keys, agg.estimate, agg.se, strict=True):
+                de = max(de, abs(est - md_est[int(k)]))
+                if np.isfinite(se) and md_se[int(k)] > 0:
+                    ds = max(ds, abs(se / factor / md_se[int(k)] - 1.0))
+            out[f"{kind}: max|d by key|"] = de
+            out[f"{kind}: max rel d se by key"] = ds
+    return out
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore", message="Used bootstrap procedure")
+    frame, _ = simulate_staggered(3000, 80, random_state=7)
+    n = frame["firm"].nunique()
+    print(f"panel: {len(frame)} rows, {n} firms, 80 cities; python {sys.version.split()[0]}")
+    for method in ("dr", "ipw", "reg"):
+        for control, base in (("never", "varying"), ("notyet", "varying"), ("never", "universal")):
+            start = time.perf_counter()
+            out = compare(method, control, base, frame, n)
+            took = time.perf_counter() - start
+            print(f"\n== method={method} control={control} base={base} ({took:.1f} s)")
+            for key, value in out.items():
+                print(f"  {key:32s} {value:.3g}")
+
+
+if __name__ == "__main__":
+    main()
