@@ -88,6 +88,9 @@ def fit_logit(x: np.ndarray, d: np.ndarray, *, max_iter: int = 100) -> np.ndarra
     def loglik(e: np.ndarray) -> float:
         return float(d @ e - np.logaddexp(0.0, e).sum())
 
+    gram = x.T @ x
+    if np.linalg.matrix_rank(gram) < k:
+        raise EstimationError("singular covariate design in the propensity model")
     current = loglik(eta)
     for _ in range(max_iter):
         p = expit(eta)
@@ -96,7 +99,7 @@ def fit_logit(x: np.ndarray, d: np.ndarray, *, max_iter: int = 100) -> np.ndarra
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
-            raise EstimationError("singular covariate design in the propensity model") from None
+            break  # fitted probabilities at 0 or 1: separation
         size = 1.0
         while size >= 1e-8:
             new_eta = x @ (beta + size * step)

@@ -182,7 +182,8 @@ def build_panel(
     if pd.isna(unit_v).any():
         raise ValueError("`unit` has missing values")
 
-    unit_codes, unit_ids = pd.factorize(unit_v, sort=True)
+    unit_codes, uniques = pd.factorize(unit_v, sort=True)
+    unit_ids = pd.Index(uniques)
     periods = np.unique(period_v).astype(np.int64)
     period_codes = np.searchsorted(periods, period_v.astype(np.int64))
     n_units, n_periods = len(unit_ids), len(periods)
@@ -232,7 +233,7 @@ def build_panel(
         raise ValueError("`covariates` has missing or infinite values (at the units' first period)")
 
     return Panel(
-        unit_ids=pd.Index(unit_ids),
+        unit_ids=unit_ids,
         periods=periods,
         outcome=outcome_w,
         cohort=cohort_u,

@@ -21,8 +21,10 @@ Design (all parameters below are arguments):
   the first) and exits at a random later period (with probability 0.3, else stays),
   independently of everything else (missing completely at random), keeping >= 2 periods.
 
-The population cohort shares ``P(G = g) = E_z[P(g | z)]`` are computed by Gauss–Hermite
-quadrature, so the truth of every aggregation is exact too (:func:`true_aggregates`).
+The population cohort shares ``P(G = g) = E_z[P(g | z)]`` and ``E[z | G = g]`` are
+computed by Gauss–Hermite quadrature, so the truth of every aggregation is exact too, and
+so is the pre-trend an estimator without covariates should find
+(:meth:`StaggeredTruth.unconditional_pre_att`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ class StaggeredTruth:
     cohorts: tuple[int, ...]
     periods: tuple[int, ...]
     cohort_share: dict[int, float]
+    mean_development: dict[int, float]
+    trend: float
+
+    def unconditional_pre_att(self, event_time: int) -> float:
+        """Expected pre-period event-time ATT (varying base) *without* covariate adjustment.
+
+        With ``trend != 0`` parallel trends hold only given ``x1``; an unadjusted short
+        difference of cohort ``g`` then has expectation
+        ``trend * (E[z | G = g] - E[z | G = 0])``, since ``E[x1 | G] = E[z | G]``.
+        Share-weighted over the cohorts with a cell at ``event_time < 0``.
+        """
+        first = self.periods[0]
+        use = [g for g in self.cohorts if g + event_time > first]
+        weights = np.array([self.cohort_share[g] for g in use])
+        drift = np.array(
+            [self.trend * (self.mean_development[g] - self.mean_development[0]) for g in use]
+        )
+        return float(weights @ drift / weights.sum())
 
     def tau(self, group: int, time: int) -> float:
         """ATT(g, t): ``tau(g, t - g)`` for ``t >= g``, else 0."""
@@ -84,12 +104,17 @@ class StaggeredTruth:
         return float(w @ np.array(values) / w.sum())
 
 
-def _shares(k: int, shift: float, slope: float) -> tuple[float, float]:
+def _shares(k: int, shift: float, slope: float) -> tuple[float, float, float, float]:
+    """P(never), P(each cohort), E[z | never], E[z | a cohort] by Gauss–Hermite quadrature."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
     weights = weights / weights.sum()
     odds = np.exp(shift + slope * nodes)
-    p_never = float(weights @ (1.0 / (1.0 + k * odds)))
-    return p_never, (1.0 - p_never) / k
+    never = 1.0 / (1.0 + k * odds)
+    p_never = float(weights @ never)
+    p_cohort = (1.0 - p_never) / k
+    z_never = float(weights @ (nodes * never)) / p_never
+    z_cohort = float(weights @ (nodes * odds * never)) / p_cohort
+    return p_never, p_cohort, z_never, z_cohort
 
 
 def simulate_staggered(
@@ -187,6 +212,12 @@ def simulate_staggered(
             "y": y[firm_idx, t_idx],
         }
     )
-    p_never, p_cohort = _shares(k, adoption_shift, adoption_slope)
-    share = {0: p_never, **{c: p_cohort for c in cohorts}}
-    return frame, StaggeredTruth(cohorts=cohorts, periods=periods, cohort_share=share)
+    p_never, p_cohort, z_never, z_cohort = _shares(k, adoption_shift, adoption_slope)
+    truth = StaggeredTruth(
+        cohorts=cohorts,
+        periods=periods,
+        cohort_share={0: p_never, **{c: p_cohort for c in cohorts}},
+        mean_development={0: z_never, **{c: z_cohort for c in cohorts}},
+        trend=float(trend),
+    )
+    return frame, truth
