@@ -11,7 +11,8 @@ scipy and pandas, so both run in that environment.
 Design: ``vaer.did.simulate.simulate_staggered(n_units=3000, n_clusters=80, seed 7)``:
 balanced, 10 years, cohorts 2014/2015/2016 + never treated, covariates x1, x2 (also a
 second, unbalanced-free not-yet-treated run). Compared: every ATT(g, t), the dynamic
-aggregation (by event time and overall) and the simple/group/calendar overall ATT; and
+aggregation (by event time and overall, also with min_e/max_e and balance_e) and the
+simple/group/calendar aggregations, also with anticipation=1; and
 their analytic standard errors. moderndid's analytic SEs do not cluster (as R `did`'s),
 so vaer is run with one cluster per firm there; its SE then differs from moderndid's by
 the small-sample factor sqrt(n / (n - 1)) only, which the script divides out. Prints
@@ -33,7 +34,9 @@ from vaer.did.att_gt import att_gt
 from vaer.did.simulate import simulate_staggered
 
 
-def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, float]:
+def compare(
+    method: str, control: str, base: str, frame, n: int, anticipation: int = 0
+) -> dict[str, float]:
     md = md_att_gt(
         frame,
         yname="y",
@@ -44,6 +47,7 @@ def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, fl
         est_method=method,
         control_group={"never": "nevertreated", "notyet": "notyettreated"}[control],
         base_period=base,
+        anticipation=anticipation,
         boot=False,
     )
     ours = att_gt(
@@ -57,6 +61,7 @@ def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, fl
         method=method,
         control_group=control,
         base_period=base,
+        anticipation=anticipation,
     )
     factor = np.sqrt(n / (n - 1))
     md_cells = {
@@ -70,9 +75,13 @@ def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, fl
         if np.isfinite(s) and np.isfinite(ms) and ms > 0:
             d_se = max(d_se, abs(s / factor / ms - 1.0))
     out = {"cells": len(ours.att), "max|d att_gt|": d_att, "max rel d se_gt": d_se}
-    for kind in ("dynamic", "simple", "group", "calendar"):
-        mda = aggte(md, type=kind, boot=False)
-        agg = aggregate(ours, kind)
+    variants = [(k, {}) for k in ("dynamic", "simple", "group", "calendar")]
+    variants += [("dynamic", {"min_e": -3, "max_e": 2}), ("dynamic", {"balance_e": 2})]
+    for kind, window in variants:
+        mda = aggte(md, type=kind, boot=False, **window)
+        agg = aggregate(ours, kind, **window)
+        if window:
+            kind = f"{kind}{window}"
         out[f"{kind}: |d overall|"] = abs(agg.overall_estimate - mda.overall_att)
         out[f"{kind}: rel d overall se"] = abs(agg.overall_se / factor / mda.overall_se - 1.0)
         if kind != "simple":
@@ -84,6 +93,8 @@ def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, fl
                 de = max(de, abs(est - md_est[int(k)]))
                 if np.isfinite(se) and md_se[int(k)] > 0:
                     ds = max(ds, abs(se / factor / md_se[int(k)] - 1.0))
+            same = set(md_keys.astype(int).tolist()) == set(agg.keys.tolist())
+            out[f"{kind}: same keys (1 = yes)"] = float(same)
             out[f"{kind}: max|d by key|"] = de
             out[f"{kind}: max rel d se by key"] = ds
     return out
@@ -91,6 +102,7 @@ def compare(method: str, control: str, base: str, frame, n: int) -> dict[str, fl
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="Used bootstrap procedure")
+    warnings.filterwarnings("ignore", message="anticipation = 1")
     frame, _ = simulate_staggered(3000, 80, random_state=7)
     n = frame["firm"].nunique()
     print(f"panel: {len(frame)} rows, {n} firms, 80 cities; python {sys.version.split()[0]}")
@@ -101,7 +113,12 @@ def main() -> None:
             took = time.perf_counter() - start
             print(f"\n== method={method} control={control} base={base} ({took:.1f} s)")
             for key, value in out.items():
-                print(f"  {key:32s} {value:.3g}")
+                print(f"  {key:50s} {value:.3g}")
+    for method in ("dr", "reg"):
+        out = compare(method, "notyet", "varying", frame, n, anticipation=1)
+        print(f"\n== method={method} control=notyet base=varying anticipation=1")
+        for key, value in out.items():
+            print(f"  {key:50s} {value:.3g}")
 
 
 if __name__ == "__main__":
