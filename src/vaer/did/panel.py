@@ -189,9 +189,9 @@ def build_panel(
     n_units, n_periods = len(unit_ids), len(periods)
 
     cells = unit_codes.astype(np.int64) * n_periods + period_codes
-    if len(np.unique(cells)) != n_rows:
-        _, first, counts = np.unique(cells, return_index=True, return_counts=True)
-        row = int(first[np.argmax(counts)])
+    counts = np.bincount(cells, minlength=n_units * n_periods)
+    if counts.max() > 1:
+        row = int(np.flatnonzero(counts[cells] > 1)[0])
         raise ValueError(
             f"duplicate unit-period rows (e.g. unit {unit_v[row]!r}, period {int(period_v[row])}); "
             f"the panel needs one row per unit and period"
