@@ -248,6 +248,38 @@ def test_unbalanced_panel_stays_unbiased_and_covers() -> None:
     assert dropped.to_numpy().sum() > 0  # the design did drop units, and they were counted
 
 
+@pytest.fixture(scope="module")
+def unbalanced() -> pd.DataFrame:
+    return simulate_staggered(1200, 40, unbalanced=True, random_state=5)[0]
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+@pytest.mark.parametrize("control_group", ["never", "notyet"])
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+@pytest.mark.parametrize("anticipation", [0, 1])
+def test_every_option_combination_on_an_unbalanced_panel(
+    unbalanced: pd.DataFrame, method: str, control_group: str, base_period: str, anticipation: int
+) -> None:
+    """Estimating equations hold exactly: every cell's influence function has mean 0."""
+    result = att_gt(
+        unbalanced,
+        **ROLES,
+        covariates=["x1", "x2"],
+        method=method,
+        control_group=control_group,
+        base_period=base_period,
+        anticipation=anticipation,
+    )
+    assert np.max(np.abs(result.influence.mean(axis=0))) < 1e-8
+    reference = result.time == result.base_period
+    assert reference.sum() == (3 if base_period == "universal" else 0)
+    assert np.all(result.att[reference] == 0) and np.all(np.isfinite(result.se[~reference]))
+    post = result.post
+    assert np.all(result.base_period[post] == result.group[post] - 1 - anticipation)
+    for kind in ("simple", "dynamic", "group", "calendar"):
+        assert np.isfinite(aggregate(result, kind).overall_se)
+
+
 # ------------------------------------------------------------------------- aggregations
 
 
