@@ -9,6 +9,8 @@ kept out of the suite because moderndid is not a vaer dependency.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,9 +23,11 @@ from vaer.did import (
     aggregate,
     att_gt,
     cluster_se,
+    cluster_vcov,
     multiplier_bootstrap,
     pretrend_test,
 )
+from vaer.did.drdid import two_period_att
 from vaer.did.simulate import simulate_staggered
 
 ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
@@ -424,8 +428,6 @@ def test_pretrend_test_statistic_and_reference(panel) -> None:
     assert list(test.event_times) == [-5, -4, -3, -2, -1]  # 2010 is only a base
     dynamic = aggregate(result, "dynamic")
     pre = dynamic.keys < 0
-    from vaer.did import cluster_vcov
-
     vcov = cluster_vcov(dynamic.influence[:, pre], result.cluster, result.n_clusters)
     wald = dynamic.estimate[pre] @ np.linalg.solve(vcov, dynamic.estimate[pre])
     assert test.wald == pytest.approx(wald, rel=1e-10)
@@ -445,8 +447,6 @@ def test_pretrend_test_detects_broken_parallel_trends() -> None:
     pre = dynamic.keys < 0
     drift = np.array([truth.unconditional_pre_att(int(e)) for e in dynamic.keys[pre]])
     assert np.all(np.abs(dynamic.estimate[pre] - drift) <= 4 * dynamic.se[pre])
-    from vaer.did import cluster_vcov
-
     vcov = cluster_vcov(dynamic.influence[:, pre], result.cluster, result.n_clusters)
     noncentrality = drift @ np.linalg.solve(vcov, drift)
     q, dfd = int(pre.sum()), result.n_clusters - 1
@@ -539,6 +539,50 @@ def test_att_gt_rejects_degenerate_covariates() -> None:
         att_gt(separating, **ROLES, covariates=["s"], method="ipw")
 
 
+def test_panel_layout_errors(panel) -> None:
+    data, _ = panel
+    with pytest.raises(ValueError, match=r"`period` must be a column name or a 1-d array"):
+        att_gt(data, **{**ROLES, "period": np.zeros((len(data), 2))})
+    with pytest.raises(ValueError, match="`unit` has missing values"):
+        att_gt(data.assign(firm=data.firm.where(data.index != data.index[0])), **ROLES)
+    with pytest.raises(ValueError, match="the panel has no rows"):
+        att_gt(data.iloc[:0], **ROLES)
+    per_unit = data.drop_duplicates("firm").set_index("firm")[["x1"]]
+    with pytest.raises(ValueError, match="`covariates` has duplicate unit ids"):
+        att_gt(data, **ROLES, covariates=pd.concat([per_unit, per_unit.iloc[:2]]))
+    arrays = {role: data[column].to_numpy() for role, column in ROLES.items()}
+    with pytest.raises(ValueError, match="`covariates` as column names needs `data`"):
+        att_gt(None, **arrays, covariates=["x1"])
+
+
+def test_cells_without_any_estimable_sample_and_full_trimming() -> None:
+    data = two_by_two(seed=6, n=80, n_clusters=8)
+    # treated units seen only in the second period: no cell has a treated unit at both
+    alone = data[~((data.cohort > 0) & (data.year == 2000))]
+    with pytest.raises(ValueError, match=r"no \(g, t\) cell has both treated and comparison"):
+        att_gt(alone, **ROLES)
+    # one comparison unit among 300 treated: P(D = 1) = 300/301 >= 0.995, so it is trimmed
+    rows = [
+        {"firm": i, "city": i % 5, "year": y, "cohort": 2001 if i else 0, "y": float(i + y)}
+        for i in range(301)
+        for y in (2000, 2001)
+    ]
+    with pytest.raises(ValueError, match=r"every comparison unit has a propensity score >= 0.995"):
+        att_gt(pd.DataFrame(rows), **ROLES, method="ipw")
+    with pytest.raises(ValueError, match=r"`method` must be one of"):
+        two_period_att(np.zeros((4, 1)), np.array([1, 1, 0, 0], bool), np.ones((4, 1)), method="x")
+
+
+def test_aggregations_need_post_cells(panel) -> None:
+    data, _ = panel
+    later = data.assign(cohort=data.cohort.replace({2014: 2025, 2015: 2025, 2016: 2025}))
+    late = att_gt(later, **ROLES)
+    assert not np.any(late.post)  # a cohort after the panel has pre-period cells only
+    for kind in ("simple", "group", "calendar"):
+        with pytest.raises(ValueError, match="no post-treatment cell to aggregate"):
+            aggregate(late, kind)
+
+
 def test_aggregate_and_pretrend_reject_bad_arguments(panel) -> None:
     data, _ = panel
     result = att_gt(data, **ROLES)
@@ -558,6 +602,10 @@ def test_aggregate_and_pretrend_reject_bad_arguments(panel) -> None:
         pretrend_test(aggregate(result, "dynamic", min_e=0))
     with pytest.raises(ValueError, match="must be an ATTGTResult or AggregateResult"):
         pretrend_test("dynamic")  # type: ignore[arg-type]
+    dynamic = aggregate(result, "dynamic", min_e=-2, max_e=-1)
+    twin = dataclasses.replace(dynamic, influence=np.column_stack([dynamic.influence[:, 0]] * 2))
+    with pytest.raises(ValueError, match="pre-treatment event-time ATTs is singular"):
+        pretrend_test(twin)
     few = att_gt(data.assign(city=data.city % 4), **ROLES)
     with pytest.raises(ValueError, match="5 pre-treatment event times but only 4 clusters"):
         pretrend_test(few)
@@ -574,3 +622,5 @@ def test_bootstrap_rejects_bad_arguments() -> None:
         multiplier_bootstrap(np.zeros((4, 2)), cluster, 2)
     with pytest.raises(ValueError, match="needs >= 2 clusters"):
         cluster_se(influence, np.zeros(4, dtype=int), 1)
+    with pytest.raises(ValueError, match="needs >= 2 clusters"):
+        cluster_vcov(influence, np.zeros(4, dtype=int), 1)

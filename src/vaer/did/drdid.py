@@ -160,8 +160,8 @@ def two_period_att(
     Raises
     ------
     EstimationError
-        On a singular design, non-convergence of the logit, or no treated/comparison
-        weight left after trimming.
+        On a singular design, non-convergence of the logit, or no comparison weight
+        left after trimming (treated units are never trimmed).
     """
     n = len(d)
     dt = d.astype(np.float64)
@@ -193,8 +193,6 @@ def two_period_att(
     n_trimmed = int(np.sum(~keep))
     w_t = keep * dt
     w_c = keep * p * dc / (1.0 - p)
-    if w_t.sum() <= 0:
-        raise EstimationError("no treated weight left after propensity trimming")
     if w_c.sum() <= 0:
         raise EstimationError(
             f"every comparison unit has a propensity score >= {trim_level} (no overlap)"

@@ -125,12 +125,12 @@ def pretrend_test(result: ATTGTResult | AggregateResult, *, min_e: float = -np.i
             f"covariance has rank <= {g - 1}: restrict them with `min_e`"
         )
     vcov = cluster_vcov(dynamic.influence[:, pre], dynamic.cluster, g)
-    try:
-        wald = float(theta @ np.linalg.solve(vcov, theta))
-    except np.linalg.LinAlgError:
+    if np.linalg.matrix_rank(vcov) < q:
         raise ValueError(
-            "the covariance of the pre-treatment event-time ATTs is singular"
-        ) from None
+            "the covariance of the pre-treatment event-time ATTs is singular (collinear "
+            "estimates); restrict them with `min_e`"
+        )
+    wald = float(theta @ np.linalg.solve(vcov, theta))
     f_stat = wald / q
     return PretrendTest(
         event_times=dynamic.keys[pre],
