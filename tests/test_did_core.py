@@ -534,6 +534,8 @@ def test_att_gt_rejects_degenerate_covariates() -> None:
     data = two_by_two(seed=5)
     with pytest.raises(ValueError, match=r"cells \(g, t\) = \(2001, 2001\): singular covariate"):
         att_gt(data.assign(c=1.0), **ROLES, covariates=["c"], method="reg")
+    with pytest.raises(ValueError, match="singular covariate design in the propensity model"):
+        att_gt(data.assign(c=1.0), **ROLES, covariates=["c"], method="ipw")
     separating = data.assign(s=(data.cohort > 0).astype(float))
     with pytest.raises(ValueError, match=r"did not converge .*perfect separation"):
         att_gt(separating, **ROLES, covariates=["s"], method="ipw")
