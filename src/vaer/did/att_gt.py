@@ -1,0 +1,458 @@
+"""Callaway–Sant'Anna group-time average treatment effects ATT(g, t) on a panel.
+
+For each cohort ``g`` (units first treated in period ``g``) and period ``t``,
+
+``ATT(g, t) = E[Y_t(g) - Y_t(inf) | G = g]``,
+
+identified under (conditional) parallel trends by comparing the change of the outcome
+from a base period ``b`` to ``t`` of cohort ``g`` with that of a comparison group: the
+never treated (``control_group="never"``) or the units not yet treated by
+``max(t, b) + anticipation`` (``"notyet"``). For post periods (``t >= g``) the base is the
+last period before ``g - anticipation``; for pre periods it is ``t - 1`` with
+``base_period="varying"`` (short placebo differences) or the same long base with
+``"universal"`` (whose reference cell ``t = b`` is 0 by construction). Each cell is a
+two-period problem solved by :func:`vaer.did.drdid.two_period_att` (doubly robust,
+IPW or outcome regression), as R ``did::att_gt`` does.
+
+Unbalanced panels: a cell uses the units of cohort ``g`` and of the comparison group
+that are observed in both ``b`` and ``t``; the others are counted, per cell and reason,
+in :attr:`ATTGTResult.drops`. Cells left with no treated or no comparison unit are not
+estimated and listed in :attr:`ATTGTResult.skipped`.
+
+Influence functions: column ``k`` of :attr:`ATTGTResult.influence` is the cell's
+influence function rescaled to all ``n`` units of the panel (``n / n_k`` times the
+two-period one, 0 for units outside the cell), so that
+``att_k - ATT_k = mean_i influence[i, k] + o_p(n^{-1/2})``. Standard errors cluster
+these by :func:`vaer.did.inference.cluster_se`.
+
+Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), "Difference-in-differences with
+multiple time periods", Journal of Econometrics 225(2), 200-230.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from vaer.did.drdid import METHODS, EstimationError, two_period_att
+from vaer.did.inference import (
+    check_bootstrap_args,
+    cluster_se,
+    multiplier_bootstrap,
+)
+from vaer.did.panel import ColumnSpec, Panel, build_panel
+
+CONTROL_GROUPS = ("never", "notyet")
+BASE_PERIODS = ("varying", "universal")
+
+
+@dataclass(frozen=True)
+class ATTGTResult:
+    """Group-time ATTs with their per-unit influence functions.
+
+    Attributes
+    ----------
+    group, time, base_period : numpy.ndarray
+        ``(n_cells,)`` cohort, period and base period of each cell.
+    att, se : numpy.ndarray
+        ``(n_cells,)`` ATT(g, t) and its city-cluster-robust standard error (NaN for a
+        universal base period's reference cell, fixed at 0).
+    n_treated, n_control : numpy.ndarray
+        ``(n_cells,)`` units of the cohort and of the comparison group used by the cell.
+    influence : numpy.ndarray
+        ``(n_units, n_cells)`` influence functions, rows aligned to ``unit_ids``.
+    unit_ids : pandas.Index
+        Unit ids of the rows of ``influence``.
+    cohort, cluster : numpy.ndarray
+        ``(n_units,)`` cohort (0 = never treated) and cluster code of each unit.
+    cluster_ids : pandas.Index
+        Cluster labels behind the codes.
+    periods : numpy.ndarray
+        The panel's periods.
+    drops : pandas.DataFrame
+        Per cell: eligible treated and comparison units, units used, units left out
+        because unobserved in the base period only, in ``t`` only, or in both, and
+        comparison units given zero weight by propensity trimming.
+    skipped : pandas.DataFrame
+        Cells not estimated (group, time, base_period, reason).
+    method, control_group, base_period_rule : str
+        The options used.
+    anticipation : int
+        Periods of anticipation.
+    alpha : float
+        One minus the coverage of the intervals.
+    crit_value : float
+        Sup-t critical value of the simultaneous band over all cells (NaN without
+        bootstrap).
+    se_boot : numpy.ndarray or None
+        Bootstrap standard errors (None without bootstrap).
+    """
+
+    group: np.ndarray
+    time: np.ndarray
+    base_period: np.ndarray
+    att: np.ndarray
+    se: np.ndarray
+    n_treated: np.ndarray
+    n_control: np.ndarray
+    influence: np.ndarray
+    unit_ids: pd.Index
+    cohort: np.ndarray
+    cluster: np.ndarray
+    cluster_ids: pd.Index
+    periods: np.ndarray
+    drops: pd.DataFrame
+    skipped: pd.DataFrame
+    method: str
+    control_group: str
+    base_period_rule: str
+    anticipation: int
+    alpha: float
+    crit_value: float = float("nan")
+    se_boot: np.ndarray | None = field(default=None)
+
+    @property
+    def event_time(self) -> np.ndarray:
+        """``time - group`` of each cell."""
+        return self.time - self.group
+
+    @property
+    def post(self) -> np.ndarray:
+        """True for post-treatment cells (``time >= group``)."""
+        return self.time >= self.group
+
+    @property
+    def n_units(self) -> int:
+        """Number of units of the panel."""
+        return len(self.unit_ids)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return len(self.cluster_ids)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cell.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns group, time, event_time, base_period, att, se, ci_low, ci_high
+            (pointwise), band_low, band_high (simultaneous, NaN without bootstrap),
+            n_treated, n_control, post.
+        """
+        z = norm.ppf(1.0 - self.alpha / 2.0)
+        return pd.DataFrame(
+            {
+                "group": self.group,
+                "time": self.time,
+                "event_time": self.event_time,
+                "base_period": self.base_period,
+                "att": self.att,
+                "se": self.se,
+                "ci_low": self.att - z * self.se,
+                "ci_high": self.att + z * self.se,
+                "band_low": self.att - self.crit_value * self.se,
+                "band_high": self.att + self.crit_value * self.se,
+                "n_treated": self.n_treated,
+                "n_control": self.n_control,
+                "post": self.post,
+            }
+        )
+
+    def influence_frame(self) -> pd.DataFrame:
+        """The influence functions as a DataFrame: units x (group, time) columns."""
+        columns = pd.MultiIndex.from_arrays([self.group, self.time], names=["group", "time"])
+        return pd.DataFrame(self.influence, index=self.unit_ids, columns=columns)
+
+
+def _check_options(
+    method: str, control_group: str, anticipation: int, base_period: str, trim_level: float
+) -> None:
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}")
+    if control_group not in CONTROL_GROUPS:
+        raise ValueError(f"`control_group` must be one of {CONTROL_GROUPS}; got {control_group!r}")
+    if base_period not in BASE_PERIODS:
+        raise ValueError(f"`base_period` must be one of {BASE_PERIODS}; got {base_period!r}")
+    if (
+        isinstance(anticipation, bool)
+        or not isinstance(anticipation, int | np.integer)
+        or anticipation < 0
+    ):
+        raise ValueError(f"`anticipation` must be an int >= 0; got {anticipation!r}")
+    if not 0.5 < trim_level <= 1.0:
+        raise ValueError(f"`trim_level` must be in (0.5, 1]; got {trim_level!r}")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    group: int
+    t: int  # period index
+    b: int  # base period index
+
+
+def _cells(panel: Panel, anticipation: int, base_period: str) -> list[_Cell]:
+    periods = panel.periods
+    cohorts = np.unique(panel.cohort[panel.cohort > 0])
+    cells: list[_Cell] = []
+    for g in cohorts:
+        pre = np.flatnonzero(periods + anticipation < g)
+        if len(pre) == 0:
+            n_units = int(np.sum(panel.cohort == g))
+            raise ValueError(
+                f"cohort {int(g)} ({n_units} units) has no pre-period: no period before "
+                f"{int(g)} - anticipation ({anticipation}) in the panel (first period "
+                f"{int(periods[0])}); drop these units or code them as always treated elsewhere"
+            )
+        base_post = int(pre[-1])
+        if base_period == "varying":
+            for t in range(1, len(periods)):
+                b = base_post if periods[t] >= g else t - 1
+                cells.append(_Cell(int(g), t, b))
+        else:
+            cells.extend(_Cell(int(g), t, base_post) for t in range(len(periods)))
+    return cells
+
+
+def att_gt(
+    data: pd.DataFrame | None,
+    *,
+    unit: ColumnSpec,
+    period: ColumnSpec,
+    cohort: ColumnSpec,
+    cluster: ColumnSpec,
+    outcome: ColumnSpec,
+    covariates: Sequence[str] | pd.DataFrame | None = None,
+    method: str = "dr",
+    control_group: str = "never",
+    anticipation: int = 0,
+    base_period: str = "varying",
+    alpha: float = 0.05,
+    n_boot: int = 0,
+    boot_weights: str = "mammen",
+    random_state: int | np.random.Generator | None = None,
+    trim_level: float = 0.995,
+) -> ATTGTResult:
+    """Estimate every ATT(g, t) of a staggered adoption panel (Callaway–Sant'Anna).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or None
+        Long panel, one row per unit and period (``None`` if every role is an array).
+    unit, period, cohort, cluster, outcome : str or array-like
+        Column names (or per-row arrays): unit id; integer period; cohort = first
+        treated period (0, NaN or +inf = never treated; constant within a unit);
+        cluster id for inference (e.g. city; constant within a unit); outcome.
+    covariates : list of str, pandas.DataFrame or None
+        Time-invariant pre-period covariates: column names (value at each unit's first
+        observed period) or a DataFrame indexed by unit id. A constant is always added.
+    method : {"dr", "ipw", "reg"}
+        Doubly robust (Sant'Anna–Zhao 2020, R ``drdid_panel``), normalised IPW, or
+        outcome regression.
+    control_group : {"never", "notyet"}
+        Comparison units: never treated, or never treated plus not yet treated by
+        ``max(t, base) + anticipation``.
+    anticipation : int
+        Number of periods before ``g`` in which units may already react (>= 0).
+    base_period : {"varying", "universal"}
+        Base period of pre-treatment cells (see the module docstring).
+    alpha : float
+        Intervals have coverage ``1 - alpha``.
+    n_boot : int
+        Cluster multiplier bootstrap draws for the simultaneous band over all cells
+        (0 = no bootstrap).
+    boot_weights : {"mammen", "rademacher"}
+        Multiplier distribution.
+    random_state : int, numpy.random.Generator or None
+        Seed of the bootstrap.
+    trim_level : float
+        Comparison units with propensity >= ``trim_level`` get zero weight (dr, ipw).
+
+    Returns
+    -------
+    ATTGTResult
+        Cells, estimates, clustered standard errors, influence functions, drop counts.
+
+    Raises
+    ------
+    ValueError
+        On an invalid option, invalid panel (see :func:`vaer.did.panel.build_panel`),
+        no treated units, no never-treated units with ``control_group="never"``, a
+        cohort with no pre-period, fewer than two clusters, a singular covariate design
+        or a non-converging propensity model in some cell, or no estimable cell.
+    """
+    _check_options(method, control_group, anticipation, base_period, trim_level)
+    check_bootstrap_args(n_boot, boot_weights, alpha)
+    panel = build_panel(
+        data,
+        unit=unit,
+        period=period,
+        cohort=cohort,
+        cluster=cluster,
+        outcome=outcome,
+        covariates=covariates,
+    )
+    if panel.n_clusters < 2:
+        raise ValueError(f"cluster-robust inference needs >= 2 clusters; got {panel.n_clusters}")
+    if not np.any(panel.cohort > 0):
+        raise ValueError("no treated units: every unit has cohort 0/NaN (never treated)")
+    if control_group == "never" and not np.any(panel.cohort == 0):
+        raise ValueError(
+            "control_group='never' needs never-treated units (cohort 0 or NaN) and there are "
+            "none; use control_group='notyet'"
+        )
+    if len(panel.periods) < 2:
+        raise ValueError(f"the panel needs >= 2 periods; got {len(panel.periods)}")
+    cells = _cells(panel, anticipation, base_period)
+    return _estimate(
+        panel,
+        cells,
+        method,
+        control_group,
+        anticipation,
+        base_period,
+        alpha,
+        n_boot,
+        boot_weights,
+        random_state,
+        trim_level,
+    )
+
+
+def _estimate(
+    panel: Panel,
+    cells: list[_Cell],
+    method: str,
+    control_group: str,
+    anticipation: int,
+    base_period: str,
+    alpha: float,
+    n_boot: int,
+    boot_weights: str,
+    random_state: int | np.random.Generator | None,
+    trim_level: float,
+) -> ATTGTResult:
+    periods, cohort, observed = panel.periods, panel.cohort, panel.observed
+    n = panel.n_units
+    never = cohort == 0
+    kept: list[_Cell] = []
+    records: list[dict[str, int]] = []
+    skipped: list[dict[str, object]] = []
+    groups: dict[tuple[int, bytes], list[int]] = {}
+    masks: dict[tuple[int, bytes], np.ndarray] = {}
+    reference: list[int] = []
+    for cell in cells:
+        treated = cohort == cell.group
+        if control_group == "never":
+            control = never
+        else:
+            last = max(periods[cell.t], periods[cell.b]) + anticipation
+            control = never | ((cohort > last) & ~treated)
+        obs_t, obs_b = observed[:, cell.t], observed[:, cell.b]
+        both = obs_t & obs_b
+        eligible = treated | control
+        record = {
+            "group": cell.group,
+            "time": int(periods[cell.t]),
+            "base_period": int(periods[cell.b]),
+            "eligible_treated": int(treated.sum()),
+            "eligible_control": int(control.sum()),
+            "n_treated": int((treated & both).sum()),
+            "n_control": int((control & both).sum()),
+            "missing_base_only": int((eligible & obs_t & ~obs_b).sum()),
+            "missing_time_only": int((eligible & obs_b & ~obs_t).sum()),
+            "missing_both": int((eligible & ~obs_t & ~obs_b).sum()),
+            "trimmed": 0,
+        }
+        if record["n_treated"] == 0 or record["n_control"] == 0:
+            who = "treated" if record["n_treated"] == 0 else "comparison"
+            skipped.append(
+                {
+                    "group": record["group"],
+                    "time": record["time"],
+                    "base_period": record["base_period"],
+                    "reason": f"no {who} unit observed in both the base period and t",
+                }
+            )
+            continue
+        position = len(kept)
+        kept.append(cell)
+        records.append(record)
+        if cell.t == cell.b:
+            reference.append(position)
+            continue
+        sample = eligible & both
+        key = (cell.group, np.packbits(sample).tobytes())
+        groups.setdefault(key, []).append(position)
+        masks[key] = sample
+    if not kept:
+        raise ValueError("no (g, t) cell has both treated and comparison units observed")
+
+    att = np.zeros(len(kept))
+    influence = np.zeros((n, len(kept)))
+    x_all, y_all = panel.covariates, panel.outcome
+    for key, positions in groups.items():
+        sample = masks[key]
+        rows = np.flatnonzero(sample)
+        t_idx = [kept[p].t for p in positions]
+        b_idx = [kept[p].b for p in positions]
+        y = y_all[rows]
+        delta = y[:, t_idx] - y[:, b_idx]
+        try:
+            fit = two_period_att(
+                delta, cohort[rows] == key[0], x_all[rows], method=method, trim_level=trim_level
+            )
+        except EstimationError as error:
+            names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
+            raise ValueError(f"cells (g, t) = {names}: {error}") from None
+        att[positions] = fit.att
+        influence[np.ix_(rows, np.asarray(positions, dtype=np.int64))] = fit.influence * (
+            n / len(rows)
+        )
+        for p in positions:
+            records[p]["trimmed"] = fit.n_trimmed
+
+    se = cluster_se(influence, panel.cluster, panel.n_clusters)
+    se[reference] = np.nan
+    crit, se_boot = float("nan"), None
+    if n_boot > 0:
+        boot = multiplier_bootstrap(
+            influence,
+            panel.cluster,
+            panel.n_clusters,
+            n_boot=n_boot,
+            weights=boot_weights,
+            alpha=alpha,
+            random_state=random_state,
+        )
+        crit, se_boot = boot.crit_value, boot.se
+    drops = pd.DataFrame.from_records(records)
+    return ATTGTResult(
+        group=np.array([c.group for c in kept], dtype=np.int64),
+        time=periods[[c.t for c in kept]],
+        base_period=periods[[c.b for c in kept]],
+        att=att,
+        se=se,
+        n_treated=drops["n_treated"].to_numpy(),
+        n_control=drops["n_control"].to_numpy(),
+        influence=influence,
+        unit_ids=panel.unit_ids,
+        cohort=cohort,
+        cluster=panel.cluster,
+        cluster_ids=panel.cluster_ids,
+        periods=periods,
+        drops=drops,
+        skipped=pd.DataFrame(skipped, columns=["group", "time", "base_period", "reason"]),
+        method=method,
+        control_group=control_group,
+        base_period_rule=base_period,
+        anticipation=int(anticipation),
+        alpha=float(alpha),
+        crit_value=crit,
+        se_boot=se_boot,
+    )

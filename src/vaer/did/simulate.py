@@ -1,0 +1,223 @@
+"""A staggered-adoption firm panel with city shocks and a known ATT(g, t).
+
+Design (all parameters below are arguments):
+
+- ``n_clusters`` cities with development ``z_c ~ N(0, 1)``; each city adopts in one of
+  the ``cohorts`` or never, independently, with probabilities
+  ``P(never | z) = 1 / (1 + K exp(a + b z))`` and ``P(g | z) = exp(a + b z) / (1 + K
+  exp(a + b z))`` for each of the ``K`` cohorts (``a = adoption_shift``,
+  ``b = adoption_slope``): developed cities adopt more often, so adoption is confounded.
+- ``n_units`` firms placed in cities uniformly at random; covariates
+  ``x1 = z_c + N(0, 1)`` and ``x2 ~ Bernoulli(0.5)``.
+- Untreated outcome ``Y_it(0) = alpha_i + 0.1 (t - t_0) + trend (t - t_0)(x1 + 0.5 x2)
+  + u_ct + e_it`` with ``alpha_i = x1 + N(0, 1)``, city-year shocks
+  ``u_ct ~ N(0, cluster_sd^2)`` and ``e_it ~ N(0, noise_sd^2)``: parallel trends hold
+  conditional on ``(x1, x2)`` (linearly), not unconditionally when ``trend != 0``.
+- Effect for a firm of cohort ``g`` at ``t >= g``: ``tau(g, e) (1 + 0.5 eta_i)`` with
+  ``e = t - g``, ``tau(g, e) = (1 + 0.3 e)(1 + 0.25 k_g)`` (``k_g`` = 0, 1, 2, ... the
+  cohort's rank) and ``eta_i ~ N(0, 1)`` independent of everything, so
+  ``ATT(g, t) = tau(g, t - g)`` exactly; no anticipation.
+- ``unbalanced=True``: a firm enters at a random period (with probability 0.3, else at
+  the first) and exits at a random later period (with probability 0.3, else stays),
+  independently of everything else (missing completely at random), keeping >= 2 periods.
+
+The population cohort shares ``P(G = g) = E_z[P(g | z)]`` and ``E[z | G = g]`` are
+computed by Gauss–Hermite quadrature, so the truth of every aggregation is exact too, and
+so is the pre-trend an estimator without covariates should find
+(:meth:`StaggeredTruth.unconditional_pre_att`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class StaggeredTruth:
+    """The exact estimands of a simulated staggered panel.
+
+    Attributes
+    ----------
+    cohorts : tuple of int
+        Adoption periods.
+    periods : tuple of int
+        Panel periods.
+    cohort_share : dict
+        Population share ``P(G = g)`` of each cohort (0 = never treated).
+    """
+
+    cohorts: tuple[int, ...]
+    periods: tuple[int, ...]
+    cohort_share: dict[int, float]
+    mean_development: dict[int, float]
+    trend: float
+
+    def unconditional_pre_att(self, event_time: int) -> float:
+        """Expected pre-period event-time ATT (varying base) *without* covariate adjustment.
+
+        With ``trend != 0`` parallel trends hold only given ``x1``; an unadjusted short
+        difference of cohort ``g`` then has expectation
+        ``trend * (E[z | G = g] - E[z | G = 0])``, since ``E[x1 | G] = E[z | G]``.
+        Share-weighted over the cohorts with a cell at ``event_time < 0``.
+        """
+        first = self.periods[0]
+        use = [g for g in self.cohorts if g + event_time > first]
+        weights = np.array([self.cohort_share[g] for g in use])
+        drift = np.array(
+            [self.trend * (self.mean_development[g] - self.mean_development[0]) for g in use]
+        )
+        return float(weights @ drift / weights.sum())
+
+    def tau(self, group: int, time: int) -> float:
+        """ATT(g, t): ``tau(g, t - g)`` for ``t >= g``, else 0."""
+        if time < group:
+            return 0.0
+        rank = self.cohorts.index(group)
+        return (1.0 + 0.3 * (time - group)) * (1.0 + 0.25 * rank)
+
+    def att_gt(self, group: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """ATT(g, t) for arrays of cells."""
+        return np.array([self.tau(int(g), int(t)) for g, t in zip(group, time, strict=True)])
+
+    def dynamic(self, event_time: int) -> float:
+        """Event-time ATT: share-weighted mean of ATT(g, g + e) over cohorts with that cell."""
+        last = self.periods[-1]
+        first = self.periods[0]
+        use = [g for g in self.cohorts if first <= g + event_time <= last]
+        weights = np.array([self.cohort_share[g] for g in use])
+        values = np.array([self.tau(g, g + event_time) for g in use])
+        return float(weights @ values / weights.sum())
+
+    def simple(self) -> float:
+        """Simple aggregation: cohort-share weighted mean over all post cells."""
+        weights, values = [], []
+        for g in self.cohorts:
+            for t in self.periods:
+                if t >= g:
+                    weights.append(self.cohort_share[g])
+                    values.append(self.tau(g, t))
+        w = np.array(weights)
+        return float(w @ np.array(values) / w.sum())
+
+
+def _shares(k: int, shift: float, slope: float) -> tuple[float, float, float, float]:
+    """P(never), P(each cohort), E[z | never], E[z | a cohort] by Gauss–Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    weights = weights / weights.sum()
+    odds = np.exp(shift + slope * nodes)
+    never = 1.0 / (1.0 + k * odds)
+    p_never = float(weights @ never)
+    p_cohort = (1.0 - p_never) / k
+    z_never = float(weights @ (nodes * never)) / p_never
+    z_cohort = float(weights @ (nodes * odds * never)) / p_cohort
+    return p_never, p_cohort, z_never, z_cohort
+
+
+def simulate_staggered(
+    n_units: int = 2000,
+    n_clusters: int = 60,
+    *,
+    periods: Sequence[int] = tuple(range(2010, 2020)),
+    cohorts: Sequence[int] = (2014, 2015, 2016),
+    cluster_sd: float = 0.5,
+    noise_sd: float = 1.0,
+    trend: float = 0.3,
+    adoption_shift: float = -0.5,
+    adoption_slope: float = 0.8,
+    unbalanced: bool = False,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[pd.DataFrame, StaggeredTruth]:
+    """Simulate the staggered panel described in the module docstring.
+
+    Parameters
+    ----------
+    n_units, n_clusters : int
+        Firms and cities.
+    periods, cohorts : sequence of int
+        Panel periods (consecutive integers) and adoption periods (inside the panel,
+        after its first period).
+    cluster_sd, noise_sd : float
+        Standard deviations of the city-year shock and the idiosyncratic error.
+    trend : float
+        Strength of the covariate-specific trend (0: unconditional parallel trends).
+    adoption_shift, adoption_slope : float
+        Intercept and slope of the adoption log-odds in city development.
+    unbalanced : bool
+        Random entry and exit (missing completely at random).
+    random_state : int, numpy.random.Generator or None
+        Seed.
+
+    Returns
+    -------
+    (pandas.DataFrame, StaggeredTruth)
+        Long panel with columns firm, city, year, cohort (0 = never), x1, x2, y; and
+        the truth.
+    """
+    rng = np.random.default_rng(random_state)
+    periods = tuple(int(p) for p in periods)
+    cohorts = tuple(int(g) for g in cohorts)
+    k = len(cohorts)
+    n_t = len(periods)
+    z = rng.normal(size=n_clusters)
+    odds = np.exp(adoption_shift + adoption_slope * z)
+    probs = np.column_stack([np.ones(n_clusters), np.repeat(odds[:, None], k, axis=1)])
+    probs /= probs.sum(axis=1, keepdims=True)
+    draws = (probs.cumsum(axis=1) < rng.random(n_clusters)[:, None]).sum(axis=1)
+    city_cohort = np.array((0, *cohorts))[draws]
+
+    city = rng.integers(0, n_clusters, size=n_units)
+    x1 = z[city] + rng.normal(size=n_units)
+    x2 = rng.binomial(1, 0.5, size=n_units).astype(float)
+    alpha = x1 + rng.normal(size=n_units)
+    eta = rng.normal(size=n_units)
+    g = city_cohort[city]
+    shock = rng.normal(scale=cluster_sd, size=(n_clusters, n_t))
+    t_rel = np.arange(n_t, dtype=float)
+    year = np.array(periods)
+    y0 = (
+        alpha[:, None]
+        + 0.1 * t_rel[None, :]
+        + trend * t_rel[None, :] * (x1 + 0.5 * x2)[:, None]
+        + shock[city]
+        + rng.normal(scale=noise_sd, size=(n_units, n_t))
+    )
+    rank = np.array([cohorts.index(c) if c > 0 else 0 for c in g])
+    e = year[None, :] - g[:, None]
+    treated = (g[:, None] > 0) & (e >= 0)
+    tau = (1.0 + 0.3 * e) * (1.0 + 0.25 * rank)[:, None] * (1.0 + 0.5 * eta)[:, None]
+    y = y0 + np.where(treated, tau, 0.0)
+
+    keep = np.ones((n_units, n_t), dtype=bool)
+    if unbalanced:
+        entry = np.where(rng.random(n_units) < 0.3, rng.integers(0, n_t - 1, n_units), 0)
+        span = n_t - entry
+        stay = rng.random(n_units) >= 0.3
+        length = np.where(stay, span, 2 + (rng.random(n_units) * (span - 1)).astype(int))
+        length = np.minimum(length, span)
+        keep = (t_rel[None, :] >= entry[:, None]) & (t_rel[None, :] < (entry + length)[:, None])
+
+    firm_idx, t_idx = np.nonzero(keep)
+    frame = pd.DataFrame(
+        {
+            "firm": firm_idx,
+            "city": city[firm_idx],
+            "year": year[t_idx],
+            "cohort": g[firm_idx],
+            "x1": x1[firm_idx],
+            "x2": x2[firm_idx],
+            "y": y[firm_idx, t_idx],
+        }
+    )
+    p_never, p_cohort, z_never, z_cohort = _shares(k, adoption_shift, adoption_slope)
+    truth = StaggeredTruth(
+        cohorts=cohorts,
+        periods=periods,
+        cohort_share={0: p_never, **{c: p_cohort for c in cohorts}},
+        mean_development={0: z_never, **{c: z_cohort for c in cohorts}},
+        trend=float(trend),
+    )
+    return frame, truth
