@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from vaer.console import console, out, print_ate, print_frame, print_heterogeneity, task_bar
+from vaer.console import (
+    console,
+    out,
+    print_ate,
+    print_did,
+    print_frame,
+    print_heterogeneity,
+    task_bar,
+)
 from vaer.interrupts import Interrupts
 
 if TYPE_CHECKING:
@@ -86,6 +94,8 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     print_ate(result.estimation, config.roles.outcome)
     if result.heterogeneity is not None:
         print_heterogeneity(result.heterogeneity)
+    if result.did is not None:
+        print_did(result.did)
     if result.truth:
         out.print(f"true ATE (synthetic data): {result.truth['true_ate']:.4f}")
     out.print(f"MLflow run id: {result.run_id}")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from vaer.did.stage import DidResult
     from vaer.estimators.results import EstimationResult
     from vaer.heterogeneity import HeterogeneityResult
 
@@ -102,3 +103,27 @@ def _cell(value: Any, digits: int) -> str:
         return "" if value != value else f"{value:.{digits}g}"
     text = str(value)
     return text[:8] if len(text) == 32 and text.isalnum() else text
+
+
+def print_did(did: DidResult) -> None:
+    """The staggered DiD's aggregations (overall rows) and its pre-trend test."""
+    table = Table(title=f"Effect of the policy on {did.outcome} (staggered DiD, clustered by city)")
+    for column in ("aggregation", "ATT", "se", "95% CI"):
+        table.add_column(column)
+    for name, result in did.aggregates.items():
+        row = result.to_frame().iloc[-1]
+        table.add_row(
+            name,
+            f"{row['estimate']:.4f}",
+            f"{row['se']:.4f}",
+            f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]",
+        )
+    out.print(table)
+    if did.pretrend is not None:
+        test = did.pretrend
+        out.print(
+            f"pre-trend test (event times {', '.join(str(int(e)) for e in test.event_times)}): "
+            f"F({test.df}, {test.df_denom}) = {test.f_stat:.2f}, p = {_p_text(test.p_value)}"
+        )
+    for note in did.notes:
+        out.print(note)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
 import pandas as pd
 
 from vaer.compute import Backend
@@ -84,6 +83,18 @@ class RunContext:
         """The known truth of synthetic data, else None."""
         return self.study.truth
 
+    def known_truth(self) -> Truth:
+        """:attr:`truth`, for the truth checks that only run when there is one.
+
+        Raises
+        ------
+        LookupError
+            If the data are not synthetic (no truth).
+        """
+        if self.study.truth is None:
+            raise LookupError("these data have no known truth")
+        return self.study.truth
+
     def find(self, kind: type[R]) -> R | None:
         """The result of type ``kind`` of an earlier stage, or None if none ran."""
         for result in self.results:
@@ -126,8 +137,9 @@ class Stage:
     child_run : bool
         Also log the result as a child MLflow run of its own (tuning's trials).
     truth_check : callable or None
-        ``truth_check(result, truth, units) -> dict``: the result against a synthetic data
-        set's known truth over the run's ``units`` (logged as ``truth.<key>``).
+        ``truth_check(result, ctx) -> dict``: the result against a synthetic data set's
+        known truth (``ctx.truth``, ``ctx.study``), logged as ``truth.<key>``; run only
+        when the data have a truth.
     """
 
     name: str
@@ -135,4 +147,4 @@ class Stage:
     run: Callable[[RunContext], StageResult]
     enabled: Callable[[ExperimentConfig], bool] = lambda _config: True
     child_run: bool = False
-    truth_check: Callable[[Any, Truth, np.ndarray], dict[str, float]] | None = None
+    truth_check: Callable[[Any, RunContext], dict[str, float]] | None = None

@@ -22,6 +22,7 @@ from vaer.config.models import ExperimentConfig
 from vaer.context import Progress, RunContext, StageResult, no_progress
 from vaer.data.design import build_analysis_data
 from vaer.data.loading import LoadedData
+from vaer.did.stage import DidResult
 from vaer.estimators.results import EstimationResult
 from vaer.estimators.tune import TuneResult
 from vaer.heterogeneity import HeterogeneityResult
@@ -103,6 +104,12 @@ class RunResult:
     def robustness(self) -> RobustnessResult | None:
         """Refuters and sensitivity analysis (``robustness.enabled``)."""
         found: RobustnessResult | None = self._find(RobustnessResult)
+        return found
+
+    @property
+    def did(self) -> DidResult | None:
+        """The policy's staggered difference-in-differences (``did.enabled``)."""
+        found: DidResult | None = self._find(DidResult)
         return found
 
     @property
@@ -328,8 +335,8 @@ def run_experiment(
             run.log_metrics(result.metrics())
             if stage.child_run:
                 run.log_child(stage.name, result.metrics(), result.tables())
-            if stage.truth_check and truth is not None and study.truth is not None:
-                truth.update(stage.truth_check(result, study.truth, data.units))
+            if stage.truth_check and truth is not None:
+                truth.update(stage.truth_check(result, ctx))
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
         with clock.stage("report", "writing tables and report"):
             meta = {"created": f"{started:%Y-%m-%d %H:%M UTC}", "provenance": origin}

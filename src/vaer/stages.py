@@ -11,6 +11,7 @@ from __future__ import annotations
 from vaer.attribution.stage import attribution_stage
 from vaer.attribution.truth_check import attribution_truth_metrics
 from vaer.context import Stage
+from vaer.did.stage import did_stage, did_truth_metrics
 from vaer.estimators.stage import estimation_stage, tune_stage
 from vaer.estimators.truth_metrics import truth_metrics
 from vaer.heterogeneity.stage import heterogeneity_stage
@@ -24,11 +25,14 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "estimation", "estimating effects", estimation_stage,
-        truth_check=lambda result, truth, _units: truth_metrics(result, truth),
+        truth_check=lambda result, ctx: truth_metrics(result, ctx.known_truth()),
     ),
     Stage(
         "heterogeneity", "analysing heterogeneity across firms", heterogeneity_stage,
-        enabled=lambda config: config.heterogeneity.enabled, truth_check=gate_truth_metrics,
+        enabled=lambda config: config.heterogeneity.enabled,
+        truth_check=lambda result, ctx: gate_truth_metrics(
+            result, ctx.known_truth(), ctx.data.units
+        ),
     ),
     Stage(
         "robustness", "refuting and sensitivity analysis", robustness_stage,
@@ -37,6 +41,10 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "attribution", "attributing effects to channels and mechanisms", attribution_stage,
         enabled=lambda config: config.attribution.enabled,
-        truth_check=lambda result, truth, _units: attribution_truth_metrics(result, truth),
+        truth_check=lambda result, ctx: attribution_truth_metrics(result, ctx.known_truth()),
+    ),
+    Stage(
+        "did", "staggered difference-in-differences of the policy", did_stage,
+        enabled=lambda config: config.did.enabled, truth_check=did_truth_metrics,
     ),
 )  # fmt: skip

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from vaer.config.attribution import AttributionConfig
 from vaer.config.compute import ComputeConfig
+from vaer.config.did import DidConfig
 from vaer.config.estimators import (
     CausalForestDMLParams,
     CausalForestDMLSpec,
@@ -96,6 +97,8 @@ class Roles(Section):
     va_components: list[str] = []
     va_firm: str | None = None
     mediators: dict[str, list[str]] = {}
+    # staggered policies (the did stage): the adoption year of the unit's city, 0 = never
+    policy: str | None = None
 
     @model_validator(mode="after")
     def _check_roles(self) -> Roles:
@@ -182,6 +185,7 @@ class ExperimentConfig(Section):
     compute: ComputeConfig = ComputeConfig()
     robustness: RobustnessConfig = RobustnessConfig()
     attribution: AttributionConfig = AttributionConfig()
+    did: DidConfig = DidConfig()
     sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
@@ -195,6 +199,7 @@ class ExperimentConfig(Section):
             )
         self.robustness.check_against(self.data.mode, labels, list(self.roles.firm_types))
         check_instrument_for(self.estimators, self.roles.instrument)
+        self.did.check_against(self.data.mode, self.roles.policy, self.roles.time)
         return self
 
     @model_validator(mode="after")

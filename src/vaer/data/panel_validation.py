@@ -39,7 +39,7 @@ def _rows(labels: Sequence[object], limit: int = 5) -> str:
 def panel_role_columns(roles: Roles) -> dict[str, list[str]]:
     """Columns the panel must hold, keyed by role (outcome and treatment are built)."""
     named: dict[str, list[str]] = {"unit": [roles.unit]}
-    for role in ("time", "exports", "industry", "cluster", "instrument", "va_firm"):
+    for role in ("time", "exports", "industry", "cluster", "instrument", "va_firm", "policy"):
         column = getattr(roles, role)
         if column:
             named[role] = [column]
@@ -132,7 +132,9 @@ def _schema(roles: Roles, roles_of: dict[str, str]) -> pa.DataFrameSchema:
                 nullable=False,
                 checks=[numeric, finite, pa.Check(_is_non_negative, name="non_negative")],
             )
-        elif role in ("instrument", "va_components", "va_firm") or role.startswith("mechanisms."):
+        elif role in ("instrument", "va_components", "va_firm", "policy") or role.startswith(
+            "mechanisms."
+        ):
             columns[column] = pa.Column(nullable=True, checks=[numeric, finite])
         else:
             columns[column] = pa.Column(nullable=True)

@@ -140,7 +140,11 @@ true effect of the pilot on the log exports of firm :math:`i` in year :math:`t` 
 :math:`\delta_{it}` (:meth:`PilotTruth.effect`), ATT(g, t) over any set of firms is its
 mean over them, and :math:`\beta \ne 0` adds a linear trend that only pilot cities follow,
 a known violation of parallel trends. No random number is drawn for this: with the
-defaults the panel is the same as without it. A pilot effect or pre-trend changes the
+defaults the panel is the same as without it. The pilot also raises VA (it is the
+instrument above), and VA changes shock growth, so in the shock windows' trough and
+recovery years the pilots' whole effect on exports is :math:`\delta_{it}` plus that VA
+channel: the truth is exact outside those years (:meth:`PilotTruth.exact_in`; 2005-2008
+and 2012-2018 by default). A pilot effect or pre-trend changes the
 exports the shock windows' measures read, so the resilience truth is then approximate.
 
 When the truth is exact
@@ -193,6 +197,7 @@ PANEL_ROLES: dict[str, object] = {
     "industry": "industry",
     "cluster": "city",
     "instrument": "pilot",
+    "policy": "pilot_year",
     "outcome": "resilience",
     "treatment": "va_index",
     "va_components": VA_COMPONENTS,
@@ -231,8 +236,10 @@ class PilotTruth:
         Its city's pilot year (0 = never).
     modifier : ndarray
         :math:`m_i - \bar m`, the firm-type part of the effect, centred.
-    effect, dynamics, heterogeneity, pretrend : float
+    scale, dynamics, heterogeneity, pretrend : float
         ``pilot_effect``, ``pilot_dynamics``, ``pilot_heterogeneity``, ``pretrend``.
+    shock_years : frozenset of int
+        The shock windows' trough and recovery years (see :meth:`exact_in`).
     """
 
     firm_ids: np.ndarray
@@ -242,6 +249,13 @@ class PilotTruth:
     dynamics: float
     heterogeneity: float
     pretrend: float
+    shock_years: frozenset[int] = frozenset()
+
+    def exact_in(self, year: int) -> bool:
+        """Whether :meth:`effect` is the pilots' whole effect on log exports in ``year``:
+        outside the shock windows' trough and recovery years, where the pilot also acts
+        through VA (a pilot city's higher VA index changes its firms' shock growth)."""
+        return int(year) not in self.shock_years
 
     @property
     def active(self) -> bool:
@@ -605,6 +619,9 @@ def make_synthetic_panel(
         dynamics=cfg.pilot_dynamics,
         heterogeneity=cfg.pilot_heterogeneity,
         pretrend=cfg.pretrend,
+        shock_years=frozenset(
+            int(y) for w in SHOCK_WINDOWS.values() for y in (*w["trough"], *w["recovery"])
+        ),
     )
     if pilot.active:
         every_id = np.repeat(pilot.firm_ids, n_t)

@@ -40,6 +40,10 @@ def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str 
     return "\n".join(parts) or None
 
 
+def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    return figures.event_study(tables["did_aggregates"]) if "did_aggregates" in tables else None
+
+
 @dataclass(frozen=True)
 class Section:
     """One section: its anchor id, heading, the tables it owns, a figure and a note."""
@@ -152,6 +156,24 @@ SECTIONS: tuple[Section, ...] = (
         ("mechanisms",),
         partial="sections/mechanisms.html.j2",
         context="attribution",
+    ),
+    Section(
+        "did",
+        "The policy as a natural experiment: staggered difference-in-differences",
+        ("did_aggregates", "did_pretrend", "did_att_gt", "did_dropped"),
+        _did_figure,
+        caption="Average effect on the treated by years since the firm's city adopted the "
+        "policy: dots are estimates with pointwise 95% intervals, the shaded band holds "
+        "for all event times at once. Before adoption (grey) the estimates should be zero "
+        "if treated and untreated cities trended alike.",
+        note="Callaway and Sant'Anna (2021) group-time ATTs, doubly robust (Sant'Anna and "
+        "Zhao, 2020), against never- or not-yet-adopting cities; each ATT(g, t) compares "
+        "the change from the base year in the cohort's firms with that of the comparison "
+        "firms observed in both years. Standard errors cluster the influence functions by "
+        "city; bands come from a city multiplier bootstrap. The pre-trend test is a joint "
+        "Wald test of the pre-adoption event-time ATTs against F(q, G - 1). The "
+        "aggregations weight cohorts by their size; did_dropped counts every firm-year "
+        "and every cohort firm left out, by reason.",
     ),
     Section(
         "robustness",

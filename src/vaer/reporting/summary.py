@@ -2,8 +2,9 @@
 
 Each statement is built from one bundle table and only when that table is present:
 the ATE (``ate``), the firm types that gain most and least (``gate``), the channels that
-carry the heterogeneity (``shap_channels``) and whether the robustness checks hold
-(``robustness``). One source of truth: no number here is recomputed from anything else.
+carry the heterogeneity (``shap_channels``), whether the robustness checks hold
+(``robustness``) and the policy's staggered DiD effect (``did_aggregates``). One source of
+truth: no number here is recomputed from anything else.
 """
 
 from __future__ import annotations
@@ -79,6 +80,19 @@ def robustness_verdict(robustness: pd.DataFrame) -> dict[str, Any] | None:
     return {"n": len(judged), "passed": int(passed.sum()), "failed": list(dict.fromkeys(names))}
 
 
+def did_headline(aggregates: pd.DataFrame, pretrend: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The overall ATT of the staggered DiD (the ``simple`` aggregation) with
+    ``significant`` (5% level) and the pre-trend test's p-value, if tested."""
+    simple = aggregates[(aggregates["aggregation"] == "simple") & aggregates["overall"]]
+    if simple.empty:
+        return None
+    row = _record(simple.iloc[0])
+    row["significant"] = not (row["ci_low"] <= 0 <= row["ci_high"])
+    if pretrend is not None and not pretrend.empty:
+        row["pretrend_p"] = float(pretrend["p_value"].iloc[0])
+    return row
+
+
 def summarize(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """Every summary statement whose table is present (keys ``ate``, ``gates``, ...)."""
     summary: dict[str, Any] = {}
@@ -94,4 +108,6 @@ def summarize(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
         summary["channels"] = top_channels(tables["shap_channels"])
     if "robustness" in tables:
         summary["robustness"] = robustness_verdict(tables["robustness"])
+    if "did_aggregates" in tables:
+        summary["did"] = did_headline(tables["did_aggregates"], tables.get("did_pretrend"))
     return summary

@@ -59,6 +59,11 @@ LABELS = {
 
 _MERGED = {"estimate", "se", "ci_low", "ci_high"}
 
+CALENDAR_COLUMNS = frozenset(
+    {"year", "time", "period", "base_period", "cohort", "group", "key", "event_time"}
+)
+"""Years, cohorts, event times and group numbers: integers shown as is (2014, not 2,014)."""
+
 
 def label(column: str) -> str:
     """The reader's name of a column (``band_low`` -> ``Band low``)."""
@@ -87,6 +92,8 @@ def cell(column: str, value: object) -> str:
         return p_text(number)
     if column == "share" or column.endswith("_share"):
         return percent(number, 1)
+    if column in CALENDAR_COLUMNS and math.isfinite(number) and number == int(number):
+        return str(int(number))
     if column in {"n", "count", "df", "firms", "rows", "units"} or column.startswith(
         ("n_", "count")
     ):

@@ -1,0 +1,70 @@
+"""Config of the staggered difference-in-differences stage (``did:``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from vaer.config.section import Section
+
+LOG_EXPORTS = "log_exports"
+
+
+class DidConfig(Section):
+    """Callaway–Sant'Anna ATT(g, t) of the city pilots on a yearly firm outcome
+    (:mod:`vaer.did`), on the firm-year panel of ``data.mode: panel``.
+
+    ``outcome``: ``log_exports`` (the log of ``roles.exports``; firm-years with zero or
+    missing exports are left out and counted) or any numeric column of the panel, used as
+    is. The cohort of a firm is ``roles.policy`` (the adoption year of its city; 0 or
+    empty = never adopted). ``covariates`` are time-invariant pre-period covariates
+    (each firm's value in its first panel year); ``method``, ``control_group``,
+    ``anticipation`` and ``base_period`` as R ``did::att_gt``. Errors are clustered by
+    ``roles.cluster``; ``n_boot`` cluster multiplier-bootstrap draws give the uniform
+    bands of the cells and of the event-study path. ``first_year``/``last_year`` keep the
+    panel years between them (e.g. to leave out years of a trade shock); ``min_e``/``max_e``
+    bound the event times of the dynamic aggregation.
+    """
+
+    enabled: bool = False
+    outcome: str = LOG_EXPORTS
+    method: Literal["dr", "ipw", "reg"] = "dr"
+    control_group: Literal["never", "notyet"] = "never"
+    anticipation: int = Field(0, ge=0)
+    base_period: Literal["varying", "universal"] = "varying"
+    covariates: list[str] = []
+    first_year: int | None = None
+    last_year: int | None = None
+    min_e: int | None = None
+    max_e: int | None = None
+    n_boot: int = Field(999, ge=99)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _window(self) -> DidConfig:
+        if self.min_e is not None and self.max_e is not None and self.min_e > self.max_e:
+            raise ValueError(f"`min_e` ({self.min_e}) must not exceed `max_e` ({self.max_e})")
+        if (
+            self.first_year is not None
+            and self.last_year is not None
+            and self.first_year >= self.last_year
+        ):
+            raise ValueError(
+                f"`first_year` ({self.first_year}) must come before `last_year` ({self.last_year})"
+            )
+        return self
+
+    def check_against(self, mode: str, policy: str | None, time: str | None) -> None:
+        """Raise if the stage is on without a panel, a policy column or a time column."""
+        if not self.enabled:
+            return
+        if mode != "panel":
+            raise ValueError("`did.enabled` needs the firm-year panel: set `data.mode: panel`")
+        if policy is None:
+            raise ValueError(
+                "`did.enabled` needs `roles.policy`: the column with the adoption year of "
+                "each firm's city (0 or empty = never adopted)"
+            )
+        if time is None:
+            raise ValueError("`did.enabled` needs `roles.time` (the year column)")

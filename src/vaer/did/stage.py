@@ -1,0 +1,257 @@
+"""The staggered difference-in-differences stage (``did:``, :mod:`vaer.context`).
+
+On the firm-year panel of a panel-mode run: the yearly outcome (log exports by default),
+each firm's cohort (its city's adoption year, ``roles.policy``), Callaway–Sant'Anna
+ATT(g, t) clustered by ``roles.cluster`` (:func:`vaer.did.att_gt`), the four
+aggregations with uniform bands, and the joint pre-trend test. Firm-years left out are
+counted by reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vaer.config.did import LOG_EXPORTS, DidConfig
+from vaer.config.models import Roles
+from vaer.context import RunContext
+from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
+from vaer.did.att_gt import ATTGTResult, att_gt
+from vaer.did.pretrend import PretrendTest, pretrend_test
+
+
+@dataclass(frozen=True)
+class DidResult:
+    """ATT(g, t), its aggregations and the pre-trend test of one run.
+
+    Attributes
+    ----------
+    att_gt : ATTGTResult
+    aggregates : dict
+        ``simple``, ``dynamic``, ``group``, ``calendar`` -> AggregateResult.
+    pretrend : PretrendTest or None
+        None when there is no pre-period event time to test (the reason in ``notes``).
+    outcome : str
+        What the ATT is an effect on.
+    dropped : dict
+        Panel rows left out before estimation, by reason.
+    notes : tuple of str
+    sample : DataFrame
+        The firm-years estimated on (unit, year, cohort), for truth checks.
+    """
+
+    att_gt: ATTGTResult
+    aggregates: dict[str, AggregateResult]
+    pretrend: PretrendTest | None
+    outcome: str
+    dropped: dict[str, int]
+    notes: tuple[str, ...] = ()
+    sample: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``did_att_gt``, ``did_aggregates``, ``did_pretrend`` (when tested) and
+        ``did_dropped`` (panel rows left out by reason; per cell, the cohorts' firms not
+        observed in both of its years, and comparison firms trimmed)."""
+        aggregates = pd.concat([a.to_frame() for a in self.aggregates.values()], ignore_index=True)
+        left_out = pd.DataFrame(
+            {
+                "step": "panel rows",
+                "reason": list(self.dropped),
+                "count": list(self.dropped.values()),
+            }
+        )
+        drops = self.att_gt.drops
+        reasons = [c for c in map(str, drops.columns) if c.startswith("missing_") or c == "trimmed"]
+        cells = drops.melt(
+            id_vars=["group", "time", "base_period"], value_vars=reasons,
+            var_name="reason", value_name="count",
+        )  # fmt: skip
+        cells = cells[cells["count"] > 0].assign(step="cell: firms of the cell's cohorts")
+        tables = {
+            "did_att_gt": self.att_gt.to_frame().assign(outcome=self.outcome),
+            "did_aggregates": aggregates.assign(outcome=self.outcome),
+            "did_dropped": pd.concat([left_out, cells], ignore_index=True),
+        }
+        if self.pretrend is not None:
+            tables["did_pretrend"] = self.pretrend.to_frame()
+        return tables
+
+    def metrics(self) -> dict[str, float]:
+        """Overall aggregates with SEs, the pre-trend p-value and the sample counts."""
+        out: dict[str, float] = {}
+        for name, result in self.aggregates.items():
+            out[f"did.{name}.estimate"] = result.overall_estimate
+            out[f"did.{name}.se"] = result.overall_se
+        if self.pretrend is not None:
+            out["did.pretrend.p_value"] = self.pretrend.p_value
+        out["did.cells"] = float(len(self.att_gt.att))
+        out["did.clusters"] = float(self.att_gt.n_clusters)
+        out.update({f"did.dropped.{k}": float(v) for k, v in self.dropped.items()})
+        return out
+
+
+def did_sample(
+    frame: pd.DataFrame, roles: Roles, config: DidConfig
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The firm-years to estimate on: unit, year, cohort, cluster, outcome and covariates,
+    and the rows left out by reason.
+
+    Raises
+    ------
+    ValueError
+        If the outcome or a covariate is not a numeric column of the panel.
+    """
+    assert roles.time is not None and roles.policy is not None  # checked by the config
+    cluster = roles.cluster or roles.unit
+    missing = [
+        c for c in (config.outcome, *config.covariates) if c != LOG_EXPORTS and c not in frame
+    ]
+    if missing:
+        raise ValueError(f"did: {missing} are not columns of the panel")
+    if config.outcome == LOG_EXPORTS:
+        if roles.exports is None:
+            raise ValueError("`did.outcome: log_exports` needs `roles.exports`")
+        exports = pd.to_numeric(frame[roles.exports], errors="coerce")
+        y = np.log(exports.where(exports > 0))
+        reasons = {
+            "missing_exports": exports.isna(),
+            "zero_exports": exports.fillna(1.0) <= 0,
+        }
+    else:
+        values = frame[config.outcome]
+        if not pd.api.types.is_numeric_dtype(values):
+            raise ValueError(f"`did.outcome` column '{config.outcome}' must be numeric")
+        y = values.astype(np.float64)
+        reasons = {f"missing_{config.outcome}": y.isna()}
+    sample = pd.DataFrame(
+        {
+            "unit": frame[roles.unit].to_numpy(),
+            "year": frame[roles.time].to_numpy(),
+            "cohort": pd.to_numeric(frame[roles.policy], errors="coerce").fillna(0).to_numpy(),
+            "cluster": frame[cluster].to_numpy(),
+            "y": y.to_numpy(dtype=np.float64),
+        }
+    )
+    for column in config.covariates:
+        sample[column] = frame[column].to_numpy()
+    years = sample["year"].to_numpy()
+    low = -np.inf if config.first_year is None else config.first_year
+    high = np.inf if config.last_year is None else config.last_year
+    outside = (years < low) | (years > high)
+    reasons = {"outside_years": pd.Series(outside), **{k: v & ~outside for k, v in reasons.items()}}
+    keep = np.isfinite(sample["y"].to_numpy()) & ~outside
+    dropped = {name: int(mask.sum()) for name, mask in reasons.items() if mask.sum()}
+    return sample.loc[keep].reset_index(drop=True), dropped
+
+
+def did_stage(ctx: RunContext) -> DidResult:
+    """Estimate ATT(g, t) of the staggered policy on the run's firm-year panel."""
+    config, roles = ctx.config.did, ctx.config.roles
+    panel = ctx.study.source_panel
+    if panel is None:
+        raise ValueError("the did stage needs the firm-year panel (`data.mode: panel`)")
+    sample, dropped = did_sample(panel.frame, roles, config)
+    ctx.progress(
+        f"DiD: ATT(g,t) on {len(sample):,} firm-years of {sample['unit'].nunique():,} firms"
+    )
+    cells = att_gt(
+        sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
+        covariates=list(config.covariates) or None, method=config.method,
+        control_group=config.control_group, anticipation=config.anticipation,
+        base_period=config.base_period, alpha=config.alpha, n_boot=config.n_boot,
+        random_state=ctx.seed,
+    )  # fmt: skip
+    min_e = -np.inf if config.min_e is None else float(config.min_e)
+    max_e = np.inf if config.max_e is None else float(config.max_e)
+    aggregates = {
+        name: aggregate(
+            cells, name, min_e=min_e, max_e=max_e,
+            n_boot=config.n_boot, random_state=ctx.seed + 1 + k,
+        )
+        for k, name in enumerate(AGGREGATIONS)
+    }  # fmt: skip
+    notes: tuple[str, ...] = ()
+    try:
+        pretrend = pretrend_test(aggregates["dynamic"])
+    except ValueError as exc:
+        pretrend, notes = None, (f"no pre-trend test: {exc}",)
+    return DidResult(
+        att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
+        dropped=dropped, notes=notes, sample=sample[["unit", "year", "cohort"]],
+    )  # fmt: skip
+
+
+def _outcome_name(config: DidConfig) -> str:
+    return "log exports" if config.outcome == LOG_EXPORTS else config.outcome
+
+
+def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
+    """Coverage and bias against the synthetic pilots' true effect on log exports
+    (:class:`vaer.data.synthetic.PilotTruth`); empty for other data or outcomes. Only
+    cells whose two years are outside the shock windows are checked (where the truth is
+    exact), and the aggregations only when every cell is.
+
+    The truth of a cell is the mean true effect, at ``t`` minus at the base period, over
+    the cohort's firms the cell used (observed in both years); the truth of an
+    aggregation is the same aggregation of the cells' truths.
+    """
+    panel = ctx.study.source_panel
+    pilot = panel.synthetic.pilot if panel is not None and panel.synthetic is not None else None
+    if pilot is None or ctx.config.did.outcome != LOG_EXPORTS:
+        return {}
+    cells = result.att_gt
+    exact = np.array(
+        [
+            pilot.exact_in(t) and pilot.exact_in(b)
+            for t, b in zip(cells.time, cells.base_period, strict=True)
+        ]
+    )
+    out = {"did.att_gt.cells_checked": float(exact.sum())}
+    if not exact.any():
+        return out
+    truth = true_att_gt(result, pilot.effect)
+    frame = cells.to_frame()
+    covered = ((frame["ci_low"] <= truth) & (truth <= frame["ci_high"])).to_numpy()[exact]
+    post = cells.post[exact]
+    out["did.att_gt.coverage"] = float(covered.mean())
+    out["did.att_gt.mean_bias"] = float(np.mean((cells.att - truth)[exact]))
+    if post.any():
+        out["did.att_gt.post_coverage"] = float(covered[post].mean())
+    if not exact.all():  # an aggregation over a shock year has no exact truth
+        return out
+    true_cells = dataclasses.replace(cells, att=truth)
+    for name, estimated in result.aggregates.items():
+        if name == "dynamic":
+            low, high = float(estimated.keys.min()), float(estimated.keys.max())
+            true_value = aggregate(true_cells, name, min_e=low, max_e=high).overall_estimate
+        else:
+            true_value = aggregate(true_cells, name).overall_estimate
+        half = estimated.to_frame().iloc[-1]
+        out[f"did.{name}.true"] = true_value
+        out[f"did.{name}.bias"] = estimated.overall_estimate - true_value
+        out[f"did.{name}.covered"] = float(half["ci_low"] <= true_value <= half["ci_high"])
+    return out
+
+
+def true_att_gt(
+    result: DidResult, effect: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """The true ATT(g, t) of every cell: the mean of ``effect(units, t) - effect(units,
+    base)`` over the cohort's firms observed in both years (as the cell used them)."""
+    sample = result.sample
+    observed = pd.crosstab(sample["unit"], sample["year"]) > 0
+    cohort = sample.drop_duplicates("unit").set_index("unit")["cohort"].reindex(observed.index)
+    units = observed.index.to_numpy()
+    cells = result.att_gt
+    truth = np.full(len(cells.att), np.nan)
+    for k, (g, t, base) in enumerate(zip(cells.group, cells.time, cells.base_period, strict=True)):
+        used = (cohort.to_numpy() == g) & observed[t].to_numpy() & observed[base].to_numpy()
+        if used.any():
+            ids = units[used]
+            delta = effect(ids, np.full(len(ids), t)) - effect(ids, np.full(len(ids), base))
+            truth[k] = float(np.mean(delta))
+    return truth
