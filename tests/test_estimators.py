@@ -429,3 +429,27 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert {a.path for a in client.list_artifacts(child.info.run_id, "tables")} >= {
         "tables/tuning.csv"
     }
+
+
+def test_a_final_stage_that_cannot_be_fitted_on_half_of_the_cities_says_why() -> None:
+    """A modifier held by one city's firms only does not vary in the half of the cities
+    without it: OrthoIV's final stage is singular there; the user gets the column and the
+    fix, not numpy's "Singular matrix"."""
+    frame = make_synthetic_table(
+        SyntheticTableConfig(n_units=600, n_clusters=20), random_state=3
+    ).frame
+    frame["one_city"] = (frame["city"] == frame["city"].iloc[0]).astype(float)
+    roles = ExperimentConfig.model_validate(
+        {
+            "name": "x",
+            "roles": {**BASE_ROLES, "modifiers": ["productivity", "one_city"], "firm_types": [],
+                      "instrument": "pilot"},
+            "estimators": [{"kind": "orthoiv", "params": {"cv": 2}}],
+        }
+    ).roles  # fmt: skip
+    data = build_analysis_data(frame, roles)
+    spec = ExperimentConfig.model_validate(
+        {"name": "x", "roles": roles.model_dump(), "estimators": [{"kind": "orthoiv"}]}
+    ).estimators
+    with pytest.raises(ValueError, match=r"orthoiv: .*half of the clusters.*\(one_city: a level"):
+        fit_estimators(data, spec, NuisanceConfig(model="ridge"), random_state=0)

@@ -59,7 +59,12 @@ def _forest_note(forest: Any) -> str:
 
 
 def _out_of_sample(
-    kind: EstimatorKind, model: Any, params: AnyParams, cache: NuisanceCache, random_state: int
+    kind: EstimatorKind,
+    model: Any,
+    params: AnyParams,
+    cache: NuisanceCache,
+    random_state: int,
+    names: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster-honest out-of-sample effects and their per-unit standard errors.
 
@@ -77,9 +82,32 @@ def _out_of_sample(
     effect = np.empty(len(x), dtype=np.float64)
     for train, test in cache.folds(2):
         fold_model = kind.build(params, halves(len(train)), random_state, cache)
-        kind.fit(fold_model, train, cache, params)
+        try:
+            kind.fit(fold_model, train, cache, params)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(_singular_half(kind.kind, x, train, cache.clusters, names)) from exc
         effect[test] = np.asarray(fold_model.effect(x[test]), dtype=np.float64).reshape(len(test))
     return effect, np.full(len(x), np.nan)
+
+
+def _singular_half(
+    kind: str, x: np.ndarray, rows: np.ndarray, clusters: np.ndarray, names: Sequence[str]
+) -> str:
+    """Why a final stage could not be fitted on half of the clusters, and the fix."""
+    constant = np.flatnonzero(np.ptp(x[rows], axis=0) == 0)
+    n_clusters = len(np.unique(clusters[rows]))
+    what = (
+        f"{len(constant)} modifier columns do not vary there "
+        f"({', '.join(names[c] for c in constant[:5])}: a level held only by firms of the "
+        "other half's cities)"
+        if len(constant)
+        else "its design is singular there"
+    )
+    return (
+        f"{kind}: its final stage cannot be fitted on half of the clusters ({n_clusters} "
+        f"clusters, {len(rows)} units), which the cluster-honest out-of-sample effects "
+        f"need: {what}. Use more clusters, merge rare levels, or drop modifiers"
+    )
 
 
 def fit_estimators(
@@ -154,7 +182,9 @@ def fit_estimators(
         nuisance_before = cache.total_seconds
         model = kind.build(params, cache.folds(params.cv), random_state, cache)
         kind.fit(model, rows, cache, params)
-        tau_hat, tau_se = _out_of_sample(kind, model, params, cache, random_state)
+        tau_hat, tau_se = _out_of_sample(
+            kind, model, params, cache, random_state, list(map(str, data.x.columns))
+        )
         scores = kind.scores(tau_hat, cache, params)
         estimand = kind.estimand(params)
         fit_seconds = time.perf_counter() - started - (cache.total_seconds - nuisance_before)
