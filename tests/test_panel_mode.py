@@ -195,3 +195,21 @@ def test_a_panel_run_loads_the_panel_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.robustness is not None
     assert {c.check for c in result.robustness.checks} == {"placebo_shock", "alternative_measures"}
     assert calls == {"panel": 1, "table": 4}  # the run's table, calm, two alternatives
+
+
+def test_missing_mediators_are_kept_for_complete_case_tests() -> None:
+    """A proxy with missing firm-years (the panel's ``smart_green``, 3% missing) gives
+    missing mediator changes ``d_smart_green``: the table keeps those firms (each
+    mechanism test uses the firms where its mediator is observed), where every other role
+    refuses missing values."""
+    roles = Roles(
+        **{
+            **PANEL_ROLES,
+            "mediators": {c: [f"d_{p}" for p in ps] for c, ps in PANEL_ROLES["mechanisms"].items()},
+        }
+    )  # type: ignore[arg-type]
+    config = DataConfig(mode="panel", panel=SyntheticPanelConfig(**SMALL))
+    loaded = load_study_data(config, roles, MeasuresConfig(), seed=11)
+    missing = loaded.frame["d_smart_green"].isna()
+    assert 0 < missing.sum() < 0.1 * len(loaded.frame)
+    assert loaded.frame["d_congestion"].notna().all()

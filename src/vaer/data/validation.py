@@ -111,7 +111,8 @@ def validate_table(
     ------
     DataValidationError
         Listing every problem: missing columns, duplicate units, text in a numeric role,
-        NaN or infinite values, a constant treatment, firm-type levels with too few firms.
+        NaN (except in mediators) or infinite values, a constant treatment, firm-type levels
+        with too few firms.
     """
     problems = missing_column_problems(frame, roles)
     if problems:
@@ -143,7 +144,9 @@ def validate_table(
         for column in columns:
             series = frame[column]
             missing = series.index[series.isna()]
-            if len(missing):
+            # a mediator may be missing (e.g. a firm that exits during the trough has no
+            # change of its proxy): its mechanism test uses the firms where it is observed
+            if len(missing) and not role.startswith("mediators."):
                 problems.append(
                     f"roles.{role}: column '{column}' has {len(missing)} missing values "
                     f"({_rows(missing)}); drop or impute these rows"
