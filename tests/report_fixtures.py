@@ -26,6 +26,28 @@ def _stat(rng: np.random.Generator, n: int, centre: float = 0.5) -> dict[str, np
     }
 
 
+def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
+    """The did stage's tables, from vaer.did on a small simulated staggered panel."""
+    from vaer.did import aggregate, att_gt, pretrend_test
+    from vaer.did.simulate import simulate_staggered
+    from vaer.did.stage import DidResult
+
+    frame, _ = simulate_staggered(400, 20, random_state=random_state)
+    cells = att_gt(
+        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
+        covariates=["x1", "x2"], n_boot=99, random_state=random_state,
+    )  # fmt: skip
+    aggregates = {
+        name: aggregate(cells, name, n_boot=99, random_state=random_state)
+        for name in ("simple", "dynamic", "group", "calendar")
+    }
+    result = DidResult(
+        att_gt=cells, aggregates=aggregates, pretrend=pretrend_test(aggregates["dynamic"]),
+        outcome="y", dropped={"zero_exports": 3},
+    )  # fmt: skip
+    return result.tables()
+
+
 def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     """Every table name of the other stages' report sections, with their columns."""
     rng = np.random.default_rng(random_state)
@@ -126,6 +148,7 @@ def stage_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         "mechanisms": mechanisms,
         "robustness": robustness,
         "sensitivity": sensitivity,
+        **did_tables(random_state),
         "tuning": pd.DataFrame(
             {
                 "target": ["nuisance", "nuisance", "causal_forest_dml"],
@@ -143,6 +166,7 @@ STAGES = (
     ("policy_tree",),
     ("shap_channels", "shap_by_type", "mechanisms"),
     ("robustness", "sensitivity"),
+    ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
 )
 
 
