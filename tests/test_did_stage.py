@@ -86,6 +86,26 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
 
 
 @pytest.mark.integration
+def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path: Path) -> None:
+    """With a universal base period the reference cells (t = base) are fixed at 0 and not
+    checked; with ``max_e`` the truth of every aggregation uses the same window."""
+    raw = did_config(tmp_path, pilot_effect=0.2, pilot_dynamics=0.5)
+    raw["did"].update(base_period="universal", max_e=0)
+    raw["tracking"] = {"enabled": False}
+    result = run_experiment(validate_config(raw))
+    assert result.did is not None and result.truth is not None
+    cells = result.did.att_gt
+    assert result.truth["did.att_gt.cells_checked"] == int((cells.time != cells.base_period).sum())
+    for name in ("simple", "group", "dynamic", "calendar"):
+        se = result.did.aggregates[name].overall_se
+        assert abs(result.truth[f"did.{name}.bias"]) < 4 * se, name
+    # max_e = 0: simple and group average the adoption-year cells only, like dynamic
+    assert result.truth["did.simple.true"] == pytest.approx(result.truth["did.dynamic.true"])
+    assert result.report_path is not None
+    assert "uniform band" in result.report_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.integration
 def test_a_pilot_city_trend_is_caught_by_the_pretrend_test(tmp_path: Path) -> None:
     """Pilot cities' log exports trend 0.05 a year faster. With the varying base period
     each pre-adoption ATT compares a year with the one before, so each is about 0.05 (SE
@@ -135,3 +155,21 @@ def test_bad_adoption_years_are_refused_before_fitting(
     )  # fmt: skip
     with pytest.raises(ValueError, match=message):
         did_sample(frame, roles, DidConfig(enabled=True))
+
+
+def test_every_left_out_row_is_counted() -> None:
+    from vaer.config.did import DidConfig
+    from vaer.config.models import Roles
+    from vaer.did.stage import did_sample
+
+    frame = _toy_panel({"A": 2013, "B": 2013, "C": 0, "D": 0})
+    frame["growth"] = 1.0
+    frame.loc[[0, 1, 2], "growth"] = np.inf
+    frame.loc[3, "growth"] = np.nan
+    roles = Roles(
+        unit="firm_id", outcome="r", treatment="t", modifiers=["x"], cluster="city",
+        time="year", exports="exports", policy="pilot_year",
+    )  # fmt: skip
+    kept, dropped = did_sample(frame, roles, DidConfig(enabled=True, outcome="growth"))
+    assert dropped == {"missing_growth": 1, "infinite_growth": 3}
+    assert len(kept) + sum(dropped.values()) == len(frame)

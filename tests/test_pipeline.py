@@ -143,6 +143,7 @@ def test_a_run_with_bad_data_ends_failed_with_the_reason(tmp_path: Path) -> None
     experiment = client.get_experiment_by_name("broken")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FAILED"
+    assert run.data.params["seed"] == "3"  # the config is logged before the data stage
     assert "'va_index' has 1 missing values" in run.data.tags["error"]
     assert run.data.tags["error_type"] == "DataValidationError"
 

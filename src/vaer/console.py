@@ -107,7 +107,7 @@ def _cell(value: Any, digits: int) -> str:
 
 def print_did(did: DidResult) -> None:
     """The staggered DiD's aggregations (overall rows) and its pre-trend test."""
-    table = Table(title=f"Effect of the policy on {did.outcome} (staggered DiD, clustered by city)")
+    table = Table(title=f"Effect of the policy on {did.outcome} (staggered DiD, clustered SEs)")
     for column in ("aggregation", "ATT", "se", "95% CI"):
         table.add_column(column)
     for name, result in did.aggregates.items():

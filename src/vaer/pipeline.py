@@ -1,8 +1,9 @@
 """``run_experiment``: loads the data once, runs the configured stages in order
 (:data:`vaer.stages.STAGES`), writes the tables and report and logs everything.
 
-Every stage is ``stage(ctx) -> StageResult`` (:mod:`vaer.context`); the pipeline treats
-them alike and knows none of them by name.
+Every stage is ``stage(ctx) -> StageResult`` (:mod:`vaer.context`); the loop treats them
+alike. Only the outputs every run has (the ATE table, the CATE histogram and the logged
+CATE model) read the estimation result by type.
 """
 
 from __future__ import annotations
@@ -168,14 +169,16 @@ def _open_run(
     )  # fmt: skip
 
 
-def _log_inputs(
-    run: TrackedRun, config: ExperimentConfig, experiment_file: Path | None, study: LoadedData
-) -> None:
-    """The resolved config, the experiment file as given, the data set and its counts."""
+def _log_config(run: TrackedRun, config: ExperimentConfig, experiment_file: Path | None) -> None:
+    """The resolved config as params and YAML, and the experiment file as given."""
     run.log_params(flatten(config.model_dump(mode="json")))
     run.log_text(dump_config(config), "config/resolved.yaml")
     if experiment_file is not None and experiment_file.is_file():
         run.log_text(experiment_file.read_text(encoding="utf-8"), f"config/{experiment_file.name}")
+
+
+def _log_data(run: TrackedRun, config: ExperimentConfig, study: LoadedData) -> None:
+    """The data set, its source and fingerprint, and its counts."""
     run.set_tags({"vaer.data_fingerprint": study.fingerprint, "vaer.data_source": study.source})
     run.log_dataset(
         study.frame,
@@ -317,10 +320,11 @@ def run_experiment(
     run_name = run_name or f"{config.name}-{started:%Y%m%d-%H%M%S}"
     origin = provenance()
     with _open_run(config, run_name, origin, tags, parent_run_id) as run:
+        _log_config(run, config, experiment_file)  # before the data: a failed run keeps it
         with clock.stage("data", "loading and validating data"):
             study = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
             data = build_analysis_data(study.frame, config.roles)
-        _log_inputs(run, config, experiment_file, study)
+        _log_data(run, config, study)
         backend = backend or get_backend(config.compute, n_units=data.n)
         ctx = RunContext(
             config, study, data, Observed(backend, on_task) if on_task else backend, say

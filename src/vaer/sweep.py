@@ -32,7 +32,7 @@ from vaer.compute import Backend, LocalBackend, check_tracking_for, get_backend
 from vaer.config.expand import SweepPlan
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
-from vaer.context import Progress
+from vaer.context import Progress, no_progress
 from vaer.pipeline import run_experiment
 from vaer.tracking import parent_run, provenance, resolve_tracking_uri, untracked_run
 from vaer.tracking.compare import sweep_summary
@@ -109,7 +109,7 @@ def run_variant(
     variant's number (``v03: ...``). ``backend`` overrides where the variant's stages run
     (default: its ``compute:`` section); ``tags`` are added to its run.
     """
-    say = progress or (lambda _message: None)
+    say = progress or (no_progress)
     started = time.perf_counter()
 
     def tell(message: str) -> None:
@@ -288,7 +288,7 @@ def run_sweep(
     if runner is None:
         on_cluster = base.compute.backend == "ray"
         runner = on_backend(get_backend(base.compute)) if on_cluster else sequential
-    say = progress or (lambda _message: None)
+    say = progress or (no_progress)
     started = datetime.now(UTC)
     name = f"{base.name}-sweep-{started:%Y%m%d-%H%M%S}"
     experiment = base.tracking.experiment or base.name

@@ -19,12 +19,13 @@ class DidConfig(Section):
     missing exports are left out and counted) or any numeric column of the panel, used as
     is. The cohort of a firm is ``roles.policy`` (the adoption year of its city; 0 or
     empty = never adopted). ``covariates`` are time-invariant pre-period covariates
-    (each firm's value in its first panel year); ``method``, ``control_group``,
+    (each firm's value in its first year of the DiD sample); ``method``, ``control_group``,
     ``anticipation`` and ``base_period`` as R ``did::att_gt``. Errors are clustered by
     ``roles.cluster``; ``n_boot`` cluster multiplier-bootstrap draws give the uniform
     bands of the cells and of the event-study path. ``first_year``/``last_year`` keep the
     panel years between them (e.g. to leave out years of a trade shock); ``min_e``/``max_e``
-    bound the event times of the dynamic aggregation.
+    bound the event times of the dynamic aggregation, and ``max_e`` also caps the
+    post-adoption cells the simple and group aggregations average (as R ``did::aggte``).
     """
 
     enabled: bool = False

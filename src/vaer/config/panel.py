@@ -95,6 +95,10 @@ class MeasuresConfig(Section):
     ``shock`` is a window name (``gfc2009``, ``tradewar2019``, ``covid2020``) or explicit
     years. ``winsorize`` gives the lower and upper quantiles the outcome is clipped to
     (``null`` = no clipping, the default, so the synthetic panel's truth stays exact).
+    ``binarize`` turns the VA index into a 0/1 treatment with vaer's one rule, 1 strictly
+    above the cut (the median or the 2/3 quantile; a firm at the cut is 0): before
+    2026-12-02 ``top_tercile`` put a firm at the cut in the top group, which with a
+    city-level VA index moved a whole city.
     """
 
     shock: Literal["gfc2009", "tradewar2019", "covid2020"] | ShockWindow = "covid2020"

@@ -129,15 +129,18 @@ def did_sample(
         exports = pd.to_numeric(frame[roles.exports], errors="coerce")
         y = np.log(exports.where(exports > 0))
         reasons = {
-            "missing_exports": exports.isna(),
-            "zero_exports": exports.fillna(1.0) <= 0,
+            "missing_exports": exports.isna().to_numpy(),
+            "zero_exports": (exports.fillna(1.0) <= 0).to_numpy(),
         }
     else:
         values = frame[config.outcome]
         if not pd.api.types.is_numeric_dtype(values):
             raise ValueError(f"`did.outcome` column '{config.outcome}' must be numeric")
         y = values.astype(np.float64)
-        reasons = {f"missing_{config.outcome}": y.isna()}
+        reasons = {
+            f"missing_{config.outcome}": y.isna().to_numpy(),
+            f"infinite_{config.outcome}": np.isinf(y.to_numpy()),
+        }
     sample = pd.DataFrame(
         {
             "unit": frame[roles.unit].to_numpy(),
@@ -153,7 +156,7 @@ def did_sample(
     low = -np.inf if config.first_year is None else config.first_year
     high = np.inf if config.last_year is None else config.last_year
     outside = (years < low) | (years > high)
-    reasons = {"outside_years": pd.Series(outside), **{k: v & ~outside for k, v in reasons.items()}}
+    reasons = {"outside_years": outside, **{k: v & ~outside for k, v in reasons.items()}}
     keep = np.isfinite(sample["y"].to_numpy()) & ~outside
     dropped = {name: int(mask.sum()) for name, mask in reasons.items() if mask.sum()}
     kept = sample.loc[keep].reset_index(drop=True)
@@ -214,8 +217,7 @@ def did_stage(ctx: RunContext) -> DidResult:
         base_period=config.base_period, alpha=config.alpha, n_boot=config.n_boot,
         random_state=ctx.seed,
     )  # fmt: skip
-    min_e = -np.inf if config.min_e is None else float(config.min_e)
-    max_e = np.inf if config.max_e is None else float(config.max_e)
+    min_e, max_e = _event_window(config)
     aggregates = {
         name: aggregate(
             cells, name, min_e=min_e, max_e=max_e,
@@ -232,6 +234,14 @@ def did_stage(ctx: RunContext) -> DidResult:
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
         dropped=dropped, notes=notes, sample=sample[["unit", "year", "cohort"]],
     )  # fmt: skip
+
+
+def _event_window(config: DidConfig) -> tuple[float, float]:
+    """``(min_e, max_e)`` of the aggregations (unbounded where unset)."""
+    return (
+        -np.inf if config.min_e is None else float(config.min_e),
+        np.inf if config.max_e is None else float(config.max_e),
+    )
 
 
 def _outcome_name(config: DidConfig) -> str:
@@ -253,9 +263,10 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
     if pilot is None or ctx.config.did.outcome != LOG_EXPORTS:
         return {}
     cells = result.att_gt
+    # the reference cells of a universal base period (t = base) are fixed at 0, not estimated
     exact = np.array(
         [
-            pilot.exact_in(t) and pilot.exact_in(b)
+            pilot.exact_in(t) and pilot.exact_in(b) and t != b
             for t, b in zip(cells.time, cells.base_period, strict=True)
         ]
     )
@@ -270,15 +281,13 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
     out["did.att_gt.mean_bias"] = float(np.mean((cells.att - truth)[exact]))
     if post.any():
         out["did.att_gt.post_coverage"] = float(covered[post].mean())
-    if not exact.all():  # an aggregation over a shock year has no exact truth
+    reference = cells.time == cells.base_period
+    if not (exact | reference).all():  # an aggregation over a shock year has no exact truth
         return out
-    true_cells = dataclasses.replace(cells, att=truth)
+    true_cells = dataclasses.replace(cells, att=np.where(exact, truth, 0.0))
+    min_e, max_e = _event_window(ctx.config.did)
     for name, estimated in result.aggregates.items():
-        if name == "dynamic":
-            low, high = float(estimated.keys.min()), float(estimated.keys.max())
-            true_value = aggregate(true_cells, name, min_e=low, max_e=high).overall_estimate
-        else:
-            true_value = aggregate(true_cells, name).overall_estimate
+        true_value = aggregate(true_cells, name, min_e=min_e, max_e=max_e).overall_estimate
         half = estimated.to_frame().iloc[-1]
         out[f"did.{name}.true"] = true_value
         out[f"did.{name}.bias"] = estimated.overall_estimate - true_value

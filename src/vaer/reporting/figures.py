@@ -137,8 +137,8 @@ def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
 
 
 def event_study(aggregates: pd.DataFrame) -> str | None:
-    """The event-study path: ATT by years since adoption with pointwise 95% intervals
-    (bars) and the uniform band over all event times (shaded), from ``did_aggregates``."""
+    """The event-study path: ATT by years since adoption with pointwise intervals (bars)
+    and the uniform band over all event times (shaded), from ``did_aggregates``."""
     rows = aggregates[(aggregates["aggregation"] == "dynamic") & ~aggregates["overall"]]
     if rows.empty:
         return None
@@ -147,10 +147,11 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     e = rows["key"].to_numpy(float)
     estimate = rows["estimate"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(7.2, 3.6))
-    if rows["band_low"].notna().all():
+    banded = rows["band_low"].notna().to_numpy()  # a universal base's reference year has none
+    if banded.any():
         ax.fill_between(
             e, rows["band_low"].to_numpy(float), rows["band_high"].to_numpy(float),
-            color="#4C72B0", alpha=0.15, step="mid", label="uniform 95% band",
+            where=banded, color="#4C72B0", alpha=0.15, step="mid", label="uniform band",
         )  # fmt: skip
     pre = e < 0
     err = np.vstack(
@@ -159,14 +160,14 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     for mask, colour, label in ((pre, "#8C8C8C", "before adoption"), (~pre, "#C44E52", "after")):
         ax.errorbar(
             e[mask], estimate[mask], yerr=err[:, mask], fmt="o", color=colour, capsize=3,
-            label=f"{label} (95% CI)",
+            label=f"{label} (pointwise CI)",
         )  # fmt: skip
     ax.axhline(0.0, color="k", lw=0.8)
     ax.axvline(-0.5, color="k", lw=0.8, ls="--")
     outcome = str(rows["outcome"].iloc[0]) if "outcome" in rows else "outcome"
     ax.set_xlabel("years since the city adopted the policy (event time)")
     ax.set_ylabel(f"ATT on {outcome}")
-    ax.set_title("Event study (Callaway-Sant'Anna, errors clustered by city)")
+    ax.set_title("Event study (Callaway-Sant'Anna)")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -163,17 +163,18 @@ SECTIONS: tuple[Section, ...] = (
         ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
         _did_figure,
         caption="Average effect on the treated by years since the firm's city adopted the "
-        "policy: dots are estimates with pointwise 95% intervals, the shaded band holds "
-        "for all event times at once. Before adoption (grey) the estimates should be zero "
-        "if treated and untreated cities trended alike.",
-        note="Callaway and Sant'Anna (2021) group-time ATTs, doubly robust (Sant'Anna and "
-        "Zhao, 2020), against never- or not-yet-adopting cities; each ATT(g, t) compares "
-        "the change from the base year in the cohort's firms with that of the comparison "
-        "firms observed in both years. Standard errors cluster the influence functions by "
-        "city; bands come from a city multiplier bootstrap. The pre-trend test is a joint "
-        "Wald test of the pre-adoption event-time ATTs against F(q, G - 1). The "
-        "aggregations weight cohorts by their size; did_dropped counts every firm-year "
-        "and every cohort firm left out, by reason.",
+        "policy: dots are estimates with pointwise intervals (did.alpha, 95% by default), "
+        "the shaded band holds for all event times at once. Before adoption (grey) the "
+        "estimates should be zero if treated and untreated cities trended alike.",
+        note="Callaway and Sant'Anna (2021) group-time ATTs (did.method: doubly robust "
+        "(Sant'Anna and Zhao, 2020) by default, or IPW or outcome regression), against "
+        "never- or not-yet-adopting cities; each ATT(g, t) compares the change from the "
+        "base year in the cohort's firms with that of the comparison firms observed in both "
+        "years. Standard errors cluster the influence functions by the cluster role (city); "
+        "bands come from a cluster multiplier bootstrap. The pre-trend test is a joint Wald "
+        "test of the pre-adoption event-time ATTs against F(q, G - 1). The aggregations "
+        "weight cohorts by their size; did_dropped counts every firm-year and every cohort "
+        "firm left out, by reason.",
     ),
     Section(
         "robustness",
