@@ -172,3 +172,34 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
+
+
+def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
+    """ATT(g, t) as a cohort x year heat map (``att_gt``): each cell's estimate, starred
+    where its pointwise interval excludes zero; the reference cells of a universal base
+    period and the cells not estimated are blank."""
+    if att_gt.empty:
+        return None
+    plt = _pyplot()
+    grid = att_gt.pivot_table(index="group", columns="time", values="estimate", sort=True)
+    low = att_gt.pivot_table(index="group", columns="time", values="ci_low", sort=True)
+    high = att_gt.pivot_table(index="group", columns="time", values="ci_high", sort=True)
+    values = grid.to_numpy(float)
+    limit = float(np.nanmax(np.abs(values))) or 1.0
+    fig, ax = plt.subplots(figsize=(0.75 * grid.shape[1] + 2.4, 0.5 * grid.shape[0] + 1.4))
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            if np.isfinite(values[i, j]):
+                significant = not (low.to_numpy(float)[i, j] <= 0 <= high.to_numpy(float)[i, j])
+                colour = "white" if abs(values[i, j]) > 0.6 * limit else "black"
+                ax.text(j, i, f"{values[i, j]:.2f}{'*' if significant else ''}", ha="center",
+                        va="center", fontsize=7, color=colour)  # fmt: skip
+    ax.set_xticks(np.arange(grid.shape[1]), [str(int(t)) for t in grid.columns])
+    ax.set_yticks(np.arange(grid.shape[0]), [str(int(g)) for g in grid.index])
+    ax.set_xlabel("year")
+    ax.set_ylabel("cohort (adoption year)")
+    ax.set_title("ATT(g, t): * = interval excludes zero")
+    fig.colorbar(image, ax=ax, label="ATT")
+    fig.tight_layout()
+    return _svg(fig)

@@ -41,7 +41,12 @@ def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str 
 
 
 def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
-    return figures.event_study(tables["did_aggregates"]) if "did_aggregates" in tables else None
+    parts = []
+    if "did_aggregates" in tables:
+        parts.append(figures.event_study(tables["did_aggregates"]))
+    if "att_gt" in tables:
+        parts.append(figures.att_gt_heatmap(tables["att_gt"]))
+    return "\n".join(p for p in parts if p) or None
 
 
 @dataclass(frozen=True)
@@ -162,10 +167,11 @@ SECTIONS: tuple[Section, ...] = (
         "The policy as a natural experiment: staggered difference-in-differences",
         ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
         _did_figure,
-        caption="Average effect on the treated by years since the firm's city adopted the "
-        "policy: dots are estimates with pointwise intervals (did.alpha, 95% by default), "
-        "the shaded band holds for all event times at once. Before adoption (grey) the "
-        "estimates should be zero if treated and untreated cities trended alike.",
+        caption="Top: average effect on the treated by years since the firm's city adopted "
+        "the policy; dots are estimates with pointwise intervals (did.alpha, 95% by "
+        "default), the shaded band holds for all event times at once. Before adoption "
+        "(grey) the estimates should be zero if treated and untreated cities trended alike. "
+        "Bottom: every cohort-year effect ATT(g, t).",
         note="Callaway and Sant'Anna (2021) group-time ATTs (did.method: doubly robust "
         "(Sant'Anna and Zhao, 2020) by default, or IPW or outcome regression), against "
         "never- or not-yet-adopting cities; each ATT(g, t) compares the change from the "
