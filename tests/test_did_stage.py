@@ -60,7 +60,7 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     tables = result.out_dir / "tables"
     aggregates = pd.read_csv(tables / "did_aggregates.csv")
     assert set(aggregates["aggregation"]) == {"simple", "dynamic", "group", "calendar"}
-    assert set(pd.read_csv(tables / "did_att_gt.csv")["group"]) == {2014, 2015, 2016}
+    assert set(pd.read_csv(tables / "att_gt.csv")["group"]) == {2014, 2015, 2016}
     # every panel row is either estimated on or counted as left out, by reason
     dropped = pd.read_csv(tables / "did_dropped.csv")
     rows = dropped[dropped["step"] == "panel rows"].set_index("reason")["count"]
@@ -97,3 +97,41 @@ def test_a_pilot_city_trend_is_caught_by_the_pretrend_test(tmp_path: Path) -> No
     dynamic = result.did.aggregates["dynamic"]
     pre = dynamic.keys < 0
     assert (np.abs(dynamic.estimate[pre] - 0.05) < 4 * dynamic.se[pre]).all()
+
+
+def _toy_panel(cohort_of_city: dict[str, int]) -> pd.DataFrame:
+    """Two firms per city over 2010-2016, exports 100."""
+    rows = [
+        {"firm_id": f"{city}{k}", "year": year, "city": city, "exports": 100.0, "pilot_year": g}
+        for city, g in cohort_of_city.items()
+        for k in range(2)
+        for year in range(2010, 2017)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("cities", "change", "message"),
+    [
+        ({"A": 2013, "B": 2013, "C": 0}, {"row": 0, "pilot_year": 2014}, "more than one adoption"),
+        ({"A": 2010, "B": 2010, "C": 0}, {}, r"adoption years \[2010\] fall outside"),
+        ({"A": 2020, "B": 2020, "C": 0}, {}, r"adoption years \[2020\] fall outside"),
+        ({"A": 2013, "B": 2014, "C": 0}, {}, r"cohorts \[2013, 2014\] have one city each"),
+    ],
+)
+def test_bad_adoption_years_are_refused_before_fitting(
+    cities: dict[str, int], change: dict[str, int], message: str
+) -> None:
+    from vaer.config.did import DidConfig
+    from vaer.config.models import Roles
+    from vaer.did.stage import did_sample
+
+    frame = _toy_panel(cities)
+    if change:
+        frame.loc[change["row"], "pilot_year"] = change["pilot_year"]
+    roles = Roles(
+        unit="firm_id", outcome="r", treatment="t", modifiers=["x"], cluster="city",
+        time="year", exports="exports", policy="pilot_year",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        did_sample(frame, roles, DidConfig(enabled=True))

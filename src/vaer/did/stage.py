@@ -23,6 +23,16 @@ from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, att_gt
 from vaer.did.pretrend import PretrendTest, pretrend_test
 
+ESTIMATOR = "cs_did"
+"""The estimator column of the DiD tables (Callaway–Sant'Anna)."""
+
+
+def _labelled(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """``frame`` with the ``estimator`` column first and the ``outcome`` column last."""
+    labelled = frame.assign(outcome=outcome)
+    labelled.insert(0, "estimator", ESTIMATOR)
+    return labelled
+
 
 @dataclass(frozen=True)
 class DidResult:
@@ -53,7 +63,7 @@ class DidResult:
     sample: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """``did_att_gt``, ``did_aggregates``, ``did_pretrend`` (when tested) and
+        """``att_gt``, ``did_aggregates``, ``pretrend`` (when tested) and
         ``did_dropped`` (panel rows left out by reason; per cell, the cohorts' firms not
         observed in both of its years, and comparison firms trimmed)."""
         aggregates = pd.concat([a.to_frame() for a in self.aggregates.values()], ignore_index=True)
@@ -71,13 +81,14 @@ class DidResult:
             var_name="reason", value_name="count",
         )  # fmt: skip
         cells = cells[cells["count"] > 0].assign(step="cell: firms of the cell's cohorts")
+        cells_frame = self.att_gt.to_frame().rename(columns={"att": "estimate"})
         tables = {
-            "did_att_gt": self.att_gt.to_frame().assign(outcome=self.outcome),
-            "did_aggregates": aggregates.assign(outcome=self.outcome),
+            "att_gt": _labelled(cells_frame, self.outcome),
+            "did_aggregates": _labelled(aggregates, self.outcome),
             "did_dropped": pd.concat([left_out, cells], ignore_index=True),
         }
         if self.pretrend is not None:
-            tables["did_pretrend"] = self.pretrend.to_frame()
+            tables["pretrend"] = _labelled(self.pretrend.to_frame(), self.outcome)
         return tables
 
     def metrics(self) -> dict[str, float]:
@@ -145,7 +156,45 @@ def did_sample(
     reasons = {"outside_years": pd.Series(outside), **{k: v & ~outside for k, v in reasons.items()}}
     keep = np.isfinite(sample["y"].to_numpy()) & ~outside
     dropped = {name: int(mask.sum()) for name, mask in reasons.items() if mask.sum()}
-    return sample.loc[keep].reset_index(drop=True), dropped
+    kept = sample.loc[keep].reset_index(drop=True)
+    _check_adoption(kept, roles.policy)
+    return kept, dropped
+
+
+def _check_adoption(sample: pd.DataFrame, policy: str) -> None:
+    """Refuse adoption years a staggered DiD cannot use, naming the fix.
+
+    Raises
+    ------
+    ValueError
+        If a city's adoption year varies, a cohort adopts before the second or after the
+        last panel year, or a cohort has a single city.
+    """
+    per_city = sample.groupby("cluster")["cohort"].nunique()
+    varying = per_city.index[per_city > 1]
+    if len(varying):
+        raise ValueError(
+            f"roles.policy: column '{policy}' gives {len(varying)} cities more than one "
+            f"adoption year (e.g. {varying[0]}); a city adopts once: fix the column"
+        )
+    first, last = int(sample["year"].min()), int(sample["year"].max())
+    cohorts = sample.loc[sample["cohort"] > 0].groupby("cohort")["cluster"].nunique()
+    early = [int(g) for g in cohorts.index if g <= first]
+    late = [int(g) for g in cohorts.index if g > last]
+    if early or late:
+        raise ValueError(
+            f"roles.policy: adoption years {early + late} fall outside the estimation years "
+            f"{first + 1}-{last} (a cohort needs a year before adoption and one from it on): "
+            "code cohorts adopting after the panel as 0 (never), or move `did.first_year` / "
+            "`did.last_year`"
+        )
+    single = [int(g) for g in cohorts.index[cohorts.to_numpy() < 2]]
+    if single:
+        raise ValueError(
+            f"roles.policy: cohorts {single} have one city each; with errors clustered by "
+            "city a one-city cohort's effect has no standard error: merge it with the "
+            "adjacent cohort or leave that city out"
+        )
 
 
 def did_stage(ctx: RunContext) -> DidResult:

@@ -160,7 +160,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "did",
         "The policy as a natural experiment: staggered difference-in-differences",
-        ("did_aggregates", "did_pretrend", "did_att_gt", "did_dropped"),
+        ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
         _did_figure,
         caption="Average effect on the treated by years since the firm's city adopted the "
         "policy: dots are estimates with pointwise 95% intervals, the shaded band holds "

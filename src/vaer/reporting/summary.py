@@ -109,5 +109,5 @@ def summarize(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     if "robustness" in tables:
         summary["robustness"] = robustness_verdict(tables["robustness"])
     if "did_aggregates" in tables:
-        summary["did"] = did_headline(tables["did_aggregates"], tables.get("did_pretrend"))
+        summary["did"] = did_headline(tables["did_aggregates"], tables.get("pretrend"))
     return summary
