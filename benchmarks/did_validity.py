@@ -81,6 +81,7 @@ import traceback
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -294,14 +295,19 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def _past(deadline: datetime | None) -> bool:
+    return deadline is not None and datetime.now(UTC) >= deadline
+
+
 def run(args: argparse.Namespace) -> pd.DataFrame:
-    """Every (design, seed) draw, ``args.workers`` processes; the per-seed rows are saved to
-    ``args.csv`` every 20 draws and at the end."""
+    """Every (design, seed) draw, seed by seed (so that a run stopped at ``args.deadline``
+    leaves every design with about as many draws), in a pool of ``args.workers`` processes
+    (0 = in this process); the per-seed rows are saved to ``args.csv`` every 20 draws and
+    at the end. Draws not started by the deadline are not run."""
     state = git_state(source_root())
     commit = state.commit[:12] + ("+dirty" if state.dirty else "")
-    tasks = [
-        (d, s) for d in args.designs for s in range(args.first_seed, args.first_seed + args.seeds)
-    ]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(d, s) for s in seeds for d in args.designs]
     rows: list[dict[str, Any]] = []
 
     def save(done: int) -> None:
@@ -309,8 +315,10 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         frame = frame.sort_values(["design", "seed"], kind="stable")
         if args.csv is not None:
             args.csv.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(args.csv, index=False)
-        print(f"{done}/{len(tasks)} draws done", flush=True)
+            partial = args.csv.with_name(args.csv.name + ".partial")
+            frame.to_csv(partial, index=False, compression="gzip")
+            partial.replace(args.csv)
+        print(f"{done}/{len(tasks)} draws done ({datetime.now(UTC):%H:%M:%S} UTC)", flush=True)
 
     def collect(found: list[dict[str, Any]], done: int) -> None:
         rows.extend(found)
@@ -322,18 +330,29 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         if done % 20 == 0:
             save(done)
 
-    if args.workers <= 1:
+    done = 0
+    if args.workers == 0:
         _one_thread()
-        for done, (design, seed) in enumerate(tasks, 1):
+        for design, seed in tasks:
+            if _past(args.deadline):
+                break
+            done += 1
             collect(run_seed(design, seed, args.n_firms, args.n_boot), done)
     else:
         with ProcessPoolExecutor(
             args.workers, mp_context=get_context("spawn"), initializer=_one_thread
         ) as pool:
             futures = [pool.submit(run_seed, d, s, args.n_firms, args.n_boot) for d, s in tasks]
-            for done, future in enumerate(as_completed(futures), 1):
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                done += 1
                 collect(future.result(), done)
-    save(len(tasks))
+                if _past(args.deadline):
+                    for waiting in futures:
+                        waiting.cancel()
+    args.stopped = done < len(tasks)
+    save(done)
     return pd.DataFrame(rows).reindex(columns=COLUMNS).assign(commit=commit)
 
 
@@ -563,8 +582,15 @@ def section(
             f"| {r.design} | {r.quantity} | {r.bias:+.4f} ({r.bias_mc_se:.4f}) | {r.mean_se:.4f} "
             f"| {r.bias_over_se:+.2f} | {r.sd_over_se:.2f} |"
         )
+    if getattr(args, "stopped", False):
+        lines += [
+            "",
+            f"Stopped at the deadline ({args.deadline:%H:%M} UTC): draws not started by then "
+            f"were not run (planned: seeds {args.first_seed}-{args.first_seed + args.seeds - 1} "
+            "in every design); the draws each design got are in the first table.",
+        ]
     if minutes is not None:
-        lines += ["", f"Wall time: {minutes:.1f} min ({args.workers} worker processes)."]
+        lines += ["", f"Wall time: {minutes:.1f} min ({max(args.workers, 1)} process(es))."]
     return "\n".join(lines)
 
 
@@ -575,7 +601,12 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--n-firms", type=int, default=5000)
     parser.add_argument("--n-boot", type=int, default=999)
     parser.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS))
-    parser.add_argument("--workers", type=int, default=1, choices=[1, 2])
+    parser.add_argument(
+        "--workers", type=int, default=1, choices=[0, 1, 2], help="pool size (0: this process)"
+    )
+    parser.add_argument(
+        "--deadline", help="HH:MM (UTC, today): start no draw after it (the section says so)"
+    )
     parser.add_argument(
         "--csv", type=Path, default=None, help=f"per-seed rows (default {DEFAULT_CSV})"
     )
@@ -590,6 +621,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.quick:
         args.seeds, args.first_seed, args.no_write = 3, 0, True
+    args.stopped = False
+    if args.deadline:
+        hour, minute = (int(v) for v in args.deadline.split(":"))
+        args.deadline = datetime.now(UTC).replace(hour=hour, minute=minute, second=0)
     if args.csv is None and not args.quick and not args.from_csv:
         args.csv = DEFAULT_CSV
     started = time.perf_counter()
