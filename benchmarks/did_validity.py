@@ -31,7 +31,10 @@ Designs (``data.panel``; 5,000 firms, 2005-2022, of which 2012-2018 are used):
 
 Seeds: draw ``s`` is the run's ``seed: s`` (which seeds the panel generator and the
 bootstraps), ``s = 1000 .. 1000 + S - 1`` in every design. Seeds below 1000 are the tuning
-seeds (used while developing vaer.did and this script) and are never reported.
+seeds (used while developing vaer.did and this script, and by ``--quick``: seeds 0-2) and
+are never reported. The generator draws no random number for the pilot shift, so with one
+seed ``a150``, ``c_pretrend`` and ``d_null`` share the same panel apart from the pilot
+cities' exports (paired draws); ``b40`` draws other panels (fewer cities).
 
 Truth: ATT(g, t) of a cell is the mean true effect (at ``t`` minus at its base period) over
 the cohort's firms the cell used (:func:`vaer.did.stage.true_att_gt` with the panel's
