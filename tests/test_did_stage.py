@@ -72,11 +72,20 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     assert result.truth["did.att_gt.cells_checked"] == len(did.att_gt.att)
     assert abs(result.truth["did.simple.bias"]) < 4 * simple.overall_se
     assert result.truth["did.simple.true"] > 0.2  # the effect grows with years since adoption
+    # by default only the overall aggregates carry intervals (did_validity: the others
+    # under-cover on this panel)
+    cells = pd.read_csv(tables / "att_gt.csv")
+    assert cells["se"].isna().all() and cells["inference"].str.startswith("withheld").all()
+    overall = aggregates["overall"].astype(bool)
+    assert aggregates.loc[overall, "se"].notna().all()
+    assert aggregates.loc[~overall, "se"].isna().all()
+    assert pd.read_csv(tables / "pretrend.csv")["p_value"].isna().all()
     metrics = (
         MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         .get_run(result.run_id)
         .data.metrics
     )
+    assert "did.pretrend.p_value" not in metrics
     assert metrics["did.simple.estimate"] == pytest.approx(simple.overall_estimate)
     assert "truth.did.simple.bias" in metrics and "time.stage.did" in metrics
     assert result.report_path is not None
@@ -90,7 +99,7 @@ def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path:
     """With a universal base period the reference cells (t = base) are fixed at 0 and not
     checked; with ``max_e`` the truth of every aggregation uses the same window."""
     raw = did_config(tmp_path, pilot_effect=0.2, pilot_dynamics=0.5)
-    raw["did"].update(base_period="universal", max_e=0)
+    raw["did"].update(base_period="universal", max_e=0, unvalidated_inference=True)
     raw["tracking"] = {"enabled": False}
     result = run_experiment(validate_config(raw))
     assert result.did is not None and result.truth is not None

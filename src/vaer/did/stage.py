@@ -26,6 +26,26 @@ from vaer.did.pretrend import PretrendTest, pretrend_test
 ESTIMATOR = "cs_did"
 """The estimator column of the DiD tables (Callaway–Sant'Anna)."""
 
+INTERVAL_COLUMNS = ("se", "ci_low", "ci_high", "band_low", "band_high")
+
+WITHHELD = (
+    "withheld: on vaer's synthetic panel these city-clustered intervals and tests do not "
+    "hold their level (single ATT(g,t) covered 90%, bands 65-82%, pre-trend size 15%; "
+    "benchmarks/RESULTS.md, did_validity); did.unvalidated_inference: true prints them"
+)
+
+
+def _withhold(
+    frame: pd.DataFrame, columns: tuple[str, ...], reason: str, rows: np.ndarray | None = None
+) -> pd.DataFrame:
+    """``frame`` with ``columns`` blanked on ``rows`` (all by default) and an ``inference``
+    column saying why."""
+    out = frame.copy()
+    mask = np.ones(len(out), dtype=bool) if rows is None else rows
+    out.loc[mask, [c for c in columns if c in out]] = np.nan
+    out["inference"] = np.where(mask, reason, "clustered by the cluster role")
+    return out
+
 
 def _labelled(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """``frame`` with the ``estimator`` column first and the ``outcome`` column last."""
@@ -50,6 +70,9 @@ class DidResult:
     dropped : dict
         Panel rows left out before estimation, by reason.
     notes : tuple of str
+    withheld : str or None
+        Why the intervals of single cells and event times, the bands and the pre-trend
+        test are not printed (``did.unvalidated_inference`` off), else None.
     sample : DataFrame
         The firm-years estimated on (unit, year, cohort), for truth checks.
     """
@@ -60,6 +83,7 @@ class DidResult:
     outcome: str
     dropped: dict[str, int]
     notes: tuple[str, ...] = ()
+    withheld: str | None = None
     sample: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -82,13 +106,20 @@ class DidResult:
         )  # fmt: skip
         cells = cells[cells["count"] > 0].assign(step="cell: firms of the cell's cohorts")
         cells_frame = self.att_gt.to_frame().rename(columns={"att": "estimate"})
+        pretrend = None if self.pretrend is None else self.pretrend.to_frame()
+        if self.withheld:
+            cells_frame = _withhold(cells_frame, INTERVAL_COLUMNS, self.withheld)
+            single = ~aggregates["overall"].to_numpy(bool)
+            aggregates = _withhold(aggregates, INTERVAL_COLUMNS, self.withheld, single)
+            if pretrend is not None:
+                pretrend = _withhold(pretrend, ("p_chi2", "p_value"), self.withheld)
         tables = {
             "att_gt": _labelled(cells_frame, self.outcome),
             "did_aggregates": _labelled(aggregates, self.outcome),
             "did_dropped": pd.concat([left_out, cells], ignore_index=True),
         }
-        if self.pretrend is not None:
-            tables["pretrend"] = _labelled(self.pretrend.to_frame(), self.outcome)
+        if pretrend is not None:
+            tables["pretrend"] = _labelled(pretrend, self.outcome)
         return tables
 
     def metrics(self) -> dict[str, float]:
@@ -97,7 +128,7 @@ class DidResult:
         for name, result in self.aggregates.items():
             out[f"did.{name}.estimate"] = result.overall_estimate
             out[f"did.{name}.se"] = result.overall_se
-        if self.pretrend is not None:
+        if self.pretrend is not None and not self.withheld:
             out["did.pretrend.p_value"] = self.pretrend.p_value
         out["did.cells"] = float(len(self.att_gt.att))
         out["did.clusters"] = float(self.att_gt.n_clusters)
@@ -233,6 +264,7 @@ def did_stage(ctx: RunContext) -> DidResult:
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
         dropped=dropped, notes=notes, sample=sample[["unit", "year", "cohort"]],
+        withheld=None if config.unvalidated_inference else WITHHELD,
     )  # fmt: skip
 
 

@@ -167,7 +167,11 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     outcome = str(rows["outcome"].iloc[0]) if "outcome" in rows else "outcome"
     ax.set_xlabel("years since the city adopted the policy (event time)")
     ax.set_ylabel(f"ATT on {outcome}")
-    ax.set_title("Event study (Callaway-Sant'Anna)")
+    intervals = bool(rows["ci_low"].notna().any())
+    ax.set_title(
+        "Event study (Callaway-Sant'Anna)"
+        + ("" if intervals else ": point estimates; intervals withheld (see the table)")
+    )
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -181,9 +185,12 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     if att_gt.empty:
         return None
     plt = _pyplot()
-    grid = att_gt.pivot_table(index="group", columns="time", values="estimate", sort=True)
-    low = att_gt.pivot_table(index="group", columns="time", values="ci_low", sort=True)
-    high = att_gt.pivot_table(index="group", columns="time", values="ci_high", sort=True)
+    grid, low, high = (
+        att_gt.pivot(index="group", columns="time", values=column)
+        .sort_index(axis=0)
+        .sort_index(axis=1)
+        for column in ("estimate", "ci_low", "ci_high")
+    )
     values = grid.to_numpy(float)
     limit = float(np.nanmax(np.abs(values))) or 1.0
     fig, ax = plt.subplots(figsize=(0.75 * grid.shape[1] + 2.4, 0.5 * grid.shape[0] + 1.4))
@@ -191,7 +198,8 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             if np.isfinite(values[i, j]):
-                significant = not (low.to_numpy(float)[i, j] <= 0 <= high.to_numpy(float)[i, j])
+                lo, hi = low.to_numpy(float)[i, j], high.to_numpy(float)[i, j]
+                significant = bool(np.isfinite(lo) and np.isfinite(hi) and not lo <= 0 <= hi)
                 colour = "white" if abs(values[i, j]) > 0.6 * limit else "black"
                 ax.text(j, i, f"{values[i, j]:.2f}{'*' if significant else ''}", ha="center",
                         va="center", fontsize=7, color=colour)  # fmt: skip
@@ -199,7 +207,8 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     ax.set_yticks(np.arange(grid.shape[0]), [str(int(g)) for g in grid.index])
     ax.set_xlabel("year")
     ax.set_ylabel("cohort (adoption year)")
-    ax.set_title("ATT(g, t): * = interval excludes zero")
+    shown = bool(np.isfinite(low.to_numpy(float)).any())
+    ax.set_title("ATT(g, t): * = interval excludes zero" if shown else "ATT(g, t)")
     fig.colorbar(image, ax=ax, label="ATT")
     fig.tight_layout()
     return _svg(fig)

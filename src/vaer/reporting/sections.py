@@ -180,7 +180,9 @@ SECTIONS: tuple[Section, ...] = (
         "bands come from a cluster multiplier bootstrap. The pre-trend test is a joint Wald "
         "test of the pre-adoption event-time ATTs against F(q, G - 1). The aggregations "
         "weight cohorts by their size; did_dropped counts every firm-year and every cohort "
-        "firm left out, by reason.",
+        "firm left out, by reason. By default only the overall aggregates carry intervals: "
+        "the others did not hold their level on vaer's synthetic panel (their inference "
+        "column says so; did.unvalidated_inference prints them).",
     ),
     Section(
         "robustness",

@@ -88,7 +88,7 @@ def did_headline(aggregates: pd.DataFrame, pretrend: pd.DataFrame | None) -> dic
         return None
     row = _record(simple.iloc[0])
     row["significant"] = not (row["ci_low"] <= 0 <= row["ci_high"])
-    if pretrend is not None and not pretrend.empty:
+    if pretrend is not None and not pretrend.empty and pd.notna(pretrend["p_value"].iloc[0]):
         row["pretrend_p"] = float(pretrend["p_value"].iloc[0])
     return row
 
