@@ -151,7 +151,9 @@ def build_raw(design: Design, seed: int, n_firms: int, n_boot: int, out: Path) -
     raw["nuisance"] = {"n_jobs": 1}
     for stage in ("heterogeneity", "attribution", "robustness"):
         raw[stage] = {"enabled": False}
-    raw["did"].update(enabled=True, n_boot=n_boot, first_year=2012, last_year=2018)
+    raw["did"].update(
+        enabled=True, n_boot=n_boot, first_year=2012, last_year=2018, unvalidated_inference=True
+    )
     raw["tracking"] = {"enabled": False}
     raw["report"] = {"out": str(out / "{run_name}-{run_id}"), "formats": ["csv"]}
     return raw
