@@ -121,9 +121,12 @@ def print_did(did: DidResult) -> None:
     out.print(table)
     if did.pretrend is not None:
         test = did.pretrend
+        p_value = float("nan") if did.withheld else test.p_value
         out.print(
             f"pre-trend test (event times {', '.join(str(int(e)) for e in test.event_times)}): "
-            f"F({test.df}, {test.df_denom}) = {test.f_stat:.2f}, p = {_p_text(test.p_value)}"
+            f"F({test.df}, {test.df_denom}) = {test.f_stat:.2f}, p = {_p_text(p_value)}"
         )
+    if did.withheld:
+        out.print(f"intervals of single cells and event times, bands, pre-trend p: {did.withheld}")
     for note in did.notes:
         out.print(note)
