@@ -153,6 +153,7 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
             e, rows["band_low"].to_numpy(float), rows["band_high"].to_numpy(float),
             where=banded, color="#4C72B0", alpha=0.15, step="mid", label="uniform band",
         )  # fmt: skip
+    intervals = bool(rows["ci_low"].notna().any())
     pre = e < 0
     err = np.vstack(
         [estimate - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - estimate]
@@ -160,14 +161,13 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     for mask, colour, label in ((pre, "#8C8C8C", "before adoption"), (~pre, "#C44E52", "after")):
         ax.errorbar(
             e[mask], estimate[mask], yerr=err[:, mask], fmt="o", color=colour, capsize=3,
-            label=f"{label} (pointwise CI)",
+            label=f"{label} (pointwise CI)" if intervals else label,
         )  # fmt: skip
     ax.axhline(0.0, color="k", lw=0.8)
     ax.axvline(-0.5, color="k", lw=0.8, ls="--")
     outcome = str(rows["outcome"].iloc[0]) if "outcome" in rows else "outcome"
     ax.set_xlabel("years since the city adopted the policy (event time)")
     ax.set_ylabel(f"ATT on {outcome}")
-    intervals = bool(rows["ci_low"].notna().any())
     ax.set_title(
         "Event study (Callaway-Sant'Anna)"
         + ("" if intervals else ": point estimates; intervals withheld (see the table)")

@@ -168,10 +168,10 @@ SECTIONS: tuple[Section, ...] = (
         ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
         _did_figure,
         caption="Top: average effect on the treated by years since the firm's city adopted "
-        "the policy; dots are estimates with pointwise intervals (did.alpha, 95% by "
-        "default), the shaded band holds for all event times at once. Before adoption "
-        "(grey) the estimates should be zero if treated and untreated cities trended alike. "
-        "Bottom: every cohort-year effect ATT(g, t).",
+        "the policy; where they are printed (see the inference column), bars are pointwise "
+        "intervals (did.alpha, 95% by default) and the shaded band holds for all event "
+        "times at once. Before adoption (grey) the estimates should be zero if treated and "
+        "untreated cities trended alike. Bottom: every cohort-year effect ATT(g, t).",
         note="Callaway and Sant'Anna (2021) group-time ATTs (did.method: doubly robust "
         "(Sant'Anna and Zhao, 2020) by default, or IPW or outcome regression), against "
         "never- or not-yet-adopting cities; each ATT(g, t) compares the change from the "
