@@ -47,6 +47,11 @@ class StageResult(Protocol):
 R = TypeVar("R")
 
 
+def find_result(results: tuple[StageResult, ...], kind: type[R]) -> R | None:
+    """The first of ``results`` of type ``kind``, or None."""
+    return next((r for r in results if isinstance(r, kind)), None)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything a stage may read.
@@ -97,10 +102,7 @@ class RunContext:
 
     def find(self, kind: type[R]) -> R | None:
         """The result of type ``kind`` of an earlier stage, or None if none ran."""
-        for result in self.results:
-            if isinstance(result, kind):
-                return result
-        return None
+        return find_result(self.results, kind)
 
     def result(self, kind: type[R]) -> R:
         """The result of type ``kind`` of an earlier stage.

@@ -20,7 +20,7 @@ from vaer.attribution import AttributionResult
 from vaer.compute import Backend, Observed, check_tracking_for, get_backend
 from vaer.config.loader import dump_config
 from vaer.config.models import ExperimentConfig
-from vaer.context import Progress, RunContext, StageResult, no_progress
+from vaer.context import Progress, RunContext, StageResult, find_result, no_progress
 from vaer.data.design import build_analysis_data
 from vaer.data.loading import LoadedData
 from vaer.did.stage import DidResult
@@ -80,44 +80,38 @@ class RunResult:
     timings: dict[str, float]
     model_uri: str | None = None
 
-    def _find(self, kind: type[Any]) -> Any:
-        return next((r for r in self.results if isinstance(r, kind)), None)
-
     @property
     def estimation(self) -> EstimationResult:
         """The estimation stage's result (every run has one)."""
-        found: EstimationResult = self._find(EstimationResult)
+        found = find_result(self.results, EstimationResult)
+        if found is None:
+            raise LookupError("this run has no estimation result")
         return found
 
     @property
     def tuning(self) -> TuneResult | None:
         """Tuning trials and choices (``tune.enabled``)."""
-        found: TuneResult | None = self._find(TuneResult)
-        return found
+        return find_result(self.results, TuneResult)
 
     @property
     def heterogeneity(self) -> HeterogeneityResult | None:
         """GATEs, sorted GATES/CLAN, calibration/BLP, RATE and policy tree."""
-        found: HeterogeneityResult | None = self._find(HeterogeneityResult)
-        return found
+        return find_result(self.results, HeterogeneityResult)
 
     @property
     def robustness(self) -> RobustnessResult | None:
         """Refuters and sensitivity analysis (``robustness.enabled``)."""
-        found: RobustnessResult | None = self._find(RobustnessResult)
-        return found
+        return find_result(self.results, RobustnessResult)
 
     @property
     def did(self) -> DidResult | None:
         """The policy's staggered difference-in-differences (``did.enabled``)."""
-        found: DidResult | None = self._find(DidResult)
-        return found
+        return find_result(self.results, DidResult)
 
     @property
     def attribution(self) -> AttributionResult | None:
         """SHAP channel attribution and mechanism tests (``attribution.enabled``)."""
-        found: AttributionResult | None = self._find(AttributionResult)
-        return found
+        return find_result(self.results, AttributionResult)
 
 
 class _Stopwatch:

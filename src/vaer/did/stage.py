@@ -145,9 +145,14 @@ def did_sample(
     Raises
     ------
     ValueError
-        If the outcome or a covariate is not a numeric column of the panel.
+        If ``roles.time`` or ``roles.policy`` is unset, or the outcome or a covariate is
+        not a numeric column of the panel.
     """
-    assert roles.time is not None and roles.policy is not None  # checked by the config
+    if roles.time is None or roles.policy is None:
+        raise ValueError(
+            "the did stage needs `roles.time` (the year column) and `roles.policy` (the "
+            "adoption year of each firm's city)"
+        )
     cluster = roles.cluster or roles.unit
     missing = [
         c for c in (config.outcome, *config.covariates) if c != LOG_EXPORTS and c not in frame

@@ -213,18 +213,18 @@ def tune_estimation(
     tuned_nuisance = candidates[best]
 
     tuned_specs: list[AnySpec] = list(specs)
-    forests = [k for k, s in enumerate(specs) if s.kind == "causal_forest_dml"]
+    forests = [k for k, s in enumerate(specs) if isinstance(s.params, CausalForestDMLParams)]
     if forests and config.forest_grid:
         model = make_regressor(tuned_nuisance, random_state)
         y_res = y - crossfit_predict(model, xw, y, folds, backend=runner, groups=data.clusters)
         t_res = t - crossfit_predict(model, xw, t, folds, backend=runner, groups=data.clusters)
         split = folds[0]
-        for k in forests:
-            spec = specs[k]
+        for k, spec in enumerate(specs):
+            base = spec.params
+            if not isinstance(base, CausalForestDMLParams):  # only causal forests are tuned
+                continue
             label = estimator_label(spec)
             say(f"tuning {label}: {len(config.forest_grid)} candidates on held-out clusters")
-            base = spec.params
-            assert isinstance(base, CausalForestDMLParams)  # the forests chosen above
             params: list[ForestParams] = []
             for override in config.forest_grid:
                 try:
