@@ -131,8 +131,16 @@ DESIGNS = {
 }
 
 
-def build_raw(design: Design, seed: int, n_firms: int, n_boot: int, out: Path) -> dict[str, Any]:
-    """The experiment of one draw: ``broadband_did.yaml`` with the design's panel."""
+def build_raw(
+    design: Design,
+    seed: int,
+    n_firms: int,
+    n_boot: int,
+    out: Path,
+    inference: str = "small_cluster",
+) -> dict[str, Any]:
+    """The experiment of one draw: ``broadband_did.yaml`` with the design's panel and
+    ``did.inference`` (``n_boot`` is used by the asymptotic mode only)."""
     from vaer.config.loader import load_raw
 
     raw = load_raw(ROOT / "experiments" / "broadband_did.yaml")
@@ -152,15 +160,12 @@ def build_raw(design: Design, seed: int, n_firms: int, n_boot: int, out: Path) -
     for stage in ("heterogeneity", "attribution", "robustness"):
         raw[stage] = {"enabled": False}
     raw["did"].update(
-        enabled=True, n_boot=n_boot, first_year=2012, last_year=2018, unvalidated_inference=True
-    )
+        enabled=True, n_boot=n_boot, first_year=2012, last_year=2018,
+        unvalidated_inference=True, inference=inference,
+    )  # fmt: skip
     raw["tracking"] = {"enabled": False}
     raw["report"] = {"out": str(out / "{run_name}-{run_id}"), "formats": ["csv"]}
     return raw
-
-
-def _covered(estimate: np.ndarray, half: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return np.abs(np.asarray(estimate) - np.asarray(truth)) <= np.asarray(half)
 
 
 def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[str, Any]]:
@@ -173,12 +178,9 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
     stage_truth : dict
         The run's ``RunResult.truth`` (the stage's own ``did.*`` checks).
     """
-    from scipy.stats import norm
-
     from vaer.did.aggregate import aggregate
     from vaer.did.stage import true_att_gt
 
-    z = norm.ppf(1 - LEVEL / 2)
     cells = did.att_gt
     if not all(
         pilot.exact_in(t) and pilot.exact_in(b)
@@ -187,7 +189,8 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
         raise ValueError("a cell uses a year where the synthetic truth is not exact")
     truth = true_att_gt(did, pilot.effect)
     rows: list[dict[str, Any]] = []
-    cover = _covered(cells.att, z * cells.se, truth)
+    frame = cells.to_frame()
+    cover = (frame["ci_low"] <= truth) & (truth <= frame["ci_high"])
     for k in range(len(cells.att)):
         rows.append(
             {
@@ -201,8 +204,9 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
                 "covered": bool(cover[k]),
             }
         )
-    in_band = _covered(cells.att, cells.crit_value * cells.se, truth)
-    rows.append({"kind": "cell_band", "key": "all", "covered": bool(in_band.all())})
+    live = frame["se"].notna()
+    in_band = (frame["band_low"] <= truth) & (truth <= frame["band_high"])
+    rows.append({"kind": "cell_band", "key": "all", "covered": bool(in_band[live].all())})
     true_cells = dataclasses.replace(cells, att=truth)
     for name in AGGREGATIONS:
         est = did.aggregates[name]
@@ -211,7 +215,8 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
             true_agg = aggregate(true_cells, name, min_e=low, max_e=high)
             true_path = true_agg.estimate
             assert np.array_equal(true_agg.keys, est.keys)
-            cover_e = _covered(est.estimate, z * est.se, true_path)
+            path = est.to_frame().iloc[:-1]
+            cover_e = (path["ci_low"] <= true_path) & (true_path <= path["ci_high"])
             for k, e in enumerate(est.keys):
                 rows.append(
                     {
@@ -225,12 +230,14 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
                         "covered": bool(cover_e[k]),
                     }
                 )
-            band = _covered(est.estimate, est.crit_value * est.se, true_path)
-            rows.append({"kind": "event_band", "key": "all", "covered": bool(band.all())})
+            band = (path["band_low"] <= true_path) & (true_path <= path["band_high"])
+            band_all = bool(band[path["se"].notna()].all())
+            rows.append({"kind": "event_band", "key": "all", "covered": band_all})
         else:
             true_agg = aggregate(true_cells, name)
         true_value = true_agg.overall_estimate
-        covered = bool(abs(est.overall_estimate - true_value) <= z * est.overall_se)
+        last = est.to_frame().iloc[-1]
+        covered = bool(last["ci_low"] <= true_value <= last["ci_high"])
         stage = stage_truth.get(f"did.{name}.covered")
         rows.append(
             {
@@ -248,7 +255,7 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
         {
             "kind": "pretrend",
             "key": ",".join(str(int(e)) for e in test.event_times),
-            "estimate": test.f_stat,
+            "estimate": test.statistic,
             "p_value": test.p_value,
             "rejected": bool(test.p_value < LEVEL),
         }
@@ -256,7 +263,9 @@ def measure(did: Any, pilot: Any, stage_truth: dict[str, float]) -> list[dict[st
     return rows
 
 
-def run_seed(design_name: str, seed: int, n_firms: int, n_boot: int) -> list[dict[str, Any]]:
+def run_seed(
+    design_name: str, seed: int, n_firms: int, n_boot: int, inference: str
+) -> list[dict[str, Any]]:
     """One draw of one design through the pipeline; a refused or failed run gives one row
     with its ``status`` and message."""
     from vaer.config.loader import validate_config
@@ -266,7 +275,8 @@ def run_seed(design_name: str, seed: int, n_firms: int, n_boot: int) -> list[dic
     design = DESIGNS[design_name]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vaer-didval-") as folder:
-        config = validate_config(build_raw(design, seed, n_firms, n_boot, Path(folder)))
+        raw = build_raw(design, seed, n_firms, n_boot, Path(folder), inference)
+        config = validate_config(raw)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -342,12 +352,15 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             if _past(args.deadline):
                 break
             done += 1
-            collect(run_seed(design, seed, args.n_firms, args.n_boot), done)
+            collect(run_seed(design, seed, args.n_firms, args.n_boot, args.inference), done)
     else:
         with ProcessPoolExecutor(
             args.workers, mp_context=get_context("spawn"), initializer=_one_thread
         ) as pool:
-            futures = [pool.submit(run_seed, d, s, args.n_firms, args.n_boot) for d, s in tasks]
+            futures = [
+                pool.submit(run_seed, d, s, args.n_firms, args.n_boot, args.inference)
+                for d, s in tasks
+            ]
             for future in as_completed(futures):
                 if future.cancelled():
                     continue
@@ -537,8 +550,15 @@ def section(
         "",
         "Each draw is one `vaer.pipeline.run_experiment` of `experiments/broadband_did.yaml` "
         f"with {args.n_firms:,} firms, 2012-2018, the did stage (Callaway-Sant'Anna, dr, "
-        "never-treated controls, city-clustered analytic SEs, "
-        f"{args.n_boot}-draw city multiplier bootstrap bands), tracking off, CSV tables only, "
+        f"never-treated controls, did.inference: {args.inference}: "
+        + (
+            "leverage-adjusted (CR2) city-clustered SEs, t intervals with Satterthwaite df, "
+            "Bonferroni-t bands and pre-trend test"
+            if args.inference == "small_cluster"
+            else f"CR1 city-clustered SEs, normal intervals, {args.n_boot}-draw city "
+            "multiplier bootstrap sup-t bands, Wald F(q, G-1) pre-trend test"
+        )
+        + "), tracking off, CSV tables only, "
         "heterogeneity/attribution/robustness off, linear_dml (cv 2) as the cross-sectional "
         "estimator. Designs: "
         + "; ".join(f"`{d}` = {DESIGNS[d].label}" for d in names)
@@ -604,7 +624,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--first-seed", type=int, default=FIRST_SEED)
     parser.add_argument("--n-firms", type=int, default=5000)
-    parser.add_argument("--n-boot", type=int, default=999)
+    parser.add_argument("--n-boot", type=int, default=999, help="asymptotic mode's draws")
+    parser.add_argument(
+        "--inference", choices=["small_cluster", "asymptotic"], default="small_cluster",
+        help="did.inference of every draw (default: the stage's default)",
+    )  # fmt: skip
     parser.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS))
     parser.add_argument(
         "--workers", type=int, default=1, choices=[0, 1, 2], help="pool size (0: this process)"
@@ -652,7 +676,8 @@ def main(argv: Iterable[str] | None = None) -> None:
         return
     config = (
         f"designs {list(runs['design'])}, {args.n_firms} firms, seeds {args.first_seed}-"
-        f"{args.first_seed + args.seeds - 1}, did.n_boot {args.n_boot}, linear_dml cv 2"
+        f"{args.first_seed + args.seeds - 1}, did.inference {args.inference}, "
+        f"did.n_boot {args.n_boot}, linear_dml cv 2"
     )
     update_results_section(
         "did_validity", section(summary, bias, runs, args, minutes), config=config,

@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import f as f_dist
 from scipy.stats import ncf, norm
+from scipy.stats import t as t_dist
 
 from vaer.did import (
     aggregate,
@@ -28,9 +29,12 @@ from vaer.did import (
     pretrend_test,
 )
 from vaer.did.drdid import two_period_att
+from vaer.did.inference import arm_leverage_factor
 from vaer.did.simulate import simulate_staggered
 
 ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ASYMPTOTIC = {**ROLES, "inference": "asymptotic"}
+"""R ``did``'s inference (CR1, normal, bootstrap bands), for checks of its formulas."""
 
 
 def two_by_two(seed: int = 0, n: int = 400, n_clusters: int = 40) -> pd.DataFrame:
@@ -70,7 +74,7 @@ def test_two_by_two_equals_difference_of_mean_changes(method: str) -> None:
     d = (unit["cohort"] == 2001).to_numpy()
     expected = change[d].mean() - change[~d].mean()
 
-    result = att_gt(data, **ROLES, method=method)
+    result = att_gt(data, **ASYMPTOTIC, method=method)
     assert len(result.att) == 1
     assert result.att[0] == pytest.approx(expected, abs=1e-10)
 
@@ -87,6 +91,60 @@ def test_two_by_two_equals_difference_of_mean_changes(method: str) -> None:
     assert (row.n_treated, row.n_control, row.post) == (d.sum(), (~d).sum(), True)
     z = norm.ppf(0.975)
     assert row.ci_low == pytest.approx(row.att - z * row.se, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_small_cluster_se_is_bell_mccaffrey_cr2_of_the_2x2_regression(method: str) -> None:
+    """Without covariates every method is the OLS slope of dY on (1, D); the small-cluster
+    SE must equal that regression's CR2 variance, computed here from its definition
+    (Bell and McCaffrey 2002: residuals of cluster c premultiplied by (I - H_cc)^{-1/2}),
+    and the interval must use t with the Satterthwaite df of the adjusted cluster sums."""
+    data = two_by_two(seed=3, n=300, n_clusters=12)
+    wide = data.pivot(index="firm", columns="year", values="y")
+    change = (wide[2001] - wide[2000]).to_numpy()
+    unit = data.drop_duplicates("firm").set_index("firm").loc[wide.index]
+    d = (unit["cohort"] == 2001).to_numpy().astype(float)
+    city = unit["city"].to_numpy()
+    x = np.column_stack([np.ones(len(d)), d])
+    bread = np.linalg.inv(x.T @ x)
+    resid = change - x @ (bread @ x.T @ change)
+    meat, scores = np.zeros((2, 2)), []
+    for c in np.unique(city):
+        rows = city == c
+        xc = x[rows]
+        values, vectors = np.linalg.eigh(np.eye(rows.sum()) - xc @ bread @ xc.T)
+        adjusted = vectors @ np.diag(values**-0.5) @ vectors.T @ resid[rows]
+        score = (bread @ xc.T @ adjusted)[1]
+        scores.append(score)
+        meat += np.outer(xc.T @ adjusted, xc.T @ adjusted)
+    cr2 = np.sqrt((bread @ meat @ bread)[1, 1])
+    scores_arr = np.array(scores)
+    df = np.sum(scores_arr**2) ** 2 / np.sum(scores_arr**4)
+
+    result = att_gt(data, **ROLES, method=method)
+    assert result.inference == "small_cluster"
+    assert result.se[0] == pytest.approx(cr2, rel=1e-8)
+    assert result.df[0] == pytest.approx(df, rel=1e-8)
+    row = result.to_frame().iloc[0]
+    assert row.ci_high - row.att == pytest.approx(t_dist.ppf(0.975, df) * cr2, rel=1e-8)
+    # with one estimate the Bonferroni band is the pointwise interval
+    assert row.band_high == pytest.approx(row.ci_high, rel=1e-12)
+
+
+def test_small_cluster_columns_are_asymptotic_ones_scaled_by_arm_leverage(panel) -> None:
+    data, _ = panel
+    small = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    plain = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
+    np.testing.assert_allclose(small.att, plain.att, rtol=0, atol=0)
+    for k in range(len(small.att)):
+        rows = plain.influence[:, k] != 0
+        treated = small.cohort[rows] == small.group[k]
+        factor = arm_leverage_factor(small.cluster[rows], treated, small.n_clusters)
+        np.testing.assert_allclose(small.influence[rows, k], plain.influence[rows, k] * factor)
+    # CR2 replaces CR1's G/(G-1) and never shrinks a cell's SE by more than that factor
+    g = small.n_clusters
+    assert np.all(small.se >= plain.se * np.sqrt((g - 1) / g) - 1e-15)
+    assert np.all((small.df >= 1) & (small.df <= g))
 
 
 def test_outcome_regression_matches_ols_closed_form() -> None:
@@ -127,7 +185,7 @@ def test_doubly_robust_matches_independent_formula() -> None:
 
 def test_influence_functions_are_mean_zero_and_aligned(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    result = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
     assert np.max(np.abs(result.influence.mean(axis=0))) < 1e-8
     frame = result.influence_frame()
     assert frame.index.equals(pd.Index(np.sort(data["firm"].unique())))
@@ -267,7 +325,7 @@ def test_every_option_combination_on_an_unbalanced_panel(
     """Estimating equations hold exactly: every cell's influence function has mean 0."""
     result = att_gt(
         unbalanced,
-        **ROLES,
+        **ASYMPTOTIC,
         covariates=["x1", "x2"],
         method=method,
         control_group=control_group,
@@ -331,6 +389,7 @@ def test_aggregations_match_share_weighted_closed_forms(panel) -> None:
         "key",
         "estimate",
         "se",
+        "df",
         "ci_low",
         "ci_high",
         "band_low",
@@ -355,7 +414,7 @@ def test_aggregate_se_includes_the_estimated_weight_term(panel) -> None:
 
 def test_universal_reference_event_time_is_zero_without_se(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, base_period="universal")
+    result = att_gt(data, **ASYMPTOTIC, base_period="universal")
     dynamic = aggregate(result, "dynamic", n_boot=199, random_state=0)
     ref = dynamic.keys == -1
     assert dynamic.estimate[ref][0] == 0.0 and np.isnan(dynamic.se[ref][0])
@@ -367,8 +426,8 @@ def test_universal_reference_event_time_is_zero_without_se(panel) -> None:
 
 def test_bootstrap_matches_analytic_se_and_is_reproducible(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, n_boot=4000, random_state=5)
-    again = att_gt(data, **ROLES, n_boot=4000, random_state=5)
+    result = att_gt(data, **ASYMPTOTIC, n_boot=4000, random_state=5)
+    again = att_gt(data, **ASYMPTOTIC, n_boot=4000, random_state=5)
     assert result.crit_value == again.crit_value
     assert result.se_boot is not None
     # the bootstrap variance is the analytic one in expectation; with B draws the ratio
@@ -396,34 +455,39 @@ def test_single_estimate_critical_value_is_normal(weights: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.statistical
-def test_coverage_of_cells_event_times_and_uniform_band() -> None:
-    """200 seeds of the staggered design with 120 cities (about 30 treated per cohort).
+@pytest.mark.parametrize("inference", ["asymptotic", "small_cluster"])
+def test_coverage_of_cells_event_times_and_uniform_band(inference: str) -> None:
+    """200 seeds of the staggered design with 120 cities (about 30 treated per cohort),
+    in both inference modes (intervals and bands as ``to_frame`` prints them).
 
     Targets 0.95; the range [0.92, 0.98] is about +/- 2 binomial sd for a single rate
-    over 200 seeds (sd 0.015) and wider for the pooled rates.
+    over 200 seeds (sd 0.015) and wider for the pooled rates. Bonferroni bands may be
+    conservative: at most 1.0.
     """
-    z = norm.ppf(0.975)
+    n_boot = 999 if inference == "asymptotic" else 0
     cells, events, bands, rejections = [], [], [], []
     for seed in range(200):
         data, truth = simulate_staggered(2500, 120, random_state=seed)
-        result = att_gt(data, **ROLES, covariates=["x1", "x2"])
-        cells.append(np.abs(result.att - truth.att_gt(result.group, result.time)) <= z * result.se)
-        dynamic = aggregate(result, "dynamic", n_boot=999, random_state=seed)
+        result = att_gt(data, **ROLES, covariates=["x1", "x2"], inference=inference)
+        frame = result.to_frame()
+        true_cells = truth.att_gt(result.group, result.time)
+        cells.append((frame.ci_low <= true_cells) & (true_cells <= frame.ci_high))
+        dynamic = aggregate(result, "dynamic", n_boot=n_boot, random_state=seed)
+        path = dynamic.to_frame().iloc[:-1]
         true_e = np.array([truth.dynamic(int(e)) for e in dynamic.keys])
-        error = np.abs(dynamic.estimate - true_e)
-        events.append(error <= z * dynamic.se)
-        bands.append(bool(np.all(error <= dynamic.crit_value * dynamic.se)))
+        events.append((path.ci_low <= true_e) & (true_e <= path.ci_high))
+        bands.append(bool(np.all((path.band_low <= true_e) & (true_e <= path.band_high))))
         rejections.append(pretrend_test(dynamic).p_value < 0.05)
     assert 0.92 <= np.mean(np.concatenate(cells)) <= 0.98
     assert 0.92 <= np.mean(np.concatenate(events)) <= 0.98
-    assert 0.92 <= np.mean(bands) <= 0.98
+    assert 0.92 <= np.mean(bands) <= (0.98 if inference == "asymptotic" else 1.0)
     # size of the 5% pre-trend test: binomial sd 0.015 over 200 seeds, allow 3 sd above
     assert np.mean(rejections) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
 
 
 def test_pretrend_test_statistic_and_reference(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    result = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
     test = pretrend_test(result)
     assert list(test.event_times) == [-5, -4, -3, -2, -1]  # 2010 is only a base
     dynamic = aggregate(result, "dynamic")
@@ -432,17 +496,36 @@ def test_pretrend_test_statistic_and_reference(panel) -> None:
     wald = dynamic.estimate[pre] @ np.linalg.solve(vcov, dynamic.estimate[pre])
     assert test.wald == pytest.approx(wald, rel=1e-10)
     assert (test.df, test.df_denom) == (5, result.n_clusters - 1)
-    assert test.f_stat == pytest.approx(wald / 5)
+    assert test.statistic == pytest.approx(wald / 5)
+    assert test.p_value == pytest.approx(f_dist.sf(wald / 5, 5, result.n_clusters - 1))
     assert test.to_frame().shape == (1, 8)
     short = pretrend_test(result, min_e=-2)
     assert list(short.event_times) == [-2, -1]
+
+
+def test_small_cluster_pretrend_test_is_bonferroni_over_event_times(panel) -> None:
+    data, _ = panel
+    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    test = pretrend_test(result)
+    dynamic = aggregate(result, "dynamic")
+    pre = dynamic.keys < 0
+    t_stat = np.abs(dynamic.estimate[pre]) / dynamic.se[pre]
+    p_each = 2 * t_dist.sf(t_stat, dynamic.df[pre])
+    assert test.test == "bonferroni_t" and test.df == 5
+    assert test.statistic == pytest.approx(t_stat.max(), rel=1e-12)
+    assert test.p_value == pytest.approx(min(1.0, 5 * p_each.min()), rel=1e-12)
+    assert np.isnan(test.wald) and "Bonferroni" in test.describe()
+    # the Bonferroni band over the same five event times excludes 0 iff the test rejects
+    crit = t_dist.ppf(1 - 0.05 / (2 * 5), dynamic.df[pre])
+    assert bool(np.any(t_stat > crit)) == (test.p_value < 0.05)
 
 
 def test_pretrend_test_detects_broken_parallel_trends() -> None:
     """Unadjusted DiD under covariate-specific trends: the leads estimate the known drift,
     and the F test rejects where its power (from the noncentral F) is near one."""
     data, truth = simulate_staggered(6000, 150, trend=1.0, adoption_slope=2.0, random_state=3)
-    result = att_gt(data, **ROLES)  # no covariates: the x1-specific trend biases every cell
+    # no covariates: the x1-specific trend biases every cell
+    result = att_gt(data, **ASYMPTOTIC)
     dynamic = aggregate(result, "dynamic")
     pre = dynamic.keys < 0
     drift = np.array([truth.unconditional_pre_att(int(e)) for e in dynamic.keys[pre]])
@@ -453,6 +536,13 @@ def test_pretrend_test_detects_broken_parallel_trends() -> None:
     power = ncf.sf(f_dist.ppf(0.95, q, dfd), q, dfd, noncentrality)
     assert power > 0.999  # a property of the design: the test below can only fail on a bug
     assert pretrend_test(dynamic).p_value < 0.05
+    # a lead's drift is > 7 SEs (its estimate, within 4 SEs of it, > 3 SEs); the
+    # Bonferroni-t test of the small-cluster mode over 5 leads with >= 10 df has a
+    # critical value < t_10(0.995) = 3.17: it must reject too
+    assert np.max(np.abs(drift) / dynamic.se[pre]) > 7
+    small = pretrend_test(att_gt(data, **ROLES))
+    assert small.df_denom >= 10
+    assert small.p_value < 0.05
 
 
 # ----------------------------------------------------------------------------- errors
@@ -598,17 +688,23 @@ def test_aggregate_and_pretrend_reject_bad_arguments(panel) -> None:
         aggregate(result, "dynamic", min_e=50, max_e=60)
     with pytest.raises(ValueError, match=r"`n_boot` must be an int >= 0"):
         aggregate(result, "dynamic", n_boot=-1)
+    with pytest.raises(ValueError, match=r"small-cluster mode's bands are Bonferroni-t"):
+        aggregate(result, "dynamic", n_boot=99)
+    with pytest.raises(ValueError, match=r"small-cluster mode's bands are Bonferroni-t"):
+        att_gt(data, **ROLES, n_boot=99)
+    with pytest.raises(ValueError, match=r"`inference` must be one of"):
+        att_gt(data, **ROLES, inference="cr3")
     with pytest.raises(ValueError, match="needs a 'dynamic' aggregation; got 'group'"):
         pretrend_test(aggregate(result, "group"))
     with pytest.raises(ValueError, match="no pre-treatment event time"):
         pretrend_test(aggregate(result, "dynamic", min_e=0))
     with pytest.raises(ValueError, match="must be an ATTGTResult or AggregateResult"):
         pretrend_test("dynamic")  # type: ignore[arg-type]
-    dynamic = aggregate(result, "dynamic", min_e=-2, max_e=-1)
+    dynamic = aggregate(att_gt(data, **ASYMPTOTIC), "dynamic", min_e=-2, max_e=-1)
     twin = dataclasses.replace(dynamic, influence=np.column_stack([dynamic.influence[:, 0]] * 2))
     with pytest.raises(ValueError, match="pre-treatment event-time ATTs is singular"):
         pretrend_test(twin)
-    few = att_gt(data.assign(city=data.city % 4), **ROLES)
+    few = att_gt(data.assign(city=data.city % 4), **ASYMPTOTIC)
     with pytest.raises(ValueError, match="5 pre-treatment event times but only 4 clusters"):
         pretrend_test(few)
 

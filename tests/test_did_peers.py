@@ -27,7 +27,7 @@ def test_mpdta_matches_r_did_and_moderndid(mpdta: pd.DataFrame) -> None:
 
     ours = att_gt(
         mpdta, unit="countyreal", period="year", cohort="first.treat", outcome="lemp",
-        cluster="countyreal",
+        cluster="countyreal", inference="asymptotic",
     )  # fmt: skip
     peer = md_att_gt(
         mpdta, yname="lemp", tname="year", idname="countyreal", gname="first.treat", boot=False
@@ -43,3 +43,14 @@ def test_mpdta_matches_r_did_and_moderndid(mpdta: pd.DataFrame) -> None:
         assert agg.overall_se == pytest.approx(theirs.overall_se * small_sample, rel=1e-6)
         assert abs(agg.overall_estimate - published) < 5e-5, (kind, agg.overall_estimate)
     assert aggregate(ours, "simple").overall_se == pytest.approx(0.012, abs=0.001)
+    # the small-cluster mode: same estimates; with one county per cluster its leverage
+    # factor is at most (1 - 1/20)^(-1/2) = 1.026 (the 2004 cohort has 20 counties)
+    small = att_gt(
+        mpdta, unit="countyreal", period="year", cohort="first.treat", outcome="lemp",
+        cluster="countyreal",
+    )  # fmt: skip
+    np.testing.assert_allclose(small.att, ours.att, atol=1e-12)
+    np.testing.assert_allclose(small.se, ours.se, rtol=0.03)
+    simple = aggregate(small, "simple")
+    assert simple.overall_estimate == pytest.approx(-0.0400, abs=5e-5)
+    assert simple.overall_se == pytest.approx(0.012, abs=0.001)

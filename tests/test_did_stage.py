@@ -72,26 +72,50 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     assert result.truth["did.att_gt.cells_checked"] == len(did.att_gt.att)
     assert abs(result.truth["did.simple.bias"]) < 4 * simple.overall_se
     assert result.truth["did.simple.true"] > 0.2  # the effect grows with years since adoption
-    # by default only the overall aggregates carry intervals (did_validity: the others
-    # under-cover on this panel)
+    # small-cluster inference (the default): every interval and the pre-trend test are
+    # printed, with t degrees of freedom; only the band over all cells is withheld
+    # (did_validity: it under-covers with few adopting cities per cohort)
     cells = pd.read_csv(tables / "att_gt.csv")
-    assert cells["se"].isna().all() and cells["inference"].str.startswith("withheld").all()
-    overall = aggregates["overall"].astype(bool)
-    assert aggregates.loc[overall, "se"].notna().all()
-    assert aggregates.loc[~overall, "se"].isna().all()
-    assert pd.read_csv(tables / "pretrend.csv")["p_value"].isna().all()
+    assert cells[["se", "df", "ci_low", "ci_high"]].notna().all().all()
+    assert cells[["band_low", "band_high"]].isna().all().all()
+    assert cells["inference"].str.startswith("band withheld").all()
+    assert (cells["df"] <= did.att_gt.n_clusters).all()
+    assert aggregates[["se", "ci_low", "ci_high"]].notna().all().all()
+    path = aggregates[(aggregates["aggregation"] == "dynamic") & ~aggregates["overall"]]
+    assert path[["band_low", "band_high"]].notna().all().all()
+    assert pd.read_csv(tables / "pretrend.csv")["p_value"].notna().all()
     metrics = (
         MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         .get_run(result.run_id)
         .data.metrics
     )
-    assert "did.pretrend.p_value" not in metrics
+    assert metrics["did.pretrend.p_value"] == pytest.approx(did.pretrend.p_value)
     assert metrics["did.simple.estimate"] == pytest.approx(simple.overall_estimate)
     assert "truth.did.simple.bias" in metrics and "time.stage.did" in metrics
     assert result.report_path is not None
     html = result.report_path.read_text(encoding="utf-8")
     assert 'id="did"' in html and "The policy (difference-in-differences)." in html
     assert "Event study" in html and "2,014" not in html
+
+
+@pytest.mark.integration
+def test_asymptotic_inference_prints_only_the_overall_intervals(tmp_path: Path) -> None:
+    """did.inference: asymptotic (R did's CR1, normal, bootstrap bands) under-covers on
+    this panel (did_validity), so by default only the overall aggregates carry intervals."""
+    raw = did_config(tmp_path, pilot_effect=0.2)
+    raw["did"].update(inference="asymptotic", n_boot=199)
+    raw["tracking"] = {"enabled": False}
+    result = run_experiment(validate_config(raw))
+    tables = result.out_dir / "tables"
+    cells = pd.read_csv(tables / "att_gt.csv")
+    assert cells["se"].isna().all() and cells["inference"].str.startswith("withheld").all()
+    aggregates = pd.read_csv(tables / "did_aggregates.csv")
+    overall = aggregates["overall"].astype(bool)
+    assert aggregates.loc[overall, "se"].notna().all()
+    assert aggregates.loc[~overall, "se"].isna().all()
+    assert pd.read_csv(tables / "pretrend.csv")["p_value"].isna().all()
+    assert result.did is not None and result.did.att_gt.inference == "asymptotic"
+    assert np.isinf(result.did.aggregates["simple"].overall_df)
 
 
 @pytest.mark.integration
@@ -116,16 +140,22 @@ def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path:
 
 @pytest.mark.integration
 def test_a_pilot_city_trend_is_caught_by_the_pretrend_test(tmp_path: Path) -> None:
-    """Pilot cities' log exports trend 0.05 a year faster. With the varying base period
-    each pre-adoption ATT compares a year with the one before, so each is about 0.05 (SE
-    about 0.012 with 60 cities: a noncentrality near 50 for the 3-df test, power above
-    0.999 at the 0.1% level)."""
-    result = run_experiment(validate_config(did_config(tmp_path, pilot_effect=0.0, pretrend=0.05)))
+    """Pilot cities' log exports trend 0.08 a year faster. With the varying base period
+    each pre-adoption ATT compares a year with the one before, so each is about 0.08. With
+    150 cities (about 15 adopting per cohort) each lead's SE is about 0.01 and its t
+    degrees of freedom at least 4, so each lead's t is about 8 and its two-sided p below
+    0.004 (t_4): the Bonferroni-t test over the 3 leads rejects at 1%. (With 60 cities,
+    about 6 adopting per cohort and 2 degrees of freedom, the same trend gave p = 0.09:
+    few adopting cities leave a pre-trend test little power.)"""
+    panel = {"n_cities": 150, "pilot_effect": 0.0, "pretrend": 0.08}
+    result = run_experiment(validate_config(did_config(tmp_path, **panel)))
     assert result.did is not None and result.did.pretrend is not None
-    assert result.did.pretrend.p_value < 1e-3
+    test = result.did.pretrend
+    assert test.test == "bonferroni_t" and test.df_denom >= 4
+    assert test.p_value < 0.01
     dynamic = result.did.aggregates["dynamic"]
     pre = dynamic.keys < 0
-    assert (np.abs(dynamic.estimate[pre] - 0.05) < 4 * dynamic.se[pre]).all()
+    assert (np.abs(dynamic.estimate[pre] - 0.08) < 4 * dynamic.se[pre]).all()
 
 
 def _toy_panel(cohort_of_city: dict[str, int]) -> pd.DataFrame:

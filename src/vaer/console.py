@@ -124,9 +124,11 @@ def print_did(did: DidResult) -> None:
         p_value = float("nan") if did.withheld else test.p_value
         out.print(
             f"pre-trend test (event times {', '.join(str(int(e)) for e in test.event_times)}): "
-            f"F({test.df}, {test.df_denom}) = {test.f_stat:.2f}, p = {_p_text(p_value)}"
+            f"{test.describe()}, p = {_p_text(p_value)}"
         )
     if did.withheld:
         out.print(f"intervals of single cells and event times, bands, pre-trend p: {did.withheld}")
+    if did.band_withheld:
+        out.print(f"ATT(g,t) {did.band_withheld}")
     for note in did.notes:
         out.print(note)

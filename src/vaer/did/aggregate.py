@@ -16,8 +16,10 @@ The weights ``p_g`` are estimated, so the influence function of an aggregate
 ``w_k`` (R ``did::aggte``'s ``wif``):
 
 ``phi_k(i) = (1{G_i = g_k} - p_{g_k}) / S - p_{g_k} sum_j (1{G_i = g_j} - p_{g_j}) / S^2``,
-``S = sum_j p_{g_j}``. Standard errors cluster these influence functions; uniform bands
-over the keys of an aggregation come from the cluster multiplier bootstrap.
+``S = sum_j p_{g_j}``. Standard errors cluster these influence functions in the
+ATT(g, t)'s inference mode (:mod:`vaer.did.inference`): small-cluster t intervals and
+Bonferroni-t bands over the keys, or normal intervals and cluster multiplier-bootstrap
+sup-t bands.
 
 Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), Journal of Econometrics 225(2).
 """
@@ -28,10 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from vaer.did.att_gt import ATTGTResult
-from vaer.did.inference import check_bootstrap_args, cluster_se, multiplier_bootstrap
+from vaer.did.inference import (
+    check_bootstrap_args,
+    cluster_se,
+    family_critical,
+    interval_critical,
+    multiplier_bootstrap,
+    satterthwaite_df,
+)
 
 AGGREGATIONS = ("simple", "dynamic", "group", "calendar")
 
@@ -64,6 +72,12 @@ class AggregateResult:
         Anticipation of the underlying ATT(g, t).
     alpha : float
         One minus the coverage of the intervals.
+    inference : str
+        The ATT(g, t)'s inference mode.
+    df : numpy.ndarray
+        Degrees of freedom of each key's t interval (infinite when asymptotic).
+    overall_df : float
+        Those of the overall aggregate.
     crit_value : float
         Sup-t critical value of the band over the keys (NaN without bootstrap).
     se_boot : numpy.ndarray or None
@@ -83,6 +97,9 @@ class AggregateResult:
     n_clusters: int
     anticipation: int
     alpha: float
+    inference: str
+    df: np.ndarray
+    overall_df: float
     crit_value: float = float("nan")
     se_boot: np.ndarray | None = field(default=None)
 
@@ -92,19 +109,22 @@ class AggregateResult:
         Returns
         -------
         pandas.DataFrame
-            Columns aggregation, key, estimate, se, ci_low, ci_high, band_low,
-            band_high (NaN without bootstrap and for the overall row), overall.
+            Columns aggregation, key, estimate, se, df, ci_low, ci_high, band_low,
+            band_high (NaN for the overall row, and without bootstrap in the asymptotic
+            mode), overall.
         """
-        z = norm.ppf(1.0 - self.alpha / 2.0)
+        pointwise, band = family_critical(self.alpha, self.df, self.inference, self.crit_value)
+        z = np.append(pointwise, interval_critical(self.alpha, np.array([self.overall_df])))
         est = np.append(self.estimate, self.overall_estimate)
         se = np.append(self.se, self.overall_se)
-        crit = np.append(np.full(len(self.keys), self.crit_value), np.nan)
+        crit = np.append(band, np.nan)
         return pd.DataFrame(
             {
                 "aggregation": self.aggregation,
                 "key": np.append(self.keys.astype(float), np.nan),
                 "estimate": est,
                 "se": se,
+                "df": np.append(self.df, self.overall_df),
                 "ci_low": est - z * se,
                 "ci_high": est + z * se,
                 "band_low": est - crit * se,
@@ -191,7 +211,7 @@ def aggregate(
         One minus the coverage of the intervals (default: the ATT(g, t)'s).
     n_boot : int
         Cluster multiplier bootstrap draws for the simultaneous band over the keys
-        (0 = none).
+        (0 = none; asymptotic mode only: the small-cluster bands are Bonferroni-t).
     boot_weights : {"mammen", "rademacher"}
         Multiplier distribution.
     random_state : int, numpy.random.Generator or None
@@ -211,6 +231,11 @@ def aggregate(
     _check(aggregation, min_e, max_e, balance_e)
     alpha = result.alpha if alpha is None else alpha
     check_bootstrap_args(n_boot, boot_weights, alpha)
+    if result.inference == "small_cluster" and n_boot:
+        raise ValueError(
+            "`n_boot` draws a bootstrap band for inference='asymptotic'; the small-cluster "
+            "mode's bands are Bonferroni-t: pass n_boot=0"
+        )
     share = _cohort_share(result)
     g, t, att, inf = result.group, result.time, result.att, result.influence
     e = t - g
@@ -280,8 +305,13 @@ def aggregate(
         overall_inf = np.column_stack(columns).mean(axis=1)
 
     influence = np.column_stack(columns) if columns else np.zeros((result.n_units, 0))
-    se = cluster_se(influence, result.cluster, result.n_clusters) if columns else np.zeros(0)
-    overall_se = float(cluster_se(overall_inf[:, None], result.cluster, result.n_clusters)[0])
+    mode, cluster, n_clusters = result.inference, result.cluster, result.n_clusters
+    se = cluster_se(influence, cluster, n_clusters, mode) if columns else np.zeros(0)
+    overall_se = float(cluster_se(overall_inf[:, None], cluster, n_clusters, mode)[0])
+    df, overall_df = np.full(len(keys), np.inf), np.inf
+    if mode == "small_cluster":
+        df = satterthwaite_df(influence, cluster, n_clusters) if columns else np.zeros(0)
+        overall_df = float(satterthwaite_df(overall_inf[:, None], cluster, n_clusters)[0])
     crit, se_boot = float("nan"), None
     if n_boot > 0 and columns:
         boot = multiplier_bootstrap(
@@ -308,6 +338,9 @@ def aggregate(
         n_clusters=result.n_clusters,
         anticipation=result.anticipation,
         alpha=float(alpha),
+        inference=mode,
+        df=df,
+        overall_df=overall_df,
         crit_value=crit,
         se_boot=se_boot,
     )

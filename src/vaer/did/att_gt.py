@@ -23,7 +23,10 @@ Influence functions: column ``k`` of :attr:`ATTGTResult.influence` is the cell's
 influence function rescaled to all ``n`` units of the panel (``n / n_k`` times the
 two-period one, 0 for units outside the cell), so that
 ``att_k - ATT_k = mean_i influence[i, k] + o_p(n^{-1/2})``. Standard errors cluster
-these by :func:`vaer.did.inference.cluster_se`.
+these by :func:`vaer.did.inference.cluster_se`; in the default ``"small_cluster"``
+inference mode each unit's column is first scaled by its cluster's leverage in its arm
+of the cell (:func:`vaer.did.inference.arm_leverage_factor`), so that aggregations,
+bands and tests built from these columns inherit the adjustment.
 
 Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), "Difference-in-differences with
 multiple time periods", Journal of Econometrics 225(2), 200-230.
@@ -36,13 +39,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from vaer.did.drdid import METHODS, EstimationError, two_period_att
 from vaer.did.inference import (
+    arm_leverage_factor,
     check_bootstrap_args,
+    check_inference,
     cluster_se,
+    family_critical,
     multiplier_bootstrap,
+    satterthwaite_df,
 )
 from vaer.did.panel import ColumnSpec, Panel, build_panel
 
@@ -85,6 +91,10 @@ class ATTGTResult:
         Periods of anticipation.
     alpha : float
         One minus the coverage of the intervals.
+    inference : str
+        ``"small_cluster"`` or ``"asymptotic"`` (:mod:`vaer.did.inference`).
+    df : numpy.ndarray
+        Degrees of freedom of each cell's t interval (infinite when asymptotic).
     crit_value : float
         Sup-t critical value of the simultaneous band over all cells (NaN without
         bootstrap).
@@ -112,6 +122,8 @@ class ATTGTResult:
     base_period_rule: str
     anticipation: int
     alpha: float
+    inference: str
+    df: np.ndarray
     crit_value: float = float("nan")
     se_boot: np.ndarray | None = field(default=None)
 
@@ -141,11 +153,11 @@ class ATTGTResult:
         Returns
         -------
         pandas.DataFrame
-            Columns group, time, event_time, base_period, att, se, ci_low, ci_high
-            (pointwise), band_low, band_high (simultaneous, NaN without bootstrap),
-            n_treated, n_control, post.
+            Columns group, time, event_time, base_period, att, se, df, ci_low, ci_high
+            (pointwise), band_low, band_high (simultaneous; asymptotic mode: NaN without
+            bootstrap), n_treated, n_control, post.
         """
-        z = norm.ppf(1.0 - self.alpha / 2.0)
+        z, band = family_critical(self.alpha, self.df, self.inference, self.crit_value)
         return pd.DataFrame(
             {
                 "group": self.group,
@@ -154,10 +166,11 @@ class ATTGTResult:
                 "base_period": self.base_period,
                 "att": self.att,
                 "se": self.se,
+                "df": self.df,
                 "ci_low": self.att - z * self.se,
                 "ci_high": self.att + z * self.se,
-                "band_low": self.att - self.crit_value * self.se,
-                "band_high": self.att + self.crit_value * self.se,
+                "band_low": self.att - band * self.se,
+                "band_high": self.att + band * self.se,
                 "n_treated": self.n_treated,
                 "n_control": self.n_control,
                 "post": self.post,
@@ -233,6 +246,7 @@ def att_gt(
     anticipation: int = 0,
     base_period: str = "varying",
     alpha: float = 0.05,
+    inference: str = "small_cluster",
     n_boot: int = 0,
     boot_weights: str = "mammen",
     random_state: int | np.random.Generator | None = None,
@@ -263,9 +277,13 @@ def att_gt(
         Base period of pre-treatment cells (see the module docstring).
     alpha : float
         Intervals have coverage ``1 - alpha``.
+    inference : {"small_cluster", "asymptotic"}
+        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
+        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
+        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
     n_boot : int
         Cluster multiplier bootstrap draws for the simultaneous band over all cells
-        (0 = no bootstrap).
+        (0 = no bootstrap; asymptotic mode only).
     boot_weights : {"mammen", "rademacher"}
         Multiplier distribution.
     random_state : int, numpy.random.Generator or None
@@ -288,6 +306,12 @@ def att_gt(
     """
     _check_options(method, control_group, anticipation, base_period, trim_level)
     check_bootstrap_args(n_boot, boot_weights, alpha)
+    check_inference(inference)
+    if inference == "small_cluster" and n_boot:
+        raise ValueError(
+            "`n_boot` draws a bootstrap band for inference='asymptotic'; the small-cluster "
+            "mode's bands are Bonferroni-t: pass n_boot=0"
+        )
     panel = build_panel(
         data,
         unit=unit,
@@ -317,6 +341,7 @@ def att_gt(
         anticipation,
         base_period,
         alpha,
+        inference,
         n_boot,
         boot_weights,
         random_state,
@@ -332,6 +357,7 @@ def _estimate(
     anticipation: int,
     base_period: str,
     alpha: float,
+    inference: str,
     n_boot: int,
     boot_weights: str,
     random_state: int | np.random.Generator | None,
@@ -411,14 +437,22 @@ def _estimate(
             names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
             raise ValueError(f"cells (g, t) = {names}: {error}") from None
         att[positions] = fit.att
-        influence[np.ix_(rows, np.asarray(positions, dtype=np.int64))] = fit.influence * (
-            n / len(rows)
+        scale = np.full(len(rows), n / len(rows))
+        if inference == "small_cluster":
+            treated = cohort[rows] == key[0]
+            scale *= arm_leverage_factor(panel.cluster[rows], treated, panel.n_clusters)
+        influence[np.ix_(rows, np.asarray(positions, dtype=np.int64))] = (
+            fit.influence * scale[:, None]
         )
         for p in positions:
             records[p]["trimmed"] = fit.n_trimmed
 
-    se = cluster_se(influence, panel.cluster, panel.n_clusters)
+    se = cluster_se(influence, panel.cluster, panel.n_clusters, inference)
     se[reference] = np.nan
+    df = np.full(len(kept), np.inf)
+    if inference == "small_cluster":
+        df = satterthwaite_df(influence, panel.cluster, panel.n_clusters)
+    df[reference] = np.nan
     crit, se_boot = float("nan"), None
     if n_boot > 0:
         boot = multiplier_bootstrap(
@@ -453,6 +487,8 @@ def _estimate(
         base_period_rule=base_period,
         anticipation=int(anticipation),
         alpha=float(alpha),
+        inference=inference,
+        df=df,
         crit_value=crit,
         se_boot=se_boot,
     )

@@ -1,17 +1,20 @@
 """Joint test that the pre-treatment event-time ATTs are zero (a parallel-trends check).
 
-The statistic is the cluster-robust Wald statistic ``W = theta' V^{-1} theta`` of the
-``q`` pre-period event-time ATTs ``theta(e)``, ``e < -anticipation`` (those with a
+The ``q`` pre-period event-time ATTs ``theta(e)``, ``e < -anticipation`` (those with a
 positive variance; the reference period of a universal base is 0 by construction and
-left out), with ``V`` the city-cluster-robust covariance of their influence functions
-(:func:`vaer.did.inference.cluster_vcov`, factor ``G/(G-1)``).
+left out), are tested jointly in the inference mode of the ATT(g, t)
+(:mod:`vaer.did.inference`):
 
-Reference distribution: the p-value reported first is from ``F = W / q`` against
-``F(q, G - 1)``. ``V`` is built from ``G`` cluster sums, so it has at most ``G - 1``
-degrees of freedom and is noisy when ``G`` is small; the asymptotic ``chi2(q)`` treats it
-as known and over-rejects with few clusters. ``F(q, G - 1)`` is the convention of
-Stata's ``test`` after ``vce(cluster)`` (Cameron and Miller 2015, section VII) and is
-also given as ``chi2(q)`` for comparison; the two agree as ``G`` grows.
+- ``"small_cluster"``: Bonferroni over the event times, each ``t = theta(e) / se(e)``
+  against Student t with its Satterthwaite degrees of freedom; ``p = min(1, q min_e
+  p_e)``. A Wald statistic needs the inverse of a
+  ``q x q`` covariance estimated from the few adopting cities of each cohort; with
+  them it over-rejected (15% at 5% on vaer's synthetic panel) even against
+  ``F(q, G - 1)``.
+- ``"asymptotic"``: the cluster-robust Wald statistic ``W = theta' V^{-1} theta``
+  (:func:`vaer.did.inference.cluster_vcov`, factor ``G/(G-1)``); the p-value is from
+  ``F = W / q`` against ``F(q, G - 1)`` (Stata's ``test`` after ``vce(cluster)``;
+  Cameron and Miller 2015, section VII), ``chi2(q)`` alongside.
 
 Reference: Cameron, A. C. and Miller, D. L. (2015), "A practitioner's guide to
 cluster-robust inference", Journal of Human Resources 50(2), 317-372.
@@ -32,7 +35,7 @@ from vaer.did.inference import cluster_vcov
 
 @dataclass(frozen=True)
 class PretrendTest:
-    """A joint Wald test of the pre-treatment event-time ATTs.
+    """A joint test of the pre-treatment event-time ATTs.
 
     Attributes
     ----------
@@ -40,40 +43,55 @@ class PretrendTest:
         The ``q`` event times tested.
     estimates : numpy.ndarray
         Their event-time ATTs.
-    wald : float
-        ``theta' V^{-1} theta``.
+    test : str
+        ``"bonferroni_t"`` (small-cluster mode) or ``"wald_f"`` (asymptotic mode).
+    statistic : float
+        ``max_e |t_e|`` or ``F = W / q``.
     df : int
         ``q``.
-    p_chi2 : float
-        p-value against ``chi2(q)``.
-    f_stat : float
-        ``wald / q``.
-    df_denom : int
-        ``G - 1``.
+    df_denom : float
+        ``G - 1`` for the F test; the smallest t degrees of freedom for Bonferroni.
     p_value : float
-        p-value against ``F(q, G - 1)`` (the one to report; see the module docstring).
+        The p-value to report.
+    wald, p_chi2 : float
+        ``W`` and its ``chi2(q)`` p-value (NaN for Bonferroni).
     """
 
     event_times: np.ndarray
     estimates: np.ndarray
-    wald: float
+    test: str
+    statistic: float
     df: int
-    p_chi2: float
-    f_stat: float
-    df_denom: int
+    df_denom: float
     p_value: float
+    wald: float = float("nan")
+    p_chi2: float = float("nan")
+
+    def describe(self) -> str:
+        """The statistic in words, e.g. ``F(3, 149) = 1.20`` or ``max |t| = 1.90 (Bonferroni
+        over 3 event times, t with >= 5.2 df)``."""
+        if self.test == "wald_f":
+            return f"F({self.df}, {self.df_denom:.0f}) = {self.statistic:.2f}"
+        return (
+            f"max |t| = {self.statistic:.2f} (Bonferroni over {self.df} event times, "
+            f"t with >= {self.df_denom:.1f} df)"
+        )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: test, event_times, wald, df, p_chi2, f_stat, df_denom, p_value."""
+        """One row: test, event_times, statistic, df, df_denom, wald, p_chi2, p_value."""
+        names = {
+            "wald_f": "pre-trend joint Wald, F(q, G-1) (cluster-robust)",
+            "bonferroni_t": "pre-trend Bonferroni over event times (small-cluster t)",
+        }
         return pd.DataFrame(
             {
-                "test": ["pre-trend joint Wald (cluster-robust)"],
+                "test": [names[self.test]],
                 "event_times": [",".join(str(int(e)) for e in self.event_times)],
-                "wald": [self.wald],
+                "statistic": [self.statistic],
                 "df": [self.df],
-                "p_chi2": [self.p_chi2],
-                "f_stat": [self.f_stat],
                 "df_denom": [self.df_denom],
+                "wald": [self.wald],
+                "p_chi2": [self.p_chi2],
                 "p_value": [self.p_value],
             }
         )
@@ -92,14 +110,14 @@ def pretrend_test(result: ATTGTResult | AggregateResult, *, min_e: float = -np.i
     Returns
     -------
     PretrendTest
-        Statistic and p-values.
+        Statistic and p-values (see the module docstring for the two modes).
 
     Raises
     ------
     ValueError
         If ``result`` is an aggregation other than ``"dynamic"``, there is no
-        pre-treatment event time with positive variance, more event times than
-        ``G - 1``, or a singular covariance.
+        pre-treatment event time with positive variance, or (Wald) more event times
+        than ``G - 1`` or a singular covariance.
     """
     if isinstance(result, ATTGTResult):
         dynamic = aggregate(result, "dynamic", min_e=min_e)
@@ -118,6 +136,19 @@ def pretrend_test(result: ATTGTResult | AggregateResult, *, min_e: float = -np.i
         raise ValueError("no pre-treatment event time with a positive variance to test")
     theta = dynamic.estimate[pre]
     q = len(theta)
+    if dynamic.inference == "small_cluster":
+        t_stat = np.abs(theta) / dynamic.se[pre]
+        df = dynamic.df[pre]
+        p_each = 2.0 * stats.t.sf(t_stat, df)
+        return PretrendTest(
+            event_times=dynamic.keys[pre],
+            estimates=theta,
+            test="bonferroni_t",
+            statistic=float(t_stat.max()),
+            df=q,
+            df_denom=float(df.min()),
+            p_value=float(min(1.0, q * p_each.min())),
+        )
     g = dynamic.n_clusters
     if q > g - 1:
         raise ValueError(
@@ -135,10 +166,11 @@ def pretrend_test(result: ATTGTResult | AggregateResult, *, min_e: float = -np.i
     return PretrendTest(
         event_times=dynamic.keys[pre],
         estimates=theta,
-        wald=wald,
+        test="wald_f",
+        statistic=f_stat,
         df=q,
-        p_chi2=float(stats.chi2.sf(wald, q)),
-        f_stat=f_stat,
-        df_denom=g - 1,
+        df_denom=float(g - 1),
         p_value=float(stats.f.sf(f_stat, q, g - 1)),
+        wald=wald,
+        p_chi2=float(stats.chi2.sf(wald, q)),
     )

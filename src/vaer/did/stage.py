@@ -29,10 +29,17 @@ ESTIMATOR = "cs_did"
 INTERVAL_COLUMNS = ("se", "ci_low", "ci_high", "band_low", "band_high")
 
 WITHHELD = (
-    "withheld: on vaer's synthetic panel these city-clustered intervals and tests do not "
-    "hold their level (single ATT(g,t) covered 90%, bands 65-82%, pre-trend size 15%; "
-    "benchmarks/RESULTS.md, did_validity); did.unvalidated_inference: true prints them"
+    "withheld: on vaer's synthetic panel these asymptotic city-clustered intervals and "
+    "tests do not hold their level (single ATT(g,t) covered 90%, bands 65-82%, pre-trend "
+    "size 15%; benchmarks/RESULTS.md, did_validity); did.inference: small_cluster or "
+    "did.unvalidated_inference: true prints them"
 )
+CELL_BAND_WITHHELD = (
+    "band withheld: the Bonferroni band over every ATT(g,t) cell under-covered with few "
+    "adopting cities per cohort (benchmarks/RESULTS.md, did_validity); "
+    "did.unvalidated_inference: true prints it"
+)
+BAND_COLUMNS = ("band_low", "band_high")
 
 
 def _withhold(
@@ -72,7 +79,11 @@ class DidResult:
     notes : tuple of str
     withheld : str or None
         Why the intervals of single cells and event times, the bands and the pre-trend
-        test are not printed (``did.unvalidated_inference`` off), else None.
+        test are not printed (asymptotic mode, ``did.unvalidated_inference`` off), else
+        None.
+    band_withheld : str or None
+        Why the band over all cells is not printed (small-cluster mode,
+        ``did.unvalidated_inference`` off), else None.
     sample : DataFrame
         The firm-years estimated on (unit, year, cohort), for truth checks.
     """
@@ -84,6 +95,7 @@ class DidResult:
     dropped: dict[str, int]
     notes: tuple[str, ...] = ()
     withheld: str | None = None
+    band_withheld: str | None = None
     sample: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -113,6 +125,8 @@ class DidResult:
             aggregates = _withhold(aggregates, INTERVAL_COLUMNS, self.withheld, single)
             if pretrend is not None:
                 pretrend = _withhold(pretrend, ("p_chi2", "p_value"), self.withheld)
+        elif self.band_withheld:
+            cells_frame = _withhold(cells_frame, BAND_COLUMNS, self.band_withheld)
         tables = {
             "att_gt": _labelled(cells_frame, self.outcome),
             "did_aggregates": _labelled(aggregates, self.outcome),
@@ -243,6 +257,8 @@ def did_stage(ctx: RunContext) -> DidResult:
     if panel is None:
         raise ValueError("the did stage needs the firm-year panel (`data.mode: panel`)")
     sample, dropped = did_sample(panel.frame, roles, config)
+    asymptotic = config.inference == "asymptotic"
+    n_boot = config.n_boot if asymptotic else 0
     ctx.progress(
         f"DiD: ATT(g,t) on {len(sample):,} firm-years of {sample['unit'].nunique():,} firms"
     )
@@ -250,14 +266,14 @@ def did_stage(ctx: RunContext) -> DidResult:
         sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
         covariates=list(config.covariates) or None, method=config.method,
         control_group=config.control_group, anticipation=config.anticipation,
-        base_period=config.base_period, alpha=config.alpha, n_boot=config.n_boot,
-        random_state=ctx.seed,
+        base_period=config.base_period, alpha=config.alpha, inference=config.inference,
+        n_boot=n_boot, random_state=ctx.seed,
     )  # fmt: skip
     min_e, max_e = _event_window(config)
     aggregates = {
         name: aggregate(
             cells, name, min_e=min_e, max_e=max_e,
-            n_boot=config.n_boot, random_state=ctx.seed + 1 + k,
+            n_boot=n_boot, random_state=ctx.seed + 1 + k,
         )
         for k, name in enumerate(AGGREGATIONS)
     }  # fmt: skip
@@ -269,7 +285,8 @@ def did_stage(ctx: RunContext) -> DidResult:
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
         dropped=dropped, notes=notes, sample=sample[["unit", "year", "cohort"]],
-        withheld=None if config.unvalidated_inference else WITHHELD,
+        withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
+        band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
     )  # fmt: skip
 
 
