@@ -176,13 +176,17 @@ SECTIONS: tuple[Section, ...] = (
         "(Sant'Anna and Zhao, 2020) by default, or IPW or outcome regression), against "
         "never- or not-yet-adopting cities; each ATT(g, t) compares the change from the "
         "base year in the cohort's firms with that of the comparison firms observed in both "
-        "years. Standard errors cluster the influence functions by the cluster role (city); "
-        "bands come from a cluster multiplier bootstrap. The pre-trend test is a joint Wald "
-        "test of the pre-adoption event-time ATTs against F(q, G - 1). The aggregations "
-        "weight cohorts by their size; did_dropped counts every firm-year and every cohort "
-        "firm left out, by reason. By default only the overall aggregates carry intervals: "
-        "the others did not hold their level on vaer's synthetic panel (their inference "
-        "column says so; did.unvalidated_inference prints them).",
+        "years. Standard errors cluster the influence functions by the cluster role (city). "
+        "With did.inference: small_cluster (the default) they are bias-reduced for cohorts "
+        "of few, unequal cities (CR2, Bell and McCaffrey 2002), intervals use Student t "
+        "with Satterthwaite degrees of freedom (the df column: small when a few cities "
+        "carry the estimate), bands and the pre-trend test are Bonferroni over the "
+        "event times; with did.inference: asymptotic (as R did) they are normal, with "
+        "multiplier-bootstrap bands and a joint Wald pre-trend test against F(q, G - 1). "
+        "The aggregations weight cohorts by their size; did_dropped counts every firm-year "
+        "and every cohort firm left out, by reason. An interval is printed only if it held "
+        "its level on vaer's synthetic panel in the chosen mode; the inference column says "
+        "why one is blank (did.unvalidated_inference prints it).",
     ),
     Section(
         "robustness",
