@@ -431,25 +431,94 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     }
 
 
-def test_a_final_stage_that_cannot_be_fitted_on_half_of_the_cities_says_why() -> None:
-    """A modifier held by one city's firms only does not vary in the half of the cities
-    without it: OrthoIV's final stage is singular there; the user gets the column and the
-    fix, not numpy's "Singular matrix"."""
+def _one_city_data(
+    extra: dict[str, Any] | None = None,
+) -> tuple[AnalysisData, Any, list[str]]:
+    """600 firms in 20 cities with a modifier held by one city's firms only (``one_city``),
+    plus ``extra`` modifier columns (name -> function of the frame)."""
     frame = make_synthetic_table(
         SyntheticTableConfig(n_units=600, n_clusters=20), random_state=3
     ).frame
     frame["one_city"] = (frame["city"] == frame["city"].iloc[0]).astype(float)
+    for name, make in (extra or {}).items():
+        frame[name] = make(frame)
+    modifiers = ["productivity", "one_city", *(extra or {})]
     roles = ExperimentConfig.model_validate(
         {
             "name": "x",
-            "roles": {**BASE_ROLES, "modifiers": ["productivity", "one_city"], "firm_types": [],
+            "roles": {**BASE_ROLES, "modifiers": modifiers, "firm_types": [],
                       "instrument": "pilot"},
-            "estimators": [{"kind": "orthoiv", "params": {"cv": 2}}],
+            "estimators": [{"kind": "orthoiv"}],
         }
     ).roles  # fmt: skip
-    data = build_analysis_data(frame, roles)
+    return build_analysis_data(frame, roles), roles, modifiers
+
+
+@pytest.mark.parametrize("kind", ["linear_dml", "sparse_linear_dml", "orthoiv", "dmliv"])
+def test_a_modifier_constant_in_half_of_the_cities_is_left_out_of_that_half_only(
+    kind: str,
+) -> None:
+    """A modifier held by one city's firms does not vary in the half of the cities without
+    it. Left in, econml's debiased lasso returned NaN there (``Input contains NaN``: seeds
+    1061, 1076, 1081, 1094 of the validity run's panel40_h1) and OrthoIV's final stage was
+    singular. The out-of-sample effects of the other half (the city's) are those of the
+    same econml final stage fitted without that column: its slope is not identified there."""
+    from econml.dml import LinearDML, SparseLinearDML
+
+    from vaer.estimators.learners import ZeroRegressor
+    from vaer.estimators.registry import halves
+
+    data, roles, _ = _one_city_data()
+    spec = ExperimentConfig.model_validate(
+        {"name": "x", "roles": roles.model_dump(), "estimators": [{"kind": kind}]}
+    ).estimators
+    estimation = fit_estimators(data, spec, NuisanceConfig(model="ridge"), random_state=0)
+    tau_hat = estimation.estimators[0].tau_hat
+    assert np.isfinite(tau_hat).all()
+    cache, x = estimation.cache, data.x.to_numpy(dtype=np.float64)
+    city = np.asarray(data.x["one_city"]) == 1
+    (train, test), other = cache.folds(2)[0], cache.folds(2)[1]
+    if city[train].any():  # the half without the city is the one fitted without the column
+        train, test = other
+    assert not city[train].any() and city[test].any()
+    if kind in ("linear_dml", "sparse_linear_dml"):  # the same final stage, without it
+        nu = cache.continuous(spec[0].params.cv)
+        params = spec[0].params
+        peer = (
+            LinearDML(model_y=ZeroRegressor(), model_t=ZeroRegressor(), cv=halves(len(train)),
+                      random_state=0)
+            if kind == "linear_dml"
+            else SparseLinearDML(model_y=ZeroRegressor(), model_t=ZeroRegressor(),
+                                 alpha=params.alpha, n_alphas=params.n_alphas,
+                                 max_iter=params.max_iter, tol=params.tol,
+                                 cv=halves(len(train)), n_jobs=1, random_state=0)
+        )  # fmt: skip
+        peer.fit(nu.y_res[train], nu.t_res[train], X=x[train][:, [0]])
+        np.testing.assert_allclose(tau_hat[test], peer.effect(x[test][:, [0]]), rtol=1e-6)
+    # the city's firms get the effect of the model that never saw the level: no jump
+    slope = np.polyfit(x[test, 0], tau_hat[test], 1)
+    fitted = np.polyval(slope, x[test, 0])
+    np.testing.assert_allclose(tau_hat[test][city[test]], fitted[city[test]], atol=1e-8)
+
+
+def test_a_final_stage_that_cannot_be_fitted_on_half_of_the_cities_says_why() -> None:
+    """Two modifiers equal in one half of the cities (held by one city there, by it and a
+    city of the other half overall) make OrthoIV's final stage singular in that half: the
+    user gets the modifiers and the fix, not numpy's "Singular matrix"."""
+    from vaer.estimators.nuisance import grouped_folds
+
+    data, _, _ = _one_city_data()
+    train, test = grouped_folds(data.clusters, 2, 0)[0]
+    city = np.asarray(data.x["one_city"]) == 1
+    # a firm of the half without that city (rows are the table's, in order): `two_cities`
+    # equals `one_city` in the city's half, not overall
+    far = int(test[0] if city[train].any() else train[0])
+    data, roles, _ = _one_city_data(
+        {"two_cities": lambda f: f["city"].isin(f["city"].iloc[[0, far]]).astype(float)}
+    )
+    assert data.x["two_cities"].sum() > data.x["one_city"].sum()
     spec = ExperimentConfig.model_validate(
         {"name": "x", "roles": roles.model_dump(), "estimators": [{"kind": "orthoiv"}]}
     ).estimators
-    with pytest.raises(ValueError, match=r"orthoiv: .*half of the clusters.*\(one_city: a level"):
+    with pytest.raises(ValueError, match=r"orthoiv: .*half of the clusters.*collinear.*two_c"):
         fit_estimators(data, spec, NuisanceConfig(model="ridge"), random_state=0)

@@ -73,6 +73,13 @@ def _out_of_sample(
     are refitted on one half of the clusters and predicted on the other, both ways (two
     refits keep this cheap next to the nuisances; a linear final stage loses little from
     half the data); their SE is NaN (:data:`LINEAR_NOTE`).
+
+    A modifier that does not vary in a half (a level held only by firms of the other
+    half's cities) says nothing there about how the effect varies with it: that half's
+    model is fitted without it, and so predicts the other half as if the effect did not
+    vary with it. Left in, its slope is not identified: econml's debiased lasso
+    (``sparse_linear_dml``) divides by its zero variance and returns NaN, OrthoIV's
+    final stage is singular, and a minimum-norm solution would give it an arbitrary slope.
     """
     x = cache.x
     if kind.out_of_sample == "oob":
@@ -81,32 +88,33 @@ def _out_of_sample(
         return effect, np.sqrt(variance)
     effect = np.empty(len(x), dtype=np.float64)
     for train, test in cache.folds(2):
-        fold_model = kind.build(params, halves(len(train)), random_state, cache)
+        varies = np.flatnonzero(np.ptp(x[train], axis=0) > 0)
+        half = cache if len(varies) == x.shape[1] else cache.with_modifiers(varies)
+        fold_model = kind.build(params, halves(len(train)), random_state, half)
         try:
-            kind.fit(fold_model, train, cache, params)
+            kind.fit(fold_model, train, half, params)
         except np.linalg.LinAlgError as exc:
-            raise ValueError(_singular_half(kind.kind, x, train, cache.clusters, names)) from exc
-        effect[test] = np.asarray(fold_model.effect(x[test]), dtype=np.float64).reshape(len(test))
+            raise ValueError(
+                _singular_half(kind.kind, len(train), cache.clusters[train], varies, names)
+            ) from exc
+        effect[test] = np.asarray(fold_model.effect(half.x[test]), dtype=np.float64).reshape(
+            len(test)
+        )
     return effect, np.full(len(x), np.nan)
 
 
 def _singular_half(
-    kind: str, x: np.ndarray, rows: np.ndarray, clusters: np.ndarray, names: Sequence[str]
+    kind: str, n_rows: int, clusters: np.ndarray, varies: np.ndarray, names: Sequence[str]
 ) -> str:
-    """Why a final stage could not be fitted on half of the clusters, and the fix."""
-    constant = np.flatnonzero(np.ptp(x[rows], axis=0) == 0)
-    n_clusters = len(np.unique(clusters[rows]))
-    what = (
-        f"{len(constant)} modifier columns do not vary there "
-        f"({', '.join(names[c] for c in constant[:5])}: a level held only by firms of the "
-        "other half's cities)"
-        if len(constant)
-        else "its design is singular there"
-    )
+    """Why a final stage could not be fitted on half of the clusters, and the fix (its
+    modifiers that vary there are collinear)."""
+    n_clusters = len(np.unique(clusters))
     return (
         f"{kind}: its final stage cannot be fitted on half of the clusters ({n_clusters} "
-        f"clusters, {len(rows)} units), which the cluster-honest out-of-sample effects "
-        f"need: {what}. Use more clusters, merge rare levels, or drop modifiers"
+        f"clusters, {n_rows} units), which the cluster-honest out-of-sample effects "
+        f"need: its modifiers are collinear there ({len(varies)} vary: "
+        f"{', '.join(names[c] for c in varies[:8])}{', ...' if len(varies) > 8 else ''}). "
+        "Use more clusters, merge rare levels, or drop modifiers"
     )
 
 

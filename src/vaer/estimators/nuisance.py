@@ -47,6 +47,7 @@ shocks less faithfully than the treatment model does, by ``(e - e_hat)(g - g_hat
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -482,6 +483,30 @@ class NuisanceCache:
         self._continuous: dict[int, Nuisances] = {}
         self._binary: dict[tuple[int, str], BinaryNuisances] = {}
         self._iv: dict[int, IVNuisances] = {}
+        self._source = self
+
+    def with_modifiers(self, columns: np.ndarray) -> NuisanceCache:
+        """This cache with only the modifier ``columns`` in :attr:`x`, for a final stage
+        fitted on a subset of the modifiers.
+
+        The nuisances are those of this cache (fitted on every modifier and control; the
+        residual variance and the compliance function use every modifier): the view fits
+        none itself but asks this cache for them, so they are the same objects whichever
+        cache fitted them first.
+
+        Parameters
+        ----------
+        columns : ndarray of int
+            Modifier columns to keep, in this cache's order.
+
+        Returns
+        -------
+        NuisanceCache
+        """
+        view = copy.copy(self)
+        view.x = self.x[:, np.asarray(columns, dtype=np.int64)]
+        view._source = self._source
+        return view
 
     def _regressor(self) -> BaseEstimator:
         return make_regressor(self.config, self.random_state)
@@ -520,6 +545,8 @@ class NuisanceCache:
 
     def continuous(self, cv: int) -> Nuisances:
         """Outcome and treatment regressions and the residual variance, for ``cv`` folds."""
+        if self._source is not self:  # a view of fewer modifiers: the full cache's
+            return self._source.continuous(cv)
         if cv not in self._continuous:
             started = time.perf_counter()
             splits = self.splits(cv)
@@ -533,6 +560,8 @@ class NuisanceCache:
 
     def binary(self, cv: int, rule: str) -> BinaryNuisances:
         """Propensity and arm-specific outcome regressions of the binarised treatment."""
+        if self._source is not self:  # a view of fewer modifiers: the full cache's
+            return self._source.binary(cv, rule)
         key = (cv, rule)
         if key not in self._binary:
             started = time.perf_counter()
@@ -588,6 +617,8 @@ class NuisanceCache:
         ValueError
             If the run has no instrument.
         """
+        if self._source is not self:  # a view of fewer modifiers: the full cache's
+            return self._source.iv(cv)
         if self.z is None:
             raise ValueError(
                 "instrumental-variable estimators need an instrument: set `roles.instrument`"
