@@ -25,8 +25,8 @@ class DidConfig(Section):
     ``small_cluster`` (default: leverage-adjusted CR2 cluster variances, Student t
     intervals with Satterthwaite degrees of freedom, Bonferroni-t bands and pre-trend
     test) or ``asymptotic`` (as R ``did``: normal intervals, ``n_boot`` cluster
-    multiplier-bootstrap draws for sup-t bands, Wald pre-trend test). ``first_year``/``last_year`` keep the
-    panel years between them (e.g. to leave out years of a trade shock); ``min_e``/``max_e``
+    multiplier-bootstrap draws for sup-t bands, Wald pre-trend test).
+    ``first_year``/``last_year`` keep the panel years between them (e.g. to leave out years of a trade shock); ``min_e``/``max_e``
     bound the event times of the dynamic aggregation, and ``max_e`` also caps the
     post-adoption cells the simple and group aggregations average (as R ``did::aggte``).
 
