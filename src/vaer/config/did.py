@@ -27,8 +27,9 @@ class DidConfig(Section):
     test) or ``asymptotic`` (as R ``did``: normal intervals, ``n_boot`` cluster
     multiplier-bootstrap draws for sup-t bands, Wald pre-trend test).
     ``first_year``/``last_year`` keep the panel years between them (e.g. to leave out
-    years of a trade shock); ``min_e``/``max_e`` bound the event times of the dynamic aggregation, and ``max_e`` also caps the
-    post-adoption cells the simple and group aggregations average (as R ``did::aggte``).
+    years of a trade shock); ``min_e``/``max_e`` bound the event times of the dynamic
+    aggregation, and ``max_e`` also caps the post-adoption cells the simple and group
+    aggregations average (as R ``did::aggte``).
 
     What is printed is what held its level on vaer's synthetic pilot panel
     (``benchmarks/RESULTS.md``, ``did_validity``; cities of very unequal size, about 15
