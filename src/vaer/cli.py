@@ -6,6 +6,7 @@ Ctrl-C (SIGINT) and SIGTERM stop a run; its MLflow run ends KILLED with the reas
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ from vaer.console import (
     task_bar,
 )
 from vaer.interrupts import Interrupts
+from vaer.runlog import RunLog
 
 if TYPE_CHECKING:
     from vaer.config.models import ExperimentConfig
@@ -72,13 +74,18 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
         )
     started = time.perf_counter()
     bar = task_bar()
+    run_log = RunLog()
+    # library messages (MLflow, alembic, warnings) go to the run's run.log, not here
+    quiet = run_log.capturing(import_first=["mlflow"] if config.tracking.enabled else [])
+    logger = logging.getLogger("vaer.run")
     try:
-        with Interrupts().installed() as interrupts, bar:
+        with Interrupts().installed() as interrupts, quiet, bar:
             step = bar.add_task("starting", total=None)
 
             def progress(message: str) -> None:
                 interrupts.check()
                 elapsed = time.perf_counter() - started
+                logger.info(message)
                 bar.console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
                 bar.update(step, description=message)
 
@@ -87,7 +94,11 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
                 bar.update(step, completed=finished, total=total)
 
             result = run_experiment(
-                config, experiment_file=experiment, progress=progress, on_task=on_task
+                config,
+                experiment_file=experiment,
+                progress=progress,
+                on_task=on_task,
+                run_log=run_log,
             )
     except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
@@ -101,16 +112,24 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     out.print(f"MLflow run id: {result.run_id}")
     if result.report_path is not None:
         out.print(f"report: {result.report_path}")
+    if run_log.path is not None:
+        out.print(f"log: {run_log.path}")
     out.print(f"wall time: {time.perf_counter() - started:.1f}s")
 
 
 @app.command()
 def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Check an experiment's config and data without fitting anything."""
+    from vaer.config.loader import config_sources
     from vaer.data.validation import DataValidationError
     from vaer.measures.study import load_study_data
 
     config = _load(experiment, set_)
+    sources = config_sources(experiment, set_ or [])
+    out.print("config merged from (later overrides earlier):")
+    width = max(len(source.role) for source in sources)
+    for source in sources:
+        out.print(f"  {source.role:<{width}}  {source.location}", highlight=False)
     if config.sweep is not None:
         plan = _load_sweep(experiment, set_)
         out.print(f"ok: sweep of {len(plan.variants)} valid variants")
