@@ -58,7 +58,9 @@ class DataConfig(Section):
     ``source: synthetic`` uses the built-in synthetic data (with known truth);
     ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``). A ``path`` given
     without ``source`` means ``source: file``; a ``path`` with ``source: synthetic`` is
-    an error (the path would be ignored).
+    an error (the path would be ignored). ``max_levels`` bounds the levels of a text
+    column among the controls, modifiers and firm types; ``encoding`` is the CSV file's
+    text encoding (default: UTF-8, or GBK/GB18030 when the file is not UTF-8).
     ``mode: table`` means one row per unit with outcome and treatment already built;
     ``mode: panel`` means firm-year rows from which ``measures`` build the table;
     ``panel`` parameterises the built-in synthetic firm panel
@@ -71,6 +73,8 @@ class DataConfig(Section):
     synthetic: SyntheticTableConfig = SyntheticTableConfig()
     panel: SyntheticPanelConfig = SyntheticPanelConfig()
     min_firms_per_type: int = Field(20, ge=1)
+    max_levels: int = Field(50, ge=2)
+    encoding: str | None = None
 
     @model_validator(mode="before")
     @classmethod
