@@ -147,44 +147,104 @@ def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
 @app.command()
 def simulate(
     out_file: Annotated[
-        Path, typer.Option("--out", help="Parquet file to write the synthetic firm panel to.")
+        Path,
+        typer.Option("--out", help="File to write the synthetic data to (.parquet, .csv or .dta)."),
     ],
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="A `data.panel` parameter: key=value (repeatable)."),
+        typer.Option(
+            "--set",
+            help="A `data.panel` (or, with --mode table, `data.synthetic`) parameter: "
+            "key=value (repeatable).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="panel: the firm-year panel; table: the one-row-per-firm table."
+        ),
+    ] = "panel",
 ) -> None:
-    """Write the built-in synthetic firm panel (see vaer.data.synthetic) to a Parquet file."""
+    """Write the built-in synthetic firm panel (see vaer.data.synthetic), or with
+    --mode table the synthetic firm table (vaer.data.synthetic_table), to a file."""
     from pydantic import ValidationError
 
     from vaer.config.loader import parse_override
+    from vaer.config.models import SyntheticTableConfig
     from vaer.config.panel import SyntheticPanelConfig
     from vaer.data.synthetic import make_synthetic_panel
+    from vaer.data.synthetic_table import make_synthetic_table
 
+    if mode not in ("panel", "table"):
+        _fail(f"--mode must be panel or table; got {mode!r}")
+    section = "data.panel" if mode == "panel" else "data.synthetic"
     params = {}
     for text in set_ or []:
         try:
             path, value = parse_override(text)
         except ValueError as exc:
             _fail(str(exc))
-        params[".".join(path).removeprefix("data.panel.")] = value
+        params[".".join(path).removeprefix(f"{section}.")] = value
+    model = SyntheticPanelConfig if mode == "panel" else SyntheticTableConfig
     try:
-        config = SyntheticPanelConfig(**params)
+        config = model(**params)
     except ValidationError as exc:
         _fail(
-            "; ".join(
-                f"data.panel.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
+            "; ".join(f"{section}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         )
     started = time.perf_counter()
-    panel = make_synthetic_panel(config, random_state=seed)
+    if isinstance(config, SyntheticPanelConfig):
+        frame = make_synthetic_panel(config, random_state=seed).frame
+        what = f"{len(frame)} firm-years of {config.n_firms} firms"
+    else:
+        frame = make_synthetic_table(config, random_state=seed).frame
+        what = f"a table of {len(frame)} firms"
     generated = time.perf_counter() - started
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    panel.frame.to_parquet(out_file, index=False)
+    suffix = out_file.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(out_file, index=False)
+    elif suffix == ".dta":
+        frame.to_stata(out_file, write_index=False)
+    else:
+        frame.to_parquet(out_file, index=False)
     out.print(
-        f"wrote {len(panel.frame)} firm-years of {config.n_firms} firms to {out_file} "
+        f"wrote {what} to {out_file} "
         f"(generated in {generated:.1f}s, total {time.perf_counter() - started:.1f}s)"
+    )
+
+
+@app.command()
+def init(
+    data: Annotated[
+        Path, typer.Argument(help="Data file: .csv, .parquet or Stata .dta.", show_default=False)
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Experiment file to write (default: <data>.yaml)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
+) -> None:
+    """Write a first experiment for a data file: roles guessed from its columns, each marked."""
+    from vaer.data.guess import guess_roles
+    from vaer.data.readers import read_frame
+    from vaer.scaffold import experiment_text, study_name
+
+    target = output or Path(f"{data.stem}.yaml")
+    if target.exists() and not force:
+        _fail(f"{target} exists; choose another file with -o, or overwrite it with --force")
+    try:
+        frame = read_frame(data)
+        guesses = guess_roles(frame)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(experiment_text(str(data), guesses, name=study_name(data)), encoding="utf-8")
+    out.print(
+        f"wrote {target}: {guesses.mode} mode, {len(guesses.modifiers) + len(guesses.firm_types)} "
+        f"modifiers, {len(guesses.firm_types)} firm types; confirm every '# guessed' line, "
+        f"then: vaer validate {target}"
     )
 
 
