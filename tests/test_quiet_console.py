@@ -5,6 +5,7 @@ run's ``run.log``."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import warnings
@@ -52,43 +53,57 @@ def test_run_log_captures_library_records_and_warnings(tmp_path: Path) -> None:
     assert log.text() == text
 
 
-@pytest.mark.integration
-def test_vaer_run_prints_progress_and_results_only(tmp_path: Path) -> None:
+def _tiny_experiment(tmp_path: Path, **extra: object) -> Path:
+    """A small table experiment on a CSV file with an integer modifier (MLflow's
+    integer-schema hint) read through `data.path` (its dataset-source guess)."""
     from vaer.config.models import SyntheticTableConfig
     from vaer.data.synthetic_table import make_synthetic_table
 
     frame = make_synthetic_table(
         SyntheticTableConfig(n_units=600, n_clusters=30), random_state=2
     ).frame
-    frame["firm_age"] = frame["firm_age"].round().astype("int64")  # integer-schema hint
+    frame["firm_age"] = frame["firm_age"].round().astype("int64")
     frame.to_csv(tmp_path / "firms.csv", index=False)
     roles = {**BASE_ROLES, "modifiers": ["ownership", "trade_mode", "firm_age"]}
     roles["firm_types"] = ["ownership", "trade_mode"]
-    experiment = write_yaml(
+    return write_yaml(
         tmp_path / "tiny.yaml",
         {
             "name": "tiny",
-            "data": {"path": "firms.csv"},  # a file: MLflow guesses its dataset source
+            "data": {"path": "firms.csv"},
             "roles": roles,
             "estimators": [{"kind": "linear_dml", "params": {"cv": 2}}],
             "robustness": {"enabled": False},
             "attribution": {"enabled": False},
             "report": {"formats": ["csv"]},
+            **extra,
         },
     )
+
+
+def _vaer(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     vaer = Path(sys.executable).parent / "vaer"
-    done = subprocess.run(
-        [str(vaer), "run", str(experiment)],
+    return subprocess.run(
+        [str(vaer), *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,  # a fresh store: MLflow creates its tables (INFO lines)
         timeout=600,
-        env={**__import__("os").environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200"},
     )
+
+
+def _assert_quiet(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0, done.stderr
     for noise in NOISE:
         assert noise not in done.stderr, (noise, done.stderr)
         assert noise not in done.stdout, (noise, done.stdout)
+
+
+@pytest.mark.integration
+def test_vaer_run_prints_progress_and_results_only(tmp_path: Path) -> None:
+    done = _vaer(tmp_path, "run", str(_tiny_experiment(tmp_path)))
+    _assert_quiet(done)
     assert "loading and validating data" in done.stderr
     assert "estimating effects" in done.stderr
     assert "Average effect of VA on resilience" in done.stdout
@@ -104,3 +119,12 @@ def test_vaer_run_prints_progress_and_results_only(tmp_path: Path) -> None:
 
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert "run.log" in [a.path for a in client.list_artifacts(run_id)]
+
+
+@pytest.mark.integration
+def test_vaer_sweep_is_quiet_too(tmp_path: Path) -> None:
+    done = _vaer(tmp_path, "sweep", str(_tiny_experiment(tmp_path, sweep={"seeds": [1, 2]})))
+    _assert_quiet(done)
+    assert "v01 ok seed=1" in done.stderr and "v02 ok seed=2" in done.stderr
+    log = (tmp_path / done.stdout.split("log: ")[1].split()[0]).read_text(encoding="utf-8")
+    assert log.count("Inferred schema contains integer column(s)") >= 2

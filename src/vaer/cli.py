@@ -287,7 +287,9 @@ def sweep(
         console=console,
     )
     failed: SweepFailed | None = None
-    with Interrupts().installed() as interrupts, bar:
+    run_log = RunLog()  # library messages of every variant go to the sweep's sweep.log
+    quiet = run_log.capturing(import_first=["mlflow"])
+    with Interrupts().installed() as interrupts, quiet, bar:
         task = bar.add_task("starting", total=len(plan.variants))
 
         def step_message(message: str) -> None:
@@ -315,6 +317,7 @@ def sweep(
             result = exc.result
         except (ValueError, ImportError) as exc:
             _fail(str(exc))
+        run_log.write_to(result.out_dir / "sweep.log")
     summary = result.summary
     if not summary.empty:
         from vaer.tracking.compare import comparison_table
@@ -323,6 +326,7 @@ def sweep(
         print_frame(table.drop(columns=["variant"]), f"sweep {result.run_name}")
     out.print(f"MLflow parent run id: {result.parent_run_id}")
     out.print(f"summary: {result.out_dir / 'tables' / 'sweep_summary.csv'}")
+    out.print(f"log: {result.out_dir / 'sweep.log'}")
     if failed is not None:
         console.print(f"[bold red]error:[/] {failed}")
         raise typer.Exit(code=1)
