@@ -47,6 +47,8 @@ def small_config(tmp_path: Path, **changes: Any) -> dict[str, Any]:
         ],
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"},
         "report": {"out": str(tmp_path / "reports" / "{run_name}-{run_id}")},
+        # the package defaults switch robustness on; a small test run leaves it off
+        "robustness": {"enabled": False},
     }
     for key, value in changes.items():
         raw[key] = value

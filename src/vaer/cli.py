@@ -6,6 +6,7 @@ Ctrl-C (SIGINT) and SIGTERM stop a run; its MLflow run ends KILLED with the reas
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ from vaer.console import (
     task_bar,
 )
 from vaer.interrupts import Interrupts
+from vaer.runlog import RunLog
 
 if TYPE_CHECKING:
     from vaer.config.models import ExperimentConfig
@@ -72,13 +74,18 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
         )
     started = time.perf_counter()
     bar = task_bar()
+    run_log = RunLog()
+    # library messages (MLflow, alembic, warnings) go to the run's run.log, not here
+    quiet = run_log.capturing(import_first=["mlflow"] if config.tracking.enabled else [])
+    logger = logging.getLogger("vaer.run")
     try:
-        with Interrupts().installed() as interrupts, bar:
+        with Interrupts().installed() as interrupts, quiet, bar:
             step = bar.add_task("starting", total=None)
 
             def progress(message: str) -> None:
                 interrupts.check()
                 elapsed = time.perf_counter() - started
+                logger.info(message)
                 bar.console.log(f"{message}  [dim]({elapsed:.0f}s)[/]")
                 bar.update(step, description=message)
 
@@ -87,7 +94,11 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
                 bar.update(step, completed=finished, total=total)
 
             result = run_experiment(
-                config, experiment_file=experiment, progress=progress, on_task=on_task
+                config,
+                experiment_file=experiment,
+                progress=progress,
+                on_task=on_task,
+                run_log=run_log,
             )
     except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
@@ -101,16 +112,24 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     out.print(f"MLflow run id: {result.run_id}")
     if result.report_path is not None:
         out.print(f"report: {result.report_path}")
+    if run_log.path is not None:
+        out.print(f"log: {run_log.path}")
     out.print(f"wall time: {time.perf_counter() - started:.1f}s")
 
 
 @app.command()
 def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
     """Check an experiment's config and data without fitting anything."""
+    from vaer.config.loader import config_sources
     from vaer.data.validation import DataValidationError
     from vaer.measures.study import load_study_data
 
     config = _load(experiment, set_)
+    sources = config_sources(experiment, set_ or [])
+    out.print("config merged from (later overrides earlier):")
+    width = max(len(source.role) for source in sources)
+    for source in sources:
+        out.print(f"  {source.role:<{width}}  {source.location}", highlight=False)
     if config.sweep is not None:
         plan = _load_sweep(experiment, set_)
         out.print(f"ok: sweep of {len(plan.variants)} valid variants")
@@ -128,44 +147,104 @@ def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
 @app.command()
 def simulate(
     out_file: Annotated[
-        Path, typer.Option("--out", help="Parquet file to write the synthetic firm panel to.")
+        Path,
+        typer.Option("--out", help="File to write the synthetic data to (.parquet, .csv or .dta)."),
     ],
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="A `data.panel` parameter: key=value (repeatable)."),
+        typer.Option(
+            "--set",
+            help="A `data.panel` (or, with --mode table, `data.synthetic`) parameter: "
+            "key=value (repeatable).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="panel: the firm-year panel; table: the one-row-per-firm table."
+        ),
+    ] = "panel",
 ) -> None:
-    """Write the built-in synthetic firm panel (see vaer.data.synthetic) to a Parquet file."""
+    """Write the built-in synthetic firm panel (see vaer.data.synthetic), or with
+    --mode table the synthetic firm table (vaer.data.synthetic_table), to a file."""
     from pydantic import ValidationError
 
     from vaer.config.loader import parse_override
+    from vaer.config.models import SyntheticTableConfig
     from vaer.config.panel import SyntheticPanelConfig
     from vaer.data.synthetic import make_synthetic_panel
+    from vaer.data.synthetic_table import make_synthetic_table
 
+    if mode not in ("panel", "table"):
+        _fail(f"--mode must be panel or table; got {mode!r}")
+    section = "data.panel" if mode == "panel" else "data.synthetic"
     params = {}
     for text in set_ or []:
         try:
             path, value = parse_override(text)
         except ValueError as exc:
             _fail(str(exc))
-        params[".".join(path).removeprefix("data.panel.")] = value
+        params[".".join(path).removeprefix(f"{section}.")] = value
+    model = SyntheticPanelConfig if mode == "panel" else SyntheticTableConfig
     try:
-        config = SyntheticPanelConfig(**params)
+        config = model(**params)
     except ValidationError as exc:
         _fail(
-            "; ".join(
-                f"data.panel.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
+            "; ".join(f"{section}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         )
     started = time.perf_counter()
-    panel = make_synthetic_panel(config, random_state=seed)
+    if isinstance(config, SyntheticPanelConfig):
+        frame = make_synthetic_panel(config, random_state=seed).frame
+        what = f"{len(frame)} firm-years of {config.n_firms} firms"
+    else:
+        frame = make_synthetic_table(config, random_state=seed).frame
+        what = f"a table of {len(frame)} firms"
     generated = time.perf_counter() - started
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    panel.frame.to_parquet(out_file, index=False)
+    suffix = out_file.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(out_file, index=False)
+    elif suffix == ".dta":
+        frame.to_stata(out_file, write_index=False)
+    else:
+        frame.to_parquet(out_file, index=False)
     out.print(
-        f"wrote {len(panel.frame)} firm-years of {config.n_firms} firms to {out_file} "
+        f"wrote {what} to {out_file} "
         f"(generated in {generated:.1f}s, total {time.perf_counter() - started:.1f}s)"
+    )
+
+
+@app.command()
+def init(
+    data: Annotated[
+        Path, typer.Argument(help="Data file: .csv, .parquet or Stata .dta.", show_default=False)
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Experiment file to write (default: <data>.yaml)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
+) -> None:
+    """Write a first experiment for a data file: roles guessed from its columns, each marked."""
+    from vaer.data.guess import guess_roles
+    from vaer.data.readers import read_frame
+    from vaer.scaffold import experiment_text, study_name
+
+    target = output or Path(f"{data.stem}.yaml")
+    if target.exists() and not force:
+        _fail(f"{target} exists; choose another file with -o, or overwrite it with --force")
+    try:
+        frame = read_frame(data)
+        guesses = guess_roles(frame)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(experiment_text(str(data), guesses, name=study_name(data)), encoding="utf-8")
+    out.print(
+        f"wrote {target}: {guesses.mode} mode, {len(guesses.modifiers) + len(guesses.firm_types)} "
+        f"modifiers, {len(guesses.firm_types)} firm types; confirm every '# guessed' line, "
+        f"then: vaer validate {target}"
     )
 
 
@@ -208,7 +287,9 @@ def sweep(
         console=console,
     )
     failed: SweepFailed | None = None
-    with Interrupts().installed() as interrupts, bar:
+    run_log = RunLog()  # library messages of every variant go to the sweep's sweep.log
+    quiet = run_log.capturing(import_first=["mlflow"])
+    with Interrupts().installed() as interrupts, quiet, bar:
         task = bar.add_task("starting", total=len(plan.variants))
 
         def step_message(message: str) -> None:
@@ -236,6 +317,7 @@ def sweep(
             result = exc.result
         except (ValueError, ImportError) as exc:
             _fail(str(exc))
+        run_log.write_to(result.out_dir / "sweep.log")
     summary = result.summary
     if not summary.empty:
         from vaer.tracking.compare import comparison_table
@@ -244,6 +326,7 @@ def sweep(
         print_frame(table.drop(columns=["variant"]), f"sweep {result.run_name}")
     out.print(f"MLflow parent run id: {result.parent_run_id}")
     out.print(f"summary: {result.out_dir / 'tables' / 'sweep_summary.csv'}")
+    out.print(f"log: {result.out_dir / 'sweep.log'}")
     if failed is not None:
         console.print(f"[bold red]error:[/] {failed}")
         raise typer.Exit(code=1)

@@ -32,6 +32,7 @@ from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
 from vaer.robustness import RobustnessResult
+from vaer.runlog import RunLog
 from vaer.stages import STAGES
 from vaer.tracking import (
     TrackedRun,
@@ -268,6 +269,7 @@ def run_experiment(
     run_name: str | None = None,
     on_task: OnTask | None = None,
     backend: Backend | None = None,
+    run_log: RunLog | None = None,
 ) -> RunResult:
     """Run one experiment end to end: load the data, run every enabled stage of
     :data:`vaer.stages.STAGES`, write the tables and report, log the run.
@@ -293,6 +295,9 @@ def run_experiment(
     backend : vaer.compute.Backend, optional
         Where the run's parallel work goes; default: the one ``config.compute`` names. A
         sweep variant that is itself a cluster task runs its stages locally.
+    run_log : vaer.runlog.RunLog, optional
+        The log capturing library messages (``vaer run`` passes one): written to
+        ``run.log`` in the run's folder once it is known, and logged with the artifacts.
 
     Returns
     -------
@@ -336,6 +341,8 @@ def run_experiment(
             if stage.truth_check and truth is not None:
                 truth.update(stage.truth_check(result, ctx))
         out_dir = Path(config.report.out.format(run_name=run.run_name, run_id=run.run_id))
+        if run_log is not None:
+            run_log.write_to(out_dir / "run.log")
         with clock.stage("report", "writing tables and report"):
             meta = {"created": f"{started:%Y-%m-%d %H:%M UTC}", "provenance": origin}
             bundle, report_path = _write_report(ctx, run, out_dir, truth, meta)

@@ -2,14 +2,19 @@
 
 This is the only module of vaer that reads YAML. The merge order is
 
-1. ``configs/default.yaml`` of the project the experiment file lives in (the nearest
-   ancestor folder holding ``configs/default.yaml``), if there is one;
-2. the files named by the experiment's optional ``base:`` list (paths relative to the
+1. vaer's defaults, shipped in the package (``vaer/config/default.yaml``, read with
+   :mod:`importlib.resources`), so they travel with the installed package;
+2. the project's ``configs/default.yaml`` in the current working directory, if there is
+   one (the folder vaer runs from is the project: relative ``data.path``, ``report.out``
+   and the ``mlruns/`` store resolve there too);
+3. the files named by the experiment's optional ``base:`` list (paths relative to the
    experiment file), in order;
-3. the experiment file itself;
-4. ``--set a.b=value`` overrides, in order (values are parsed as YAML scalars).
+4. the experiment file itself;
+5. ``--set a.b=value`` overrides, in order (values are parsed as YAML scalars).
 
-Mappings merge key by key; lists and scalars replace.
+Mappings merge key by key; lists and scalars replace. Where the experiment file lives
+does not change what it resolves to (only the folder vaer runs from does);
+:func:`config_sources` lists the files merged.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,10 @@ class ConfigError(ValueError):
         super().__init__(f"invalid experiment config{where}:\n{body}")
 
 
+PROJECT_DEFAULTS = Path("configs") / "default.yaml"
+"""A project's own defaults, relative to the folder vaer runs from."""
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader.
 
@@ -49,18 +60,40 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """
     if not path.is_file():
         raise ConfigError([f"file not found: {path}"])
+    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML text holding a mapping (``source`` names it in errors).
+
+    Raises
+    ------
+    ConfigError
+        If the text is not valid YAML or does not hold a mapping.
+    """
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from exc
+        raise ConfigError([f"not valid YAML: {exc}"], source=source) from exc
     if content is None:
         return {}
     if not isinstance(content, dict):
         raise ConfigError(
             [f"the top level must be a mapping of sections; got {type(content).__name__}"],
-            source=str(path),
+            source=source,
         )
     return content
+
+
+def package_defaults() -> dict[str, Any]:
+    """vaer's own defaults: ``default.yaml`` shipped inside the ``vaer.config`` package."""
+    resource = resources.files("vaer.config").joinpath("default.yaml")
+    return parse_yaml(resource.read_text(encoding="utf-8"), package_defaults_location())
+
+
+def package_defaults_location() -> str:
+    """Where the package defaults are read from (for ``vaer validate``)."""
+    return str(resources.files("vaer.config").joinpath("default.yaml"))
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,27 +166,102 @@ def set_path(tree: dict[str, Any], path: Sequence[str], value: Any) -> None:
             raise ConfigError([f"{where}: '{parent}' is a value, not a section"])
 
 
-def find_project_root(start: Path) -> Path | None:
-    """The nearest ancestor of ``start`` holding ``configs/default.yaml``."""
-    for folder in [start, *start.parents]:
-        if (folder / "configs" / "default.yaml").is_file():
-            return folder
-    return None
+@dataclass(frozen=True)
+class ConfigSource:
+    """One layer of a resolved experiment, in merge order.
+
+    Attributes
+    ----------
+    role : str
+        ``package defaults``, ``project defaults``, ``base``, ``experiment`` or ``--set``.
+    location : str
+        The file (or, for ``--set``, the override text).
+    """
+
+    role: str
+    location: str
 
 
-def load_raw(path: Path | str, overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """Merge defaults, ``base`` files, the experiment and overrides into one raw mapping."""
-    path = Path(path).resolve()
+def project_defaults_file(project: Path | None = None) -> Path | None:
+    """The project's ``configs/default.yaml`` in ``project`` (default: the working
+    directory), if it exists."""
+    candidate = (project or Path.cwd()) / PROJECT_DEFAULTS
+    return candidate.resolve() if candidate.is_file() else None
+
+
+def _layers(
+    path: Path, project: Path | None
+) -> tuple[dict[str, Any], list[ConfigSource], list[tuple[ConfigSource, dict[str, Any]]]]:
+    """The experiment mapping (``base`` removed) and the layers merged under it."""
     experiment = read_yaml(path)
-    root = find_project_root(path.parent)
-    merged: dict[str, Any] = {}
-    if root is not None and (root / "configs" / "default.yaml").resolve() != path:
-        merged = read_yaml(root / "configs" / "default.yaml")
+    layers: list[tuple[ConfigSource, dict[str, Any]]] = [
+        (ConfigSource("package defaults", package_defaults_location()), package_defaults())
+    ]
+    own = project_defaults_file(project)
+    if own is not None and own != path:
+        layers.append((ConfigSource("project defaults", str(own)), read_yaml(own)))
     bases = experiment.pop("base", [])
     if isinstance(bases, str):
         bases = [bases]
     for base in bases:
-        merged = deep_merge(merged, read_yaml((path.parent / base).resolve()))
+        location = (path.parent / base).resolve()
+        layers.append((ConfigSource("base", str(location)), read_yaml(location)))
+    return experiment, [s for s, _ in layers], layers
+
+
+def config_sources(
+    path: Path | str, overrides: Iterable[str] = (), *, project: Path | None = None
+) -> list[ConfigSource]:
+    """Every layer :func:`load_raw` merges for ``path``, in merge order.
+
+    Parameters
+    ----------
+    path : path-like
+        The experiment file.
+    overrides : iterable of str
+        ``--set`` strings (listed last).
+    project : Path, optional
+        The project folder whose ``configs/default.yaml`` applies; default: the working
+        directory.
+
+    Returns
+    -------
+    list of ConfigSource
+    """
+    path = Path(path).resolve()
+    _, sources, _ = _layers(path, project)
+    return [
+        *sources,
+        ConfigSource("experiment", str(path)),
+        *(ConfigSource("--set", text) for text in overrides),
+    ]
+
+
+def load_raw(
+    path: Path | str, overrides: Iterable[str] = (), *, project: Path | None = None
+) -> dict[str, Any]:
+    """Merge the package defaults, the project's defaults, ``base`` files, the experiment
+    and overrides into one raw mapping (merge order in the module docstring).
+
+    Parameters
+    ----------
+    path : path-like
+        The experiment file.
+    overrides : iterable of str
+        ``key.path=value`` strings applied after all files.
+    project : Path, optional
+        The project folder whose ``configs/default.yaml`` applies; default: the working
+        directory.
+
+    Returns
+    -------
+    dict
+    """
+    path = Path(path).resolve()
+    experiment, _, layers = _layers(path, project)
+    merged: dict[str, Any] = {}
+    for _, layer in layers:
+        merged = deep_merge(merged, layer)
     merged = deep_merge(merged, experiment)
     for text in overrides:
         keys, value = parse_override(text)
@@ -161,8 +269,10 @@ def load_raw(path: Path | str, overrides: Iterable[str] = ()) -> dict[str, Any]:
     return merged
 
 
-def load_experiment(path: Path | str, overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Load and validate an experiment file.
+def load_experiment(
+    path: Path | str, overrides: Iterable[str] = (), *, project: Path | None = None
+) -> ExperimentConfig:
+    """Load and validate an experiment file over the package's and the project's defaults.
 
     Parameters
     ----------
@@ -170,6 +280,9 @@ def load_experiment(path: Path | str, overrides: Iterable[str] = ()) -> Experime
         The experiment YAML file.
     overrides : iterable of str
         ``key.path=value`` strings applied after all files.
+    project : Path, optional
+        The project folder whose ``configs/default.yaml`` applies; default: the working
+        directory.
 
     Returns
     -------
@@ -180,7 +293,7 @@ def load_experiment(path: Path | str, overrides: Iterable[str] = ()) -> Experime
     ConfigError
         Listing every problem, each with its full key path, the bad value and what is allowed.
     """
-    raw = load_raw(path, overrides)
+    raw = load_raw(path, overrides, project=project)
     return validate_config(raw, source=str(path))
 
 

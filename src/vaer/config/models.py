@@ -6,8 +6,9 @@ any model is fitted. Library code receives these models (never raw YAML dicts).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -55,7 +56,11 @@ class DataConfig(Section):
     """Where the data come from and what one row is.
 
     ``source: synthetic`` uses the built-in synthetic data (with known truth);
-    ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``).
+    ``source: file`` reads ``path`` (CSV, Parquet or Stata ``.dta``). A ``path`` given
+    without ``source`` means ``source: file``; a ``path`` with ``source: synthetic`` is
+    an error (the path would be ignored). ``max_levels`` bounds the levels of a text
+    column among the controls, modifiers and firm types; ``encoding`` is the CSV file's
+    text encoding (default: UTF-8, or GBK/GB18030 when the file is not UTF-8).
     ``mode: table`` means one row per unit with outcome and treatment already built;
     ``mode: panel`` means firm-year rows from which ``measures`` build the table;
     ``panel`` parameterises the built-in synthetic firm panel
@@ -68,6 +73,24 @@ class DataConfig(Section):
     synthetic: SyntheticTableConfig = SyntheticTableConfig()
     panel: SyntheticPanelConfig = SyntheticPanelConfig()
     min_firms_per_type: int = Field(20, ge=1)
+    max_levels: int = Field(50, ge=2)
+    encoding: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_implies_file(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or data.get("path") is None:
+            return data
+        source = data.get("source")
+        if source is None:
+            return {**data, "source": "file"}
+        if source == "synthetic":
+            raise ValueError(
+                f"`data.path` ({data['path']}) is given but `data.source` is 'synthetic', "
+                "which would ignore it: set `data.source: file` to read the file, or remove "
+                "`data.path` to use the built-in synthetic data"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:

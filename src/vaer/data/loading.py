@@ -98,7 +98,8 @@ def _read_input(config: DataConfig) -> tuple[pd.DataFrame, str, str]:
     """Frame, source description and fingerprint of the file ``data.path`` names."""
     if config.path is None:
         raise ValueError("`data.path` is required when `data.source` is 'file'")
-    return read_frame(config.path), str(config.path), file_fingerprint(config.path)
+    frame = read_frame(config.path, encoding=config.encoding)
+    return frame, str(config.path), file_fingerprint(config.path)
 
 
 def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
@@ -129,7 +130,11 @@ def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
     else:
         loaded = LoadedData(*_read_input(config))
     validate_table(
-        loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
+        loaded.frame,
+        roles,
+        min_firms_per_type=config.min_firms_per_type,
+        max_levels=config.max_levels,
+        source=loaded.source,
     )
     return loaded
 
@@ -183,6 +188,10 @@ def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
     else:
         loaded = LoadedPanel(*_read_input(config))
     validate_panel(
-        loaded.frame, roles, min_firms_per_type=config.min_firms_per_type, source=loaded.source
+        loaded.frame,
+        roles,
+        min_firms_per_type=config.min_firms_per_type,
+        max_levels=config.max_levels,
+        source=loaded.source,
     )
     return loaded

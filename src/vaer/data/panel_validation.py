@@ -24,7 +24,13 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from vaer.config.models import Roles
-from vaer.data.validation import DataValidationError, type_size_problems
+from vaer.data.validation import (
+    DEFAULT_MAX_LEVELS,
+    DataValidationError,
+    content_problems,
+    stata_missing_note,
+    type_size_problems,
+)
 
 MAX_TYPE_LEVELS = 20
 """A numeric firm-type column with more distinct values than this looks continuous."""
@@ -156,7 +162,8 @@ def _schema_problems(frame: pd.DataFrame, roles: Roles, roles_of: dict[str, str]
         rows = sorted({int(i) for i in duplicates["index"].dropna()})
         first = frame.loc[rows[0]]
         problems.append(
-            f"roles.unit/roles.time: {len(rows)} rows share a (firm, year) pair with another "
+            f"roles.unit/roles.time: columns '{roles.unit}' and '{roles.time}': {len(rows)} "
+            "rows share a (firm, year) pair with another "
             f"row ({_rows(rows)}, e.g. firm {first[roles.unit]} in {first[str(roles.time)]}); "
             "panel mode needs one row per firm-year: aggregate the duplicates (sum the "
             "exports) or drop them"
@@ -172,7 +179,8 @@ def _schema_problems(frame: pd.DataFrame, roles: Roles, roles_of: dict[str, str]
         if fix is None:
             problems.append(f"roles.{role}: column '{column}' fails check {name} ({_rows(rows)})")
         else:
-            problems.append(fix(role, str(column), len(rows), _rows(rows), first))
+            note = stata_missing_note(frame, str(column)) if name == "not_nullable" else ""
+            problems.append(fix(role, str(column), len(rows), _rows(rows), first) + note)
     return problems
 
 
@@ -200,6 +208,7 @@ def validate_panel(
     roles: Roles,
     *,
     min_firms_per_type: int = 20,
+    max_levels: int = DEFAULT_MAX_LEVELS,
     source: str | None = None,
 ) -> None:
     """Check a firm-year panel against its roles (module docstring), all at once.
@@ -213,6 +222,9 @@ def validate_panel(
         (the measures build them).
     min_firms_per_type : int
         Least number of distinct firms each level of each firm-type column must have.
+    max_levels : int
+        Most levels a text column among the controls, modifiers and firm types may have
+        (``data.max_levels``).
     source : str, optional
         Where the panel came from, for the message.
 
@@ -256,8 +268,17 @@ def validate_panel(
                 )
             elif _priority(role) < _priority(roles_of.get(column, "")):
                 roles_of[column] = role
-    problems += _schema_problems(frame.reset_index(drop=True), roles, roles_of)
+    rows = frame.reset_index(drop=True)
+    problems += _schema_problems(rows, roles, roles_of)
     if roles.unit in frame.columns:
-        problems += _type_problems(frame.reset_index(drop=True), roles, min_firms_per_type)
+        # the schema reports the non-nullable roles and text in the numeric ones
+        present = {
+            role: [c for c in columns if c in frame.columns]
+            for role, columns in panel_role_columns(roles).items()
+            if role not in ("unit", "time", "exports")
+        }
+        numeric = {c for c, role in roles_of.items() if _priority(role) < len(_STRICT)}
+        problems += content_problems(rows, roles, present, max_levels, checked_numeric=numeric)
+        problems += _type_problems(rows, roles, min_firms_per_type)
     if problems:
         raise DataValidationError(problems, source)

@@ -1,4 +1,10 @@
-"""Reading firm data files: CSV, Parquet and Stata ``.dta``."""
+"""Reading firm data files: CSV (UTF-8 or GBK), Parquet and Stata ``.dta``.
+
+A CSV file that is not UTF-8 is read as GBK (GB18030) when it decodes as such
+(:func:`vaer.data.encodings.csv_encoding`). Stata's extended missing values (``.a`` to
+``.z``) become NaN like ``.``; how many of each a column held is kept in
+``frame.attrs["stata_missing"]`` so that validation messages can name them.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from vaer.data.encodings import csv_encoding
+
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".dta": "stata"}
 
 
-def read_frame(path: Path | str) -> pd.DataFrame:
+def read_frame(path: Path | str, *, encoding: str | None = None) -> pd.DataFrame:
     """Read a data file by its extension.
 
     Parameters
     ----------
     path : path-like
         A ``.csv``, ``.parquet`` (``.pq``) or Stata ``.dta`` file.
+    encoding : str, optional
+        The CSV file's text encoding (``data.encoding``); default: UTF-8, or GB18030 when
+        the file is GBK.
 
     Returns
     -------
@@ -27,7 +38,8 @@ def read_frame(path: Path | str) -> pd.DataFrame:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the extension is not one of the supported ones, or the file cannot be parsed.
+        If the extension is not one of the supported ones, the file cannot be parsed, or a
+        CSV file mixes text encodings.
     """
     path = Path(path)
     if not path.is_file():
@@ -38,14 +50,40 @@ def read_frame(path: Path | str) -> pd.DataFrame:
             f"cannot read '{path.name}': unknown extension '{path.suffix}'; "
             f"use one of {', '.join(sorted(READERS))}"
         )
+    if kind == "csv" and encoding is None:
+        encoding = csv_encoding(path)
     try:
         if kind == "csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, encoding=encoding)
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_stata(path)
+        return _read_stata(path)
     except Exception as exc:  # parse errors differ by engine; name the file in one message
         raise ValueError(f"cannot read {kind} file {path}: {exc}") from exc
+
+
+def _read_stata(path: Path) -> pd.DataFrame:
+    """A ``.dta`` file with its extended missing values counted per column."""
+    frame = pd.read_stata(path)
+    if not frame.isna().to_numpy().any():
+        return frame
+    raw = pd.read_stata(path, convert_missing=True, convert_categoricals=False)
+    found: dict[str, dict[str, int]] = {}
+    for column in raw.columns:
+        series = raw[column]
+        if series.dtype != object:
+            continue
+        # pandas' StataMissingValue objects: '.', '.a', ..., '.z' in their `string`
+        codes = pd.Series(
+            [v.string for v in series if type(v).__name__ == "StataMissingValue"],
+            dtype=object,
+        )
+        extended = codes[codes != "."].value_counts()
+        if len(extended):
+            found[str(column)] = {str(c): int(n) for c, n in extended.items()}
+    if found:
+        frame.attrs["stata_missing"] = found
+    return frame
 
 
 def file_fingerprint(path: Path | str) -> str:

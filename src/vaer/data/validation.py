@@ -13,6 +13,16 @@ import numpy as np
 import pandas as pd
 
 from vaer.config.models import Roles
+from vaer.data.column_checks import (
+    cluster_problems,
+    empty_column_problems,
+    level_count_problems,
+    numbers_as_text_problems,
+    treatment_variation_problems,
+)
+
+DEFAULT_MAX_LEVELS = 50
+"""Default of ``data.max_levels``."""
 
 
 class DataValidationError(ValueError):
@@ -91,8 +101,81 @@ def type_size_problems(
     ]
 
 
+def stata_missing_note(frame: pd.DataFrame, column: str) -> str:
+    """How many of a column's missing values were Stata extended missing values (``.a`` to
+    ``.z``, recorded by :func:`vaer.data.readers.read_frame` in ``frame.attrs``), if any."""
+    codes = frame.attrs.get("stata_missing", {}).get(column)
+    if not codes:
+        return ""
+    listed = ", ".join(f"{code} ({count})" for code, count in sorted(codes.items()))
+    return (
+        f" (Stata extended missing values among them: {listed}; such codes usually mean "
+        "'not applicable' or 'refused': recode them to a value if they carry one)"
+    )
+
+
+def content_problems(
+    frame: pd.DataFrame,
+    roles: Roles,
+    named: dict[str, list[str]],
+    max_levels: int,
+    checked_numeric: set[str] | None = None,
+) -> list[str]:
+    """What the role columns hold (:mod:`vaer.data.column_checks`), for tables and panels.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table or the panel, holding every column of ``named``.
+    roles : Roles
+    named : dict
+        Role -> its columns (as :func:`role_columns`).
+    max_levels : int
+        ``data.max_levels``.
+    checked_numeric : set of str, optional
+        Columns whose type another check already requires to be numeric (the panel
+        schema's): only checked for being empty here.
+    """
+    problems: list[str] = []
+    firm_types = set(roles.firm_types)
+    reported: set[str] = set()  # one message per column, under its first role
+    for role, columns in named.items():
+        for column in columns:
+            if column in reported:
+                continue
+            before = len(problems)
+            empty = empty_column_problems(frame, role, column)
+            problems += empty
+            if empty:
+                reported.add(column)
+                continue
+            if column in (checked_numeric or set()):
+                continue
+            numeric_role = role in ("controls", "modifiers") or role.startswith("mechanisms.")
+            if numeric_role and column not in firm_types:
+                found = numbers_as_text_problems(frame, role, column)
+                problems += found
+                if found:
+                    reported.add(column)
+                    continue
+            if role in ("controls", "modifiers", "firm_types") and not (
+                role != "firm_types" and column in firm_types
+            ):
+                problems += level_count_problems(frame, role, column, max_levels)
+            if len(problems) > before:
+                reported.add(column)
+    if roles.cluster and roles.cluster in frame.columns:
+        problems += cluster_problems(frame, roles.unit, roles.cluster)
+    return problems
+
+
 def validate_table(
-    frame: pd.DataFrame, roles: Roles, *, min_firms_per_type: int = 20, source: str | None = None
+    frame: pd.DataFrame,
+    roles: Roles,
+    *,
+    min_firms_per_type: int = 20,
+    max_levels: int = DEFAULT_MAX_LEVELS,
+    source: str | None = None,
 ) -> None:
     """Check a one-row-per-unit table against its roles.
 
@@ -104,6 +187,9 @@ def validate_table(
         The study's column roles.
     min_firms_per_type : int
         Least number of units each level of each firm-type column must have.
+    max_levels : int
+        Most levels a text column among the controls, modifiers and firm types may have
+        (``data.max_levels``).
     source : str, optional
         Where the table came from, for the message.
 
@@ -111,8 +197,9 @@ def validate_table(
     ------
     DataValidationError
         Listing every problem: missing columns, duplicate units, text in a numeric role,
-        NaN (except in mediators) or infinite values, a constant treatment, firm-type levels
-        with too few firms.
+        numbers stored as text, empty columns, NaN (except in mediators) or infinite
+        values, a treatment that (nearly) never varies, text columns with too many levels,
+        firm types with one level or levels with too few firms, clusters of single firms.
     """
     problems = missing_column_problems(frame, roles)
     if problems:
@@ -140,16 +227,20 @@ def validate_table(
                 f"({_rows(bad)}, e.g. {series.loc[bad[0]]!r}); clean or recode it"
             )
 
-    for role, columns in role_columns(roles).items():
+    named = role_columns(roles)
+    problems += content_problems(frame, roles, named, max_levels)
+    for role, columns in named.items():
         for column in columns:
             series = frame[column]
             missing = series.index[series.isna()]
             # a mediator may be missing (e.g. a firm that exits during the trough has no
-            # change of its proxy): its mechanism test uses the firms where it is observed
-            if len(missing) and not role.startswith("mediators."):
+            # change of its proxy): its mechanism test uses the firms where it is observed;
+            # an empty column has its own message
+            if len(missing) and len(missing) < len(series) and not role.startswith("mediators."):
                 problems.append(
                     f"roles.{role}: column '{column}' has {len(missing)} missing values "
-                    f"({_rows(missing)}); drop or impute these rows"
+                    f"({_rows(missing)}){stata_missing_note(frame, column)}; drop or "
+                    "impute these rows"
                 )
             if _is_numeric(series):
                 infinite = series.index[np.isinf(series.to_numpy(dtype=float))]
@@ -159,14 +250,12 @@ def validate_table(
                         f"({_rows(infinite)}); drop these rows or cap the values"
                     )
 
-    treatment = frame[roles.treatment]
-    if _is_numeric(treatment) and treatment.nunique(dropna=True) <= 1:
-        problems.append(
-            f"roles.treatment: column '{roles.treatment}' is constant; an effect cannot be "
-            "estimated without variation in the treatment"
-        )
+    if _is_numeric(frame[roles.treatment]):
+        problems += treatment_variation_problems(frame, roles.treatment)
 
     for column in roles.firm_types:
+        if frame[column].nunique(dropna=True) <= 1:
+            continue  # one level: content_problems said so
         problems += type_size_problems(frame, roles.unit, column, min_firms_per_type)
     if problems:
         raise DataValidationError(problems, source)

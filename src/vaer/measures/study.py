@@ -58,6 +58,7 @@ def load_study_data(
         table.frame,
         roles,
         min_firms_per_type=config.min_firms_per_type,
+        max_levels=config.max_levels,
         source=f"the analysis table built from {panel.source}",
     )
     truth = None

@@ -57,6 +57,7 @@ def panel_rebuild(
     *,
     calm: ShockWindow,
     min_firms_per_type: int = 20,
+    max_levels: int = 50,
 ) -> Rebuild:
     """A :data:`Rebuild` over the run's firm-year panel (already loaded, never reloaded).
 
@@ -68,8 +69,9 @@ def panel_rebuild(
         The run's sections.
     calm : ShockWindow
         The years of the placebo-shock window (variant ``calm``).
-    min_firms_per_type : int
-        As ``data.min_firms_per_type``: the rebuilt table is validated like the run's.
+    min_firms_per_type, max_levels : int
+        As ``data.min_firms_per_type`` and ``data.max_levels``: the rebuilt table is
+        validated like the run's.
     """
 
     def rebuild(variant: str) -> AnalysisData:
@@ -82,6 +84,7 @@ def panel_rebuild(
             table.frame,
             roles,
             min_firms_per_type=min_firms_per_type,
+            max_levels=max_levels,
             source=f"the analysis table for '{variant}' built from {panel.source}",
         )
         return build_analysis_data(table.frame, roles)

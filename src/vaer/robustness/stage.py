@@ -239,6 +239,7 @@ def _panel_rebuild(ctx: RunContext) -> Rebuild | None:
         ctx.study.source_panel, config.roles, config.measures,
         calm=config.robustness.placebo_shock.window,
         min_firms_per_type=config.data.min_firms_per_type,
+        max_levels=config.data.max_levels,
     )  # fmt: skip
 
 
