@@ -171,22 +171,23 @@ def analysis_data(data: DesignData) -> AnalysisData:
 
 
 VAER_TOOLS = {
-    "vaer_cf": {"kind": "causal_forest_dml"},
+    "vaer_cf": {"kind": "causal_forest_dml", "params": {"per_firm_intervals": True}},
     "vaer_cf_base": {
         "kind": "causal_forest_dml",
         "name": "causal_forest_dml_base",
-        "params": {"linear_base": True},
+        "params": {"linear_base": True, "per_firm_intervals": True},
     },
     "vaer_cf_nobase": {
         "kind": "causal_forest_dml",
         "name": "causal_forest_dml_nobase",
-        "params": {"linear_base": False},
+        "params": {"linear_base": False, "per_firm_intervals": True},
     },
     "vaer_linear": {"kind": "linear_dml"},
 }
 """vaer's estimators in :func:`run_vaer`, by tool: the default forest (``linear_base:
 auto``), the same forest always with and always without the linear base, and linear
-DML."""
+DML. The forests print their per-firm intervals (``per_firm_intervals``, off by default)
+so that their coverage can be measured."""
 
 
 def vaer_specs(estimators: list[dict[str, Any]] | None = None) -> list[Any]:

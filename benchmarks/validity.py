@@ -273,12 +273,19 @@ def build_raw(
     estimators: tuple[str, ...],
     stages: tuple[str, ...],
 ) -> dict[str, Any]:
-    """``base`` with the seed, the estimators (default params), the stages switched on or
-    off, tracking off and CSV tables written under ``out``."""
+    """``base`` with the seed, the estimators (default params, forests with
+    ``per_firm_intervals: true``), the stages switched on or off, tracking off and CSV
+    tables written under ``out``."""
     raw = copy.deepcopy(base)
     raw["name"] = f"validity-{design.name}"
     raw["seed"] = seed
-    raw["estimators"] = [{"kind": kind} for kind in estimators]
+    # forests print their per-firm intervals (off by default) so that claim 1 can measure them
+    raw["estimators"] = [
+        {"kind": kind, "params": {"per_firm_intervals": True}}
+        if "forest" in kind
+        else {"kind": kind}
+        for kind in estimators
+    ]
     for stage in STAGES:
         raw.setdefault(stage, {})
         raw[stage]["enabled"] = stage in stages

@@ -142,10 +142,18 @@ def test_linear_dml_on_residuals_equals_econml_fit(small_data: AnalysisData) -> 
 # ------------------------------------------------------ all kinds, sharing, n_jobs
 
 
+WITHHELD_FOREST = "forest_dr_learner"
+"""The forest left at the default ``per_firm_intervals: false`` in :func:`all_kinds`."""
+
+
+def _forest_params(kind: str) -> dict[str, Any]:
+    return {"n_estimators": 40, "per_firm_intervals": kind != WITHHELD_FOREST}
+
+
 @pytest.fixture(scope="module")
 def all_kinds(small_data: AnalysisData) -> Any:
     config = _config(
-        [{"kind": k, "params": {"n_estimators": 40} if "forest" in k else {}} for k in ALL_KINDS],
+        [{"kind": k, "params": _forest_params(k) if "forest" in k else {}} for k in ALL_KINDS],
         instrument="pilot",
     )
     return config, fit_estimators(small_data, config.estimators, FAST, random_state=0, n_jobs=1)
@@ -166,11 +174,15 @@ def test_every_kind_gives_finite_effects_scores_and_named_estimands(all_kinds: A
     assert binary["estimand"].str.contains("high vs low VA").all()
     cate = result.cate_frame()
     assert set(cate["estimator"]) == set(ALL_KINDS)
-    # forests write per-firm intervals; linear final stages write none (their interval
-    # would cover the best linear projection, not the firm's effect)
-    forests = cate["estimator"].str.contains("forest")
+    # forests write per-firm intervals only when asked (per_firm_intervals); linear final
+    # stages write none (their interval would cover the best linear projection, not the
+    # firm's effect)
+    forests = cate["estimator"].str.contains("forest") & (cate["estimator"] != WITHHELD_FOREST)
     assert (cate.loc[forests, "interval"] == "firm").all()
     assert (cate.loc[~forests, "interval"] == "none").all()
+    notes = result.intervals_frame().set_index("estimator")["meaning"]
+    assert notes[WITHHELD_FOREST].startswith("no per-firm interval: the forest's estimate")
+    assert "smoothing bias" in notes["causal_forest_dml"]
     assert np.isfinite(cate.loc[forests, ["se", "ci_low", "ci_high"]]).all().all()
     assert cate.loc[~forests, ["se", "ci_low", "ci_high"]].isna().all().all()
     inside = cate.loc[forests]
@@ -204,7 +216,10 @@ def test_forest_kinds_estimate_from_trees_that_never_saw_the_cluster(
     x = small_data.x.to_numpy(dtype=np.float64)
     point, variance = fitted.model.oob_predict_and_var(x, small_data.clusters)
     np.testing.assert_array_equal(fitted.tau_hat, point)
-    np.testing.assert_array_equal(fitted.tau_se, np.sqrt(variance))
+    if kind == WITHHELD_FOREST:  # per_firm_intervals off (the default): no SE is written
+        assert np.isnan(fitted.tau_se).all() and fitted.interval == "none"
+    else:
+        np.testing.assert_array_equal(fitted.tau_se, np.sqrt(variance))
 
 
 def test_by_rows_keeps_the_order_and_checks_the_block_size() -> None:

@@ -82,7 +82,10 @@ def test_tables_and_report_are_written(synthetic_run: tuple[RunResult, Path]) ->
     ]
     assert len(cate) == 2 * 1500
     intervals = pd.read_csv(result.out_dir / "tables" / "intervals.csv").set_index("estimator")
-    assert intervals.loc["causal_forest_dml", "interval"] == "firm"
+    # per-firm forest intervals are off by default (smoothing bias; per_firm_intervals)
+    assert intervals.loc["causal_forest_dml", "interval"] == "none"
+    assert "per_firm_intervals: true" in intervals.loc["causal_forest_dml", "meaning"]
+    assert cate.loc[cate["estimator"] == "causal_forest_dml", "se"].isna().all()
     assert intervals.loc["linear_dml", "interval"] == "none"
     assert "best linear projection" in intervals.loc["linear_dml", "meaning"]
     html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""

@@ -27,7 +27,10 @@ pytestmark = pytest.mark.integration
 
 TINY_DATA = {"source": "synthetic", "synthetic": {"n_units": 600, "n_clusters": 20}}
 TINY_ESTIMATORS = [
-    {"kind": "causal_forest_dml", "params": {"n_estimators": 40, "cv": 2}},
+    {
+        "kind": "causal_forest_dml",
+        "params": {"n_estimators": 40, "cv": 2, "per_firm_intervals": True},
+    },
     {"kind": "linear_dml", "params": {"cv": 2}},
 ]
 
