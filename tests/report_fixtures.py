@@ -35,11 +35,10 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     frame, _ = simulate_staggered(400, 20, random_state=random_state)
     cells = att_gt(
         frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        covariates=["x1", "x2"], n_boot=99, random_state=random_state,
+        covariates=["x1", "x2"],
     )  # fmt: skip
     aggregates = {
-        name: aggregate(cells, name, n_boot=99, random_state=random_state)
-        for name in ("simple", "dynamic", "group", "calendar")
+        name: aggregate(cells, name) for name in ("simple", "dynamic", "group", "calendar")
     }
     result = DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend_test(aggregates["dynamic"]),
