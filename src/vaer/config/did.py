@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from vaer.config.section import Section
 
 LOG_EXPORTS = "log_exports"
+DidEstimator = Literal["cs_did", "twfe", "event_study"]
 
 
 class DidConfig(Section):
@@ -33,6 +34,12 @@ class DidConfig(Section):
     the uniform bands 65% and 82%, and the pre-trend test rejected a true null 15% of the
     time (``benchmarks/RESULTS.md``, ``did_validity``), while the overall aggregates
     covered 93-94%. ``unvalidated_inference: true`` prints them anyway.
+
+    ``estimators``: ``cs_did`` (Callaway-Sant'Anna, always run: the stage's cells,
+    aggregations, pre-trend test and truth checks are its), ``twfe`` (firm and year fixed
+    effects, clustered, with its Goodman-Bacon decomposition and the plain TWFE event
+    study) and ``event_study`` (Sun-Abraham interaction-weighted, never-treated or else
+    last-treated comparisons); ``twfe`` and ``event_study`` fit with pyfixest.
     """
 
     enabled: bool = False
@@ -48,6 +55,7 @@ class DidConfig(Section):
     max_e: int | None = None
     n_boot: int = Field(999, ge=99)
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    estimators: list[DidEstimator] = ["cs_did", "twfe", "event_study"]
     unvalidated_inference: bool = Field(
         False,
         description="print the intervals of single ATT(g,t) and event times, the uniform "
@@ -56,6 +64,14 @@ class DidConfig(Section):
 
     @model_validator(mode="after")
     def _window(self) -> DidConfig:
+        if "cs_did" not in self.estimators:
+            raise ValueError(
+                f"`did.estimators` ({self.estimators}) must include cs_did: the stage's "
+                "ATT(g,t), aggregations, pre-trend test and truth checks are Callaway-"
+                "Sant'Anna's; add twfe and event_study beside it"
+            )
+        if len(set(self.estimators)) != len(self.estimators):
+            raise ValueError(f"`did.estimators` lists an estimator twice: {self.estimators}")
         if self.min_e is not None and self.max_e is not None and self.min_e > self.max_e:
             raise ValueError(f"`min_e` ({self.min_e}) must not exceed `max_e` ({self.max_e})")
         if (

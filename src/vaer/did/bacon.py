@@ -132,11 +132,11 @@ def bacon_decomposition(
     adoption = np.where(panel.cohort[full] > 0, panel.cohort[full] - anticipation, 0)
     adoption = np.where(adoption > periods[-1], 0, adoption)  # adopting after the panel
     if np.any((adoption > 0) & (adoption <= periods[0])):
-        early = sorted(
+        always = sorted(
             {int(g) for g in panel.cohort[full][(adoption > 0) & (adoption <= periods[0])]}
         )
         raise ValueError(
-            f"Bacon decomposition: cohorts {early} are treated from the first period on "
+            f"Bacon decomposition: cohorts {always} are treated from the first period on "
             "(always treated); start the panel earlier or leave them out"
         )
     groups = [int(g) for g in np.unique(adoption[adoption > 0])]
