@@ -175,8 +175,8 @@ def test_latex_tables_have_one_row_per_estimate_with_se_beneath() -> None:
     for spec in SPECS:
         if spec.table not in tables:
             continue
-        frame = tables[spec.table]
-        tex = latex_table(frame, spec, n_obs=1500)
+        tex = latex_table(tables[spec.table], spec, n_obs=1500)
+        frame = tables[spec.table].query(spec.query) if spec.query else tables[spec.table]
         _structure_ok(tex)
         body = tex[tex.index(r"\midrule") : tex.rindex(r"\midrule")]
         estimate_rows = [ln for ln in body.splitlines() if re.match(r"^(\\quad )?[^ &\\]", ln)]

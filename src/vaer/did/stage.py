@@ -448,6 +448,20 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
         out[f"did.{name}.true"] = true_value
         out[f"did.{name}.bias"] = estimated.overall_estimate - true_value
         out[f"did.{name}.covered"] = float(half["ci_low"] <= true_value <= half["ci_high"])
+    if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
+        out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
+    true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)
+    truth_by_e = dict(zip(true_dynamic.keys.tolist(), true_dynamic.estimate, strict=True))
+    for name, study in (("event_study", result.event_study), ("twfe_dynamic", result.twfe_dynamic)):
+        if study is None:
+            continue
+        errors = [
+            est - truth_by_e[int(e)]
+            for e, est in zip(study.keys, study.estimate, strict=True)
+            if e >= 0 and int(e) in truth_by_e
+        ]
+        if errors:  # against CS's event-time truth (cohort shares of firms)
+            out[f"did.{name}.max_abs_bias"] = float(np.max(np.abs(errors)))
     return out
 
 
