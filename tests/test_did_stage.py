@@ -57,7 +57,9 @@ def test_the_did_config_is_checked(tmp_path: Path, change: dict[str, Any], messa
 
 @pytest.mark.integration
 def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> None:
-    result = run_experiment(validate_config(did_config(tmp_path, pilot_effect=0.2)))
+    raw = did_config(tmp_path, pilot_effect=0.2)
+    raw["did"]["estimators"] = ["cs_did", "twfe", "event_study"]
+    result = run_experiment(validate_config(raw))
     did = result.did
     assert did is not None and did.pretrend is not None
     tables = result.out_dir / "tables"
@@ -129,9 +131,7 @@ def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path:
     """With a universal base period the reference cells (t = base) are fixed at 0 and not
     checked; with ``max_e`` the truth of every aggregation uses the same window."""
     raw = did_config(tmp_path, pilot_effect=0.2, pilot_dynamics=0.5)
-    raw["did"].update(
-        base_period="universal", max_e=0, unvalidated_inference=True, estimators=["cs_did"]
-    )
+    raw["did"].update(base_period="universal", max_e=0, unvalidated_inference=True)
     raw["tracking"] = {"enabled": False}
     result = run_experiment(validate_config(raw))
     assert result.did is not None and result.truth is not None
@@ -144,7 +144,7 @@ def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path:
     assert result.truth["did.simple.true"] == pytest.approx(result.truth["did.dynamic.true"])
     assert result.report_path is not None
     assert "uniform band" in result.report_path.read_text(encoding="utf-8")
-    # cs_did alone: no TWFE, Sun-Abraham or Bacon output
+    # cs_did alone (the default): no TWFE, Sun-Abraham or Bacon output
     tables = result.did.tables()
     assert set(tables["did_aggregates"]["estimator"]) == {"cs_did"} and "bacon" not in tables
 

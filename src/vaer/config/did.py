@@ -39,7 +39,9 @@ class DidConfig(Section):
     aggregations, pre-trend test and truth checks are its), ``twfe`` (firm and year fixed
     effects, clustered, with its Goodman-Bacon decomposition and the plain TWFE event
     study) and ``event_study`` (Sun-Abraham interaction-weighted, never-treated or else
-    last-treated comparisons); ``twfe`` and ``event_study`` fit with pyfixest.
+    last-treated comparisons); ``twfe`` and ``event_study`` fit with pyfixest. The default
+    is ``cs_did`` alone: pyfixest's import costs 2-3 s and the two add 3-5 s to the stage on
+    ``experiments/broadband_did.yaml`` (0.8 s without them), which asks for all three.
     """
 
     enabled: bool = False
@@ -55,7 +57,7 @@ class DidConfig(Section):
     max_e: int | None = None
     n_boot: int = Field(999, ge=99)
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
-    estimators: list[DidEstimator] = ["cs_did", "twfe", "event_study"]
+    estimators: list[DidEstimator] = ["cs_did"]
     unvalidated_inference: bool = Field(
         False,
         description="print the intervals of single ATT(g,t) and event times, the uniform "
