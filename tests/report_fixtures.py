@@ -29,8 +29,11 @@ def _stat(rng: np.random.Generator, n: int, centre: float = 0.5) -> dict[str, np
 def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     """The did stage's tables, from vaer.did on a small simulated staggered panel."""
     from vaer.did import aggregate, att_gt, pretrend_test
+    from vaer.did.bacon import bacon_decomposition
     from vaer.did.simulate import simulate_staggered
     from vaer.did.stage import DidResult
+    from vaer.did.sunab import sun_abraham
+    from vaer.did.twfe import twfe, twfe_event_study
 
     frame, _ = simulate_staggered(400, 20, random_state=random_state)
     cells = att_gt(
@@ -40,9 +43,15 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     aggregates = {
         name: aggregate(cells, name) for name in ("simple", "dynamic", "group", "calendar")
     }
+    columns = {"unit": "firm", "period": "year", "cohort": "cohort", "outcome": "y"}
     result = DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend_test(aggregates["dynamic"]),
         outcome="y", dropped={"zero_exports": 3},
+        sample=frame.rename(columns={"firm": "unit"})[["unit", "year", "cohort"]],
+        twfe=twfe(frame, cluster="city", **columns),
+        twfe_dynamic=twfe_event_study(frame, cluster="city", **columns),
+        bacon=bacon_decomposition(frame, **columns),
+        event_study=sun_abraham(frame, cluster="city", **columns),
     )  # fmt: skip
     return result.tables()
 
@@ -165,7 +174,7 @@ STAGES = (
     ("policy_tree",),
     ("shap_channels", "shap_by_type", "mechanisms"),
     ("robustness", "sensitivity"),
-    ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
+    ("did_aggregates", "pretrend", "att_gt", "did_dropped", "bacon"),
 )
 
 

@@ -42,6 +42,9 @@ def did_config(tmp_path: Path, **panel: Any) -> dict[str, Any]:
         ({"roles": {"policy": None}}, "needs `roles.policy`"),
         ({"did": {"enabled": True, "first_year": 2018, "last_year": 2012}}, "must come before"),
         ({"did": {"enabled": True, "min_e": 3, "max_e": 1}}, "must not exceed"),
+        ({"did": {"enabled": True, "estimators": ["twfe"]}}, "must include cs_did"),
+        ({"did": {"enabled": True, "estimators": ["cs_did", "sunab"]}}, "event_study"),
+        ({"did": {"enabled": True, "estimators": ["cs_did", "twfe", "twfe"]}}, "twice"),
     ],
 )
 def test_the_did_config_is_checked(tmp_path: Path, change: dict[str, Any], message: str) -> None:
@@ -54,7 +57,9 @@ def test_the_did_config_is_checked(tmp_path: Path, change: dict[str, Any], messa
 
 @pytest.mark.integration
 def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> None:
-    result = run_experiment(validate_config(did_config(tmp_path, pilot_effect=0.2)))
+    raw = did_config(tmp_path, pilot_effect=0.2)
+    raw["did"]["estimators"] = ["cs_did", "twfe", "event_study"]
+    result = run_experiment(validate_config(raw))
     did = result.did
     assert did is not None and did.pretrend is not None
     tables = result.out_dir / "tables"
@@ -80,8 +85,10 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     assert cells[["band_low", "band_high"]].isna().all().all()
     assert cells["inference"].str.startswith("band withheld").all()
     assert (cells["df"] <= did.att_gt.n_clusters).all()
-    assert aggregates[["se", "ci_low", "ci_high"]].notna().all().all()
-    path = aggregates[(aggregates["aggregation"] == "dynamic") & ~aggregates["overall"]]
+    callaway = aggregates["estimator"] == "cs_did"
+    overall = aggregates["overall"].astype(bool)
+    assert aggregates.loc[callaway, ["se", "ci_low", "ci_high"]].notna().all().all()
+    path = aggregates[callaway & (aggregates["aggregation"] == "dynamic") & ~overall]
     assert path[["band_low", "band_high"]].notna().all().all()
     assert pd.read_csv(tables / "pretrend.csv")["p_value"].notna().all()
     metrics = (
@@ -96,6 +103,38 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     html = result.report_path.read_text(encoding="utf-8")
     assert 'id="did"' in html and "The policy (difference-in-differences)." in html
     assert "Event study" in html and "2,014" not in html
+    # TWFE beside CS, its and Sun-Abraham's intervals withheld (not checked on this panel),
+    # the Bacon decomposition with its left-out firms counted
+    assert set(aggregates["estimator"]) == {"cs_did", "twfe", "event_study"}
+    twfe_row = aggregates[(aggregates["estimator"] == "twfe") & overall]
+    assert len(twfe_row) == 1 and twfe_row["aggregation"].item() == "simple"
+    assert twfe_row["estimate"].item() == pytest.approx(did.twfe.estimate)
+    regressions = aggregates[~callaway]
+    assert regressions[["se", "ci_low", "ci_high"]].isna().all().all()
+    assert regressions["inference"].str.startswith("withheld: TWFE").all()
+    assert did.twfe.ci[0] < did.twfe.estimate < did.twfe.ci[1]
+    assert metrics["did.twfe.estimate"] == pytest.approx(did.twfe.estimate)
+    assert "did.twfe.se" not in metrics
+    study = aggregates[aggregates["estimator"] == "event_study"]
+    assert (study["aggregation"] == "dynamic").all()
+    assert (aggregates["n_clusters"] == 60).all()
+    bacon = pd.read_csv(tables / "bacon.csv")
+    assert list(bacon.columns) == [
+        "comparison_type", "treated_cohort", "control_cohort", "estimate", "weight"
+    ]  # fmt: skip
+    assert bacon["weight"].sum() == pytest.approx(1.0)
+    assert did.bacon is not None and not did.bacon.balanced
+    assert (bacon["weight"] * bacon["estimate"]).sum() == pytest.approx(did.bacon.twfe)
+    assert metrics["did.bacon.forbidden_weight"] == pytest.approx(did.bacon.forbidden_weight)
+    bacon_rows = dropped[dropped["step"].str.startswith("bacon")].set_index("reason")["count"]
+    assert bacon_rows["firms not observed in every year"] == did.bacon.n_units_left_out > 0
+    assert any("balanced subpanel" in note for note in did.notes)
+    assert "TWFE beside Callaway-Sant&#39;Anna" in html and "Goodman-Bacon decomposition" in html
+    assert "Sun-Abraham" in html
+    assert did.event_study is not None and "did.twfe.bias" in result.truth
+    assert result.truth["did.event_study.max_abs_bias"] < 4 * did.event_study.se.max()
+    latex = (result.out_dir / "latex" / "event_study.tex").read_text(encoding="utf-8")
+    assert "CS & SA & TWFE" in latex and "Clusters (cities) & 60 & 60 & 60" in latex
 
 
 @pytest.mark.integration
@@ -136,6 +175,9 @@ def test_truth_checks_follow_the_event_window_and_skip_reference_cells(tmp_path:
     assert result.truth["did.simple.true"] == pytest.approx(result.truth["did.dynamic.true"])
     assert result.report_path is not None
     assert "uniform band" in result.report_path.read_text(encoding="utf-8")
+    # cs_did alone (the default): no TWFE, Sun-Abraham or Bacon output
+    tables = result.did.tables()
+    assert set(tables["did_aggregates"]["estimator"]) == {"cs_did"} and "bacon" not in tables
 
 
 @pytest.mark.integration

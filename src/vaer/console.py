@@ -118,7 +118,18 @@ def print_did(did: DidResult) -> None:
             f"{row['se']:.4f}",
             f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]",
         )
+    if did.twfe is not None:
+        low, high = did.twfe.ci
+        table.add_row(
+            "TWFE (firm + year FE)", f"{did.twfe.estimate:.4f}", f"{did.twfe.se:.4f}",
+            f"[{low:.4f}, {high:.4f}]",
+        )  # fmt: skip
     out.print(table)
+    if did.bacon is not None:
+        out.print(
+            f"Goodman-Bacon: {did.bacon.forbidden_weight:.1%} of the TWFE weight is on "
+            "later-vs-earlier comparisons (already-treated firms as controls)"
+        )
     if did.pretrend is not None:
         test = did.pretrend
         p_value = float("nan") if did.withheld else test.p_value

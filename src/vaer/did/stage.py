@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,10 @@ from vaer.config.models import Roles
 from vaer.context import RunContext
 from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, att_gt
+from vaer.did.bacon import BaconResult, bacon_decomposition
 from vaer.did.pretrend import PretrendTest, pretrend_test
+from vaer.did.sunab import sun_abraham
+from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
 
 ESTIMATOR = "cs_did"
 """The estimator column of the DiD tables (Callaway–Sant'Anna)."""
@@ -40,6 +44,11 @@ CELL_BAND_WITHHELD = (
     "did.unvalidated_inference: true prints it"
 )
 BAND_COLUMNS = ("band_low", "band_high")
+REGRESSIONS_WITHHELD = (
+    "withheld: TWFE's and Sun-Abraham's clustered intervals have not been checked on "
+    "vaer's synthetic panel (few adopting cities per cohort, where Callaway-Sant'Anna's "
+    "asymptotic ones under-covered); did.unvalidated_inference: true prints them"
+)
 
 
 def _withhold(
@@ -50,15 +59,26 @@ def _withhold(
     out = frame.copy()
     mask = np.ones(len(out), dtype=bool) if rows is None else rows
     out.loc[mask, [c for c in columns if c in out]] = np.nan
-    out["inference"] = np.where(mask, reason, "clustered by the cluster role")
+    if "inference" not in out:
+        out["inference"] = "clustered by the cluster role"
+    out.loc[mask, "inference"] = reason
     return out
 
 
 def _labelled(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """``frame`` with the ``estimator`` column first and the ``outcome`` column last."""
+    """``frame`` with the ``estimator`` column first (``cs_did`` unless it has one) and the
+    ``outcome`` column last."""
     labelled = frame.assign(outcome=outcome)
-    labelled.insert(0, "estimator", ESTIMATOR)
+    if "estimator" not in labelled:
+        labelled.insert(0, "estimator", ESTIMATOR)
     return labelled
+
+
+def _estimator(frame: pd.DataFrame, name: str, n_obs: int, n_clusters: int) -> pd.DataFrame:
+    """``frame`` with an ``estimator`` column ``name`` first and the sample's size last."""
+    out = frame.assign(n_obs=n_obs, n_clusters=n_clusters)
+    out.insert(0, "estimator", name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,8 +104,19 @@ class DidResult:
     band_withheld : str or None
         Why the band over all cells is not printed (small-cluster mode,
         ``did.unvalidated_inference`` off), else None.
+    regressions_withheld : str or None
+        Why TWFE's and Sun-Abraham's intervals are not printed
+        (``did.unvalidated_inference`` off), else None.
     sample : DataFrame
         The firm-years estimated on (unit, year, cohort), for truth checks.
+    twfe : TWFEResult or None
+        The two-way fixed effects coefficient (``did.estimators`` has ``twfe``).
+    twfe_dynamic : EventStudyResult or None
+        The plain TWFE event study (pooled leads and lags) beside it.
+    bacon : BaconResult or None
+        The Goodman-Bacon decomposition of the TWFE coefficient (balanced subpanel).
+    event_study : EventStudyResult or None
+        Sun-Abraham event-time effects (``did.estimators`` has ``event_study``).
     """
 
     att_gt: ATTGTResult
@@ -96,13 +127,32 @@ class DidResult:
     notes: tuple[str, ...] = ()
     withheld: str | None = None
     band_withheld: str | None = None
+    regressions_withheld: str | None = None
     sample: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+    twfe: TWFEResult | None = None
+    twfe_dynamic: EventStudyResult | None = None
+    bacon: BaconResult | None = None
+    event_study: EventStudyResult | None = None
+
+    def _aggregate_frames(self) -> pd.DataFrame:
+        """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
+        each with the firm-years (``n_obs``) and clusters (``n_clusters``) behind it."""
+        sample = (len(self.sample), self.att_gt.n_clusters)
+        frames = [_estimator(a.to_frame(), ESTIMATOR, *sample) for a in self.aggregates.values()]
+        for name, result in (
+            ("twfe", self.twfe), ("twfe", self.twfe_dynamic), ("event_study", self.event_study)
+        ):  # fmt: skip
+            if result is not None:
+                counts = (result.n_obs, result.n_clusters)
+                frames.append(_estimator(result.to_frame(), name, *counts))
+        return pd.concat(frames, ignore_index=True)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """``att_gt``, ``did_aggregates``, ``pretrend`` (when tested) and
         ``did_dropped`` (panel rows left out by reason; per cell, the cohorts' firms not
-        observed in both of its years, and comparison firms trimmed)."""
-        aggregates = pd.concat([a.to_frame() for a in self.aggregates.values()], ignore_index=True)
+        observed in both of its years, and comparison firms trimmed; the firms the Bacon
+        decomposition leaves out) and ``bacon`` (with ``twfe``)."""
+        aggregates = self._aggregate_frames()
         left_out = pd.DataFrame(
             {
                 "step": "panel rows",
@@ -119,19 +169,26 @@ class DidResult:
         cells = cells[cells["count"] > 0].assign(step="cell: firms of the cell's cohorts")
         cells_frame = self.att_gt.to_frame().rename(columns={"att": "estimate"})
         pretrend = None if self.pretrend is None else self.pretrend.to_frame()
+        regression = (aggregates["estimator"] != ESTIMATOR).to_numpy()
         if self.withheld:
             cells_frame = _withhold(cells_frame, INTERVAL_COLUMNS, self.withheld)
-            single = ~aggregates["overall"].to_numpy(bool)
+            single = ~aggregates["overall"].to_numpy(bool) & ~regression
             aggregates = _withhold(aggregates, INTERVAL_COLUMNS, self.withheld, single)
             if pretrend is not None:
                 pretrend = _withhold(pretrend, ("p_chi2", "p_value"), self.withheld)
         elif self.band_withheld:
             cells_frame = _withhold(cells_frame, BAND_COLUMNS, self.band_withheld)
+        if self.regressions_withheld and regression.any():
+            aggregates = _withhold(
+                aggregates, INTERVAL_COLUMNS, self.regressions_withheld, regression
+            )
         tables = {
             "att_gt": _labelled(cells_frame, self.outcome),
             "did_aggregates": _labelled(aggregates, self.outcome),
-            "did_dropped": pd.concat([left_out, cells], ignore_index=True),
+            "did_dropped": pd.concat([left_out, cells, *self._bacon_left_out()], ignore_index=True),
         }
+        if self.bacon is not None:
+            tables["bacon"] = self.bacon.table
         if pretrend is not None:
             tables["pretrend"] = _labelled(pretrend, self.outcome)
         return tables
@@ -147,7 +204,32 @@ class DidResult:
         out["did.cells"] = float(len(self.att_gt.att))
         out["did.clusters"] = float(self.att_gt.n_clusters)
         out.update({f"did.dropped.{k}": float(v) for k, v in self.dropped.items()})
+        if self.twfe is not None:
+            out["did.twfe.estimate"] = self.twfe.estimate
+            if not self.regressions_withheld:
+                low, high = self.twfe.ci
+                out.update({"did.twfe.se": self.twfe.se, "did.twfe.ci_low": low,
+                            "did.twfe.ci_high": high})  # fmt: skip
+        if self.bacon is not None:
+            out["did.bacon.forbidden_weight"] = self.bacon.forbidden_weight
+            out["did.bacon.twfe_balanced"] = self.bacon.twfe
+            out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
         return out
+
+    def _bacon_left_out(self) -> list[pd.DataFrame]:
+        """The ``did_dropped`` rows of the Bacon decomposition's balanced subpanel."""
+        if self.bacon is None:
+            return []
+        step = "bacon: balanced subpanel (firms observed in every year)"
+        return [
+            pd.DataFrame(
+                {
+                    "step": step,
+                    "reason": ["firms not observed in every year", "their firm-years"],
+                    "count": [self.bacon.n_units_left_out, self.bacon.n_rows_left_out],
+                }
+            )
+        ]
 
 
 def did_sample(
@@ -282,12 +364,67 @@ def did_stage(ctx: RunContext) -> DidResult:
         pretrend = pretrend_test(aggregates["dynamic"])
     except ValueError as exc:
         pretrend, notes = None, (f"no pre-trend test: {exc}",)
+    regressions = _regressions(ctx, sample, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
-        dropped=dropped, notes=notes, sample=sample[["unit", "year", "cohort"]],
+        dropped=dropped, notes=notes + regressions.pop("notes"),
+        sample=sample[["unit", "year", "cohort"]],
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
+        regressions_withheld=None if config.unvalidated_inference else REGRESSIONS_WITHHELD,
+        **regressions,
     )  # fmt: skip
+
+
+def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> dict[str, Any]:
+    """TWFE (with its Bacon decomposition and plain event study) and Sun-Abraham, as
+    ``did.estimators`` asks; event times outside ``did.min_e``/``max_e`` are left out."""
+    columns: dict[str, Any] = {"unit": "unit", "period": "year", "cohort": "cohort", "outcome": "y"}
+    options: dict[str, Any] = {"anticipation": config.anticipation}
+    out: dict[str, Any] = {"notes": ()}
+    min_e, max_e = _event_window(config)
+
+    def window(study: EventStudyResult) -> EventStudyResult:
+        keep = (study.keys >= min_e) & (study.keys <= max_e)
+        return dataclasses.replace(
+            study, keys=study.keys[keep], estimate=study.estimate[keep], se=study.se[keep]
+        )
+
+    if "twfe" in config.estimators:
+        ctx.progress("DiD: two-way fixed effects (pyfixest) and its Goodman-Bacon decomposition")
+        out["twfe"] = twfe(sample, cluster="cluster", alpha=config.alpha, **columns, **options)
+        try:
+            out["twfe_dynamic"] = window(
+                twfe_event_study(
+                    sample, cluster="cluster", alpha=config.alpha, **columns, **options
+                )
+            )
+        except ValueError as exc:
+            out["notes"] += (f"no TWFE event study: {exc}",)
+        try:
+            bacon = bacon_decomposition(sample, **columns, **options)
+        except ValueError as exc:
+            out["notes"] += (f"no Bacon decomposition: {exc}",)
+        else:
+            out["bacon"] = bacon
+            if not bacon.balanced:
+                out["notes"] += (
+                    f"Bacon decomposition on the balanced subpanel: {bacon.n_units:,} firms "
+                    f"observed in every year; {bacon.n_units_left_out:,} firms "
+                    f"({bacon.n_rows_left_out:,} firm-years) left out; the TWFE coefficient "
+                    f"it decomposes is that subpanel's ({bacon.twfe:.4f}), not the full "
+                    f"panel's ({out['twfe'].estimate:.4f})",
+                )
+    if "event_study" in config.estimators:
+        ctx.progress("DiD: Sun-Abraham interaction-weighted event study (pyfixest)")
+        study = sun_abraham(sample, cluster="cluster", alpha=config.alpha, **columns, **options)
+        out["event_study"] = window(study)
+        if study.control == "last":
+            out["notes"] += (
+                "Sun-Abraham: no never-treated firms; the last-treated cohort is the "
+                "comparison, in the years before it adopts",
+            )
+    return out
 
 
 def _event_window(config: DidConfig) -> tuple[float, float]:
@@ -346,6 +483,20 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
         out[f"did.{name}.true"] = true_value
         out[f"did.{name}.bias"] = estimated.overall_estimate - true_value
         out[f"did.{name}.covered"] = float(half["ci_low"] <= true_value <= half["ci_high"])
+    if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
+        out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
+    true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)
+    truth_by_e = dict(zip(true_dynamic.keys.tolist(), true_dynamic.estimate, strict=True))
+    for name, study in (("event_study", result.event_study), ("twfe_dynamic", result.twfe_dynamic)):
+        if study is None:
+            continue
+        errors = [
+            est - truth_by_e[int(e)]
+            for e, est in zip(study.keys, study.estimate, strict=True)
+            if e >= 0 and int(e) in truth_by_e
+        ]
+        if errors:  # against CS's event-time truth (cohort shares of firms)
+            out[f"did.{name}.max_abs_bias"] = float(np.max(np.abs(errors)))
     return out
 
 

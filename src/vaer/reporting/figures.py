@@ -136,10 +136,25 @@ def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
     return _svg(fig)
 
 
+EVENT_STUDY_PEERS = (
+    ("event_study", "Sun-Abraham", "s", "#4C72B0", 0.18),
+    ("twfe", "TWFE leads and lags", "D", "#55A868", -0.18),
+)
+"""Regression event studies drawn beside Callaway-Sant'Anna: (estimator, label, marker,
+colour, horizontal offset)."""
+
+
 def event_study(aggregates: pd.DataFrame) -> str | None:
     """The event-study path: ATT by years since adoption with pointwise intervals (bars)
-    and the uniform band over all event times (shaded), from ``did_aggregates``."""
-    rows = aggregates[(aggregates["aggregation"] == "dynamic") & ~aggregates["overall"]]
+    and the uniform band over all event times (shaded), from ``did_aggregates``; the
+    Sun-Abraham and plain TWFE event studies beside it when present (shifted sideways)."""
+    dynamic = aggregates[(aggregates["aggregation"] == "dynamic") & ~aggregates["overall"]]
+    estimator = (
+        dynamic["estimator"].astype(str)
+        if "estimator" in dynamic
+        else pd.Series("cs_did", index=dynamic.index)
+    )
+    rows = dynamic[estimator == "cs_did"]
     if rows.empty:
         return None
     plt = _pyplot()
@@ -158,10 +173,26 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     err = np.vstack(
         [estimate - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - estimate]
     )
+    peers = [p for p in EVENT_STUDY_PEERS if (estimator == p[0]).any()]
+    name = "Callaway-Sant'Anna, " if peers else ""
     for mask, colour, label in ((pre, "#8C8C8C", "before adoption"), (~pre, "#C44E52", "after")):
         ax.errorbar(
             e[mask], estimate[mask], yerr=err[:, mask], fmt="o", color=colour, capsize=3,
-            label=f"{label} (pointwise CI)" if intervals else label,
+            label=f"{name}{label}" + (" (pointwise CI)" if intervals else ""),
+        )  # fmt: skip
+    for key, label, marker, colour, offset in peers:
+        peer = dynamic[estimator == key].sort_values("key")
+        x = peer["key"].to_numpy(float) + offset
+        y = peer["estimate"].to_numpy(float)
+        shown = bool(peer["ci_low"].notna().any())
+        yerr = (
+            np.vstack([y - peer["ci_low"].to_numpy(float), peer["ci_high"].to_numpy(float) - y])
+            if shown
+            else None
+        )
+        ax.errorbar(
+            x, y, yerr=yerr, fmt=marker, color=colour, mfc="white", ms=4.5, capsize=2, lw=0.8,
+            label=label + (" (pointwise CI)" if shown else ""),
         )  # fmt: skip
     ax.axhline(0.0, color="k", lw=0.8)
     ax.axvline(-0.5, color="k", lw=0.8, ls="--")
@@ -169,10 +200,53 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     ax.set_xlabel("years since the city adopted the policy (event time)")
     ax.set_ylabel(f"ATT on {outcome}")
     ax.set_title(
-        "Event study (Callaway-Sant'Anna)"
+        ("Event study" if peers else "Event study (Callaway-Sant'Anna)")
         + ("" if intervals else ": point estimates; intervals withheld (see the table)")
     )
     ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+BACON_COLOURS = {
+    "treated_vs_never": ("#4C72B0", "treated vs never treated"),
+    "earlier_vs_later": ("#55A868", "earlier vs later treated (not yet treated control)"),
+    "later_vs_earlier": ("#C44E52", "later vs earlier treated (already-treated control)"),
+}
+
+
+def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -> str | None:
+    """The Goodman-Bacon decomposition (``bacon``): each 2x2 comparison's estimate against
+    its weight, coloured by comparison type, with the TWFE coefficient (``did_aggregates``,
+    estimator ``twfe``) as a horizontal line and, where it differs (an unbalanced panel),
+    the weighted mean of the 2x2s (the balanced subpanel's TWFE) dotted."""
+    if bacon.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    for kind, (colour, label) in BACON_COLOURS.items():
+        rows = bacon[bacon["comparison_type"] == kind]
+        if len(rows):
+            ax.scatter(rows["weight"], rows["estimate"], s=40, color=colour, label=label,
+                       edgecolor="white", linewidth=0.5, zorder=3)  # fmt: skip
+    weighted = float((bacon["weight"] * bacon["estimate"]).sum() / bacon["weight"].sum())
+    twfe = None
+    if aggregates is not None and "estimator" in aggregates:
+        row = aggregates[
+            (aggregates["estimator"] == "twfe") & (aggregates["aggregation"] == "simple")
+        ]
+        twfe = float(row["estimate"].iloc[0]) if len(row) else None
+    if twfe is not None:
+        ax.axhline(twfe, color="k", lw=1.0, label=f"TWFE coefficient ({twfe:.3g})")
+    if twfe is None or abs(weighted - twfe) > 1e-9 * max(1.0, abs(twfe)):
+        label = f"weighted mean of the 2x2s, balanced subpanel ({weighted:.3g})"
+        ax.axhline(weighted, color="k", lw=1.0, ls=":", label=label)
+    ax.axhline(0.0, color="#8C8C8C", lw=0.6)
+    ax.set_xlabel("weight in the TWFE coefficient")
+    ax.set_ylabel("2x2 DiD estimate")
+    ax.set_title("Goodman-Bacon decomposition of the TWFE coefficient")
+    ax.legend(frameon=False, fontsize=7.5)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)

@@ -55,6 +55,16 @@ class LatexSpec:
         Whether the first row column starts panels (else row names join all columns).
     estimate : str
         The column holding the estimate (its SE is ``se``).
+    name : str or None
+        File name (``latex/<name>.tex``) and label, when not the table's.
+    estimators : tuple of (str, str)
+        The estimator columns in order with their headings (default: every estimator of
+        the table, named as in it).
+    integer_rows : bool
+        Row names are integers (e.g. event times): printed as such, rows sorted by them.
+    footer : tuple of (str, str)
+        Rows under the estimates: (label, column), the column's value for each estimator
+        as an integer (e.g. ``("Clusters", "n_clusters")``).
     """
 
     table: str
@@ -64,6 +74,10 @@ class LatexSpec:
     query: str | None = None
     panels: bool = True
     estimate: str = "estimate"
+    name: str | None = None
+    estimators: tuple[tuple[str, str], ...] = ()
+    integer_rows: bool = False
+    footer: tuple[tuple[str, str], ...] = ()
 
 
 SPECS: tuple[LatexSpec, ...] = (
@@ -102,11 +116,33 @@ SPECS: tuple[LatexSpec, ...] = (
         "Refutation tests: each row re-estimates the average effect under the named change.",
         panels=False,
     ),
+    LatexSpec(
+        "did_aggregates",
+        "Event study: effect of the policy by years since adoption",
+        ("key",),
+        "Rows: years since the firm's city adopted the policy (event time). CS: "
+        "Callaway-Sant'Anna (2021) dynamic aggregation of ATT(g,t); SA: Sun-Abraham (2021) "
+        "interaction-weighted estimator (cohort x event-time interactions with firm and year "
+        "fixed effects, never-treated or last-treated comparisons); TWFE: event-time dummies "
+        "pooled over cohorts with firm and year fixed effects. SA and TWFE are normalised to 0 "
+        "at event time -1. Standard errors are clustered by city (the cluster role); a dash "
+        "marks standard errors withheld because they did not hold their level on vaer's "
+        "synthetic panel (did.unvalidated_inference prints them).",
+        query="aggregation == 'dynamic' and ~overall",
+        name="event_study",
+        estimators=(("cs_did", "CS"), ("event_study", "SA"), ("twfe", "TWFE")),
+        integer_rows=True,
+        footer=(("N (firm-years)", "n_obs"), ("Clusters (cities)", "n_clusters")),
+    ),
 )
 
 
 def _text(value: object) -> str:
     return "" if not _present(value) else str(value)
+
+
+def _integer(value: object) -> str:
+    return str(int(float(value))) if _present(value) else ""  # type: ignore[arg-type]
 
 
 def _present(value: object) -> bool:
@@ -143,20 +179,26 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
     data = frame.query(spec.query) if spec.query else frame
     data = data.rename(columns={spec.estimate: "estimate"}) if spec.estimate != "estimate" else data
     row_cols = [c for c in spec.rows if c in data.columns]
+    if spec.integer_rows:
+        data = data.sort_values(row_cols, kind="stable")
+        data = data.assign(**{c: data[c].map(_integer) for c in row_cols})
     estimators = (
         list(dict.fromkeys(data["estimator"].astype(str))) if "estimator" in data else ["Estimate"]
     )
+    headings = dict(spec.estimators)
+    if spec.estimators:
+        estimators = [e for e in headings if e in estimators]
     keys = list(dict.fromkeys(tuple(_text(r[c]) for c in row_cols) for _, r in data.iterrows()))
     k = len(estimators)
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
         rf"\caption{{{escape(spec.caption)}}}",
-        rf"\label{{tab:vaer-{spec.table.replace('_', '-')}}}",
+        rf"\label{{tab:vaer-{(spec.name or spec.table).replace('_', '-')}}}",
         rf"\begin{{tabular}}{{l*{{{k}}}{{c}}}}",
         r"\toprule",
         " & " + " & ".join(f"({i + 1})" for i in range(k)) + r" \\",
-        " & " + " & ".join(escape(e) for e in estimators) + r" \\",
+        " & " + " & ".join(escape(headings.get(e, e)) for e in estimators) + r" \\",
         r"\midrule",
     ]
     panel: str | None = None
@@ -191,13 +233,17 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
         lines.append(f"{indent}{escape(name)} & " + " & ".join(est_cells) + r" \\")
         lines.append(" & " + " & ".join(se_cells) + r" \\")
     lines.append(r"\midrule")
-    if "n" in data.columns and len(keys) == 1:
+    for heading, column in spec.footer:
+        values = [data.loc[data["estimator"].astype(str) == e, column] for e in estimators]
+        cells = [f"{int(v.iloc[0]):,}" if len(v) and _present(v.iloc[0]) else "" for v in values]
+        lines.append(f"{escape(heading)} & " + " & ".join(cells) + r" \\")
+    if "n" in data.columns and len(keys) == 1 and not spec.footer:
         counts = [
             data.loc[data["estimator"].astype(str) == e, "n"].iloc[0] if "estimator" in data else 0
             for e in estimators
         ]
         lines.append("N & " + " & ".join(f"{int(c):,}" for c in counts) + r" \\")
-    elif n_obs is not None:
+    elif n_obs is not None and not spec.footer:
         lines.append(
             "N (firms) & " + " & ".join([f"{int(n_obs):,}"] * k) + r" \\"  # type: ignore[call-overload]
         )
@@ -216,7 +262,8 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
 def write_latex(
     tables: dict[str, pd.DataFrame], folder: Path, *, n_obs: object = None
 ) -> list[Path]:
-    """Write ``latex/<table>.tex`` for every table with a spec, and ``latex/tables.tex``.
+    """Write ``latex/<name>.tex`` for every table with a spec and rows for it (the name is
+    the spec's ``name`` or its table's), and ``latex/tables.tex``.
 
     ``tables.tex`` is a complete document that inputs them all (compile with pdflatex).
     """
@@ -224,10 +271,14 @@ def write_latex(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in SPECS:
-        if spec.table in tables and {spec.estimate, "se"} <= set(tables[spec.table].columns):
-            path = out / f"{spec.table}.tex"
-            path.write_text(latex_table(tables[spec.table], spec, n_obs=n_obs), encoding="utf-8")
-            written.append(path)
+        frame = tables.get(spec.table)
+        if frame is None or not {spec.estimate, "se"} <= set(frame.columns):
+            continue
+        if spec.query and frame.query(spec.query).empty:
+            continue
+        path = out / f"{spec.name or spec.table}.tex"
+        path.write_text(latex_table(frame, spec, n_obs=n_obs), encoding="utf-8")
+        written.append(path)
     document = [
         r"\documentclass{article}",
         r"\usepackage[margin=2cm]{geometry}",

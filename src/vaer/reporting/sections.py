@@ -8,6 +8,7 @@ section, so a new stage's table is readable before anyone writes a section for i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,35 @@ def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | No
         parts.append(figures.event_study(tables["did_aggregates"]))
     if "att_gt" in tables:
         parts.append(figures.att_gt_heatmap(tables["att_gt"]))
+    if "bacon" in tables:
+        parts.append(figures.bacon_scatter(tables["bacon"], tables.get("did_aggregates")))
     return "\n".join(p for p in parts if p) or None
+
+
+def _twfe_beside_cs(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The overall ATT of Callaway-Sant'Anna (simple aggregation) and the TWFE coefficient,
+    rows of ``did_aggregates``."""
+    aggregates = tables.get("did_aggregates")
+    if aggregates is None or "estimator" not in aggregates:
+        return None
+    rows = aggregates[
+        aggregates["estimator"].isin(["cs_did", "twfe"])
+        & (aggregates["aggregation"] == "simple")
+        & aggregates["overall"].astype(bool)
+    ]
+    if (rows["estimator"] != "twfe").all():
+        return None
+    return rows[["estimator", "estimate", "se", "ci_low", "ci_high"]].replace(
+        {
+            "estimator": {
+                "cs_did": "Callaway-Sant'Anna (simple ATT)",
+                "twfe": "TWFE (firm + year FE)",
+            }
+        }
+    )
+
+
+View = Callable[[dict[str, pd.DataFrame]], pd.DataFrame | None]
 
 
 @dataclass(frozen=True)
@@ -66,6 +95,9 @@ class Section:
     """A bespoke template for the section, given the stage's own context."""
     context: str = "het"
     """Name of that context (``het``, ``robustness``); the generic tables render without it."""
+    views: tuple[tuple[str, str, View], ...] = ()
+    """Small tables shown before the section's tables: (name, caption, rows of bundle
+    tables selected for reading; None when absent)."""
 
 
 @dataclass(frozen=True)
@@ -165,13 +197,26 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "did",
         "The policy as a natural experiment: staggered difference-in-differences",
-        ("did_aggregates", "pretrend", "att_gt", "did_dropped"),
+        ("did_aggregates", "pretrend", "att_gt", "bacon", "did_dropped"),
         _did_figure,
         caption="Top: average effect on the treated by years since the firm's city adopted "
         "the policy; where they are printed (see the inference column), bars are pointwise "
         "intervals (did.alpha, 95% by default) and the shaded band holds for all event "
         "times at once. Before adoption (grey) the estimates should be zero if treated and "
-        "untreated cities trended alike. Bottom: every cohort-year effect ATT(g, t).",
+        "untreated cities trended alike. Beside them, when run: Sun-Abraham's "
+        "interaction-weighted event study (equal to Callaway-Sant'Anna's after adoption on a "
+        "balanced panel; before adoption it measures from year -1, Callaway-Sant'Anna's "
+        "varying base from the year before) and the plain TWFE leads and lags, which mix "
+        "other event times' effects in when effects differ across cohorts. Middle: every "
+        "cohort-year effect ATT(g, t). Bottom: the Goodman-Bacon decomposition of the TWFE "
+        "coefficient into 2x2 comparisons; red ones use already-treated firms as controls.",
+        views=(
+            (
+                "did_twfe_vs_cs",
+                "TWFE beside Callaway-Sant'Anna (rows of tables/did_aggregates.csv)",
+                _twfe_beside_cs,
+            ),
+        ),
         note="Callaway and Sant'Anna (2021) group-time ATTs (did.method: doubly robust "
         "(Sant'Anna and Zhao, 2020) by default, or IPW or outcome regression), against "
         "never- or not-yet-adopting cities; each ATT(g, t) compares the change from the "
@@ -186,7 +231,14 @@ SECTIONS: tuple[Section, ...] = (
         "The aggregations weight cohorts by their size; did_dropped counts every firm-year "
         "and every cohort firm left out, by reason. An interval is printed only if it held "
         "its level on vaer's synthetic panel in the chosen mode; the inference column says "
-        "why one is blank (did.unvalidated_inference prints it).",
+        "why one is blank (did.unvalidated_inference prints it). TWFE: firm and year fixed "
+        "effects (pyfixest), errors clustered by the cluster role with fixest's small-sample "
+        "correction, t(G - 1); its event study and Sun-Abraham's (Sun and Abraham, 2021; "
+        "never-treated comparisons, or the last-treated cohort before it adopts) use the "
+        "same errors. TWFE's and Sun-Abraham's intervals have not been checked on the "
+        "synthetic panel, so they are withheld by default. The Goodman-Bacon (2021) "
+        "decomposition uses the firms observed in every year (did_dropped counts the "
+        "others).",
     ),
     Section(
         "robustness",
@@ -207,6 +259,16 @@ def claimed_tables() -> set[str]:
     return {name for section in SECTIONS for name in section.tables} | set(SPECIAL_TABLES)
 
 
+def _views(section: Section, tables: dict[str, pd.DataFrame]) -> list[DisplayTable]:
+    """The section's views that have rows, formatted."""
+    shown = []
+    for name, caption, view in section.views:
+        frame = view(tables)
+        if frame is not None and not frame.empty:
+            shown.append(dataclasses.replace(display_table(name, frame), caption=caption))
+    return shown
+
+
 def render_sections(
     tables: dict[str, pd.DataFrame], summary: dict[str, Any]
 ) -> list[RenderedSection]:
@@ -223,7 +285,8 @@ def render_sections(
                 figure=section.figure(tables, summary) if section.figure else None,
                 caption=section.caption,
                 note=section.note,
-                tables=[
+                tables=[*_views(section, tables)]
+                + [
                     display_table(name, tables[name])
                     for name in present
                     if name not in section.drawn_only

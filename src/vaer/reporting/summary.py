@@ -81,9 +81,11 @@ def robustness_verdict(robustness: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def did_headline(aggregates: pd.DataFrame, pretrend: pd.DataFrame | None) -> dict[str, Any] | None:
-    """The overall ATT of the staggered DiD (the ``simple`` aggregation) with
+    """The overall ATT of the staggered DiD (Callaway-Sant'Anna's ``simple`` aggregation) with
     ``significant`` (5% level) and the pre-trend test's p-value, if tested."""
     simple = aggregates[(aggregates["aggregation"] == "simple") & aggregates["overall"]]
+    if "estimator" in simple:  # Callaway-Sant'Anna's, not TWFE's
+        simple = simple[simple["estimator"] == "cs_did"]
     if simple.empty:
         return None
     row = _record(simple.iloc[0])

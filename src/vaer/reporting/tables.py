@@ -60,7 +60,18 @@ LABELS = {
 _MERGED = {"estimate", "se", "ci_low", "ci_high"}
 
 CALENDAR_COLUMNS = frozenset(
-    {"year", "time", "period", "base_period", "cohort", "group", "key", "event_time"}
+    {
+        "year",
+        "time",
+        "period",
+        "base_period",
+        "cohort",
+        "group",
+        "key",
+        "event_time",
+        "treated_cohort",
+        "control_cohort",
+    }
 )
 """Years, cohorts, event times and group numbers: integers shown as is (2014, not 2,014)."""
 
@@ -113,6 +124,8 @@ class DisplayTable:
     text_columns: list[bool]
     n_rows: int
     per_unit: bool
+    caption: str | None = None
+    """Shown above the table (default: the table's CSV file)."""
 
 
 def display_table(name: str, frame: pd.DataFrame) -> DisplayTable:
