@@ -120,9 +120,11 @@ def print_did(did: DidResult) -> None:
         )
     if did.twfe is not None:
         low, high = did.twfe.ci
+        shown = not did.regressions_withheld
         table.add_row(
-            "TWFE (firm + year FE)", f"{did.twfe.estimate:.4f}", f"{did.twfe.se:.4f}",
-            f"[{low:.4f}, {high:.4f}]",
+            "TWFE (firm + year FE)", f"{did.twfe.estimate:.4f}",
+            f"{did.twfe.se:.4f}" if shown else "withheld",
+            f"[{low:.4f}, {high:.4f}]" if shown else "withheld",
         )  # fmt: skip
     out.print(table)
     if did.bacon is not None:
@@ -141,5 +143,7 @@ def print_did(did: DidResult) -> None:
         out.print(f"intervals of single cells and event times, bands, pre-trend p: {did.withheld}")
     if did.band_withheld:
         out.print(f"ATT(g,t) {did.band_withheld}")
+    if did.regressions_withheld and (did.twfe is not None or did.event_study is not None):
+        out.print(f"TWFE / Sun-Abraham intervals {did.regressions_withheld}")
     for note in did.notes:
         out.print(note)
