@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: demo test lint typecheck pytest ui clean bench bench-quick
+.PHONY: demo test lint typecheck pytest golden ui clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The golden tables (tests/test_golden_tables.py) compare floats to 1e-9; numpy's SIMD
+# paths and OpenBLAS's kernels are pinned to the AVX2 level so that an AVX-512 machine
+# sums in the same order as the AVX2 machine that wrote them.
+ifeq ($(shell uname -m),x86_64)
+SAME_FLOATS := NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_CORETYPE=Haswell
+endif
+
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(SAME_FLOATS) $(BIN)/pytest
+
+golden: $(VENV)/.installed-dev
+	$(SAME_FLOATS) $(BIN)/python tests/golden_runs.py
 
 test: lint typecheck pytest
 

@@ -1,7 +1,8 @@
 """Two small runs whose tables are committed under ``tests/golden/`` (behaviour guard).
 
-``python tests/golden_runs.py`` rewrites the committed tables from the current code; run it
-only when a change is *meant* to change numbers, and say so in the commit message.
+``make golden`` (``python tests/golden_runs.py`` with the Makefile's float pinning)
+rewrites the committed tables from the current code; run it only when a change is *meant*
+to change numbers, and say so in the commit message.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def main() -> None:
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         for stem, frame in tables.items():
-            frame.to_csv(target / f"{stem}.csv.gz", index=False)
+            # mtime 0: the same table gives the same bytes
+            gzip = {"method": "gzip", "mtime": 0}
+            frame.to_csv(target / f"{stem}.csv.gz", index=False, compression=gzip)
         print(f"{name}: {len(tables)} tables -> {target}")
 
 
