@@ -36,8 +36,11 @@ class DidConfig(Section):
     (``benchmarks/RESULTS.md``, ``did_validity``; cities of very unequal size, about 15
     adopting cities per cohort of 150, 4 of 40). In the asymptotic mode the intervals of
     single ATT(g, t) covered 90%, the bands 65-82% and the pre-trend test rejected a true
-    null 15% of the time, so only the overall aggregates' intervals are printed; in the
-    small-cluster mode everything is printed except the band over all ATT(g, t) cells.
+    null 15% of the time, so only the overall aggregates' intervals are printed. In the
+    small-cluster mode (200 reporting seeds; 150 / 40 cities) cells covered 95.7% / 93.4%,
+    event times 96.1% / 95.5%, the event-study band 97.0% / 93.4%, the overall aggregates
+    93.4-96.5%, and the pre-trend test's size was 5.5% / 4.2%: everything is printed except
+    the band over all ATT(g, t) cells (94.0% / 83.1%).
     ``unvalidated_inference: true`` prints the withheld ones anyway.
 
     ``estimators``: ``cs_did`` (Callaway-Sant'Anna, always run: the stage's cells,
