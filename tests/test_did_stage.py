@@ -111,7 +111,7 @@ def test_a_did_run_recovers_the_pilot_effect_and_reports_it(tmp_path: Path) -> N
     assert twfe_row["estimate"].item() == pytest.approx(did.twfe.estimate)
     regressions = aggregates[~callaway]
     assert regressions[["se", "ci_low", "ci_high"]].isna().all().all()
-    assert regressions["inference"].str.startswith("withheld: TWFE").all()
+    assert regressions["inference"].str.startswith("withheld: TWFE/Sun-Abraham").all()
     assert did.twfe.ci[0] < did.twfe.estimate < did.twfe.ci[1]
     assert metrics["did.twfe.estimate"] == pytest.approx(did.twfe.estimate)
     assert "did.twfe.se" not in metrics

@@ -144,6 +144,6 @@ def print_did(did: DidResult) -> None:
     if did.band_withheld:
         out.print(f"ATT(g,t) {did.band_withheld}")
     if did.regressions_withheld and (did.twfe is not None or did.event_study is not None):
-        out.print(f"TWFE / Sun-Abraham intervals {did.regressions_withheld}")
+        out.print(did.regressions_withheld)
     for note in did.notes:
         out.print(note)

@@ -33,21 +33,14 @@ ESTIMATOR = "cs_did"
 INTERVAL_COLUMNS = ("se", "ci_low", "ci_high", "band_low", "band_high")
 
 WITHHELD = (
-    "withheld: on vaer's synthetic panel these asymptotic city-clustered intervals and "
-    "tests do not hold their level (single ATT(g,t) covered 90%, bands 65-82%, pre-trend "
-    "size 15%; benchmarks/RESULTS.md, did_validity); did.inference: small_cluster or "
-    "did.unvalidated_inference: true prints them"
+    "withheld: asymptotic intervals under-cover with few adopting cities (did_validity: "
+    "cells 90%, bands 65-82%, pre-trend size 15%); did.inference: small_cluster"
 )
-CELL_BAND_WITHHELD = (
-    "band withheld: the Bonferroni band over every ATT(g,t) cell covered 83% with 40 "
-    "cities, about 4 adopting per cohort (benchmarks/RESULTS.md, did_validity); "
-    "did.unvalidated_inference: true prints it"
-)
+CELL_BAND_WITHHELD = "band withheld: 83% coverage with 40 cities (did_validity)"
 BAND_COLUMNS = ("band_low", "band_high")
 REGRESSIONS_WITHHELD = (
-    "withheld: TWFE's and Sun-Abraham's clustered intervals have not been checked on "
-    "vaer's synthetic panel (few adopting cities per cohort, where Callaway-Sant'Anna's "
-    "asymptotic ones under-covered); did.unvalidated_inference: true prints them"
+    "withheld: TWFE/Sun-Abraham intervals not checked on the synthetic panel "
+    "(did.unvalidated_inference prints them)"
 )
 
 
