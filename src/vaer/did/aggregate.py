@@ -34,11 +34,10 @@ import pandas as pd
 from vaer.did.att_gt import ATTGTResult
 from vaer.did.inference import (
     check_bootstrap_args,
-    cluster_se,
+    cluster_se_df,
     family_critical,
     interval_critical,
     multiplier_bootstrap,
-    satterthwaite_df,
 )
 
 AGGREGATIONS = ("simple", "dynamic", "group", "calendar")
@@ -306,12 +305,9 @@ def aggregate(
 
     influence = np.column_stack(columns) if columns else np.zeros((result.n_units, 0))
     mode, cluster, n_clusters = result.inference, result.cluster, result.n_clusters
-    se = cluster_se(influence, cluster, n_clusters, mode) if columns else np.zeros(0)
-    overall_se = float(cluster_se(overall_inf[:, None], cluster, n_clusters, mode)[0])
-    df, overall_df = np.full(len(keys), np.inf), np.inf
-    if mode == "small_cluster":
-        df = satterthwaite_df(influence, cluster, n_clusters) if columns else np.zeros(0)
-        overall_df = float(satterthwaite_df(overall_inf[:, None], cluster, n_clusters)[0])
+    se, df = cluster_se_df(influence, cluster, n_clusters, mode)
+    whole_se, whole_df = cluster_se_df(overall_inf[:, None], cluster, n_clusters, mode)
+    overall_se, overall_df = float(whole_se[0]), float(whole_df[0])
     crit, se_boot = float("nan"), None
     if n_boot > 0 and columns:
         boot = multiplier_bootstrap(

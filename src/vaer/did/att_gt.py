@@ -23,7 +23,7 @@ Influence functions: column ``k`` of :attr:`ATTGTResult.influence` is the cell's
 influence function rescaled to all ``n`` units of the panel (``n / n_k`` times the
 two-period one, 0 for units outside the cell), so that
 ``att_k - ATT_k = mean_i influence[i, k] + o_p(n^{-1/2})``. Standard errors cluster
-these by :func:`vaer.did.inference.cluster_se`; in the default ``"small_cluster"``
+these by :func:`vaer.did.inference.cluster_se_df`; in the default ``"small_cluster"``
 inference mode each unit's column is first scaled by its cluster's leverage in its arm
 of the cell (:func:`vaer.did.inference.arm_leverage_factor`), so that aggregations,
 bands and tests built from these columns inherit the adjustment.
@@ -45,10 +45,9 @@ from vaer.did.inference import (
     arm_leverage_factor,
     check_bootstrap_args,
     check_inference,
-    cluster_se,
+    cluster_se_df,
     family_critical,
     multiplier_bootstrap,
-    satterthwaite_df,
 )
 from vaer.did.panel import ColumnSpec, Panel, build_panel
 
@@ -447,11 +446,8 @@ def _estimate(
         for p in positions:
             records[p]["trimmed"] = fit.n_trimmed
 
-    se = cluster_se(influence, panel.cluster, panel.n_clusters, inference)
+    se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, inference)
     se[reference] = np.nan
-    df = np.full(len(kept), np.inf)
-    if inference == "small_cluster":
-        df = satterthwaite_df(influence, panel.cluster, panel.n_clusters)
     df[reference] = np.nan
     crit, se_boot = float("nan"), None
     if n_boot > 0:

@@ -116,13 +116,29 @@ def satterthwaite_df(influence: np.ndarray, cluster: np.ndarray, n_clusters: int
     numpy.ndarray
         ``(m,)`` degrees of freedom, between 1 and ``G`` (NaN for a zero variance).
     """
-    sums = cluster_sums(influence, cluster, n_clusters)
+    return _df_of_sums(cluster_sums(influence, cluster, n_clusters))
+
+
+def _df_of_sums(sums: np.ndarray) -> np.ndarray:
+    """:func:`satterthwaite_df` from the ``(G, m)`` cluster sums (any common scale)."""
     scale = np.max(np.abs(sums), axis=0, initial=0.0)
-    safe = np.where(scale > 0, scale, 1.0)
-    unit = sums / safe
+    unit = sums / np.where(scale > 0, scale, 1.0)
     square = np.sum(unit**2, axis=0)
     quartic = np.sum(unit**4, axis=0)
     return np.where(scale > 0, square**2 / np.where(quartic > 0, quartic, 1.0), np.nan)
+
+
+def cluster_se_df(
+    influence: np.ndarray, cluster: np.ndarray, n_clusters: int, inference: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cluster_se` and the t degrees of freedom of each estimate, from one pass of
+    cluster sums: :func:`satterthwaite_df` in the small-cluster mode, infinite (normal)
+    in the asymptotic one."""
+    factor = _small_sample_factor(n_clusters, inference)
+    sums = cluster_sums(influence, cluster, n_clusters) / influence.shape[0]
+    se = np.sqrt(factor * np.sum(sums**2, axis=0))
+    df = _df_of_sums(sums) if inference == "small_cluster" else np.full(len(se), np.inf)
+    return np.where(se > 0, se, np.nan), df
 
 
 def interval_critical(alpha: float, df: np.ndarray) -> np.ndarray:

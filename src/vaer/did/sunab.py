@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.did.panel import ColumnSpec
-from vaer.did.twfe import EventStudyResult, fit_fe, long_panel
+from vaer.did.twfe import EventStudyResult, check_clusters, fit_fe, long_panel, panel_counts
 
 CONTROLS = ("auto", "never", "last")
 
@@ -101,8 +101,7 @@ def sun_abraham(
         frame = frame[frame["period"] < last - anticipation]
         frame = frame.assign(cohort=frame["cohort"].where(frame["cohort"] != last, 0))
         frame = frame.reset_index(drop=True)
-    if frame["cluster"].nunique() < 2:
-        raise ValueError("Sun-Abraham: clustered errors need at least two clusters")
+    check_clusters(frame, "Sun-Abraham")
     reference = -1 - anticipation
     treated = frame["cohort"].to_numpy() > 0
     relative = (frame["period"] - frame["cohort"]).to_numpy()
@@ -130,6 +129,7 @@ def sun_abraham(
     cells["se"] = np.sqrt(np.diag(vcov))
     cells["weight"] = cells["n_obs"] / cells.groupby("event_time")["n_obs"].transform("sum")
     keys = np.unique(cells["event_time"].to_numpy())
+    n_obs, n_units, n_clusters = panel_counts(frame)
     weights = np.zeros((len(keys), len(names)))
     for row, event in enumerate(keys):
         at = (cells["event_time"] == event).to_numpy()
@@ -137,6 +137,6 @@ def sun_abraham(
     return EventStudyResult(
         keys=keys.astype(np.int64), estimate=weights @ beta,
         se=np.sqrt(np.einsum("ij,jk,ik->i", weights, vcov, weights)), df=int(model._df_t),
-        n_obs=len(frame), n_units=int(frame["unit"].nunique()),
-        n_clusters=int(frame["cluster"].nunique()), alpha=alpha, cells=cells, control=chosen,
+        n_obs=n_obs, n_units=n_units, n_clusters=n_clusters, alpha=alpha, cells=cells,
+        control=chosen,
     )  # fmt: skip

@@ -186,14 +186,15 @@ def fit_fe(frame: pd.DataFrame, regressors: list[str]) -> Any:
     return model
 
 
-def _counts(frame: pd.DataFrame) -> tuple[int, int, int]:
-    """Observations, units and clusters."""
+def panel_counts(frame: pd.DataFrame) -> tuple[int, int, int]:
+    """Observations, units and clusters of a :func:`long_panel` frame."""
     return len(frame), int(frame["unit"].nunique()), int(frame["cluster"].nunique())
 
 
-def _check_clusters(frame: pd.DataFrame) -> None:
+def check_clusters(frame: pd.DataFrame, estimator: str = "two-way fixed effects") -> None:
+    """Raise a ValueError naming ``estimator`` if ``frame`` has fewer than two clusters."""
     if frame["cluster"].nunique() < 2:
-        raise ValueError("two-way fixed effects: clustered errors need at least two clusters")
+        raise ValueError(f"{estimator}: clustered errors need at least two clusters")
 
 
 def twfe(
@@ -234,11 +235,11 @@ def twfe(
     frame = long_panel(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
     )
-    _check_clusters(frame)
+    check_clusters(frame)
     treated = (frame["cohort"] > 0) & (frame["period"] >= frame["cohort"] - anticipation)
     frame["d"] = treated.astype(np.float64)
     model = fit_fe(frame, ["d"])
-    n_obs, n_units, n_clusters = _counts(frame)
+    n_obs, n_units, n_clusters = panel_counts(frame)
     return TWFEResult(
         estimate=float(model.coef()["d"]), se=float(model.se()["d"]), df=int(model._df_t),
         n_obs=n_obs, n_units=n_units, n_clusters=n_clusters, alpha=alpha,
@@ -269,7 +270,7 @@ def twfe_event_study(
     frame = long_panel(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
     )
-    _check_clusters(frame)
+    check_clusters(frame)
     if not (frame["cohort"] == 0).any():
         raise ValueError(
             "the TWFE event study with every event time needs never-treated units; the "
@@ -284,7 +285,7 @@ def twfe_event_study(
         {name: (relative == e).astype(np.float64) for name, e in zip(names, keys, strict=True)}
     )
     model = fit_fe(pd.concat([frame, dummies], axis=1), names)
-    n_obs, n_units, n_clusters = _counts(frame)
+    n_obs, n_units, n_clusters = panel_counts(frame)
     return EventStudyResult(
         keys=keys, estimate=model.coef()[names].to_numpy(float),
         se=model.se()[names].to_numpy(float), df=int(model._df_t), n_obs=n_obs,
