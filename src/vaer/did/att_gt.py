@@ -34,13 +34,13 @@ multiple time periods", Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from vaer.did.drdid import METHODS, EstimationError, two_period_att
+from vaer.did.drdid import METHODS, EstimationError, TwoPeriodFit, two_period_att
 from vaer.did.inference import (
     arm_leverage_factor,
     check_bootstrap_args,
@@ -304,6 +304,59 @@ def att_gt(
         or a non-converging propensity model in some cell, or no estimable cell.
     """
     _check_options(method, control_group, anticipation, base_period, trim_level)
+    panel = checked_panel(
+        data,
+        unit=unit,
+        period=period,
+        cohort=cohort,
+        cluster=cluster,
+        outcome=outcome,
+        covariates=covariates,
+        control_group=control_group,
+        inference=inference,
+        n_boot=n_boot,
+        boot_weights=boot_weights,
+        alpha=alpha,
+    )
+
+    def fit_cell(delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
+        return two_period_att(
+            delta, treated, panel.covariates[rows], method=method, trim_level=trim_level
+        )
+
+    return fit_cells(
+        panel,
+        fit_cell,
+        method=method,
+        control_group=control_group,
+        anticipation=anticipation,
+        base_period=base_period,
+        alpha=alpha,
+        inference=inference,
+        n_boot=n_boot,
+        boot_weights=boot_weights,
+        random_state=random_state,
+    )
+
+
+def checked_panel(
+    data: pd.DataFrame | None,
+    *,
+    unit: ColumnSpec,
+    period: ColumnSpec,
+    cohort: ColumnSpec,
+    cluster: ColumnSpec,
+    outcome: ColumnSpec,
+    covariates: Sequence[str] | pd.DataFrame | None,
+    control_group: str,
+    inference: str,
+    n_boot: int,
+    boot_weights: str,
+    alpha: float,
+) -> Panel:
+    """The validated panel of an ATT(g, t) estimation, after the checks every estimator
+    of the cells shares (inference options, clusters, treated and comparison units,
+    periods); the arguments are :func:`att_gt`'s."""
     check_bootstrap_args(n_boot, boot_weights, alpha)
     check_inference(inference)
     if inference == "small_cluster" and n_boot:
@@ -331,37 +384,40 @@ def att_gt(
         )
     if len(panel.periods) < 2:
         raise ValueError(f"the panel needs >= 2 periods; got {len(panel.periods)}")
-    cells = _cells(panel, anticipation, base_period)
-    return _estimate(
-        panel,
-        cells,
-        method,
-        control_group,
-        anticipation,
-        base_period,
-        alpha,
-        inference,
-        n_boot,
-        boot_weights,
-        random_state,
-        trim_level,
-    )
+    return panel
 
 
-def _estimate(
+CellFitter = Callable[[np.ndarray, np.ndarray, np.ndarray], TwoPeriodFit]
+"""Fits the cells that share one sample: ``(delta_y, treated, rows) -> TwoPeriodFit``, with
+``delta_y`` the ``(n_s, m)`` outcome changes of the cells, ``treated`` the ``(n_s,)`` cohort
+indicator and ``rows`` the sample's row numbers in the panel's unit arrays."""
+
+
+def fit_cells(
     panel: Panel,
-    cells: list[_Cell],
+    fit_cell: CellFitter,
+    *,
     method: str,
     control_group: str,
     anticipation: int,
     base_period: str,
     alpha: float,
     inference: str,
-    n_boot: int,
-    boot_weights: str,
-    random_state: int | np.random.Generator | None,
-    trim_level: float,
+    n_boot: int = 0,
+    boot_weights: str = "mammen",
+    random_state: int | np.random.Generator | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
+    """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted.
+
+    The cells, their samples (cohort ``g`` and the comparison group observed in both the
+    base period and ``t``), the influence functions' rescaling, the inference and the
+    drop counts are the same for every estimator of the cells; only the two-period fit
+    differs (:func:`att_gt`'s R ``DRDID`` estimators, :func:`vaer.did.dml_did.dml_att_gt`'s
+    cross-fitted ones). ``method`` names the estimator in the result; the other arguments
+    are :func:`att_gt`'s; ``progress`` is called with ``(samples fitted, samples)``.
+    """
+    cells = _cells(panel, anticipation, base_period)
     periods, cohort, observed = panel.periods, panel.cohort, panel.observed
     n = panel.n_units
     never = cohort == 0
@@ -420,8 +476,8 @@ def _estimate(
 
     att = np.zeros(len(kept))
     influence = np.zeros((n, len(kept)))
-    x_all, y_all = panel.covariates, panel.outcome
-    for key, positions in groups.items():
+    y_all = panel.outcome
+    for done, (key, positions) in enumerate(groups.items(), start=1):
         sample = masks[key]
         rows = np.flatnonzero(sample)
         t_idx = [kept[p].t for p in positions]
@@ -429,9 +485,7 @@ def _estimate(
         y = y_all[rows]
         delta = y[:, t_idx] - y[:, b_idx]
         try:
-            fit = two_period_att(
-                delta, cohort[rows] == key[0], x_all[rows], method=method, trim_level=trim_level
-            )
+            fit = fit_cell(delta, cohort[rows] == key[0], rows)
         except EstimationError as error:
             names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
             raise ValueError(f"cells (g, t) = {names}: {error}") from None
@@ -445,6 +499,8 @@ def _estimate(
         )
         for p in positions:
             records[p]["trimmed"] = fit.n_trimmed
+        if progress is not None:
+            progress(done, len(groups))
 
     se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, inference)
     se[reference] = np.nan

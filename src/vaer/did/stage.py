@@ -23,12 +23,16 @@ from vaer.context import RunContext
 from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, att_gt
 from vaer.did.bacon import BaconResult, bacon_decomposition
+from vaer.did.dml_did import dml_att_gt
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
+from vaer.estimators.learners import make_classifier, make_regressor
 
 ESTIMATOR = "cs_did"
 """The estimator column of the DiD tables (Callaway–Sant'Anna)."""
+DML_ESTIMATOR = "dml_did"
+"""The estimator column of the cross-fitted ML cells (:mod:`vaer.did.dml_did`)."""
 
 INTERVAL_COLUMNS = ("se", "ci_low", "ci_high", "band_low", "band_high")
 
@@ -38,6 +42,10 @@ WITHHELD = (
 )
 CELL_BAND_WITHHELD = "band withheld: 83% coverage with 40 cities (did_validity)"
 BAND_COLUMNS = ("band_low", "band_high")
+DML_WITHHELD = (
+    "withheld: dml_did intervals not checked on the synthetic panel "
+    "(did.unvalidated_inference prints them)"
+)
 REGRESSIONS_WITHHELD = (
     "withheld: TWFE/Sun-Abraham intervals not checked on the synthetic panel "
     "(did.unvalidated_inference prints them)"
@@ -110,6 +118,12 @@ class DidResult:
         The Goodman-Bacon decomposition of the TWFE coefficient (balanced subpanel).
     event_study : EventStudyResult or None
         Sun-Abraham event-time effects (``did.estimators`` has ``event_study``).
+    dml : ATTGTResult or None
+        The same cells with cross-fitted ML nuisances (``did.estimators`` has ``dml_did``).
+    dml_aggregates : dict
+        Its aggregations (empty without ``dml_did``).
+    dml_withheld : str or None
+        Why ``dml_did``'s intervals are not printed, else None.
     """
 
     att_gt: ATTGTResult
@@ -126,12 +140,18 @@ class DidResult:
     twfe_dynamic: EventStudyResult | None = None
     bacon: BaconResult | None = None
     event_study: EventStudyResult | None = None
+    dml: ATTGTResult | None = None
+    dml_aggregates: dict[str, AggregateResult] = field(default_factory=dict)
+    dml_withheld: str | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
         each with the firm-years (``n_obs``) and clusters (``n_clusters``) behind it."""
         sample = (len(self.sample), self.att_gt.n_clusters)
         frames = [_estimator(a.to_frame(), ESTIMATOR, *sample) for a in self.aggregates.values()]
+        frames += [
+            _estimator(a.to_frame(), DML_ESTIMATOR, *sample) for a in self.dml_aggregates.values()
+        ]
         for name, result in (
             ("twfe", self.twfe), ("twfe", self.twfe_dynamic), ("event_study", self.event_study)
         ):  # fmt: skip
@@ -161,8 +181,9 @@ class DidResult:
         )  # fmt: skip
         cells = cells[cells["count"] > 0].assign(step="cell: firms of the cell's cohorts")
         cells_frame = self.att_gt.to_frame().rename(columns={"att": "estimate"})
+        cells_frame.insert(0, "estimator", ESTIMATOR)
         pretrend = None if self.pretrend is None else self.pretrend.to_frame()
-        regression = (aggregates["estimator"] != ESTIMATOR).to_numpy()
+        regression = ~aggregates["estimator"].isin([ESTIMATOR, DML_ESTIMATOR]).to_numpy()
         if self.withheld:
             cells_frame = _withhold(cells_frame, INTERVAL_COLUMNS, self.withheld)
             single = ~aggregates["overall"].to_numpy(bool) & ~regression
@@ -175,6 +196,14 @@ class DidResult:
             aggregates = _withhold(
                 aggregates, INTERVAL_COLUMNS, self.regressions_withheld, regression
             )
+        if self.dml is not None:
+            dml_cells = self.dml.to_frame().rename(columns={"att": "estimate"})
+            dml_cells.insert(0, "estimator", DML_ESTIMATOR)
+            if self.dml_withheld:
+                dml_cells = _withhold(dml_cells, INTERVAL_COLUMNS, self.dml_withheld)
+                dml_rows = (aggregates["estimator"] == DML_ESTIMATOR).to_numpy()
+                aggregates = _withhold(aggregates, INTERVAL_COLUMNS, self.dml_withheld, dml_rows)
+            cells_frame = pd.concat([cells_frame, dml_cells], ignore_index=True)
         tables = {
             "att_gt": _labelled(cells_frame, self.outcome),
             "did_aggregates": _labelled(aggregates, self.outcome),
@@ -192,6 +221,10 @@ class DidResult:
         for name, result in self.aggregates.items():
             out[f"did.{name}.estimate"] = result.overall_estimate
             out[f"did.{name}.se"] = result.overall_se
+        for name, result in self.dml_aggregates.items():
+            out[f"did.dml_did.{name}.estimate"] = result.overall_estimate
+            if not self.dml_withheld:
+                out[f"did.dml_did.{name}.se"] = result.overall_se
         if self.pretrend is not None and not self.withheld:
             out["did.pretrend.p_value"] = self.pretrend.p_value
         out["did.cells"] = float(len(self.att_gt.att))
@@ -358,6 +391,8 @@ def did_stage(ctx: RunContext) -> DidResult:
     except ValueError as exc:
         pretrend, notes = None, (f"no pre-trend test: {exc}",)
     regressions = _regressions(ctx, sample, config)
+    if DML_ESTIMATOR in config.estimators:
+        regressions.update(_dml(ctx, sample, config, n_boot))
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
         dropped=dropped, notes=notes + regressions.pop("notes"),
@@ -367,6 +402,33 @@ def did_stage(ctx: RunContext) -> DidResult:
         regressions_withheld=None if config.unvalidated_inference else REGRESSIONS_WITHHELD,
         **regressions,
     )  # fmt: skip
+
+
+def _dml(ctx: RunContext, sample: pd.DataFrame, config: DidConfig, n_boot: int) -> dict[str, Any]:
+    """``dml_did``'s cells and aggregations: the run's nuisance learners, cross-fitted over
+    folds of cities (:func:`vaer.did.dml_did.dml_att_gt`)."""
+    nuisance = ctx.config.nuisance
+
+    def progress(done: int, samples: int) -> None:
+        ctx.progress(f"DiD: dml_did cell samples {done}/{samples}")
+
+    ctx.progress(f"DiD: dml_did, {config.dml_folds} folds of cities, {nuisance.model} nuisances")
+    cells = dml_att_gt(
+        sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
+        covariates=list(config.covariates), propensity_model=make_classifier(nuisance, ctx.seed),
+        outcome_model=make_regressor(nuisance, ctx.seed), n_folds=config.dml_folds,
+        control_group=config.control_group, anticipation=config.anticipation,
+        base_period=config.base_period, alpha=config.alpha, inference=config.inference,
+        random_state=ctx.seed, backend=ctx.backend, progress=progress,
+    )  # fmt: skip
+    min_e, max_e = _event_window(config)
+    aggregates = {
+        name: aggregate(cells, name, min_e=min_e, max_e=max_e, n_boot=n_boot,
+                        random_state=ctx.seed + 11 + k)
+        for k, name in enumerate(AGGREGATIONS)
+    }  # fmt: skip
+    withheld = None if config.unvalidated_inference else DML_WITHHELD
+    return {"dml": cells, "dml_aggregates": aggregates, "dml_withheld": withheld}
 
 
 def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> dict[str, Any]:
@@ -470,12 +532,18 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
         return out
     true_cells = dataclasses.replace(cells, att=np.where(exact, truth, 0.0))
     min_e, max_e = _event_window(ctx.config.did)
-    for name, estimated in result.aggregates.items():
+    for name in result.aggregates:
         true_value = aggregate(true_cells, name, min_e=min_e, max_e=max_e).overall_estimate
-        half = estimated.to_frame().iloc[-1]
         out[f"did.{name}.true"] = true_value
-        out[f"did.{name}.bias"] = estimated.overall_estimate - true_value
-        out[f"did.{name}.covered"] = float(half["ci_low"] <= true_value <= half["ci_high"])
+        for prefix, aggregates in (
+            ("did", result.aggregates),
+            ("did.dml_did", result.dml_aggregates),
+        ):
+            if name in aggregates:
+                overall = aggregates[name].to_frame().iloc[-1]
+                out[f"{prefix}.{name}.bias"] = overall["estimate"] - true_value
+                covered = overall["ci_low"] <= true_value <= overall["ci_high"]
+                out[f"{prefix}.{name}.covered"] = float(covered)
     if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
         out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
     true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)

@@ -139,9 +139,10 @@ def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
 EVENT_STUDY_PEERS = (
     ("event_study", "Sun-Abraham", "s", "#4C72B0", 0.18),
     ("twfe", "TWFE leads and lags", "D", "#55A868", -0.18),
+    ("dml_did", "DML DiD (cross-fitted ML nuisances)", "^", "#8172B2", 0.32),
 )
-"""Regression event studies drawn beside Callaway-Sant'Anna: (estimator, label, marker,
-colour, horizontal offset)."""
+"""Event studies drawn beside Callaway-Sant'Anna: (estimator, label, marker, colour,
+horizontal offset)."""
 
 
 def event_study(aggregates: pd.DataFrame) -> str | None:
@@ -255,7 +256,10 @@ def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -
 def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     """ATT(g, t) as a cohort x year heat map (``att_gt``): each cell's estimate, starred
     where its pointwise interval excludes zero; the reference cells of a universal base
-    period and the cells not estimated are blank."""
+    period and the cells not estimated are blank. Callaway-Sant'Anna's cells only (the
+    ``estimator`` column, when present)."""
+    if "estimator" in att_gt:
+        att_gt = att_gt[att_gt["estimator"] == "cs_did"]
     if att_gt.empty:
         return None
     plt = _pyplot()
