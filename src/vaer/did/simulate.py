@@ -17,6 +17,14 @@ Design (all parameters below are arguments):
   ``e = t - g``, ``tau(g, e) = (1 + 0.3 e)(1 + 0.25 k_g)`` (``k_g`` = 0, 1, 2, ... the
   cohort's rank) and ``eta_i ~ N(0, 1)`` independent of everything, so
   ``ATT(g, t) = tau(g, t - g)`` exactly; no anticipation.
+- ``pretrend_slope = lambda`` (default 0) breaks parallel trends with a known linear
+  violation: the untreated outcome of every firm of an adopting cohort gets
+  ``+ lambda (t - t_0)``. The event-study estimand against a reference period ``r``
+  (universal base ``g - 1``) is then ``ATT(e) + lambda (e - r)`` for every cohort, so the
+  violation ``delta(e) = lambda (e + 1)`` is linear: its second differences are 0 (it
+  lies in Rambachan and Roth's ``Delta^SD(M)`` for every ``M >= 0``) and its post-period
+  changes equal the pre-period ones (``Delta^RM(Mbar)`` for ``Mbar >= 1``)
+  (:meth:`StaggeredTruth.violation`). ``ATT(g, t)`` itself is unchanged.
 - ``unbalanced=True``: a firm enters at a random period (with probability 0.3, else at
   the first) and exits at a random later period (with probability 0.3, else stays),
   independently of everything else (missing completely at random), keeping >= 2 periods.
@@ -48,6 +56,13 @@ class StaggeredTruth:
         Panel periods.
     cohort_share : dict
         Population share ``P(G = g)`` of each cohort (0 = never treated).
+    mean_development : dict
+        ``E[z | G = g]`` of each cohort.
+    trend : float
+        Strength of the covariate-specific trend.
+    pretrend_slope : float
+        Slope of the treated cohorts' untreated path (0: parallel trends hold given the
+        covariates).
     """
 
     cohorts: tuple[int, ...]
@@ -55,6 +70,13 @@ class StaggeredTruth:
     cohort_share: dict[int, float]
     mean_development: dict[int, float]
     trend: float
+    pretrend_slope: float = 0.0
+
+    def violation(self, event_time: int) -> float:
+        """The parallel-trends violation ``pretrend_slope * (event_time + 1)`` of an
+        event-time estimate against the reference period ``-1`` (universal base, no
+        anticipation), the same for every cohort."""
+        return self.pretrend_slope * (event_time + 1)
 
     def unconditional_pre_att(self, event_time: int) -> float:
         """Expected pre-period event-time ATT (varying base) *without* covariate adjustment.
@@ -129,6 +151,7 @@ def simulate_staggered(
     adoption_shift: float = -0.5,
     adoption_slope: float = 0.8,
     unbalanced: bool = False,
+    pretrend_slope: float = 0.0,
     random_state: int | np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, StaggeredTruth]:
     """Simulate the staggered panel described in the module docstring.
@@ -148,6 +171,9 @@ def simulate_staggered(
         Intercept and slope of the adoption log-odds in city development.
     unbalanced : bool
         Random entry and exit (missing completely at random).
+    pretrend_slope : float
+        Slope per period added to the untreated outcome of the adopting cohorts' firms (a
+        known linear violation of parallel trends; 0 keeps them parallel).
     random_state : int, numpy.random.Generator or None
         Seed.
 
@@ -185,6 +211,8 @@ def simulate_staggered(
         + shock[city]
         + rng.normal(scale=noise_sd, size=(n_units, n_t))
     )
+    if pretrend_slope != 0.0:  # no arithmetic at 0: the default panel stays bit-identical
+        y0 = y0 + pretrend_slope * t_rel[None, :] * (g > 0)[:, None]
     rank = np.array([cohorts.index(c) if c > 0 else 0 for c in g])
     e = year[None, :] - g[:, None]
     treated = (g[:, None] > 0) & (e >= 0)
@@ -219,5 +247,6 @@ def simulate_staggered(
         cohort_share={0: p_never, **{c: p_cohort for c in cohorts}},
         mean_development={0: z_never, **{c: z_cohort for c in cohorts}},
         trend=float(trend),
+        pretrend_slope=float(pretrend_slope),
     )
     return frame, truth
