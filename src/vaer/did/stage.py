@@ -24,6 +24,7 @@ from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, att_gt
 from vaer.did.bacon import BaconResult, bacon_decomposition
 from vaer.did.dml_did import dml_att_gt
+from vaer.did.honest import HonestResult, event_study_inputs, honest_did
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
@@ -124,6 +125,8 @@ class DidResult:
         Its aggregations (empty without ``dml_did``).
     dml_withheld : str or None
         Why ``dml_did``'s intervals are not printed, else None.
+    honest : HonestResult or None
+        Rambachan-Roth robust intervals of the event study (``did.honest.enabled``).
     """
 
     att_gt: ATTGTResult
@@ -143,6 +146,7 @@ class DidResult:
     dml: ATTGTResult | None = None
     dml_aggregates: dict[str, AggregateResult] = field(default_factory=dict)
     dml_withheld: str | None = None
+    honest: HonestResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
@@ -213,7 +217,18 @@ class DidResult:
             tables["bacon"] = self.bacon.table
         if pretrend is not None:
             tables["pretrend"] = _labelled(pretrend, self.outcome)
+        tables.update(self._honest_tables())
         return tables
+
+    def _honest_tables(self) -> dict[str, pd.DataFrame]:
+        """``honest_did`` (robust intervals by method, bound and target, the ``original``
+        rows the usual ones) and ``honest_did_breakdown``, when run."""
+        if self.honest is None:
+            return {}
+        out = {"honest_did": self.honest.table.assign(outcome=self.outcome)}
+        if not self.honest.breakdown.empty:
+            out["honest_did_breakdown"] = self.honest.breakdown.assign(outcome=self.outcome)
+        return out
 
     def metrics(self) -> dict[str, float]:
         """Overall aggregates with SEs, the pre-trend p-value and the sample counts."""
@@ -240,6 +255,10 @@ class DidResult:
             out["did.bacon.forbidden_weight"] = self.bacon.forbidden_weight
             out["did.bacon.twfe_balanced"] = self.bacon.twfe
             out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
+        if self.honest is not None:
+            for row in self.honest.breakdown.itertuples():
+                target = "average" if row.target == "average" else f"e{int(row.event_time)}"
+                out[f"did.honest.breakdown.{row.method}.{target}"] = float(row.breakdown)
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:
@@ -393,6 +412,8 @@ def did_stage(ctx: RunContext) -> DidResult:
     regressions = _regressions(ctx, sample, config)
     if DML_ESTIMATOR in config.estimators:
         regressions.update(_dml(ctx, sample, config, n_boot))
+    honest, honest_notes = honest_stage(ctx, sample, cells, config)
+    regressions["notes"] += honest_notes
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
         dropped=dropped, notes=notes + regressions.pop("notes"),
@@ -400,7 +421,7 @@ def did_stage(ctx: RunContext) -> DidResult:
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
         regressions_withheld=None if config.unvalidated_inference else REGRESSIONS_WITHHELD,
-        **regressions,
+        honest=honest, **regressions,
     )  # fmt: skip
 
 
@@ -429,6 +450,44 @@ def _dml(ctx: RunContext, sample: pd.DataFrame, config: DidConfig, n_boot: int) 
     }  # fmt: skip
     withheld = None if config.unvalidated_inference else DML_WITHHELD
     return {"dml": cells, "dml_aggregates": aggregates, "dml_withheld": withheld}
+
+
+def honest_stage(
+    ctx: RunContext, sample: pd.DataFrame, cells: ATTGTResult, config: DidConfig
+) -> tuple[HonestResult | None, tuple[str, ...]]:
+    """Rambachan-Roth intervals of the event study (``did.honest``) and notes.
+
+    A varying base period's pre-period estimates are one-year changes, so the event study
+    is re-estimated with a universal base (the post-period cells are the same); skipped,
+    with a note, when it has fewer than two pre-period event times.
+    """
+    honest = config.honest
+    if not honest.enabled:
+        return None, ()
+    if cells.base_period_rule != "universal":
+        ctx.progress("DiD: ATT(g,t) with a universal base period for honest DiD")
+        cells = att_gt(
+            sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
+            covariates=list(config.covariates) or None, method=config.method,
+            control_group=config.control_group, anticipation=config.anticipation,
+            base_period="universal", alpha=config.alpha, inference=config.inference,
+        )  # fmt: skip
+    min_e, max_e = _event_window(config)
+    study = event_study_inputs(cells, min_e=min_e, max_e=max_e)
+    n_pre = int(np.sum(study.event_times < study.reference))
+    if n_pre < 2:
+        return None, (
+            f"honest DiD skipped: the event study has {n_pre} pre-period event time(s) "
+            f"before the reference year {study.reference}; relative magnitudes and "
+            "smoothness bounds need >= 2 (lower did.min_e or did.first_year)",
+        )
+    ctx.progress(f"DiD: honest DiD ({', '.join(honest.methods)})")
+    result = honest_did(
+        study.beta, study.sigma, study.event_times, reference=study.reference,
+        methods=honest.methods, mbar=honest.mbar, m=honest.m, average=honest.average,
+        alpha=config.alpha, breakdown=honest.breakdown, random_state=ctx.seed,
+    )  # fmt: skip
+    return result, ()
 
 
 def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> dict[str, Any]:

@@ -290,3 +290,57 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     fig.colorbar(image, ax=ax, label="ATT")
     fig.tight_layout()
     return _svg(fig)
+
+
+HONEST_TITLES = {
+    "relative_magnitude": (
+        "Relative magnitudes",
+        "Mbar (post-period trend changes / largest pre-period one)",
+    ),
+    "smoothness": ("Smoothness", "M (bound on the trend's second differences)"),
+}
+
+
+def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> str | None:
+    """Rambachan-Roth robust intervals against the bound (``honest_did``), one panel per
+    method, for the average post-period effect (or the first post event time): the usual
+    interval (exact parallel trends) at the left, the robust ones at each bound, and the
+    breakdown value (``honest_did_breakdown``) dashed."""
+    if table.empty:
+        return None
+    target = "average" if (table["target"] == "average").any() else str(table["target"].iloc[0])
+    rows = table[table["target"] == target]
+    methods = [m for m in HONEST_TITLES if (rows["method"] == m).any()]
+    if not methods:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.4 * len(methods), 3.4), squeeze=False)
+    original = rows[rows["method"] == "original"]
+    for ax, method in zip(axes[0], methods, strict=True):
+        robust = rows[rows["method"] == method].sort_values("bound")
+        bound = robust["bound"].to_numpy(float)
+        step = float(np.min(np.diff(bound))) if len(bound) > 1 else max(float(bound[0]), 1.0)
+        low, high = robust["ci_low"].to_numpy(float), robust["ci_high"].to_numpy(float)
+        finite = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)], [0.0]])
+        span = float(np.ptp(finite)) or 1.0
+        floor, ceiling = finite.min() - 0.1 * span, finite.max() + 0.1 * span
+        low, high = np.clip(low, floor, ceiling), np.clip(high, floor, ceiling)
+        ax.vlines(bound, low, high, color="#4C72B0", lw=2.5, label="robust CI")
+        if len(original):
+            x0 = float(bound.min()) - 0.6 * step
+            ax.vlines(x0, original["ci_low"], original["ci_high"], color="#C44E52", lw=2.5,
+                      label="original CI (parallel trends)")  # fmt: skip
+        if breakdown is not None and not breakdown.empty:
+            hit = breakdown[(breakdown["method"] == method) & (breakdown["target"] == target)]
+            if len(hit) and np.isfinite(float(hit["breakdown"].iloc[0])):
+                value = float(hit["breakdown"].iloc[0])
+                ax.axvline(value, color="k", ls="--", lw=0.9, label=f"breakdown ({value:.3g})")
+        ax.axhline(0.0, color="#8C8C8C", lw=0.8)
+        title, xlabel = HONEST_TITLES[method]
+        ax.set_title(f"{title}: {target.replace('e=', 'event time ')}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("effect")
+        ax.legend(frameon=False, fontsize=7.5)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)

@@ -52,6 +52,12 @@ def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | No
     return "\n".join(p for p in parts if p) or None
 
 
+def _honest_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    if "honest_did" not in tables:
+        return None
+    return figures.honest_did(tables["honest_did"], tables.get("honest_did_breakdown"))
+
+
 def _twfe_beside_cs(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """The overall ATT of Callaway-Sant'Anna (simple aggregation) and the TWFE coefficient,
     rows of ``did_aggregates``."""
@@ -239,6 +245,25 @@ SECTIONS: tuple[Section, ...] = (
         "synthetic panel, so they are withheld by default. The Goodman-Bacon (2021) "
         "decomposition uses the firms observed in every year (did_dropped counts the "
         "others).",
+    ),
+    Section(
+        "did_honest",
+        "Sensitivity of the event study to parallel-trends violations (honest DiD)",
+        ("honest_did_breakdown", "honest_did"),
+        _honest_figure,
+        caption="Robust 95% intervals (did.alpha) for the average post-adoption effect as "
+        "the allowed violation of parallel trends grows (blue), beside the usual interval "
+        "that assumes none (red). Relative magnitudes: the trend difference may change "
+        "after adoption by up to Mbar times its largest change before; smoothness: its "
+        "slope may change by up to M per year. The dashed line is the breakdown value, the "
+        "smallest bound at which the interval includes zero.",
+        note="Rambachan and Roth (2023), on the Callaway-Sant'Anna event study with a "
+        "universal base period and its city-clustered covariance: conditional-least-"
+        "favourable hybrid confidence sets (Andrews, Roth and Pakes) under relative "
+        "magnitudes, optimal fixed-length intervals (Armstrong and Kolesar) under "
+        "smoothness, as R HonestDiD computes them, with normal critical values. "
+        "honest_did has every post event time and their average; honest_did_breakdown "
+        "the breakdown value of each.",
     ),
     Section(
         "robustness",
