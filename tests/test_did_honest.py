@@ -199,16 +199,12 @@ def test_breakdown_values_are_where_the_interval_reaches_zero() -> None:
     result = honest_did(beta, sigma, times, mbar=(0.0, 1.0), m=(0.0, 0.1))
     for row in result.breakdown.itertuples():
         l_vec = np.eye(n_post)[int(row.event_time)] if row.target != "average" else np.full(2, 0.5)
-        ci = (
-            (lambda b: relative_magnitude_ci(beta, sigma, n_pre, l_vec, b))
-            if row.method == "relative_magnitude"
-            else (lambda b: smoothness_ci(beta, sigma, n_pre, l_vec, b))
-        )
+        ci = relative_magnitude_ci if row.method == "relative_magnitude" else smoothness_ci
         value = row.breakdown
         assert 0 < value < np.inf
-        low, high = ci(value)
+        low, high = ci(beta, sigma, n_pre, l_vec, value)
         assert low <= 0 <= high
-        low, high = ci(value * 0.97)  # below it (bisection to 1%), 0 is excluded
+        low, high = ci(beta, sigma, n_pre, l_vec, value * 0.97)  # bisection to 1%
         assert not low <= 0 <= high
 
 
@@ -258,8 +254,8 @@ def test_the_violation_only_adds_the_slope_to_the_adopting_cohorts() -> None:
 @pytest.mark.integration
 def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
-    from test_did_stage import did_config
 
+    from test_did_stage import did_config
     from vaer.config import validate_config
     from vaer.pipeline import run_experiment
 
