@@ -86,16 +86,19 @@ def _peer() -> None:
                 case["smoothness"].append({"l": l_vec.tolist(), "m": m, "ci": [low, high]})
             for mbar in case["mbar"]:
                 start = time.time()
-                accept = hd.computeConditionalCS_DeltaRM(
-                    beta, sigma, n_pre, n_post, l_vec=l_vec, Mbar=mbar,
-                    gridPoints=case["grid_points"], grid_lb=grid[0], grid_ub=grid[1],
-                )  # fmt: skip
-                kept = accept.loc[accept["accept"] > 0, "grid"]
-                ci = [float(kept.min()), float(kept.max())] if len(kept) else [None, None]
-                case["relative_magnitude"].append(
-                    {"l": l_vec.tolist(), "mbar": mbar, "grid": grid, "ci": ci}
-                )
-                print(case["name"], mbar, ci, f"{time.time() - start:.0f}s", flush=True)
+                entry = {"l": l_vec.tolist(), "mbar": mbar, "grid": grid, "ci": None}
+                try:
+                    accept = hd.computeConditionalCS_DeltaRM(
+                        beta, sigma, n_pre, n_post, l_vec=l_vec, Mbar=mbar,
+                        gridPoints=case["grid_points"], grid_lb=grid[0], grid_ub=grid[1],
+                    )  # fmt: skip
+                except Exception as exc:  # honestdid 0.1.1 fails on some targets
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
+                else:
+                    kept = accept.loc[accept["accept"] > 0, "grid"]
+                    entry["ci"] = [float(kept.min()), float(kept.max())] if len(kept) else None
+                case["relative_magnitude"].append(entry)
+                print(case["name"], mbar, entry, f"{time.time() - start:.0f}s", flush=True)
     data["peer"] = f"honestdid {hd.__version__ if hasattr(hd, '__version__') else '0.1.1'}"
     GOLDEN.write_text(json.dumps(data, indent=1))
     print(f"wrote {GOLDEN}")

@@ -123,25 +123,36 @@ def peer() -> dict:
 
 
 def test_smoothness_matches_honestdid(peer: dict) -> None:
-    """Tolerance 0.5% of the interval's length: the peer draws its folded-normal quantile
-    by simulation (1e6 draws, ~0.1% error) and searches its bias-variance frontier on a
-    100-point grid; vaer's are exact to 1e-9 and Brent's method."""
+    """Lengths agree to 0.5% and centres to 1% of the length. The peer draws its
+    folded-normal quantile by simulation (1e6 draws: ~0.1% of the length at M = 0, where
+    both are the same GLS extrapolation) and searches the bias-variance frontier on a
+    100-point grid, so where M > 0 it lands on a slightly longer interval (never shorter
+    here) centred on a nearby estimator: the half-length is flat near its minimum."""
     for case in peer["cases"]:
         beta, sigma = np.array(case["beta"]), np.array(case["sigma"])
         for row in case["smoothness"]:
             low, high = smoothness_ci(beta, sigma, case["n_pre"], np.array(row["l"]), row["m"])
-            tol = 0.005 * (row["ci"][1] - row["ci"][0])
-            assert low == pytest.approx(row["ci"][0], abs=tol), (case["name"], row)
-            assert high == pytest.approx(row["ci"][1], abs=tol), (case["name"], row)
+            peer_low, peer_high = row["ci"]
+            length = peer_high - peer_low
+            assert high - low == pytest.approx(length, rel=0.005), (case["name"], row)
+            assert high - low <= length * 1.0015, (case["name"], row)  # peer's MC error
+            centre = (low + high) / 2 - (peer_low + peer_high) / 2
+            assert abs(centre) <= 0.01 * length, (case["name"], row)
 
 
 def test_relative_magnitudes_match_honestdid_on_its_grid(peer: dict) -> None:
     """Same grid of null values as the peer (no refinement): the accepted range agrees to
     one grid step (a null value within Monte Carlo error of the least-favourable critical
-    value, 1,000 draws in the peer, may flip)."""
+    value, 1,000 draws in the peer, may flip). honestdid 0.1.1 raises a TypeError on some
+    targets with a nuisance parameter (``float()`` of a 2-d array in its LICQ branch);
+    those are stored as errors and skipped."""
+    compared = 0
     for case in peer["cases"]:
         beta, sigma = np.array(case["beta"]), np.array(case["sigma"])
         for row in case["relative_magnitude"]:
+            if row["ci"] is None:  # the peer failed here (its error is stored)
+                continue
+            compared += 1
             grid = tuple(row["grid"])
             step = (grid[1] - grid[0]) / (case["grid_points"] - 1)
             low, high = relative_magnitude_ci(
@@ -150,6 +161,7 @@ def test_relative_magnitudes_match_honestdid_on_its_grid(peer: dict) -> None:
             )  # fmt: skip
             assert low == pytest.approx(row["ci"][0], abs=step * 1.001), (case["name"], row)
             assert high == pytest.approx(row["ci"][1], abs=step * 1.001), (case["name"], row)
+    assert compared >= 6
 
 
 @pytest.fixture(scope="module")

@@ -361,7 +361,7 @@ class HonestResult:
 def honest_did(
     beta: np.ndarray,
     sigma: np.ndarray,
-    event_times: Sequence[int],
+    event_times: Sequence[int] | np.ndarray,
     *,
     reference: int = -1,
     methods: Sequence[str] = METHODS,

@@ -256,9 +256,13 @@ class DidResult:
             out["did.bacon.twfe_balanced"] = self.bacon.twfe
             out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
         if self.honest is not None:
-            for row in self.honest.breakdown.itertuples():
-                target = "average" if row.target == "average" else f"e{int(row.event_time)}"
-                out[f"did.honest.breakdown.{row.method}.{target}"] = float(row.breakdown)
+            frame = self.honest.breakdown
+            for method, target, event, value in zip(
+                frame["method"], frame["target"], frame["event_time"], frame["breakdown"],
+                strict=True,
+            ):  # fmt: skip
+                label = "average" if target == "average" else f"e{int(event)}"
+                out[f"did.honest.breakdown.{method}.{label}"] = float(value)
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:

@@ -261,7 +261,9 @@ SECTIONS: tuple[Section, ...] = (
         "universal base period and its city-clustered covariance: conditional-least-"
         "favourable hybrid confidence sets (Andrews, Roth and Pakes) under relative "
         "magnitudes, optimal fixed-length intervals (Armstrong and Kolesar) under "
-        "smoothness, as R HonestDiD computes them, with normal critical values. "
+        "smoothness, as R HonestDiD computes them, with normal critical values (the "
+        "original rows too, so they can be a little narrower than the small-cluster t "
+        "intervals of did_aggregates). "
         "honest_did has every post event time and their average; honest_did_breakdown "
         "the breakdown value of each.",
     ),
