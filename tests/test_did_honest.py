@@ -306,7 +306,7 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     )
     assert result.report_path is not None
     html = result.report_path.read_text(encoding="utf-8")
-    assert 'id="did_honest"' in html and "Relative magnitudes: average" in html
+    assert 'id="did-honest"' in html and "Relative magnitudes: average" in html
 
 
 def test_the_stage_skips_honest_did_with_one_pre_period() -> None:

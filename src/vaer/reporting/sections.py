@@ -247,7 +247,7 @@ SECTIONS: tuple[Section, ...] = (
         "others).",
     ),
     Section(
-        "did_honest",
+        "did-honest",
         "Sensitivity of the event study to parallel-trends violations (honest DiD)",
         ("honest_did_breakdown", "honest_did"),
         _honest_figure,
