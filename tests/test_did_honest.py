@@ -327,3 +327,22 @@ def test_the_stage_skips_honest_did_with_one_pre_period() -> None:
     assert result is None and "honest DiD skipped" in notes[0] and "1 pre-period" in notes[0]
     with pytest.raises(ValueError, match="must be >= 0"):
         DidConfig(honest={"enabled": True, "mbar": [-1.0]})
+
+
+def test_every_pre_period_change_can_be_the_largest() -> None:
+    """Delta^RM is the union over all T_pre pre-period changes (and signs) of the
+    polyhedra in which that change is the largest, as in R HonestDiD (``s`` in
+    ``-(T_pre - 1), ..., 0``); moderndid 0.2.0 loops over one change fewer (not the
+    earliest). The Mbar-row of each piece names its change."""
+    from vaer.did.honest import relative_magnitude_pieces
+
+    n_pre, n_post = 3, 2
+    pieces = relative_magnitude_pieces(n_pre, n_post, 1.0)
+    assert len(pieces) == 2 * n_pre
+    named = set()
+    for rows in pieces:
+        pre_part = rows[0, :n_pre]  # - Mbar * sign * (delta_{s+1} - delta_s), pre columns
+        named.add(tuple(np.abs(pre_part).round(12)))
+    # changes d_-2 - d_-3, d_-1 - d_-2 and d_0 - d_-1 (d_0 = 0 is not a column)
+    assert named == {(1.0, 1.0, 0.0), (0.0, 1.0, 1.0), (0.0, 0.0, 1.0)}
+    assert len(relative_magnitude_pieces(n_pre, n_post, 0.0)) == 1  # Mbar = 0: one set

@@ -111,7 +111,7 @@ def relative_magnitude_pieces(n_pre: int, n_post: int, mbar: float) -> list[np.n
             rows = np.vstack([post - bound, -post - bound])
             rows = np.delete(rows, n_pre, axis=1)
             rows = rows[np.any(np.abs(rows) > 1e-12, axis=1)]
-            pieces.setdefault(np.round(rows, 12).tobytes(), rows)
+            pieces.setdefault((np.round(rows, 12) + 0.0).tobytes(), rows)  # -0.0 -> 0.0
     return list(pieces.values())
 
 
