@@ -26,6 +26,7 @@ from vaer.did.bacon import BaconResult, bacon_decomposition
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
+from vaer.did.type_stage import DidTypesResult, did_types, did_types_truth_metrics
 
 ESTIMATOR = "cs_did"
 """The estimator column of the DiD tables (Callaway–Sant'Anna)."""
@@ -110,6 +111,8 @@ class DidResult:
         The Goodman-Bacon decomposition of the TWFE coefficient (balanced subpanel).
     event_study : EventStudyResult or None
         Sun-Abraham event-time effects (``did.estimators`` has ``event_study``).
+    types : DidTypesResult or None
+        ATT by firm type (:mod:`vaer.did.type_stage`); None without firm types.
     """
 
     att_gt: ATTGTResult
@@ -126,6 +129,7 @@ class DidResult:
     twfe_dynamic: EventStudyResult | None = None
     bacon: BaconResult | None = None
     event_study: EventStudyResult | None = None
+    types: DidTypesResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
@@ -184,6 +188,8 @@ class DidResult:
             tables["bacon"] = self.bacon.table
         if pretrend is not None:
             tables["pretrend"] = _labelled(pretrend, self.outcome)
+        if self.types is not None:
+            tables.update(self.types.tables(self.outcome))
         return tables
 
     def metrics(self) -> dict[str, float]:
@@ -207,6 +213,8 @@ class DidResult:
             out["did.bacon.forbidden_weight"] = self.bacon.forbidden_weight
             out["did.bacon.twfe_balanced"] = self.bacon.twfe
             out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
+        if self.types is not None:
+            out.update(self.types.metrics())
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:
@@ -358,9 +366,11 @@ def did_stage(ctx: RunContext) -> DidResult:
     except ValueError as exc:
         pretrend, notes = None, (f"no pre-trend test: {exc}",)
     regressions = _regressions(ctx, sample, config)
+    types = did_types(ctx, sample, panel.frame, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
-        dropped=dropped, notes=notes + regressions.pop("notes"),
+        dropped=dropped, notes=notes + regressions.pop("notes") + (types.notes if types else ()),
+        types=types,
         sample=sample[["unit", "year", "cohort"]],
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
@@ -476,6 +486,8 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
         out[f"did.{name}.true"] = true_value
         out[f"did.{name}.bias"] = estimated.overall_estimate - true_value
         out[f"did.{name}.covered"] = float(half["ci_low"] <= true_value <= half["ci_high"])
+    if result.types is not None:
+        out.update(did_types_truth_metrics(result.types, result.sample, pilot.effect, min_e, max_e))
     if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
         out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
     true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)
