@@ -312,6 +312,9 @@ def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> 
             ax = axes[row, col]
             if col >= len(levels[dimension]):
                 ax.set_visible(False)
+                if row > 0:  # the panel above carries the x axis of this column
+                    axes[row - 1, col].tick_params(labelbottom=True)
+                    axes[row - 1, col].set_xlabel("years since adoption", fontsize=8)
                 continue
             level = levels[dimension][col]
             rows = dynamic[
