@@ -272,6 +272,9 @@ def test_errors(typed: tuple[pd.DataFrame, object]) -> None:
     with pytest.raises(ValueError, match="has no row for 1 units"):
         types = frame.drop_duplicates("firm").set_index("firm")[["firm_type"]].iloc[1:]
         att_gt_by_type(frame, **ROLES, types=types)
+    with pytest.raises(ValueError, match="duplicate unit ids"):
+        types = frame.set_index("firm")[["firm_type"]]
+        att_gt_by_type(frame, **ROLES, types=types)
     result = att_gt_by_type(frame, **ROLES, types=["firm_type"])["firm_type"]
     with pytest.raises(ValueError, match="`n_draws` must be an int >= 20"):
         type_frames(result, n_draws=5)

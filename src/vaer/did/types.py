@@ -91,6 +91,8 @@ def _type_labels(
                 f"`types` has no row for {len(missing)} units (e.g. {missing[0]!r}); index it "
                 "by unit id with one row per unit"
             )
+        if not types.index.is_unique:
+            raise ValueError("`types` has duplicate unit ids in its index; one row per unit")
         frame = types.loc[panel.unit_ids]
     else:
         if data is None or not isinstance(unit, str) or not isinstance(period, str):
