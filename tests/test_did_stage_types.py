@@ -59,6 +59,7 @@ def test_a_did_run_writes_the_att_by_firm_type(tmp_path: Path) -> None:
     html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""
     assert 'id="did_types"' in html and "Event study by firm type" in html
     assert "Are the effects equal across firm types?" in html
+    assert "Overall effect by firm type" in html
 
 
 @pytest.fixture(scope="module")

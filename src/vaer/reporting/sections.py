@@ -58,6 +58,17 @@ def _did_types_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> st
     return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"))
 
 
+def _did_type_overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Each level's overall simple and event-study ATT, rows of ``did_types``."""
+    types = tables.get("did_types")
+    if types is None or types.empty:
+        return None
+    rows = types[types["overall"].astype(bool) & types["aggregation"].isin(["simple", "dynamic"])]
+    columns = ["dimension", "level", "aggregation", "estimate", "se", "ci_low", "ci_high",
+               "p_adj", "n"]  # fmt: skip
+    return rows[columns].sort_values(["dimension", "aggregation", "level"], kind="stable")
+
+
 def _did_type_equality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """The equality tests of the levels' overall ATTs, rows of ``did_type_tests``."""
     tests = tables.get("did_type_tests")
@@ -265,6 +276,12 @@ SECTIONS: tuple[Section, ...] = (
         "common scale; bars are pointwise intervals where printed. Each row quotes the test "
         "that the levels' overall event-study effects are equal.",
         views=(
+            (
+                "did_type_overall",
+                "Overall effect by firm type (simple and event-study aggregations; rows of "
+                "tables/did_types.csv)",
+                _did_type_overall,
+            ),
             (
                 "did_type_equality",
                 "Are the effects equal across firm types? (overall aggregates; rows of "
