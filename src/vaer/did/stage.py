@@ -27,6 +27,7 @@ from vaer.did.dml_did import dml_att_gt
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
+from vaer.did.type_stage import DidTypesResult, did_types, did_types_truth_metrics
 from vaer.estimators.learners import make_classifier, make_regressor
 
 ESTIMATOR = "cs_did"
@@ -124,6 +125,8 @@ class DidResult:
         Its aggregations (empty without ``dml_did``).
     dml_withheld : str or None
         Why ``dml_did``'s intervals are not printed, else None.
+    types : DidTypesResult or None
+        ATT by firm type (:mod:`vaer.did.type_stage`); None without firm types.
     """
 
     att_gt: ATTGTResult
@@ -143,6 +146,7 @@ class DidResult:
     dml: ATTGTResult | None = None
     dml_aggregates: dict[str, AggregateResult] = field(default_factory=dict)
     dml_withheld: str | None = None
+    types: DidTypesResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
@@ -213,6 +217,8 @@ class DidResult:
             tables["bacon"] = self.bacon.table
         if pretrend is not None:
             tables["pretrend"] = _labelled(pretrend, self.outcome)
+        if self.types is not None:
+            tables.update(self.types.tables(self.outcome))
         return tables
 
     def metrics(self) -> dict[str, float]:
@@ -240,6 +246,8 @@ class DidResult:
             out["did.bacon.forbidden_weight"] = self.bacon.forbidden_weight
             out["did.bacon.twfe_balanced"] = self.bacon.twfe
             out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
+        if self.types is not None:
+            out.update(self.types.metrics())
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:
@@ -393,9 +401,11 @@ def did_stage(ctx: RunContext) -> DidResult:
     regressions = _regressions(ctx, sample, config)
     if DML_ESTIMATOR in config.estimators:
         regressions.update(_dml(ctx, sample, config, n_boot))
+    types = did_types(ctx, sample, panel.frame, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
-        dropped=dropped, notes=notes + regressions.pop("notes"),
+        dropped=dropped, notes=notes + regressions.pop("notes") + (types.notes if types else ()),
+        types=types,
         sample=sample[["unit", "year", "cohort"]],
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
@@ -544,6 +554,8 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
                 out[f"{prefix}.{name}.bias"] = overall["estimate"] - true_value
                 covered = overall["ci_low"] <= true_value <= overall["ci_high"]
                 out[f"{prefix}.{name}.covered"] = float(covered)
+    if result.types is not None:
+        out.update(did_types_truth_metrics(result.types, result.sample, pilot.effect, min_e, max_e))
     if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
         out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
     true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)

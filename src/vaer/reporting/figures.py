@@ -290,3 +290,82 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     fig.colorbar(image, ax=ax, label="ATT")
     fig.tight_layout()
     return _svg(fig)
+
+
+def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> str | None:
+    """The event study by firm type (``did_types``): one row of small multiples per
+    dimension, one panel per level, each with the level's ATT by years since adoption and
+    its pointwise intervals (where printed), drawn as :func:`event_study` draws the overall
+    path, on a common y axis; each row's first panel quotes the equality test of the levels'
+    overall event-study ATTs (``did_type_tests``) when given."""
+    dynamic = types[(types["aggregation"] == "dynamic") & ~types["overall"].astype(bool)]
+    if dynamic.empty:
+        return None
+    plt = _pyplot()
+    dimensions = list(dict.fromkeys(dynamic["dimension"].astype(str)))
+    levels = {d: sorted(set(dynamic.loc[dynamic["dimension"] == d, "level"].astype(str)))
+              for d in dimensions}  # fmt: skip
+    n_cols = max(len(v) for v in levels.values())
+    fig, axes = plt.subplots(
+        len(dimensions), n_cols, figsize=(2.6 * n_cols + 0.6, 2.1 * len(dimensions) + 0.4),
+        squeeze=False, sharex=True, sharey=True,
+    )  # fmt: skip
+    intervals = bool(dynamic["ci_low"].notna().any())
+    for row, dimension in enumerate(dimensions):
+        for col in range(n_cols):
+            ax = axes[row, col]
+            if col >= len(levels[dimension]):
+                ax.set_visible(False)
+                if row > 0:  # the panel above carries the x axis of this column
+                    axes[row - 1, col].tick_params(labelbottom=True)
+                    axes[row - 1, col].set_xlabel("years since adoption", fontsize=8)
+                continue
+            level = levels[dimension][col]
+            rows = dynamic[
+                (dynamic["dimension"] == dimension) & (dynamic["level"].astype(str) == level)
+            ].sort_values("key")
+            e = rows["key"].to_numpy(float)
+            estimate = rows["estimate"].to_numpy(float)
+            err = np.vstack(
+                [estimate - rows["ci_low"].to_numpy(float),
+                 rows["ci_high"].to_numpy(float) - estimate]
+            )  # fmt: skip
+            for mask, colour in ((e < 0, "#8C8C8C"), (e >= 0, "#C44E52")):
+                ax.errorbar(e[mask], estimate[mask], yerr=err[:, mask] if intervals else None,
+                            fmt="o", ms=3.5, color=colour, capsize=2, lw=0.9)  # fmt: skip
+            ax.axhline(0.0, color="k", lw=0.7)
+            ax.axvline(-0.5, color="k", lw=0.7, ls="--")
+            n = rows["n"].iloc[0] if "n" in rows and len(rows) else None
+            ax.set_title(f"{dimension} = {level}" + (f" ({int(n):,} firms)" if n else ""),
+                         fontsize=8)  # fmt: skip
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=7)
+            if col == 0:
+                ax.set_ylabel("ATT", fontsize=8)
+                quoted = _equality_quote(tests, dimension)
+                if quoted:
+                    ax.text(0.02, 0.97, quoted, transform=ax.transAxes, fontsize=6.5,
+                            va="top", ha="left")  # fmt: skip
+            if row == len(dimensions) - 1:
+                ax.set_xlabel("years since adoption", fontsize=8)
+    outcome = str(dynamic["outcome"].iloc[0]) if "outcome" in dynamic else "outcome"
+    fig.suptitle(
+        f"Event study by firm type (Callaway-Sant'Anna, ATT on {outcome})"
+        + ("" if intervals else ": point estimates; intervals withheld (see the table)"),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _equality_quote(tests: pd.DataFrame | None, dimension: str) -> str | None:
+    """``equal by type: p = 0.012`` for the dynamic overall equality test of a dimension."""
+    if tests is None or tests.empty or "key" not in tests:
+        return None
+    rows = tests[
+        (tests["dimension"] == dimension) & (tests["test"] == "equality")
+        & (tests["aggregation"] == "dynamic") & tests["key"].isna()
+    ]  # fmt: skip
+    if rows.empty or not np.isfinite(float(rows["p_value"].iloc[0])):
+        return None
+    return f"levels equal (overall): p = {float(rows['p_value'].iloc[0]):.3g}"

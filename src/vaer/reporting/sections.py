@@ -52,6 +52,32 @@ def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | No
     return "\n".join(p for p in parts if p) or None
 
 
+def _did_types_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+    if "did_types" not in tables:
+        return None
+    return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"))
+
+
+def _did_type_overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Each level's overall simple and event-study ATT, rows of ``did_types``."""
+    types = tables.get("did_types")
+    if types is None or types.empty:
+        return None
+    rows = types[types["overall"].astype(bool) & types["aggregation"].isin(["simple", "dynamic"])]
+    columns = ["dimension", "level", "aggregation", "estimate", "se", "ci_low", "ci_high",
+               "p_adj", "n"]  # fmt: skip
+    return rows[columns].sort_values(["dimension", "aggregation", "level"], kind="stable")
+
+
+def _did_type_equality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The equality tests of the levels' overall ATTs, rows of ``did_type_tests``."""
+    tests = tables.get("did_type_tests")
+    if tests is None or tests.empty:
+        return None
+    rows = tests[(tests["test"] == "equality") & tests["key"].isna()]
+    return rows[["dimension", "aggregation", "contrast", "statistic", "df", "df_den", "p_value"]]
+
+
 def _twfe_beside_cs(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """The overall ATT of Callaway-Sant'Anna (simple aggregation) and the TWFE coefficient,
     rows of ``did_aggregates``."""
@@ -239,6 +265,40 @@ SECTIONS: tuple[Section, ...] = (
         "synthetic panel, so they are withheld by default. The Goodman-Bacon (2021) "
         "decomposition uses the firms observed in every year (did_dropped counts the "
         "others).",
+    ),
+    Section(
+        "did-types",
+        "Effects of the policy by firm type (staggered difference-in-differences)",
+        ("did_types", "did_type_tests"),
+        _did_types_figure,
+        caption="Average effect on the treated firms of each firm type by years since their "
+        "city adopted the policy (Callaway-Sant'Anna by type), one panel per type level on a "
+        "common scale; bars are pointwise intervals where printed. Each row quotes the test "
+        "that the levels' overall event-study effects are equal.",
+        views=(
+            (
+                "did_type_overall",
+                "Overall effect by firm type (simple and event-study aggregations; rows of "
+                "tables/did_types.csv)",
+                _did_type_overall,
+            ),
+            (
+                "did_type_equality",
+                "Are the effects equal across firm types? (overall aggregates; rows of "
+                "tables/did_type_tests.csv)",
+                _did_type_equality,
+            ),
+        ),
+        note="For each firm-type dimension and level, ATT(g, t) of that level's firms: the "
+        "level's mean of the doubly robust DiD terms, each arm normalised within the level, "
+        "with the level's comparison firms reweighted by nuisance models that include the "
+        "type (so a type's untreated trend is compared with its own type's); aggregated "
+        "like the overall ATT with the level's own cohort sizes. Standard errors as for the "
+        "overall ATT (city-clustered influence functions, CR2 by arm within the level, "
+        "Satterthwaite t). p_adj is Holm over the levels of a dimension, p_romano_wolf "
+        "Romano-Wolf, the band holds for all levels at once. did_type_tests: per aggregation "
+        "and key, the Wald F test that the levels are equal (Hotelling scaling with "
+        "small-cluster degrees of freedom) and every pairwise difference.",
     ),
     Section(
         "robustness",
