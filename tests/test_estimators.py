@@ -171,7 +171,7 @@ def test_every_kind_gives_finite_effects_scores_and_named_estimands(all_kinds: A
     assert len(table) == len(ALL_KINDS)
     assert set(table["se_type"]) == {"cluster-robust (DR scores)"}
     binary = table[table["estimator"].isin(["dr_learner", "forest_dr_learner"])]
-    assert binary["estimand"].str.contains("high vs low VA").all()
+    assert binary["estimand"].str.contains("high vs low the treatment").all()
     cate = result.cate_frame()
     assert set(cate["estimator"]) == set(ALL_KINDS)
     # forests write per-firm intervals only when asked (per_firm_intervals); linear final

@@ -134,7 +134,9 @@ def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
         plan = _load_sweep(experiment, set_)
         out.print(f"ok: sweep of {len(plan.variants)} valid variants")
     try:
-        loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+        loaded = load_study_data(
+            config.data, config.roles, config.measures, seed=config.seed, labels=config.labels
+        )
     except (DataValidationError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     summary = loaded.summary(config.roles)

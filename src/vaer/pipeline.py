@@ -31,6 +31,7 @@ from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
+from vaer.reporting.labels import ReportLabels
 from vaer.robustness import RobustnessResult
 from vaer.runlog import RunLog
 from vaer.stages import STAGES
@@ -222,6 +223,7 @@ def _write_report(
             "run_name": run.run_name,
             "seed": config.seed,
             "roles": config.roles.model_dump(mode="json"),
+            "labels": ctx.study.role_labels(config.roles),
             "data": ctx.study.summary(config.roles),
             "config_yaml": dump_config(config),
             "truth_rows": _truth_rows(truth, labels) if truth else None,
@@ -240,8 +242,9 @@ def _log_outputs(
     """Tables, figures, the report folder and the CATE model; returns the model's URI."""
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    labels = ReportLabels.from_meta(bundle.meta)
     (figures / "cate_histogram.svg").write_text(
-        cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
+        cate_histogram(bundle.tables["cate"], bundle.tables["ate"], labels), encoding="utf-8"
     )
     for name, table in bundle.tables.items():
         run.log_table(table, name)
@@ -321,7 +324,9 @@ def run_experiment(
     with _open_run(config, run_name, origin, tags, parent_run_id) as run:
         _log_config(run, config, experiment_file)  # before the data: a failed run keeps it
         with clock.stage("data", "loading and validating data"):
-            study = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+            study = load_study_data(
+                config.data, config.roles, config.measures, seed=config.seed, labels=config.labels
+            )
             data = build_analysis_data(study.frame, config.roles)
         _log_data(run, config, study)
         backend = backend or get_backend(config.compute, n_units=data.n)
