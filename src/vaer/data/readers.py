@@ -68,8 +68,8 @@ def read_frame(path: Path | str, *, encoding: str | None = None) -> pd.DataFrame
 def _read_stata(path: Path) -> pd.DataFrame:
     """A ``.dta`` file with its variable labels and its extended missing values counted
     per column (both in ``attrs``)."""
-    with pd.read_stata(path, iterator=True) as reader:
-        frame = reader.read()
+    frame = pd.read_stata(path)
+    with pd.read_stata(path, iterator=True) as reader:  # the header: variable labels
         labels = {str(k): str(v).strip() for k, v in reader.variable_labels().items()}
     labels = {k: v for k, v in labels.items() if v}
     if labels:

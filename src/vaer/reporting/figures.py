@@ -37,10 +37,12 @@ def cate_histogram(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = list(dict.fromkeys(cate["estimator"]))
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.0), squeeze=False)
+    estimators = list(dict.fromkeys(cate["estimator"]))
+    fig, axes = plt.subplots(
+        1, len(estimators), figsize=(4.2 * len(estimators), 3.0), squeeze=False
+    )
     dr = ate[ate["se_type"].str.contains("DR")].set_index("estimator")
-    for ax, label in zip(axes[0], labels, strict=True):
+    for ax, label in zip(axes[0], estimators, strict=True):
         values = cate.loc[cate["estimator"] == label, "tau_hat"].to_numpy()
         ax.hist(values, bins=40, color="#4C72B0", alpha=0.85)
         if label in dr.index:

@@ -65,6 +65,8 @@ class ReportLabels:
 
     def of(self, column: str) -> str:
         """The display label of ``column`` (a crossed dimension ``a x b`` by its parts)."""
+        if not isinstance(column, str):
+            return str(column)
         if column in self.columns:
             return self.columns[column]
         if CROSS in column:
