@@ -430,7 +430,7 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert len(cate) == 3 * 600 and {"tau_hat", "se", "estimand"} <= set(cate.columns)
     assert run.report_path is not None
     html = run.report_path.read_text(encoding="utf-8")
-    assert "Tuning on cluster-grouped splits" in html and "high vs low VA" in html
+    assert "Tuning on cluster-grouped splits" in html and "high vs low va_index" in html
     # tuning is logged as a nested step: a finished child run holding its table and metrics
     from mlflow.tracking import MlflowClient
 

@@ -94,7 +94,13 @@ def dta_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         run_id = re.search(r"MLflow run id: (\w+)", output)
         assert run_id is not None, output
         (report,) = Path("reports").glob("*/report.html")
-        yield {"folder": folder, "uri": uri, "run_id": run_id.group(1), "report": report.parent}
+        yield {
+            "folder": folder,
+            "uri": uri,
+            "run_id": run_id.group(1),
+            "report": report.parent,
+            "console": "".join(output.split()),
+        }
     finally:
         os.chdir(before)
 
@@ -152,6 +158,8 @@ def test_value_and_variable_labels_reach_tables_and_report(dta_run: dict[str, An
     assert re.search(r"<td[^>]*>企业所有制</td>\s*<td[^>]*>国有</td>", html)
     for words in FIXED_WORDS:
         assert words not in html, words
+    assert "Averageeffectof虚拟集聚指数on出口韧性" in dta_run["console"]
+    assert "GATEsequalacross企业所有制" in dta_run["console"]
     latex = (dta_run["report"] / "latex" / "ate.tex").read_text(encoding="utf-8")
     assert "Average effect of 虚拟集聚指数 on 出口韧性" in latex
 
@@ -187,7 +195,7 @@ def _config(**changes: Any) -> dict[str, Any]:
             r"'va_index' is the treatment",
         ),
         ({"ownership": {"values": {1: "a", 2: "a"}}}, r"1 and 2 have the same label 'a'"),
-        ({"ownership": {"values": {1: "a", "1.0": "b"}}}, r"keys 1 and '1.0' are the same"),
+        ({"ownership": {"values": {1: "a", 2: ""}}}, r"the labels of \['2'\] are empty"),
         ({"ownership": {"label": " "}}, r"`label` must be non-empty text"),
         ({"ownership": 3}, r"`labels.ownership` must be a display label"),
         ({"ownership": {"lable": "x"}}, r"lable"),
@@ -204,6 +212,9 @@ def test_value_keys_match_numbers_and_text() -> None:
     config = LabelsConfig.model_validate({"own": {"label": "O", "values": {1: "a", 2.0: "b"}}})
     assert config.value_labels() == {"own": {"1": "a", "2": "b"}}
     assert LabelsConfig.model_validate(config.model_dump(mode="json")) == config
+    # a later key for the same value wins (a --set override of a YAML number key)
+    later = LabelsConfig.model_validate({"own": {"values": {1: "a", "1": "b"}}})
+    assert later.value_labels() == {"own": {"1": "b"}}
 
 
 def test_labels_block_on_a_csv_makes_firm_types_and_display_labels(tmp_path: Path) -> None:
@@ -277,6 +288,7 @@ def test_report_labels_default_to_column_names() -> None:
     labels = _labels()
     assert labels.full("cigs") == "Cigarettes per day (cigs)"
     assert labels.of("sex x cigs") == "Sex x Cigarettes per day"
+    assert labels.of("sex=f") == "Sex=f" and labels.of("age=1") == "age=1"
     assert labels.rule("sex = f & cigs <= 3.5") == "Sex = f & Cigarettes per day <= 3.5"
 
 
@@ -315,3 +327,10 @@ def test_figures_and_latex_use_the_role_labels() -> None:
     for svg_or_tex in (svg, text, default):
         for words in FIXED_WORDS:
             assert words not in svg_or_tex
+
+
+def test_a_misspelt_key_in_the_labels_block_is_named_with_the_fix() -> None:
+    from vaer.config.loader import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"labels.ownership.lable: unknown key; did you mean"):
+        validate_config(_config(labels={"ownership": {"lable": "Ownership"}}))

@@ -102,9 +102,15 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             )
     except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
-    print_ate(result.estimation, config.roles.outcome)
+    labels = result.labels
+    roles = config.roles
+    print_ate(
+        result.estimation,
+        labels.get(roles.outcome, roles.outcome),
+        labels.get(roles.treatment, roles.treatment),
+    )
     if result.heterogeneity is not None:
-        print_heterogeneity(result.heterogeneity)
+        print_heterogeneity(result.heterogeneity, labels)
     if result.did is not None:
         print_did(result.did)
     if result.truth:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class RunResult:
         Seconds per stage.
     model_uri : str or None
         The logged CATE model (``models:/...``), when tracked.
+    labels : dict
+        Every role column -> its display label (the column name when it has none).
     """
 
     config: ExperimentConfig
@@ -81,6 +83,7 @@ class RunResult:
     truth: dict[str, float] | None
     timings: dict[str, float]
     model_uri: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def estimation(self) -> EstimationResult:
@@ -365,4 +368,5 @@ def run_experiment(
         truth=truth,
         timings=clock.seconds,
         model_uri=model_uri,
+        labels=study.role_labels(config.roles),
     )

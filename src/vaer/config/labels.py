@@ -64,16 +64,10 @@ class ColumnLabels(Section):
     @field_validator("values", mode="before")
     @classmethod
     def _keys(cls, values: Any) -> Any:
+        """Keys in :func:`value_key` form; of two keys for the same value (``1`` in the
+        file, ``"1"`` from ``--set``) the later one wins, as in YAML."""
         if not isinstance(values, Mapping):
             return values
-        keys: dict[str, Any] = {}
-        for key in values:
-            if value_key(key) in keys:
-                raise ValueError(
-                    f"`values`: keys {keys[value_key(key)]!r} and {key!r} are the same value; "
-                    "keep one"
-                )
-            keys[value_key(key)] = key
         return {value_key(k): v for k, v in values.items()}
 
     @field_validator("values")

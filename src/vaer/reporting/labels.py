@@ -64,13 +64,17 @@ class ReportLabels:
         )
 
     def of(self, column: str) -> str:
-        """The display label of ``column`` (a crossed dimension ``a x b`` by its parts)."""
+        """The display label of ``column``: a crossed dimension ``a x b`` by its parts, an
+        encoded level ``column=level`` (one-hot features) as ``label=level``."""
         if not isinstance(column, str):
             return str(column)
         if column in self.columns:
             return self.columns[column]
         if CROSS in column:
-            return CROSS.join(self.columns.get(part, part) for part in column.split(CROSS))
+            return CROSS.join(self.of(part) for part in column.split(CROSS))
+        name, equals, level = column.partition("=")
+        if equals and name in self.columns:
+            return f"{self.columns[name]}={level}"
         return column
 
     def full(self, column: str) -> str:

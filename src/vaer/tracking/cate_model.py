@@ -5,7 +5,7 @@ new firms (the same names and kinds as in the experiment's table; categorical le
 must be among those seen in fitting) and returns one row per firm with
 
 - ``tau_hat``: the estimated conditional effect :math:`\\hat\\tau(x)` of one more unit of
-  VA on the outcome,
+  the treatment on the outcome,
 - ``ci_low``, ``ci_high``: a pointwise ``1 - alpha`` confidence interval for the firm's
   effect where the estimator has one that is valid for it (the cluster forests:
   bootstrap of little bags over half-samples of clusters, Athey, Tibshirani and Wager,
@@ -52,7 +52,8 @@ REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy"
 
 
 class CateModel(PythonModel):
-    """Effects of VA with confidence intervals for new firms, from their raw columns.
+    """Effects of the treatment with confidence intervals for new firms, from their raw
+    columns.
 
     Parameters
     ----------
