@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.reporting.labels import ReportLabels
+
 
 def _svg(fig: object) -> str:
     import matplotlib.pyplot as plt
@@ -24,24 +26,30 @@ def _svg(fig: object) -> str:
     return text
 
 
-def cate_histogram(cate: pd.DataFrame, ate: pd.DataFrame) -> str:
-    """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked."""
+def cate_histogram(
+    cate: pd.DataFrame, ate: pd.DataFrame, labels: ReportLabels | None = None
+) -> str:
+    """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked;
+    the axis names the treatment and outcome by their labels."""
+    names = labels or ReportLabels()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = list(dict.fromkeys(cate["estimator"]))
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.0), squeeze=False)
+    estimators = list(dict.fromkeys(cate["estimator"]))
+    fig, axes = plt.subplots(
+        1, len(estimators), figsize=(4.2 * len(estimators), 3.0), squeeze=False
+    )
     dr = ate[ate["se_type"].str.contains("DR")].set_index("estimator")
-    for ax, label in zip(axes[0], labels, strict=True):
+    for ax, label in zip(axes[0], estimators, strict=True):
         values = cate.loc[cate["estimator"] == label, "tau_hat"].to_numpy()
         ax.hist(values, bins=40, color="#4C72B0", alpha=0.85)
         if label in dr.index:
             ax.axvline(float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label="ATE")
             ax.legend(frameon=False)
         ax.set_title(label)
-        ax.set_xlabel("effect of VA on resilience (tau_hat)")
+        ax.set_xlabel(f"effect of {names.treatment} on {names.outcome} (tau_hat)")
         ax.set_ylabel("firms")
         ax.grid(alpha=0.3)
         ax.set_xlim(*np.quantile(values, [0.001, 0.999]))
@@ -58,20 +66,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def treatment_overlap(treatment: pd.DataFrame) -> str:
+def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Treatment distribution and overlap: histogram of T, and T against its prediction.
 
-    The left panel is the distribution of the VA index; the right panel shows the
+    The left panel is the distribution of the treatment (named by its label); the right
+    panel shows the
     cross-fitted prediction E[T | X, W] against T (a 2-D histogram). Overlap for a
     continuous treatment means T still varies given the features: a cloud, not a line
     (Hirano and Imbens, 2004, on the generalised propensity score).
     """
+    name = f"{(labels or ReportLabels()).treatment} (treatment)"
     plt = _pyplot()
     t = treatment["treatment"].to_numpy(dtype=float)
     t_hat = treatment["t_hat"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2))
     axes[0].hist(t, bins=40, color="#4C72B0", alpha=0.85)
-    axes[0].set_xlabel("VA index (treatment)")
+    axes[0].set_xlabel(name)
     axes[0].set_ylabel("firms")
     axes[0].set_title("Treatment distribution")
     low, high = np.quantile(np.concatenate([t, t_hat]), [0.005, 0.995])
@@ -86,7 +96,7 @@ def treatment_overlap(treatment: pd.DataFrame) -> str:
     )
     axes[1].plot([low, high], [low, high], color="#C44E52", lw=1, ls="--")
     axes[1].set_xlabel("predicted treatment E[T | X, W] (cross-fitted)")
-    axes[1].set_ylabel("VA index (treatment)")
+    axes[1].set_ylabel(name)
     axes[1].set_title("Overlap: T given the features")
     for ax in axes:
         ax.grid(alpha=0.3)

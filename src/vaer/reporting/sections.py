@@ -16,22 +16,30 @@ from typing import Any
 import pandas as pd
 
 from vaer.reporting import figures
+from vaer.reporting.labels import ReportLabels
 from vaer.reporting.tables import DisplayTable, display_table
 
-Figure = Callable[[dict[str, pd.DataFrame], dict[str, Any]], str | None]
+Figure = Callable[[dict[str, pd.DataFrame], dict[str, Any], ReportLabels], str | None]
+"""A section's figure from the tables, the summary and the display labels."""
 
 
-def _treatment_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
-    return figures.treatment_overlap(tables["treatment"]) if "treatment" in tables else None
+def _treatment_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
+) -> str | None:
+    return figures.treatment_overlap(tables["treatment"], labels) if "treatment" in tables else None
 
 
-def _cate_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _cate_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
+) -> str | None:
     if "cate" in tables and "ate" in tables:
-        return figures.cate_histogram(tables["cate"], tables["ate"])
+        return figures.cate_histogram(tables["cate"], tables["ate"], labels)
     return None
 
 
-def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _channel_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     parts = []
     if "shap_channels" in tables:
         parts.append(figures.channel_shares(tables["shap_channels"]))
@@ -41,7 +49,9 @@ def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str 
     return "\n".join(parts) or None
 
 
-def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _did_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     parts = []
     if "did_aggregates" in tables:
         parts.append(figures.event_study(tables["did_aggregates"]))
@@ -146,7 +156,7 @@ SECTIONS: tuple[Section, ...] = (
         "Treatment distribution and overlap",
         ("treatment",),
         _treatment_figure,
-        caption="Left: the VA index across firms. Right: the VA index against its "
+        caption="Left: the treatment across firms. Right: the treatment against its "
         "cross-fitted prediction from the controls and modifiers (log counts); a wide cloud "
         "around the dashed line means the treatment varies among comparable firms.",
     ),
@@ -330,9 +340,11 @@ def _views(section: Section, tables: dict[str, pd.DataFrame]) -> list[DisplayTab
 
 
 def render_sections(
-    tables: dict[str, pd.DataFrame], summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame], summary: dict[str, Any], labels: ReportLabels | None = None
 ) -> list[RenderedSection]:
-    """The sections whose tables are present, in order, then "Other tables" if any."""
+    """The sections whose tables are present, in order, then "Other tables" if any
+    (figures name the treatment and outcome by ``labels``; default: generic names)."""
+    labels = labels or ReportLabels()
     rendered = []
     for section in SECTIONS:
         present = [name for name in section.tables if name in tables]
@@ -342,7 +354,7 @@ def render_sections(
             RenderedSection(
                 id=section.id,
                 title=section.title,
-                figure=section.figure(tables, summary) if section.figure else None,
+                figure=section.figure(tables, summary, labels) if section.figure else None,
                 caption=section.caption,
                 note=section.note,
                 tables=[*_views(section, tables)]
