@@ -62,7 +62,9 @@ def _did_figure(
     return "\n".join(p for p in parts if p) or None
 
 
-def _did_types_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _did_types_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     if "did_types" not in tables:
         return None
     return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"))
