@@ -37,8 +37,12 @@ ifeq ($(shell uname -m),x86_64)
 SAME_FLOATS := NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_CORETYPE=Haswell
 endif
 
+# two worker processes, each test module in one of them (module fixtures such as the Ray
+# cluster and the MLflow server start once; two Ray clusters at once hang ray.init)
+PYTEST_WORKERS ?= 2
+
 pytest: $(VENV)/.installed-dev
-	$(SAME_FLOATS) $(BIN)/pytest
+	$(SAME_FLOATS) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 golden: $(VENV)/.installed-dev
 	$(SAME_FLOATS) $(BIN)/python tests/golden_runs.py

@@ -149,11 +149,14 @@ def _rss_gib(pid: int) -> float:
     return 0.0
 
 
-def run_tool(tool: str, data: Path, folder: Path, cap_gib: float, limit_s: float) -> dict[str, Any]:
-    """Run ``tool`` in its own subprocess, killing it above ``cap_gib`` or after ``limit_s``."""
+def run_tool(
+    tool: str, data: Path, folder: Path, cap_gib: float, limit_s: float, script: str = __file__
+) -> dict[str, Any]:
+    """Run ``tool`` in its own subprocess (``script --worker tool``), killing it above
+    ``cap_gib`` or after ``limit_s``."""
     out = folder / f"{tool}.json"
     out.unlink(missing_ok=True)
-    command = [sys.executable, __file__, "--worker", tool, "--data", str(data), "--out", str(out)]
+    command = [sys.executable, script, "--worker", tool, "--data", str(data), "--out", str(out)]
     started = time.perf_counter()
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     seen, killed = 0.0, ""

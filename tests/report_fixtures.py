@@ -35,12 +35,17 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     """The did stage's tables, from vaer.did on a small simulated staggered panel."""
     from vaer.did import aggregate, att_gt, pretrend_test
     from vaer.did.bacon import bacon_decomposition
-    from vaer.did.simulate import simulate_staggered
+    from vaer.did.simulate import HETEROGENEOUS_TYPES, simulate_staggered
     from vaer.did.stage import DidResult
     from vaer.did.sunab import sun_abraham
     from vaer.did.twfe import twfe, twfe_event_study
+    from vaer.did.type_stage import DidTypesResult
+    from vaer.did.type_tables import type_frames
+    from vaer.did.types import att_gt_by_type
 
-    frame, _ = simulate_staggered(400, 20, random_state=random_state)
+    frame, _ = simulate_staggered(
+        400, 20, type_effects=HETEROGENEOUS_TYPES, random_state=random_state
+    )
     cells = att_gt(
         frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
         covariates=["x1", "x2"],
@@ -49,6 +54,10 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         name: aggregate(cells, name) for name in ("simple", "dynamic", "group", "calendar")
     }
     columns = {"unit": "firm", "period": "year", "cohort": "cohort", "outcome": "y"}
+    by_type = att_gt_by_type(
+        frame, cluster="city", types=["firm_type"], covariates=["x1", "x2"], **columns
+    )
+    levels, tests = type_frames(by_type["firm_type"], n_draws=200)
     result = DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend_test(aggregates["dynamic"]),
         outcome="y", dropped={"zero_exports": 3},
@@ -58,6 +67,7 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         bacon=bacon_decomposition(frame, **columns),
         event_study=sun_abraham(frame, cluster="city", **columns),
         honest=_honest(frame),
+        types=DidTypesResult(by_type, levels, tests),
     )  # fmt: skip
     return result.tables()
 
@@ -195,6 +205,7 @@ STAGES = (
     ("robustness", "sensitivity"),
     ("did_aggregates", "pretrend", "att_gt", "did_dropped", "bacon"),
     ("honest_did", "honest_did_breakdown"),
+    ("did_types", "did_type_tests"),
 )
 
 

@@ -171,7 +171,7 @@ def test_every_kind_gives_finite_effects_scores_and_named_estimands(all_kinds: A
     assert len(table) == len(ALL_KINDS)
     assert set(table["se_type"]) == {"cluster-robust (DR scores)"}
     binary = table[table["estimator"].isin(["dr_learner", "forest_dr_learner"])]
-    assert binary["estimand"].str.contains("high vs low VA").all()
+    assert binary["estimand"].str.contains("high vs low the treatment").all()
     cate = result.cate_frame()
     assert set(cate["estimator"]) == set(ALL_KINDS)
     # forests write per-firm intervals only when asked (per_firm_intervals); linear final
@@ -430,7 +430,7 @@ def test_pipeline_with_tuning_iv_and_binarised_estimators(tmp_path: Path) -> Non
     assert len(cate) == 3 * 600 and {"tau_hat", "se", "estimand"} <= set(cate.columns)
     assert run.report_path is not None
     html = run.report_path.read_text(encoding="utf-8")
-    assert "Tuning on cluster-grouped splits" in html and "high vs low VA" in html
+    assert "Tuning on cluster-grouped splits" in html and "high vs low va_index" in html
     # tuning is logged as a nested step: a finished child run holding its table and metrics
     from mlflow.tracking import MlflowClient
 

@@ -183,7 +183,7 @@ def test_binarised_ate_within_3_cluster_robust_se(
     table, result = unconfounded
     truth = binarised_truth(table, UNCONFOUNDED, quantile)
     ate = result.get(label).ate
-    assert "high vs low VA" in ate.estimand
+    assert "high vs low the treatment" in ate.estimand
     assert abs(ate.estimate - truth) < 3 * ate.se, (ate, truth)
     assert ate.se < 0.2 * abs(truth)
 

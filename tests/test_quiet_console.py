@@ -111,7 +111,7 @@ def test_vaer_run_prints_progress_and_results_only(tmp_path: Path) -> None:
     _assert_quiet(done)
     assert "loading and validating data" in done.stderr
     assert "estimating effects" in done.stderr
-    assert "Average effect of VA on resilience" in done.stdout
+    assert "Average effect of va_index on resilience" in done.stdout
     log_path = Path(done.stdout.split("log: ")[1].split()[0])
     log = (tmp_path / log_path).read_text(encoding="utf-8")
     assert "Creating initial MLflow database tables" in log

@@ -102,9 +102,15 @@ def run(experiment: ExperimentArg, set_: SetOpt = None) -> None:
             )
     except (DataValidationError, FileNotFoundError, ValueError, ImportError) as exc:
         _fail(str(exc))
-    print_ate(result.estimation, config.roles.outcome)
+    labels = result.labels
+    roles = config.roles
+    print_ate(
+        result.estimation,
+        labels.get(roles.outcome, roles.outcome),
+        labels.get(roles.treatment, roles.treatment),
+    )
     if result.heterogeneity is not None:
-        print_heterogeneity(result.heterogeneity)
+        print_heterogeneity(result.heterogeneity, labels)
     if result.did is not None:
         print_did(result.did)
     if result.truth:
@@ -134,7 +140,9 @@ def validate(experiment: ExperimentArg, set_: SetOpt = None) -> None:
         plan = _load_sweep(experiment, set_)
         out.print(f"ok: sweep of {len(plan.variants)} valid variants")
     try:
-        loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+        loaded = load_study_data(
+            config.data, config.roles, config.measures, seed=config.seed, labels=config.labels
+        )
     except (DataValidationError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     summary = loaded.summary(config.roles)

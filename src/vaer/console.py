@@ -33,9 +33,10 @@ def task_bar() -> Any:
     )
 
 
-def print_ate(estimation: EstimationResult, outcome: str) -> None:
-    """The average effect of every estimator, with its SE, 95% CI and SE type."""
-    table = Table(title=f"Average effect of VA on {outcome}")
+def print_ate(estimation: EstimationResult, outcome: str, treatment: str = "the treatment") -> None:
+    """The average effect of every estimator, with its SE, 95% CI and SE type (the title
+    names the treatment and outcome by their display labels)."""
+    table = Table(title=f"Average effect of {treatment} on {outcome}")
     for column in ("estimator", "estimate", "se", "95% CI", "se type"):
         table.add_column(column)
     for row in (est.ate for est in estimation.estimators):
@@ -55,8 +56,12 @@ def _p_text(value: float) -> str:
     return "withheld" if value != value else f"{value:.3g}"
 
 
-def print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
-    """The headline heterogeneity tests: Wald equality per firm type, AUTOC, calibration."""
+def print_heterogeneity(
+    heterogeneity: HeterogeneityResult, labels: dict[str, str] | None = None
+) -> None:
+    """The headline heterogeneity tests: Wald equality per firm type (named by its display
+    label in ``labels``), AUTOC, calibration."""
+    names = labels or {}
     table = Table(title="Heterogeneity across firms")
     for column in ("estimator", "test", "statistic", "p-value"):
         table.add_column(column)
@@ -65,7 +70,8 @@ def print_heterogeneity(heterogeneity: HeterogeneityResult) -> None:
         for row in equality.to_dict("records"):
             table.add_row(
                 item.estimator,
-                f"GATEs equal across {row['dimension']} (Wald, {row['df']} df)",
+                f"GATEs equal across {names.get(row['dimension'], row['dimension'])} "
+                f"(Wald, {row['df']} df)",
                 f"{row['statistic']:.2f}",
                 _p_text(row["p_value"]),
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from vaer.measures.study import load_study_data
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.export import write_report
 from vaer.reporting.figures import cate_histogram
+from vaer.reporting.labels import ReportLabels
 from vaer.robustness import RobustnessResult
 from vaer.runlog import RunLog
 from vaer.stages import STAGES
@@ -68,6 +69,8 @@ class RunResult:
         Seconds per stage.
     model_uri : str or None
         The logged CATE model (``models:/...``), when tracked.
+    labels : dict
+        Every role column -> its display label (the column name when it has none).
     """
 
     config: ExperimentConfig
@@ -80,6 +83,7 @@ class RunResult:
     truth: dict[str, float] | None
     timings: dict[str, float]
     model_uri: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def estimation(self) -> EstimationResult:
@@ -222,6 +226,7 @@ def _write_report(
             "run_name": run.run_name,
             "seed": config.seed,
             "roles": config.roles.model_dump(mode="json"),
+            "labels": ctx.study.role_labels(config.roles),
             "data": ctx.study.summary(config.roles),
             "config_yaml": dump_config(config),
             "truth_rows": _truth_rows(truth, labels) if truth else None,
@@ -240,8 +245,9 @@ def _log_outputs(
     """Tables, figures, the report folder and the CATE model; returns the model's URI."""
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    labels = ReportLabels.from_meta(bundle.meta)
     (figures / "cate_histogram.svg").write_text(
-        cate_histogram(bundle.tables["cate"], bundle.tables["ate"]), encoding="utf-8"
+        cate_histogram(bundle.tables["cate"], bundle.tables["ate"], labels), encoding="utf-8"
     )
     for name, table in bundle.tables.items():
         run.log_table(table, name)
@@ -321,7 +327,9 @@ def run_experiment(
     with _open_run(config, run_name, origin, tags, parent_run_id) as run:
         _log_config(run, config, experiment_file)  # before the data: a failed run keeps it
         with clock.stage("data", "loading and validating data"):
-            study = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+            study = load_study_data(
+                config.data, config.roles, config.measures, seed=config.seed, labels=config.labels
+            )
             data = build_analysis_data(study.frame, config.roles)
         _log_data(run, config, study)
         backend = backend or get_backend(config.compute, n_units=data.n)
@@ -360,4 +368,5 @@ def run_experiment(
         truth=truth,
         timings=clock.seconds,
         model_uri=model_uri,
+        labels=study.role_labels(config.roles),
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from vaer.config.models import ExperimentConfig
 
@@ -326,6 +326,8 @@ def _walk(model: Any, loc: Sequence[int | str]) -> tuple[list[str], Any]:
     node: Any = model
     for part in loc:
         node = _model_in(node)
+        if isinstance(node, type) and issubclass(node, RootModel):  # e.g. `labels:`
+            node = _model_in(node.model_fields["root"].annotation)
         origin = typing.get_origin(node)
         if isinstance(node, type) and issubclass(node, BaseModel):
             path.append(str(part))

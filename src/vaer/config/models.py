@@ -27,6 +27,7 @@ from vaer.config.estimators import (
     estimator_label,
 )
 from vaer.config.heterogeneity import HeterogeneityConfig
+from vaer.config.labels import LabelsConfig
 from vaer.config.panel import MeasuresConfig, SyntheticPanelConfig
 from vaer.config.robustness import RobustnessConfig
 from vaer.config.section import Section
@@ -154,6 +155,30 @@ class Roles(Section):
         """Modifiers then controls that are not also modifiers, in config order."""
         return list(dict.fromkeys([*self.modifiers, *self.controls]))
 
+    def columns(self) -> dict[str, str]:
+        """Every column a role names -> its role (the first, in the order of the fields)."""
+        named: dict[str, str] = {}
+        singles = ("unit", "outcome", "treatment", "instrument", "cluster", "time", "exports",
+                   "industry", "va_firm", "policy")  # fmt: skip
+        for role in singles:
+            column = getattr(self, role)
+            if column is not None:
+                named.setdefault(column, role)
+        for role in ("controls", "modifiers", "firm_types", "va_components"):
+            for column in getattr(self, role):
+                named.setdefault(column, f"one of the {role}")
+        for role in ("mechanisms", "mediators"):
+            for channel, columns in getattr(self, role).items():
+                for column in columns:
+                    named.setdefault(column, f"{role}.{channel}")
+        return named
+
+    def categorical_candidates(self) -> set[str]:
+        """The columns that may hold categories: controls, modifiers, firm types,
+        cluster and industry."""
+        named = {*self.controls, *self.modifiers, *self.firm_types}
+        return named | {c for c in (self.cluster, self.industry) if c is not None}
+
 
 # --------------------------------------------------------------------- estimators
 
@@ -209,6 +234,9 @@ class ExperimentConfig(Section):
     robustness: RobustnessConfig = RobustnessConfig()
     attribution: AttributionConfig = AttributionConfig()
     did: DidConfig = DidConfig()
+    labels: LabelsConfig = LabelsConfig({})
+    """Display labels of columns and labels of their values (:mod:`vaer.config.labels`);
+    a Stata file's own variable and value labels are read without it."""
     sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
@@ -223,6 +251,11 @@ class ExperimentConfig(Section):
         self.robustness.check_against(self.data.mode, labels, list(self.roles.firm_types))
         check_instrument_for(self.estimators, self.roles.instrument)
         self.did.check_against(self.data.mode, self.roles.policy, self.roles.time)
+        return self
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> ExperimentConfig:
+        self.labels.check_roles(self.roles.columns(), self.roles.categorical_candidates())
         return self
 
     @model_validator(mode="after")

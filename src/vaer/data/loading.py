@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
 
+from vaer.config.labels import LabelsConfig
 from vaer.config.models import DataConfig, Roles
+from vaer.data.labels import VARIABLE_LABELS, apply_value_labels, display_labels
 from vaer.data.panel_validation import validate_panel
 from vaer.data.readers import file_fingerprint, read_frame
 from vaer.data.synthetic import SyntheticPanel, make_synthetic_panel
 from vaer.data.synthetic_table import make_synthetic_table
 from vaer.data.truth import Truth
-from vaer.data.validation import validate_table
+from vaer.data.validation import DataValidationError, validate_table
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class LoadedData:
     source_panel : LoadedPanel or None
         Panel mode: the firm-year panel the table was built from, kept so that stages
         rebuilding the table (placebo shock, alternative measures) do not load it again.
+    labels : dict
+        Column -> display label, for the columns given one (a Stata file's variable
+        labels, overridden by the config's ``labels:``); see :meth:`label`.
     """
 
     frame: pd.DataFrame
@@ -55,6 +60,15 @@ class LoadedData:
     dropped: dict[str, int] = field(default_factory=dict)
     panel: dict[str, Any] | None = None
     source_panel: LoadedPanel | None = field(default=None, compare=False, repr=False)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        """The display label of ``column`` (its name when it has none)."""
+        return self.labels.get(column, column)
+
+    def role_labels(self, roles: Roles) -> dict[str, str]:
+        """Every column a role names -> its display label (the name when it has none)."""
+        return {column: self.label(column) for column in roles.columns()}
 
     def summary(self, roles: Roles) -> dict[str, Any]:
         """Counts for the report and the run's tags (in panel mode also the panel's size,
@@ -102,8 +116,35 @@ def _read_input(config: DataConfig) -> tuple[pd.DataFrame, str, str]:
     return frame, str(config.path), file_fingerprint(config.path)
 
 
-def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
+def _labelled(
+    frame: pd.DataFrame, labels: LabelsConfig | None, source: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``frame`` with the config's value labels applied, and the display labels of its
+    columns (the file's variable labels overridden by the config's).
+
+    Raises
+    ------
+    DataValidationError
+        If a column with value labels is missing or holds a value without a label.
+    """
+    file_labels = dict(frame.attrs.get(VARIABLE_LABELS, {}))
+    if labels is None:
+        return frame, file_labels
+    frame, problems = apply_value_labels(frame, labels.value_labels())
+    if problems:
+        raise DataValidationError(problems, source=source)
+    columns = [str(c) for c in frame.columns]
+    merged = display_labels(columns, file_labels, labels.display())
+    return frame, {c: label for c, label in merged.items() if label != c}
+
+
+def load_data(
+    config: DataConfig, roles: Roles, *, seed: int, labels: LabelsConfig | None = None
+) -> LoadedData:
     """Read or generate the table named by ``config`` and validate it against ``roles``.
+
+    ``labels`` (the config's ``labels:``) gives display labels and value labels
+    (applied before validation, so a value-labelled column is a categorical firm type).
 
     Raises
     ------
@@ -129,6 +170,8 @@ def load_data(config: DataConfig, roles: Roles, *, seed: int) -> LoadedData:
         )
     else:
         loaded = LoadedData(*_read_input(config))
+    frame, shown = _labelled(loaded.frame, labels, loaded.source)
+    loaded = replace(loaded, frame=frame, labels=shown)
     validate_table(
         loaded.frame,
         roles,
@@ -151,15 +194,20 @@ class LoadedPanel:
         As in :class:`LoadedData`.
     synthetic : SyntheticPanel or None
         The generator's output (with its truth per shock window) for synthetic data.
+    labels : dict
+        As in :class:`LoadedData`.
     """
 
     frame: pd.DataFrame
     source: str
     fingerprint: str
     synthetic: SyntheticPanel | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
-def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
+def load_panel(
+    config: DataConfig, roles: Roles, *, seed: int, labels: LabelsConfig | None = None
+) -> LoadedPanel:
     """Read or generate the firm-year panel named by ``config`` and validate it.
 
     Parameters
@@ -169,6 +217,8 @@ def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
         ``data.panel`` and ``seed``; ``source: file`` reads ``data.path``.
     roles : Roles
     seed : int
+    labels : LabelsConfig, optional
+        Display and value labels, as for :func:`load_data`.
 
     Raises
     ------
@@ -187,6 +237,8 @@ def load_panel(config: DataConfig, roles: Roles, *, seed: int) -> LoadedPanel:
         )
     else:
         loaded = LoadedPanel(*_read_input(config))
+    frame, shown = _labelled(loaded.frame, labels, loaded.source)
+    loaded = replace(loaded, frame=frame, labels=shown)
     validate_panel(
         loaded.frame,
         roles,

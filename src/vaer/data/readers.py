@@ -3,7 +3,10 @@
 A CSV file that is not UTF-8 is read as GBK (GB18030) when it decodes as such
 (:func:`vaer.data.encodings.csv_encoding`). Stata's extended missing values (``.a`` to
 ``.z``) become NaN like ``.``; how many of each a column held is kept in
-``frame.attrs["stata_missing"]`` so that validation messages can name them.
+``frame.attrs["stata_missing"]`` so that validation messages can name them. A Stata
+variable with value labels becomes a ``category`` column of its labels (pandas' reading);
+the file's variable labels are kept in ``frame.attrs["variable_labels"]`` (column ->
+label, non-empty ones only) as the columns' display labels (:mod:`vaer.data.labels`).
 """
 
 from __future__ import annotations
@@ -63,8 +66,14 @@ def read_frame(path: Path | str, *, encoding: str | None = None) -> pd.DataFrame
 
 
 def _read_stata(path: Path) -> pd.DataFrame:
-    """A ``.dta`` file with its extended missing values counted per column."""
+    """A ``.dta`` file with its variable labels and its extended missing values counted
+    per column (both in ``attrs``)."""
     frame = pd.read_stata(path)
+    with pd.read_stata(path, iterator=True) as reader:  # the header: variable labels
+        labels = {str(k): str(v).strip() for k, v in reader.variable_labels().items()}
+    labels = {k: v for k, v in labels.items() if v}
+    if labels:
+        frame.attrs["variable_labels"] = labels
     if not frame.isna().to_numpy().any():
         return frame
     raw = pd.read_stata(path, convert_missing=True, convert_categoricals=False)

@@ -25,6 +25,16 @@ Design (all parameters below are arguments):
   lies in Rambachan and Roth's ``Delta^SD(M)`` for every ``M >= 0``) and its post-period
   changes equal the pre-period ones (``Delta^RM(Mbar)`` for ``Mbar >= 1``)
   (:meth:`StaggeredTruth.violation`). ``ATT(g, t)`` itself is unchanged.
+- Firm types (``type_effects`` given; none by default, and then the panel is the one
+  above draw for draw): the levels ``l_0, l_1, ...`` of a ``firm_type`` column (e.g.
+  SOE / private / foreign), drawn after every other random number with
+  ``P(l_k | z_c) = exp(k s z_c) / sum_j exp(j s z_c)`` (``s = type_slope``: later levels
+  sit in more developed cities, which adopt more often, so type and adoption are
+  confounded beyond ``x1``), a type-specific untreated trend ``type_trend * k * (t - t_0)``
+  added to ``Y_it(0)`` (so a comparison of all types, or nuisances blind to the type, is
+  biased), and the effect multiplied by ``m_k = type_effects[l_k]``:
+  ``ATT_l(g, t) = m_l tau(g, t - g)`` exactly. All ``m_k`` equal (e.g.
+  :data:`HOMOGENEOUS_TYPES`) is the homogeneous-effect variant: equal ATTs by type.
 - ``unbalanced=True``: a firm enters at a random period (with probability 0.3, else at
   the first) and exits at a random later period (with probability 0.3, else stays),
   independently of everything else (missing completely at random), keeping >= 2 periods.
@@ -32,16 +42,23 @@ Design (all parameters below are arguments):
 The population cohort shares ``P(G = g) = E_z[P(g | z)]`` and ``E[z | G = g]`` are
 computed by Gauss–Hermite quadrature, so the truth of every aggregation is exact too, and
 so is the pre-trend an estimator without covariates should find
-(:meth:`StaggeredTruth.unconditional_pre_att`).
+(:meth:`StaggeredTruth.unconditional_pre_att`); with firm types, so are the joint shares
+``P(G = g, L = l) = E_z[P(g | z) P(l | z)]`` and every aggregation of the ATT by type
+(:meth:`StaggeredTruth.type_aggregate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+HETEROGENEOUS_TYPES = {"soe": 0.5, "private": 1.0, "foreign": 1.5}
+"""Firm types with effects half, once and one and a half times ``tau(g, e)``."""
+HOMOGENEOUS_TYPES = {"soe": 1.0, "private": 1.0, "foreign": 1.0}
+"""The same types (same selection and untreated trends) with equal effects."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,10 @@ class StaggeredTruth:
     pretrend_slope : float
         Slope of the treated cohorts' untreated path (0: parallel trends hold given the
         covariates).
+    type_effect : dict
+        Firm-type level -> effect multiplier ``m_l`` (empty without firm types).
+    type_cohort_share : dict
+        Level -> {cohort -> ``P(G = g, L = l)``} (empty without firm types).
     """
 
     cohorts: tuple[int, ...]
@@ -77,6 +98,79 @@ class StaggeredTruth:
         event-time estimate against the reference period ``-1`` (universal base, no
         anticipation), the same for every cohort."""
         return self.pretrend_slope * (event_time + 1)
+
+    type_effect: dict[str, float] = field(default_factory=dict)
+    type_cohort_share: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def type_att_gt(self, level: str, group: int, time: int) -> float:
+        """ATT of the firms of a type level in cell (g, t): ``m_l tau(g, t - g)``.
+
+        Raises
+        ------
+        KeyError
+            If the panel has no such level.
+        """
+        return self.type_effect[level] * self.tau(group, time)
+
+    def type_aggregate(self, level: str, aggregation: str) -> tuple[dict[int, float], float]:
+        """Exact aggregation of the ATT of one type level, weighting cohorts by their share
+        within the level (as :func:`vaer.did.aggregate.aggregate` with no event window).
+
+        Parameters
+        ----------
+        level : str
+            A level of ``firm_type``.
+        aggregation : {"simple", "dynamic", "group", "calendar"}
+
+        Returns
+        -------
+        (dict, float)
+            Key (event time, cohort or period; empty for ``"simple"``) -> value, and the
+            overall aggregate.
+
+        Raises
+        ------
+        KeyError
+            If the panel has no such level.
+        ValueError
+            On an unknown aggregation.
+        """
+        share = self.type_cohort_share[level]
+        first, last = self.periods[0], self.periods[-1]
+
+        def att(g: int, t: int) -> float:
+            return self.type_att_gt(level, g, t)
+
+        def mean(cells: list[tuple[int, int]]) -> float:
+            w = np.array([share[g] for g, _ in cells])
+            return float(w @ np.array([att(g, t) for g, t in cells]) / w.sum())
+
+        post = [(g, t) for g in self.cohorts for t in self.periods if t >= g]
+        if aggregation == "simple":
+            return {}, mean(post)
+        if aggregation == "dynamic":
+            events = sorted({t - g for g in self.cohorts for t in self.periods[1:]})
+            keyed = {
+                e: mean([(g, g + e) for g in self.cohorts if first <= g + e <= last])
+                for e in events
+            }
+            return keyed, float(np.mean([v for e, v in keyed.items() if e >= 0]))
+        if aggregation == "group":
+            keyed = {g: float(np.mean([att(g, t) for t in self.periods if t >= g]))
+                     for g in self.cohorts}  # fmt: skip
+            w = np.array([share[g] for g in self.cohorts])
+            return keyed, float(w @ np.array(list(keyed.values())) / w.sum())
+        if aggregation == "calendar":
+            keyed = {
+                t: mean([(g, t) for g in self.cohorts if g <= t])
+                for t in self.periods
+                if t >= min(self.cohorts)
+            }
+            return keyed, float(np.mean(list(keyed.values())))
+        raise ValueError(
+            "`aggregation` must be one of ('simple', 'dynamic', 'group', 'calendar'); "
+            f"got {aggregation!r}"
+        )
 
     def unconditional_pre_att(self, event_time: int) -> float:
         """Expected pre-period event-time ATT (varying base) *without* covariate adjustment.
@@ -139,6 +233,32 @@ def _shares(k: int, shift: float, slope: float) -> tuple[float, float, float, fl
     return p_never, p_cohort, z_never, z_cohort
 
 
+def _type_probs(z: np.ndarray, n_levels: int, slope: float) -> np.ndarray:
+    """``(len(z), n_levels)`` type probabilities ``exp(k s z) / sum_j exp(j s z)``."""
+    logits = slope * np.outer(z, np.arange(n_levels))
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _type_shares(
+    cohorts: tuple[int, ...], levels: list[str], shift: float, slope: float, type_slope: float
+) -> dict[str, dict[int, float]]:
+    """``P(G = g, L = l) = E_z[P(g | z) P(l | z)]`` by Gauss–Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    weights = weights / weights.sum()
+    odds = np.exp(shift + slope * nodes)
+    never = 1.0 / (1.0 + len(cohorts) * odds)
+    types = _type_probs(nodes, len(levels), type_slope)
+    return {
+        level: {
+            0: float(weights @ (never * types[:, k])),
+            **{g: float(weights @ (odds * never * types[:, k])) for g in cohorts},
+        }
+        for k, level in enumerate(levels)
+    }
+
+
 def simulate_staggered(
     n_units: int = 2000,
     n_clusters: int = 60,
@@ -152,6 +272,9 @@ def simulate_staggered(
     adoption_slope: float = 0.8,
     unbalanced: bool = False,
     pretrend_slope: float = 0.0,
+    type_effects: Mapping[str, float] | None = None,
+    type_slope: float = 0.5,
+    type_trend: float = 0.1,
     random_state: int | np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, StaggeredTruth]:
     """Simulate the staggered panel described in the module docstring.
@@ -174,15 +297,30 @@ def simulate_staggered(
     pretrend_slope : float
         Slope per period added to the untreated outcome of the adopting cohorts' firms (a
         known linear violation of parallel trends; 0 keeps them parallel).
+    type_effects : mapping of str to float or None
+        Firm-type levels (in this order) and the effect multiplier of each; None (the
+        default) draws no type and leaves the panel as without this option.
+        :data:`HETEROGENEOUS_TYPES` and :data:`HOMOGENEOUS_TYPES` are two designs.
+    type_slope : float
+        Selection of the type levels on city development.
+    type_trend : float
+        Untreated trend of level ``k`` per period, times ``k``.
     random_state : int, numpy.random.Generator or None
         Seed.
 
     Returns
     -------
     (pandas.DataFrame, StaggeredTruth)
-        Long panel with columns firm, city, year, cohort (0 = never), x1, x2, y; and
-        the truth.
+        Long panel with columns firm, city, year, cohort (0 = never), x1, x2, y (and
+        firm_type with ``type_effects``); and the truth.
+
+    Raises
+    ------
+    ValueError
+        If ``type_effects`` is empty.
     """
+    if type_effects is not None and len(type_effects) == 0:
+        raise ValueError("`type_effects` must name at least one level (or be None)")
     rng = np.random.default_rng(random_state)
     periods = tuple(int(p) for p in periods)
     cohorts = tuple(int(g) for g in cohorts)
@@ -228,6 +366,14 @@ def simulate_staggered(
         length = np.minimum(length, span)
         keep = (t_rel[None, :] >= entry[:, None]) & (t_rel[None, :] < (entry + length)[:, None])
 
+    levels = [] if type_effects is None else [str(level) for level in type_effects]
+    if type_effects is not None:  # drawn last: the panel without types is unchanged
+        probs_t = _type_probs(z[city], len(levels), type_slope)
+        kind = (probs_t.cumsum(axis=1) < rng.random(n_units)[:, None]).sum(axis=1)
+        multiplier = np.array([float(type_effects[level]) for level in levels])[kind]
+        y += type_trend * kind[:, None] * t_rel[None, :]
+        y += np.where(treated, tau * (multiplier - 1.0)[:, None], 0.0)
+
     firm_idx, t_idx = np.nonzero(keep)
     frame = pd.DataFrame(
         {
@@ -240,6 +386,8 @@ def simulate_staggered(
             "y": y[firm_idx, t_idx],
         }
     )
+    if type_effects is not None:
+        frame["firm_type"] = np.array(levels, dtype=object)[kind[firm_idx]]
     p_never, p_cohort, z_never, z_cohort = _shares(k, adoption_shift, adoption_slope)
     truth = StaggeredTruth(
         cohorts=cohorts,
@@ -248,5 +396,11 @@ def simulate_staggered(
         mean_development={0: z_never, **{c: z_cohort for c in cohorts}},
         trend=float(trend),
         pretrend_slope=float(pretrend_slope),
+        type_effect={level: float(type_effects[level]) for level in levels}
+        if type_effects is not None
+        else {},
+        type_cohort_share=_type_shares(cohorts, levels, adoption_shift, adoption_slope, type_slope)
+        if levels
+        else {},
     )
     return frame, truth

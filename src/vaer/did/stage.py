@@ -28,6 +28,7 @@ from vaer.did.honest import HonestResult, event_study_inputs, honest_did
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
+from vaer.did.type_stage import DidTypesResult, did_types, did_types_truth_metrics
 from vaer.estimators.learners import make_classifier, make_regressor
 
 ESTIMATOR = "cs_did"
@@ -127,6 +128,8 @@ class DidResult:
         Why ``dml_did``'s intervals are not printed, else None.
     honest : HonestResult or None
         Rambachan-Roth robust intervals of the event study (``did.honest.enabled``).
+    types : DidTypesResult or None
+        ATT by firm type (:mod:`vaer.did.type_stage`); None without firm types.
     """
 
     att_gt: ATTGTResult
@@ -147,6 +150,7 @@ class DidResult:
     dml_aggregates: dict[str, AggregateResult] = field(default_factory=dict)
     dml_withheld: str | None = None
     honest: HonestResult | None = None
+    types: DidTypesResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
@@ -218,6 +222,8 @@ class DidResult:
         if pretrend is not None:
             tables["pretrend"] = _labelled(pretrend, self.outcome)
         tables.update(self._honest_tables())
+        if self.types is not None:
+            tables.update(self.types.tables(self.outcome))
         return tables
 
     def _honest_tables(self) -> dict[str, pd.DataFrame]:
@@ -263,6 +269,8 @@ class DidResult:
             ):  # fmt: skip
                 label = "average" if target == "average" else f"e{int(event)}"
                 out[f"did.honest.breakdown.{method}.{label}"] = float(value)
+        if self.types is not None:
+            out.update(self.types.metrics())
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:
@@ -418,9 +426,11 @@ def did_stage(ctx: RunContext) -> DidResult:
         regressions.update(_dml(ctx, sample, config, n_boot))
     honest, honest_notes = honest_stage(ctx, sample, cells, config)
     regressions["notes"] += honest_notes
+    types = did_types(ctx, sample, panel.frame, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
-        dropped=dropped, notes=notes + regressions.pop("notes"),
+        dropped=dropped, notes=notes + regressions.pop("notes") + (types.notes if types else ()),
+        types=types,
         sample=sample[["unit", "year", "cohort"]],
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
@@ -607,6 +617,8 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
                 out[f"{prefix}.{name}.bias"] = overall["estimate"] - true_value
                 covered = overall["ci_low"] <= true_value <= overall["ci_high"]
                 out[f"{prefix}.{name}.covered"] = float(covered)
+    if result.types is not None:
+        out.update(did_types_truth_metrics(result.types, result.sample, pilot.effect, min_e, max_e))
     if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it
         out["did.twfe.bias"] = result.twfe.estimate - out["did.simple.true"]
     true_dynamic = aggregate(true_cells, "dynamic", min_e=min_e, max_e=max_e)

@@ -145,6 +145,7 @@ def fit_estimators(
     n_jobs: int | None = None,
     progress: Progress | None = None,
     backend: Backend | None = None,
+    treatment_label: str = "the treatment",
 ) -> EstimationResult:
     """Fit the run's estimators on shared, cluster-grouped cross-fitted nuisances.
 
@@ -167,6 +168,9 @@ def fit_estimators(
     backend : vaer.compute.Backend, optional
         Where the cross-fitting folds run (one task per fold); a local backend runs them
         in ``nuisance.n_jobs`` processes. Results do not depend on it.
+    treatment_label : str
+        The treatment's display label, named in each estimand (the pipeline passes the
+        label of ``roles.treatment``, by default the column's name).
 
     Returns
     -------
@@ -212,7 +216,7 @@ def fit_estimators(
             kind, model, params, cache, random_state, list(map(str, data.x.columns))
         )
         scores = kind.scores(tau_hat, cache, params)
-        estimand = kind.estimand(params)
+        estimand = kind.estimand(params, treatment_label)
         forest = kind.out_of_sample == "oob"
         printed = forest and isinstance(params, ForestParams) and params.per_firm_intervals
         if not printed:

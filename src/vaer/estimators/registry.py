@@ -51,8 +51,9 @@ from vaer.estimators.scores import aipw_scores, continuous_dr_scores, iv_dr_scor
 
 Family = Literal["continuous", "binary", "iv"]
 
-APE = "average partial effect of one more unit of VA"
-APE_IV = "average partial effect of one more unit of VA (identified by the instrument)"
+APE = "average partial effect of one more unit of {treatment}"
+APE_IV = "average partial effect of one more unit of {treatment} (identified by the instrument)"
+"""Estimands of the continuous kinds; ``{treatment}`` is the treatment's display label."""
 
 
 def _rows_of(folds: Folds) -> int:
@@ -270,12 +271,15 @@ class EstimatorKind:
     scores: Callable[[np.ndarray, NuisanceCache, Any], np.ndarray]
     out_of_sample: Literal["oob", "crossfit"]
 
-    def estimand(self, params: AnyParams) -> str:
-        """The quantity this estimator's ATE row estimates."""
+    def estimand(self, params: AnyParams, treatment: str = "the treatment") -> str:
+        """The quantity this estimator's ATE row estimates, naming the treatment by its
+        display label ``treatment``."""
         if isinstance(params, DRLearnerParams | ForestDRLearnerParams):
             where = "median" if params.binarise == "median" else "top-tercile cut-off"
-            return f"average effect of high vs low VA (high = VA above its {where})"
-        return APE_IV if self.family == "iv" else APE
+            return (
+                f"average effect of high vs low {treatment} (high = {treatment} above its {where})"
+            )
+        return (APE_IV if self.family == "iv" else APE).format(treatment=treatment)
 
 
 REGISTRY: dict[str, EstimatorKind] = {

@@ -33,4 +33,5 @@ def estimation_stage(ctx: RunContext) -> EstimationResult:
     return fit_estimators(
         ctx.data, specs, nuisance,
         random_state=ctx.seed, progress=ctx.progress, backend=ctx.backend,
+        treatment_label=ctx.study.label(ctx.config.roles.treatment),
     )  # fmt: skip

@@ -9,6 +9,7 @@ table's firms.
 
 from __future__ import annotations
 
+from vaer.config.labels import LabelsConfig
 from vaer.config.models import DataConfig, Roles
 from vaer.config.panel import MeasuresConfig
 from vaer.data.loading import LoadedData, load_data, load_panel
@@ -22,6 +23,7 @@ def load_study_data(
     measures: MeasuresConfig | None = None,
     *,
     seed: int,
+    labels: LabelsConfig | None = None,
 ) -> LoadedData:
     """The validated analysis table of a study, with its truth on synthetic data.
 
@@ -33,6 +35,8 @@ def load_study_data(
         How panel mode builds the table; defaults if omitted. Ignored in table mode.
     seed : int
         Seed of the synthetic generators.
+    labels : LabelsConfig, optional
+        The config's ``labels:`` (display and value labels; :mod:`vaer.data.labels`).
 
     Returns
     -------
@@ -50,9 +54,9 @@ def load_study_data(
         If the measures cannot be built (e.g. the window's years are not in the panel).
     """
     if config.mode == "table":
-        return load_data(config, roles, seed=seed)
+        return load_data(config, roles, seed=seed, labels=labels)
     chosen = measures or MeasuresConfig()
-    panel = load_panel(config, roles, seed=seed)
+    panel = load_panel(config, roles, seed=seed, labels=labels)
     table = build_analysis_table(panel.frame, roles, chosen)
     validate_table(
         table.frame,
@@ -90,4 +94,5 @@ def load_study_data(
             "truth_exact": exact if truth is not None else None,
         },
         source_panel=panel,
+        labels=dict(panel.labels),
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.reporting.figures import _svg
+from vaer.reporting.labels import ReportLabels
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
 
@@ -65,9 +66,15 @@ def _colour_values(values: pd.Series) -> np.ndarray:
 
 
 def beeswarm(
-    shap_values: pd.DataFrame, shap_data: pd.DataFrame, estimator: str, top: int = 8
+    shap_values: pd.DataFrame,
+    shap_data: pd.DataFrame,
+    estimator: str,
+    top: int = 8,
+    labels: ReportLabels | None = None,
 ) -> str:
-    """Per-unit SHAP values of the ``top`` features (by mean |SHAP|), coloured by value."""
+    """Per-unit SHAP values of the ``top`` features (by mean |SHAP|), coloured by value;
+    features named by their display labels."""
+    names = labels or ReportLabels()
     plt = _pyplot()
     rows = shap_values[shap_values["estimator"] == estimator].set_index("unit")
     features = [c for c in rows.columns if c != "estimator"]
@@ -92,7 +99,7 @@ def beeswarm(
             rasterized=True,  # thousands of points: one embedded image, not SVG paths
         )
     ax.axvline(0, color="#888", lw=0.8)
-    ax.set_yticks(np.arange(len(ranked)), list(ranked))
+    ax.set_yticks(np.arange(len(ranked)), [names.of(str(f)) for f in ranked])
     ax.set_xlabel(f"cluster-honest SHAP value of tau_hat ({estimator})")
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1], pad=0.01)
@@ -107,8 +114,11 @@ def dependence_plots(
     shap_data: pd.DataFrame,
     estimator: str,
     proxies: list[str],
+    labels: ReportLabels | None = None,
 ) -> str:
-    """SHAP value against the value of each proxy (one panel per proxy)."""
+    """SHAP value against the value of each proxy (one panel per proxy, named by its
+    display label)."""
+    names = labels or ReportLabels()
     plt = _pyplot()
     rows = shap_values[shap_values["estimator"] == estimator].set_index("unit")
     data = shap_data.set_index("unit").reindex(rows.index)
@@ -119,7 +129,7 @@ def dependence_plots(
     for ax, proxy in zip(axes[0], shown, strict=True):
         ax.scatter(data[proxy], rows[proxy], s=4, alpha=0.4, color="#4C72B0", rasterized=True)
         ax.axhline(0, color="#888", lw=0.8)
-        ax.set_xlabel(proxy)
+        ax.set_xlabel(names.of(proxy))
         ax.set_ylabel("SHAP value")
         ax.grid(alpha=0.3)
     fig.suptitle(f"Dependence of tau_hat on the top proxies ({estimator})", fontsize=10)
@@ -149,10 +159,17 @@ def type_share_heatmap(by_type: pd.DataFrame, estimator: str) -> str:
     return _svg(fig)
 
 
-def attribution_context(tables: dict[str, pd.DataFrame], top: int = 8) -> dict[str, Any] | None:
-    """Everything the attribution and mechanism partials show, or None without SHAP tables."""
+def attribution_context(
+    tables: dict[str, pd.DataFrame], top: int = 8, labels: ReportLabels | None = None
+) -> dict[str, Any] | None:
+    """Everything the attribution and mechanism partials show, or None without SHAP tables.
+
+    ``tables`` are the bundle's own (features by column name, to find their SHAP values);
+    ``labels`` name the features in the figures and the mechanism rows.
+    """
     if "shap_summary" not in tables and "mechanisms" not in tables:
         return None
+    names = labels or ReportLabels()
     context: dict[str, Any] = {}
     summary = tables.get("shap_summary")
     if summary is not None:
@@ -168,7 +185,7 @@ def attribution_context(tables: dict[str, pd.DataFrame], top: int = 8) -> dict[s
     for estimator in estimators:
         item: dict[str, Any] = {"estimator": estimator}
         if data is not None:
-            item["beeswarm"] = beeswarm(values, data, estimator, top)  # type: ignore[arg-type]
+            item["beeswarm"] = beeswarm(values, data, estimator, top, names)  # type: ignore[arg-type]
             if features is not None:
                 has_channel = features["channel"].fillna("").astype(str) != ""
                 mine = features[(features["estimator"] == estimator) & has_channel]
@@ -179,13 +196,14 @@ def attribution_context(tables: dict[str, pd.DataFrame], top: int = 8) -> dict[s
                     data,
                     estimator,
                     [str(p) for p in proxies.head(3)],
+                    names,
                 )
-        by_type = tables.get("shap_by_type")
+        by_type = names.relabel_tables(tables).get("shap_by_type")
         if by_type is not None and not by_type.empty:
             item["heatmap"] = type_share_heatmap(by_type, estimator)
         per_estimator.append(item)
     context["estimators"] = per_estimator
-    mechanisms = tables.get("mechanisms")
+    mechanisms = names.relabel_tables(tables).get("mechanisms")
     if mechanisms is not None and not mechanisms.empty:
         context["mechanisms"] = mechanisms[mechanisms["dimension"] == "all"].to_dict("records")
         context["mechanisms_by_type"] = mechanisms[mechanisms["dimension"] != "all"].to_dict(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.html import render_html
+from vaer.reporting.labels import ReportLabels
 from vaer.reporting.latex import write_latex
 from vaer.reporting.pdf import write_pdf
 from vaer.reporting.xlsx import write_xlsx
@@ -36,7 +37,8 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
 
     ``csv`` writes the bundle itself (``tables/*.csv`` and ``run.json``); ``html`` writes
     ``report.html``; ``pdf`` ``report.pdf``; ``latex`` ``latex/*.tex``; ``xlsx``
-    ``tables.xlsx``. Returns the main file of each format.
+    ``tables.xlsx``. Returns the main file of each format. The rendered formats name
+    columns by their display labels (``meta["labels"]``); the CSV tables keep the names.
 
     Raises
     ------
@@ -58,11 +60,13 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
         path = folder / "report.html"
         path.write_text(html, encoding="utf-8")
         written["html"] = path
+    labels = ReportLabels.from_meta(bundle.meta)
+    shown = labels.relabel_tables(bundle.tables)
     if "latex" in wanted:
         n_obs = bundle.meta.get("data", {}).get("units")
-        written["latex"] = write_latex(bundle.tables, folder, n_obs=n_obs)[-1]
+        written["latex"] = write_latex(shown, folder, n_obs=n_obs, labels=labels)[-1]
     if "xlsx" in wanted:
-        written["xlsx"] = write_xlsx(bundle.tables, bundle.meta, folder / "tables.xlsx")
+        written["xlsx"] = write_xlsx(shown, bundle.meta, folder / "tables.xlsx")
     if "pdf" in wanted:
         written["pdf"] = write_pdf(html, folder / "report.pdf")
     return written

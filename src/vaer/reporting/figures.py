@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.reporting.labels import ReportLabels
+
 
 def _svg(fig: object) -> str:
     import matplotlib.pyplot as plt
@@ -24,24 +26,30 @@ def _svg(fig: object) -> str:
     return text
 
 
-def cate_histogram(cate: pd.DataFrame, ate: pd.DataFrame) -> str:
-    """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked."""
+def cate_histogram(
+    cate: pd.DataFrame, ate: pd.DataFrame, labels: ReportLabels | None = None
+) -> str:
+    """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked;
+    the axis names the treatment and outcome by their labels."""
+    names = labels or ReportLabels()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = list(dict.fromkeys(cate["estimator"]))
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.0), squeeze=False)
+    estimators = list(dict.fromkeys(cate["estimator"]))
+    fig, axes = plt.subplots(
+        1, len(estimators), figsize=(4.2 * len(estimators), 3.0), squeeze=False
+    )
     dr = ate[ate["se_type"].str.contains("DR")].set_index("estimator")
-    for ax, label in zip(axes[0], labels, strict=True):
+    for ax, label in zip(axes[0], estimators, strict=True):
         values = cate.loc[cate["estimator"] == label, "tau_hat"].to_numpy()
         ax.hist(values, bins=40, color="#4C72B0", alpha=0.85)
         if label in dr.index:
             ax.axvline(float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label="ATE")
             ax.legend(frameon=False)
         ax.set_title(label)
-        ax.set_xlabel("effect of VA on resilience (tau_hat)")
+        ax.set_xlabel(f"effect of {names.treatment} on {names.outcome} (tau_hat)")
         ax.set_ylabel("firms")
         ax.grid(alpha=0.3)
         ax.set_xlim(*np.quantile(values, [0.001, 0.999]))
@@ -58,20 +66,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def treatment_overlap(treatment: pd.DataFrame) -> str:
+def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Treatment distribution and overlap: histogram of T, and T against its prediction.
 
-    The left panel is the distribution of the VA index; the right panel shows the
+    The left panel is the distribution of the treatment (named by its label); the right
+    panel shows the
     cross-fitted prediction E[T | X, W] against T (a 2-D histogram). Overlap for a
     continuous treatment means T still varies given the features: a cloud, not a line
     (Hirano and Imbens, 2004, on the generalised propensity score).
     """
+    name = f"{(labels or ReportLabels()).treatment} (treatment)"
     plt = _pyplot()
     t = treatment["treatment"].to_numpy(dtype=float)
     t_hat = treatment["t_hat"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2))
     axes[0].hist(t, bins=40, color="#4C72B0", alpha=0.85)
-    axes[0].set_xlabel("VA index (treatment)")
+    axes[0].set_xlabel(name)
     axes[0].set_ylabel("firms")
     axes[0].set_title("Treatment distribution")
     low, high = np.quantile(np.concatenate([t, t_hat]), [0.005, 0.995])
@@ -86,7 +96,7 @@ def treatment_overlap(treatment: pd.DataFrame) -> str:
     )
     axes[1].plot([low, high], [low, high], color="#C44E52", lw=1, ls="--")
     axes[1].set_xlabel("predicted treatment E[T | X, W] (cross-fitted)")
-    axes[1].set_ylabel("VA index (treatment)")
+    axes[1].set_ylabel(name)
     axes[1].set_title("Overlap: T given the features")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -344,3 +354,82 @@ def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> st
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
+
+
+def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> str | None:
+    """The event study by firm type (``did_types``): one row of small multiples per
+    dimension, one panel per level, each with the level's ATT by years since adoption and
+    its pointwise intervals (where printed), drawn as :func:`event_study` draws the overall
+    path, on a common y axis; each row's first panel quotes the equality test of the levels'
+    overall event-study ATTs (``did_type_tests``) when given."""
+    dynamic = types[(types["aggregation"] == "dynamic") & ~types["overall"].astype(bool)]
+    if dynamic.empty:
+        return None
+    plt = _pyplot()
+    dimensions = list(dict.fromkeys(dynamic["dimension"].astype(str)))
+    levels = {d: sorted(set(dynamic.loc[dynamic["dimension"] == d, "level"].astype(str)))
+              for d in dimensions}  # fmt: skip
+    n_cols = max(len(v) for v in levels.values())
+    fig, axes = plt.subplots(
+        len(dimensions), n_cols, figsize=(2.6 * n_cols + 0.6, 2.1 * len(dimensions) + 0.4),
+        squeeze=False, sharex=True, sharey=True,
+    )  # fmt: skip
+    intervals = bool(dynamic["ci_low"].notna().any())
+    for row, dimension in enumerate(dimensions):
+        for col in range(n_cols):
+            ax = axes[row, col]
+            if col >= len(levels[dimension]):
+                ax.set_visible(False)
+                if row > 0:  # the panel above carries the x axis of this column
+                    axes[row - 1, col].tick_params(labelbottom=True)
+                    axes[row - 1, col].set_xlabel("years since adoption", fontsize=8)
+                continue
+            level = levels[dimension][col]
+            rows = dynamic[
+                (dynamic["dimension"] == dimension) & (dynamic["level"].astype(str) == level)
+            ].sort_values("key")
+            e = rows["key"].to_numpy(float)
+            estimate = rows["estimate"].to_numpy(float)
+            err = np.vstack(
+                [estimate - rows["ci_low"].to_numpy(float),
+                 rows["ci_high"].to_numpy(float) - estimate]
+            )  # fmt: skip
+            for mask, colour in ((e < 0, "#8C8C8C"), (e >= 0, "#C44E52")):
+                ax.errorbar(e[mask], estimate[mask], yerr=err[:, mask] if intervals else None,
+                            fmt="o", ms=3.5, color=colour, capsize=2, lw=0.9)  # fmt: skip
+            ax.axhline(0.0, color="k", lw=0.7)
+            ax.axvline(-0.5, color="k", lw=0.7, ls="--")
+            n = rows["n"].iloc[0] if "n" in rows and len(rows) else None
+            ax.set_title(f"{dimension} = {level}" + (f" ({int(n):,} firms)" if n else ""),
+                         fontsize=8)  # fmt: skip
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=7)
+            if col == 0:
+                ax.set_ylabel("ATT", fontsize=8)
+                quoted = _equality_quote(tests, dimension)
+                if quoted:
+                    ax.text(0.02, 0.97, quoted, transform=ax.transAxes, fontsize=6.5,
+                            va="top", ha="left")  # fmt: skip
+            if row == len(dimensions) - 1:
+                ax.set_xlabel("years since adoption", fontsize=8)
+    outcome = str(dynamic["outcome"].iloc[0]) if "outcome" in dynamic else "outcome"
+    fig.suptitle(
+        f"Event study by firm type (Callaway-Sant'Anna, ATT on {outcome})"
+        + ("" if intervals else ": point estimates; intervals withheld (see the table)"),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _equality_quote(tests: pd.DataFrame | None, dimension: str) -> str | None:
+    """``equal by type: p = 0.012`` for the dynamic overall equality test of a dimension."""
+    if tests is None or tests.empty or "key" not in tests:
+        return None
+    rows = tests[
+        (tests["dimension"] == dimension) & (tests["test"] == "equality")
+        & (tests["aggregation"] == "dynamic") & tests["key"].isna()
+    ]  # fmt: skip
+    if rows.empty or not np.isfinite(float(rows["p_value"].iloc[0])):
+        return None
+    return f"levels equal (overall): p = {float(rows['p_value'].iloc[0]):.3g}"

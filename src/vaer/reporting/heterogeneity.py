@@ -11,6 +11,7 @@ import pandas as pd
 from vaer.heterogeneity.withhold import RANKING_WITHHELD
 from vaer.reporting.figures import _svg
 from vaer.reporting.format import stars
+from vaer.reporting.labels import ReportLabels
 
 COLORS = ["#4C72B0", "#C44E52", "#55A868", "#8172B2", "#CCB974", "#64B5CD"]
 
@@ -27,9 +28,13 @@ def _with_stars(frame: pd.DataFrame, column: str = "p_value") -> list[dict[str, 
     return rows
 
 
-def gate_forest_plot(gate: pd.DataFrame, ate: pd.DataFrame | None = None) -> str:
+def gate_forest_plot(
+    gate: pd.DataFrame, ate: pd.DataFrame | None = None, labels: ReportLabels | None = None
+) -> str:
     """Forest plot of the GATEs: one row per dimension and level, one colour per
-    estimator, 95% CIs as bars, the cluster-robust ATE of each estimator dashed."""
+    estimator, 95% CIs as bars, the cluster-robust ATE of each estimator dashed; the axis
+    names the treatment and outcome by their labels."""
+    names = labels or ReportLabels()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,7 +73,7 @@ def gate_forest_plot(gate: pd.DataFrame, ate: pd.DataFrame | None = None) -> str
         if dims[k] != dims[k - 1]:
             ax.axhline(len(keys) - k - 0.5, color="#999999", lw=0.5)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("group average effect of VA on resilience (95% CI)")
+    ax.set_xlabel(f"group average effect of {names.treatment} on {names.outcome} (95% CI)")
     ax.grid(axis="x", alpha=0.3)
     if len(estimators) > 1:
         ax.legend(frameon=False, fontsize=8, loc="best")
@@ -99,7 +104,9 @@ def toc_plot(toc: pd.DataFrame) -> str:
     return _svg(fig)
 
 
-def heterogeneity_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
+def heterogeneity_context(
+    tables: dict[str, pd.DataFrame], labels: ReportLabels | None = None
+) -> dict[str, Any] | None:
     """What the heterogeneity partials render, or ``None`` without a ``gate`` table.
 
     Parameters
@@ -107,13 +114,15 @@ def heterogeneity_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | N
     tables : dict
         The bundle's tables (``gate``, ``gate_tests``, ``gates_sorted``, ``clan``,
         ``calibration``, ``blp``, ``rate``, ``toc``, ``policy_tree``; any may be missing).
+    labels : ReportLabels, optional
+        Names the treatment and outcome in the figure.
     """
     gate = tables.get("gate")
     if gate is None:
         return None
     context: dict[str, Any] = {
         "gate_rows": _records(gate) if not gate.empty else [],
-        "gate_figure": gate_forest_plot(gate, tables.get("ate")) if not gate.empty else "",
+        "gate_figure": gate_forest_plot(gate, tables.get("ate"), labels) if not gate.empty else "",
     }
     tests = tables.get("gate_tests")
     if tests is not None and not tests.empty:

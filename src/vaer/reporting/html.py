@@ -14,6 +14,7 @@ from vaer.reporting.attribution_figures import attribution_context
 from vaer.reporting.bundle import ReportBundle
 from vaer.reporting.format import p_text, percent, sig
 from vaer.reporting.heterogeneity import heterogeneity_context
+from vaer.reporting.labels import ReportLabels
 from vaer.reporting.robustness import robustness_context
 from vaer.reporting.sections import render_sections
 from vaer.reporting.summary import summarize
@@ -39,22 +40,27 @@ def render_html(bundle: ReportBundle) -> str:
     Parameters
     ----------
     bundle : ReportBundle
-        The run's tables and metadata; sections appear for the tables present.
+        The run's tables and metadata; sections appear for the tables present. Titles,
+        axes and tables name the columns by their display labels (``meta["labels"]``,
+        :mod:`vaer.reporting.labels`).
 
     Returns
     -------
     str
         The whole HTML document.
     """
-    summary = summarize(bundle.tables)
-    het = heterogeneity_context(bundle.tables)
-    robustness = robustness_context(bundle.tables)
-    attribution = attribution_context(bundle.tables)
+    labels = ReportLabels.from_meta(bundle.meta)
+    tables = labels.relabel_tables(bundle.tables)
+    summary = summarize(tables)
+    het = heterogeneity_context(tables, labels)
+    robustness = robustness_context(tables, labels)
+    attribution = attribution_context(bundle.tables, labels=labels)
     template = _environment().get_template("report.html.j2")
     return template.render(
         meta=bundle.meta,
+        labels=labels,
         summary=summary,
-        sections=render_sections(bundle.tables, summary),
+        sections=render_sections(tables, summary, labels),
         het=het,
         robustness=robustness,
         attribution=attribution,

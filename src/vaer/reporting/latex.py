@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from vaer.reporting.format import normal_p_value, sig, stars
+from vaer.reporting.labels import ReportLabels
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -83,7 +84,7 @@ class LatexSpec:
 SPECS: tuple[LatexSpec, ...] = (
     LatexSpec(
         "ate",
-        "Average effect of virtual agglomeration on export resilience",
+        "Average effect of {treatment} on {outcome}",
         ("estimand",),
         "Doubly robust scores averaged over firms; standard errors clustered by the cluster role.",
         query="se_type.str.contains('DR')",
@@ -105,9 +106,9 @@ SPECS: tuple[LatexSpec, ...] = (
     ),
     LatexSpec(
         "mechanisms",
-        "Mechanism tests: effect of virtual agglomeration on each mediator",
+        "Mechanism tests: effect of {treatment} on each mediator",
         ("channel", "mediator", "dimension", "level"),
-        "Double machine learning estimate of the effect of VA on each mediator.",
+        "Double machine learning estimate of the effect of {treatment} on each mediator.",
     ),
     LatexSpec(
         "robustness",
@@ -149,7 +150,18 @@ def _present(value: object) -> bool:
     return not (value is None or (isinstance(value, float) and math.isnan(value)))
 
 
-def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -> str:
+def _named(text: str, labels: ReportLabels) -> str:
+    """A caption or note with ``{treatment}`` and ``{outcome}`` replaced by the labels."""
+    return text.replace("{treatment}", labels.treatment).replace("{outcome}", labels.outcome)
+
+
+def latex_table(
+    frame: pd.DataFrame,
+    spec: LatexSpec,
+    *,
+    n_obs: object = None,
+    labels: ReportLabels | None = None,
+) -> str:
     """One booktabs table of estimates (SEs beneath, stars), N and notes.
 
     Parameters
@@ -160,6 +172,8 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
     spec : LatexSpec
     n_obs : int, optional
         The number of firms, written as the N row when the table has no ``n`` column.
+    labels : ReportLabels, optional
+        Name the treatment and outcome in the caption and notes (default: generic names).
 
     Returns
     -------
@@ -170,6 +184,7 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
     ValueError
         If ``frame`` lacks the estimate or the ``se`` column.
     """
+    names = labels or ReportLabels()
     missing = {spec.estimate, "se"} - set(frame.columns)
     if missing:
         raise ValueError(
@@ -193,7 +208,7 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
-        rf"\caption{{{escape(spec.caption)}}}",
+        rf"\caption{{{escape(_named(spec.caption, names))}}}",
         rf"\label{{tab:vaer-{(spec.name or spec.table).replace('_', '-')}}}",
         rf"\begin{{tabular}}{{l*{{{k}}}{{c}}}}",
         r"\toprule",
@@ -210,7 +225,7 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
             panel = key[0]
             lines.append(rf"\multicolumn{{{k + 1}}}{{l}}{{\textit{{{escape(panel)}}}}} \\")
         parts = [part for part in (key[1:] if paneled else key) if part]
-        name = ": ".join(parts) or "VA index"
+        name = ": ".join(parts) or names.treatment
         est_cells, se_cells = [], []
         for estimator in estimators:
             match = data
@@ -252,7 +267,7 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
         r"\end{tabular}",
         r"\par\medskip",
         r"\begin{minipage}{0.92\linewidth}\footnotesize",
-        rf"\textit{{Notes:}} {escape(spec.notes)} {STAR_NOTE}",
+        rf"\textit{{Notes:}} {escape(_named(spec.notes, names))} {STAR_NOTE}",
         r"\end{minipage}",
         r"\end{table}",
     ]
@@ -260,10 +275,15 @@ def latex_table(frame: pd.DataFrame, spec: LatexSpec, *, n_obs: object = None) -
 
 
 def write_latex(
-    tables: dict[str, pd.DataFrame], folder: Path, *, n_obs: object = None
+    tables: dict[str, pd.DataFrame],
+    folder: Path,
+    *,
+    n_obs: object = None,
+    labels: ReportLabels | None = None,
 ) -> list[Path]:
     """Write ``latex/<name>.tex`` for every table with a spec and rows for it (the name is
-    the spec's ``name`` or its table's), and ``latex/tables.tex``.
+    the spec's ``name`` or its table's), and ``latex/tables.tex``. ``labels`` name the
+    treatment and outcome in captions and notes.
 
     ``tables.tex`` is a complete document that inputs them all (compile with pdflatex).
     """
@@ -277,7 +297,7 @@ def write_latex(
         if spec.query and frame.query(spec.query).empty:
             continue
         path = out / f"{spec.name or spec.table}.tex"
-        path.write_text(latex_table(frame, spec, n_obs=n_obs), encoding="utf-8")
+        path.write_text(latex_table(frame, spec, n_obs=n_obs, labels=labels), encoding="utf-8")
         written.append(path)
     document = [
         r"\documentclass{article}",

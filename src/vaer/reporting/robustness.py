@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.reporting.figures import _svg
+from vaer.reporting.labels import ReportLabels
 
 TEST_COLUMNS = ("reference_se", "test_p", "level", "false_alarm")
 
@@ -19,9 +20,10 @@ def _passed(column: pd.Series) -> np.ndarray:
     return column.astype(str).str.lower().isin({"true", "1", "1.0", "yes"}).to_numpy()
 
 
-def refutation_plot(table: pd.DataFrame) -> str:
+def refutation_plot(table: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Forest plot: each refit's estimate and 95% CI, with the value its rule compares with;
-    rows flagged by their test are red."""
+    rows flagged by their test are red. The axis names the treatment by its label."""
+    treatment = (labels or ReportLabels()).treatment
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +40,7 @@ def refutation_plot(table: pd.DataFrame) -> str:
     ax.axvline(0.0, color="#999999", lw=1, ls=":")
     ax.set_yticks(y, [f"{c}: {v}" for c, v in zip(rows["check"], rows["variant"], strict=True)])
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("re-estimated effect of VA (95% CI); red = flagged by its test")
+    ax.set_xlabel(f"re-estimated effect of {treatment} (95% CI); red = flagged by its test")
     ax.legend(frameon=False, fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -60,8 +62,11 @@ def check_verdicts(table: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def robustness_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
-    """What the robustness partial needs, or None if the run has no robustness table."""
+def robustness_context(
+    tables: dict[str, pd.DataFrame], labels: ReportLabels | None = None
+) -> dict[str, Any] | None:
+    """What the robustness partial needs, or None if the run has no robustness table
+    (``labels`` name the treatment in the figure)."""
     table = tables.get("robustness")
     if table is None:
         return None
@@ -84,7 +89,7 @@ def robustness_context(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None
         "n_checks": len(checks),
         "n_flagged": sum(bool(c["flagged"]) for c in checks),
         "alpha": alphas.pop() if len(alphas) == 1 else None,
-        "figure": refutation_plot(table) if len(table) else "",
+        "figure": refutation_plot(table, labels) if len(table) else "",
         "sensitivity_rows": [] if sensitivity is None else sensitivity.to_dict("records"),
         "sensitivity_summary": summary,
     }

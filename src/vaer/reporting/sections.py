@@ -16,22 +16,30 @@ from typing import Any
 import pandas as pd
 
 from vaer.reporting import figures
+from vaer.reporting.labels import ReportLabels
 from vaer.reporting.tables import DisplayTable, display_table
 
-Figure = Callable[[dict[str, pd.DataFrame], dict[str, Any]], str | None]
+Figure = Callable[[dict[str, pd.DataFrame], dict[str, Any], ReportLabels], str | None]
+"""A section's figure from the tables, the summary and the display labels."""
 
 
-def _treatment_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
-    return figures.treatment_overlap(tables["treatment"]) if "treatment" in tables else None
+def _treatment_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
+) -> str | None:
+    return figures.treatment_overlap(tables["treatment"], labels) if "treatment" in tables else None
 
 
-def _cate_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _cate_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
+) -> str | None:
     if "cate" in tables and "ate" in tables:
-        return figures.cate_histogram(tables["cate"], tables["ate"])
+        return figures.cate_histogram(tables["cate"], tables["ate"], labels)
     return None
 
 
-def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _channel_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     parts = []
     if "shap_channels" in tables:
         parts.append(figures.channel_shares(tables["shap_channels"]))
@@ -41,7 +49,9 @@ def _channel_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str 
     return "\n".join(parts) or None
 
 
-def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _did_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     parts = []
     if "did_aggregates" in tables:
         parts.append(figures.event_study(tables["did_aggregates"]))
@@ -52,10 +62,40 @@ def _did_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | No
     return "\n".join(p for p in parts if p) or None
 
 
-def _honest_figure(tables: dict[str, pd.DataFrame], _s: dict[str, Any]) -> str | None:
+def _honest_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
     if "honest_did" not in tables:
         return None
     return figures.honest_did(tables["honest_did"], tables.get("honest_did_breakdown"))
+
+
+def _did_types_figure(
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+) -> str | None:
+    if "did_types" not in tables:
+        return None
+    return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"))
+
+
+def _did_type_overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Each level's overall simple and event-study ATT, rows of ``did_types``."""
+    types = tables.get("did_types")
+    if types is None or types.empty:
+        return None
+    rows = types[types["overall"].astype(bool) & types["aggregation"].isin(["simple", "dynamic"])]
+    columns = ["dimension", "level", "aggregation", "estimate", "se", "ci_low", "ci_high",
+               "p_adj", "n"]  # fmt: skip
+    return rows[columns].sort_values(["dimension", "aggregation", "level"], kind="stable")
+
+
+def _did_type_equality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The equality tests of the levels' overall ATTs, rows of ``did_type_tests``."""
+    tests = tables.get("did_type_tests")
+    if tests is None or tests.empty:
+        return None
+    rows = tests[(tests["test"] == "equality") & tests["key"].isna()]
+    return rows[["dimension", "aggregation", "contrast", "statistic", "df", "df_den", "p_value"]]
 
 
 def _twfe_beside_cs(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
@@ -126,7 +166,7 @@ SECTIONS: tuple[Section, ...] = (
         "Treatment distribution and overlap",
         ("treatment",),
         _treatment_figure,
-        caption="Left: the VA index across firms. Right: the VA index against its "
+        caption="Left: the treatment across firms. Right: the treatment against its "
         "cross-fitted prediction from the controls and modifiers (log counts); a wide cloud "
         "around the dashed line means the treatment varies among comparable firms.",
     ),
@@ -268,6 +308,40 @@ SECTIONS: tuple[Section, ...] = (
         "the breakdown value of each.",
     ),
     Section(
+        "did-types",
+        "Effects of the policy by firm type (staggered difference-in-differences)",
+        ("did_types", "did_type_tests"),
+        _did_types_figure,
+        caption="Average effect on the treated firms of each firm type by years since their "
+        "city adopted the policy (Callaway-Sant'Anna by type), one panel per type level on a "
+        "common scale; bars are pointwise intervals where printed. Each row quotes the test "
+        "that the levels' overall event-study effects are equal.",
+        views=(
+            (
+                "did_type_overall",
+                "Overall effect by firm type (simple and event-study aggregations; rows of "
+                "tables/did_types.csv)",
+                _did_type_overall,
+            ),
+            (
+                "did_type_equality",
+                "Are the effects equal across firm types? (overall aggregates; rows of "
+                "tables/did_type_tests.csv)",
+                _did_type_equality,
+            ),
+        ),
+        note="For each firm-type dimension and level, ATT(g, t) of that level's firms: the "
+        "level's mean of the doubly robust DiD terms, each arm normalised within the level, "
+        "with the level's comparison firms reweighted by nuisance models that include the "
+        "type (so a type's untreated trend is compared with its own type's); aggregated "
+        "like the overall ATT with the level's own cohort sizes. Standard errors as for the "
+        "overall ATT (city-clustered influence functions, CR2 by arm within the level, "
+        "Satterthwaite t). p_adj is Holm over the levels of a dimension, p_romano_wolf "
+        "Romano-Wolf, the band holds for all levels at once. did_type_tests: per aggregation "
+        "and key, the Wald F test that the levels are equal (Hotelling scaling with "
+        "small-cluster degrees of freedom) and every pairwise difference.",
+    ),
+    Section(
         "robustness",
         "Robustness and sensitivity",
         ("robustness", "sensitivity"),
@@ -297,9 +371,11 @@ def _views(section: Section, tables: dict[str, pd.DataFrame]) -> list[DisplayTab
 
 
 def render_sections(
-    tables: dict[str, pd.DataFrame], summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame], summary: dict[str, Any], labels: ReportLabels | None = None
 ) -> list[RenderedSection]:
-    """The sections whose tables are present, in order, then "Other tables" if any."""
+    """The sections whose tables are present, in order, then "Other tables" if any
+    (figures name the treatment and outcome by ``labels``; default: generic names)."""
+    labels = labels or ReportLabels()
     rendered = []
     for section in SECTIONS:
         present = [name for name in section.tables if name in tables]
@@ -309,7 +385,7 @@ def render_sections(
             RenderedSection(
                 id=section.id,
                 title=section.title,
-                figure=section.figure(tables, summary) if section.figure else None,
+                figure=section.figure(tables, summary, labels) if section.figure else None,
                 caption=section.caption,
                 note=section.note,
                 tables=[*_views(section, tables)]

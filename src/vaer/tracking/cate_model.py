@@ -5,7 +5,7 @@ new firms (the same names and kinds as in the experiment's table; categorical le
 must be among those seen in fitting) and returns one row per firm with
 
 - ``tau_hat``: the estimated conditional effect :math:`\\hat\\tau(x)` of one more unit of
-  VA on the outcome,
+  the treatment on the outcome,
 - ``ci_low``, ``ci_high``: a pointwise ``1 - alpha`` confidence interval for the firm's
   effect where the estimator has one that is valid for it (the cluster forests:
   bootstrap of little bags over half-samples of clusters, Athey, Tibshirani and Wager,
@@ -19,6 +19,15 @@ first) and ``alpha`` (default 0.05). The model carries the feature encoding
 as the artifact ``estimators``. The sklearn flavour cannot save econml models, hence
 pyfunc. Loading needs ``vaer`` importable (its zero-nuisance stand-ins are pickled with
 the econml models) plus the pinned requirements.
+
+The input schema declares every numeric modifier ``double`` (an ``int8`` or ``float32``
+column of a Stata file is upcast) and every categorical one ``Any``: MLflow's own
+enforcement cannot pass a pandas ``category`` column (what pandas makes of a Stata
+variable with value labels) as ``string``, and refused raw rows of a labelled ``.dta``
+file with "Can not safely convert category to <U0". The levels are checked by the model
+itself (:meth:`FeatureEncoder.transform`: a level not seen in fitting is an error naming
+the column and the known levels), whatever the column's dtype (text, ``category`` or
+pandas' string dtype).
 """
 
 from __future__ import annotations
@@ -43,7 +52,8 @@ REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy"
 
 
 class CateModel(PythonModel):
-    """Effects of VA with confidence intervals for new firms, from their raw columns.
+    """Effects of the treatment with confidence intervals for new firms, from their raw
+    columns.
 
     Parameters
     ----------
@@ -116,6 +126,44 @@ def _requirements() -> list[str]:
     return pinned
 
 
+def input_schema(encoder: FeatureEncoder) -> Any:
+    """The model's input schema: the raw modifier columns, numeric ones ``double``,
+    categorical ones ``Any`` (their levels are checked by the model; see the module
+    docstring).
+
+    Parameters
+    ----------
+    encoder : FeatureEncoder
+
+    Returns
+    -------
+    mlflow.types.Schema
+    """
+    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
+
+    return Schema(
+        [
+            ColSpec(AnyType() if column in encoder.levels else DataType.double, column)
+            for column in encoder.columns
+        ]
+    )
+
+
+def plain_example(example: pd.DataFrame, encoder: FeatureEncoder) -> pd.DataFrame:
+    """``example`` with categorical columns as plain text and numeric ones as float64,
+    the form kept as the model's input example (readable without the source file's
+    dtypes, e.g. a Stata value-labelled ``category``)."""
+    return pd.DataFrame(
+        {
+            column: example[column].astype(str).astype(object)
+            if column in encoder.levels
+            else example[column].astype(np.float64)
+            for column in encoder.columns
+        },
+        index=pd.RangeIndex(len(example)),
+    )
+
+
 def log_cate_model(
     *,
     models: Mapping[str, Any],
@@ -132,7 +180,8 @@ def log_cate_model(
         Estimator label -> fitted econml estimator (fitted on ``encoder``'s columns).
     encoder : FeatureEncoder
     example : DataFrame
-        A few rows of raw modifier columns: input example and signature source.
+        A few rows of raw modifier columns (any dtypes, e.g. Stata's labelled
+        ``category``): kept as the input example in plain form (:func:`plain_example`).
     intervals : mapping, optional
         Label -> ``firm`` or ``none``: which estimators give per-firm intervals.
     name : str
@@ -144,13 +193,17 @@ def log_cate_model(
         The model URI (``models:/...``).
     """
     import joblib
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
 
     labels = list(models)
     python_model = CateModel(encoder, labels, intervals)
     python_model._models = dict(models)
+    example = plain_example(example, encoder)
     output = python_model.predict(None, example)
-    signature = infer_signature(example, output, params={"estimator": labels[0], "alpha": 0.05})
+    inferred = infer_signature(example, output, params={"estimator": labels[0], "alpha": 0.05})
+    signature = ModelSignature(
+        inputs=input_schema(encoder), outputs=inferred.outputs, params=inferred.params
+    )
     python_model._models = {}
     quiet = logging.getLogger("mlflow.pyfunc")
     level = quiet.level

@@ -1,0 +1,215 @@
+"""The did stage's ATT by firm type: ``tables/did_types.csv`` and ``did_type_tests.csv``.
+
+For every firm-type dimension of the run (``heterogeneity.dimensions``, or
+``roles.firm_types`` when unset: the dimensions of ``gate.csv``), Callaway–Sant'Anna
+ATT(g, t) and its four aggregations per level (:func:`vaer.did.types.att_gt_by_type`,
+type indicators in both nuisance models), on the did stage's sample and with its
+options, and the tables of :func:`vaer.did.type_tables.type_frames`: each level's
+estimates with t intervals, Holm / Romano-Wolf p-values and a band over the levels, and
+per (aggregation, key) the equality F test and the pairwise differences. A firm's type
+is its value in its first year of the DiD sample. Crossed dimensions are not formed.
+
+What was validated (``benchmarks/RESULTS.md``, ``did_types_validity``) is the small-
+cluster mode; in the asymptotic mode the intervals and tests are withheld unless
+``did.unvalidated_inference`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vaer.config.did import DidConfig
+from vaer.context import RunContext
+from vaer.did.aggregate import aggregate
+from vaer.did.type_tables import type_frames
+from vaer.did.types import TypeATT, att_gt_by_type
+
+TYPES_WITHHELD = (
+    "withheld: ATT by firm type validated in did.inference: small_cluster only (did_types_validity)"
+)
+_INFERENCE = ("se", "ci_low", "ci_high", "p_adj", "p_value", "p_romano_wolf", "band_low",
+              "band_high")  # fmt: skip
+_TEST_INFERENCE = ("se", "statistic", "df_den", "p_value", "p_holm", "p_romano_wolf")
+
+
+@dataclass(frozen=True)
+class DidTypesResult:
+    """ATT by firm type of the did stage.
+
+    Attributes
+    ----------
+    results : dict
+        Dimension -> :class:`~vaer.did.types.TypeATT`.
+    levels, tests : pandas.DataFrame
+        ``did_types`` and ``did_type_tests`` rows (before withholding).
+    withheld : str or None
+        Why the intervals and tests are not printed, else None.
+    notes : tuple of str
+        Dimensions that could not be estimated and why.
+    """
+
+    results: dict[str, TypeATT]
+    levels: pd.DataFrame
+    tests: pd.DataFrame
+    withheld: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def tables(self, outcome: str) -> dict[str, pd.DataFrame]:
+        """``did_types`` and ``did_type_tests`` (with an ``inference`` and ``outcome``
+        column); nothing when no dimension was estimated."""
+        if self.levels.empty:
+            return {}
+        levels, tests = self.levels.copy(), self.tests.copy()
+        reason = "clustered by the cluster role (small-cluster t)"
+        if self.withheld:
+            levels.loc[:, list(_INFERENCE)] = np.nan
+            tests.loc[:, list(_TEST_INFERENCE)] = np.nan
+            reason = self.withheld
+        return {
+            "did_types": levels.assign(inference=reason, outcome=outcome),
+            "did_type_tests": tests.assign(inference=reason, outcome=outcome),
+        }
+
+    def metrics(self) -> dict[str, float]:
+        """``did.types.<dimension>.<level>.<aggregation>`` (overall estimates) and, unless
+        withheld, ``did.types.<dimension>.<aggregation>.equality_p`` (the equality test of
+        the overall aggregates) and ``.equality_f``."""
+        out: dict[str, float] = {}
+        if self.levels.empty:
+            return out
+        overall = self.levels[self.levels["overall"]]
+        for row in overall.to_dict("records"):
+            key = f"did.types.{row['dimension']}.{row['level']}.{row['aggregation']}"
+            out[key] = float(row["estimate"])
+        if self.withheld or self.tests.empty:
+            return out
+        equality = self.tests[(self.tests["test"] == "equality") & self.tests["key"].isna()]
+        for row in equality.to_dict("records"):
+            prefix = f"did.types.{row['dimension']}.{row['aggregation']}"
+            out[f"{prefix}.equality_p"] = float(row["p_value"])
+            out[f"{prefix}.equality_f"] = float(row["statistic"])
+        return out
+
+
+def type_dimensions(ctx: RunContext) -> list[str]:
+    """The firm-type dimensions of ``gate.csv``: ``heterogeneity.dimensions`` or else
+    ``roles.firm_types``."""
+    dimensions = ctx.config.heterogeneity.dimensions
+    return list(dimensions) if dimensions is not None else list(ctx.config.roles.firm_types)
+
+
+def did_types(
+    ctx: RunContext, sample: pd.DataFrame, frame: pd.DataFrame, config: DidConfig
+) -> DidTypesResult | None:
+    """ATT by firm type on the did stage's ``sample`` (unit, year, cohort, cluster, y,
+    covariates), with the types read from the panel ``frame``; None without dimensions."""
+    dimensions = type_dimensions(ctx)
+    if not dimensions:
+        return None
+    roles = ctx.config.roles
+    absent = [d for d in dimensions if d not in frame.columns]
+    if absent:
+        raise ValueError(f"did: firm-type columns {absent} are not columns of the panel")
+    types = frame[[roles.unit, roles.time, *dimensions]].rename(
+        columns={roles.unit: "unit", roles.time: "year"}
+    )
+    data = sample.merge(types, on=["unit", "year"], how="left", validate="one_to_one")
+    ctx.progress(f"DiD: ATT by firm type ({', '.join(dimensions)})")
+    results: dict[str, TypeATT] = {}
+    notes: list[str] = []
+    min_e = -np.inf if config.min_e is None else float(config.min_e)
+    max_e = np.inf if config.max_e is None else float(config.max_e)
+    for dimension in dimensions:
+        try:
+            results.update(
+                att_gt_by_type(
+                    data, unit="unit", period="year", cohort="cohort", cluster="cluster",
+                    outcome="y", types=[dimension], covariates=list(config.covariates) or None,
+                    method=config.method, control_group=config.control_group,
+                    anticipation=config.anticipation, base_period=config.base_period,
+                    alpha=config.alpha, inference=config.inference, min_e=min_e, max_e=max_e,
+                )
+            )  # fmt: skip
+        except ValueError as exc:
+            notes.append(f"no ATT by {dimension}: {exc}")
+            continue
+        result = results[dimension]
+        for level in result.levels:
+            if level not in result.cells:
+                reasons = result.skipped.loc[result.skipped["level"] == level, "reason"]
+                why = reasons.value_counts().index[0] if len(reasons) else "no cell"
+                notes.append(f"ATT by {dimension}: level {level} not estimated in any cell ({why})")
+    frames = [
+        type_frames(
+            result, n_draws=ctx.config.heterogeneity.n_bootstrap, random_state=ctx.seed + 7 * k
+        )
+        for k, result in enumerate(results.values())
+    ]
+    levels = pd.concat([f[0] for f in frames], ignore_index=True) if frames else pd.DataFrame()
+    tests = pd.concat([f[1] for f in frames], ignore_index=True) if frames else pd.DataFrame()
+    withheld = (
+        TYPES_WITHHELD
+        if config.inference == "asymptotic" and not config.unvalidated_inference
+        else None
+    )
+    return DidTypesResult(results, levels, tests, withheld, tuple(notes))
+
+
+def did_types_truth_metrics(
+    types: DidTypesResult,
+    sample: pd.DataFrame,
+    effect: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+) -> dict[str, float]:
+    """Coverage of the levels' overall aggregates against a known per-firm effect.
+
+    The truth of a level's cell is the mean of ``effect(units, t) - effect(units, base)``
+    over the level's cohort firms observed in both years (the firms the cell used); a
+    level's true aggregate is the same aggregation of its true cells. The caller checks
+    that the truth is exact in every year used.
+
+    Returns
+    -------
+    dict
+        ``did.types.truth.coverage`` (share of level x aggregation overall intervals that
+        cover the truth), ``did.types.truth.max_abs_t`` (largest |estimate - truth| / SE)
+        and ``did.types.truth.checked`` (how many); empty when withheld.
+    """
+    if types.withheld or not types.results:
+        return {}
+    observed = pd.crosstab(sample["unit"], sample["year"]) > 0
+    covered: list[bool] = []
+    t_values: list[float] = []
+    for result in types.results.values():
+        for level, cells in result.cells.items():
+            seen = observed.reindex(cells.unit_ids).fillna(False)
+            truth = np.zeros(len(cells.att))
+            for k, (g, t, base) in enumerate(
+                zip(cells.group, cells.time, cells.base_period, strict=True)
+            ):
+                used = (cells.cohort == g) & seen[t].to_numpy(bool) & seen[base].to_numpy(bool)
+                ids = cells.unit_ids.to_numpy()[used]
+                if len(ids) and t != base:
+                    years = np.full(len(ids), t)
+                    truth[k] = float(
+                        np.mean(effect(ids, years) - effect(ids, np.full_like(years, base)))
+                    )
+            true_cells = dataclasses.replace(cells, att=truth)
+            for name, estimated in result.aggregates[level].items():
+                true = aggregate(true_cells, name, min_e=min_e, max_e=max_e).overall_estimate
+                row = estimated.to_frame().iloc[-1]
+                covered.append(bool(row["ci_low"] <= true <= row["ci_high"]))
+                t_values.append(abs(estimated.overall_estimate - true) / estimated.overall_se)
+    if not covered:
+        return {}
+    return {
+        "did.types.truth.coverage": float(np.mean(covered)),
+        "did.types.truth.max_abs_t": float(np.max(t_values)),
+        "did.types.truth.checked": float(len(covered)),
+    }
