@@ -272,7 +272,10 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     from vaer.pipeline import run_experiment
 
     raw = did_config(tmp_path, pilot_effect=0.2)
-    raw["did"]["honest"] = {"enabled": True, "mbar": [0.0, 1.0], "m": [0.0, 0.02]}
+    raw["did"]["honest"] = {
+        "enabled": True, "methods": ["relative_magnitude", "smoothness"], "mbar": [0.0, 1.0],
+        "m": [0.0, 0.02],
+    }  # fmt: skip
     result = run_experiment(validate_config(raw))
     did = result.did
     assert did is not None and did.honest is not None
@@ -280,8 +283,14 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     honest = pd.read_csv(tables / "honest_did.csv")
     assert list(honest.columns) == [
         "method", "bound_name", "bound", "target", "event_time", "estimate", "ci_low",
-        "ci_high", "outcome",
+        "ci_high", "outcome", "inference",
     ]  # fmt: skip
+    # printed: relative magnitudes; withheld: smoothness (under-covered) and the normal
+    # intervals of the original rows (did_aggregates has the small-cluster t ones)
+    printed = honest["method"] == "relative_magnitude"
+    assert honest.loc[printed, ["ci_low", "ci_high"]].notna().all().all()
+    assert honest.loc[~printed, ["ci_low", "ci_high"]].isna().all().all()
+    assert honest.loc[~printed, "inference"].str.startswith("withheld").all()
     post = sorted(did.honest.event_times[did.honest.event_times >= 0].tolist())
     assert post == [0, 1, 2, 3, 4]  # 2012-2018 with cohorts 2014-2016
     assert set(honest["target"]) == {f"e={e}" for e in post} | {"average"}
@@ -293,7 +302,10 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     row = dynamic[dynamic["key"] == 0]
     assert first["estimate"].item() == pytest.approx(row["estimate"].item(), abs=1e-10)
     breakdown = pd.read_csv(tables / "honest_did_breakdown.csv")
-    assert len(breakdown) == 2 * 6 and (breakdown["breakdown"] >= 0).all()
+    assert len(breakdown) == 2 * 6
+    relative = breakdown["method"] == "relative_magnitude"
+    assert (breakdown.loc[relative, "breakdown"] >= 0).all()
+    assert breakdown.loc[~relative, "breakdown"].isna().all()
     metrics = (
         MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         .get_run(result.run_id)
@@ -304,6 +316,7 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     assert metrics[key] == pytest.approx(
         average[average["target"] == "average"]["breakdown"].item()
     )
+    assert not any(k.startswith("did.honest.breakdown.smoothness") for k in metrics)
     assert result.report_path is not None
     html = result.report_path.read_text(encoding="utf-8")
     assert 'id="did-honest"' in html and "Relative magnitudes: average" in html

@@ -54,6 +54,21 @@ REGRESSIONS_WITHHELD = (
 )
 
 
+HONEST_WITHHELD = {
+    "smoothness": (
+        "withheld: smoothness FLCIs covered 0.895-0.925 at the true M with clustered "
+        "covariances (honest_did_coverage)"
+    ),
+    "original": "withheld: normal intervals; did_aggregates.csv has the small-cluster t ones",
+}
+"""Honest-DiD rows whose intervals are not printed by default, and why."""
+
+
+def _rows(frame: pd.DataFrame, method: str) -> np.ndarray:
+    """Rows of ``frame`` whose ``method`` is ``method``."""
+    return (frame["method"] == method).to_numpy()
+
+
 def _withhold(
     frame: pd.DataFrame, columns: tuple[str, ...], reason: str, rows: np.ndarray | None = None
 ) -> pd.DataFrame:
@@ -128,6 +143,9 @@ class DidResult:
         Why ``dml_did``'s intervals are not printed, else None.
     honest : HonestResult or None
         Rambachan-Roth robust intervals of the event study (``did.honest.enabled``).
+    honest_printed : bool
+        Print the honest-DiD intervals of ``HONEST_WITHHELD``'s methods
+        (``did.unvalidated_inference``).
     types : DidTypesResult or None
         ATT by firm type (:mod:`vaer.did.type_stage`); None without firm types.
     """
@@ -150,6 +168,7 @@ class DidResult:
     dml_aggregates: dict[str, AggregateResult] = field(default_factory=dict)
     dml_withheld: str | None = None
     honest: HonestResult | None = None
+    honest_printed: bool = False
     types: DidTypesResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
@@ -228,12 +247,19 @@ class DidResult:
 
     def _honest_tables(self) -> dict[str, pd.DataFrame]:
         """``honest_did`` (robust intervals by method, bound and target, the ``original``
-        rows the usual ones) and ``honest_did_breakdown``, when run."""
+        rows the usual ones) and ``honest_did_breakdown``, when run; the rows of
+        ``HONEST_WITHHELD``'s methods are blanked unless ``honest_printed``."""
         if self.honest is None:
             return {}
-        out = {"honest_did": self.honest.table.assign(outcome=self.outcome)}
-        if not self.honest.breakdown.empty:
-            out["honest_did_breakdown"] = self.honest.breakdown.assign(outcome=self.outcome)
+        table = self.honest.table.assign(outcome=self.outcome)
+        breakdown = self.honest.breakdown.assign(outcome=self.outcome)
+        if not self.honest_printed:
+            for method, reason in HONEST_WITHHELD.items():
+                table = _withhold(table, ("ci_low", "ci_high"), reason, _rows(table, method))
+                breakdown = _withhold(breakdown, ("breakdown",), reason, _rows(breakdown, method))
+        out = {"honest_did": table}
+        if not breakdown.empty:
+            out["honest_did_breakdown"] = breakdown
         return out
 
     def metrics(self) -> dict[str, float]:
@@ -267,8 +293,9 @@ class DidResult:
                 frame["method"], frame["target"], frame["event_time"], frame["breakdown"],
                 strict=True,
             ):  # fmt: skip
-                label = "average" if target == "average" else f"e{int(event)}"
-                out[f"did.honest.breakdown.{method}.{label}"] = float(value)
+                if self.honest_printed or method not in HONEST_WITHHELD:
+                    label = "average" if target == "average" else f"e{int(event)}"
+                    out[f"did.honest.breakdown.{method}.{label}"] = float(value)
         if self.types is not None:
             out.update(self.types.metrics())
         return out
@@ -435,7 +462,7 @@ def did_stage(ctx: RunContext) -> DidResult:
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,
         regressions_withheld=None if config.unvalidated_inference else REGRESSIONS_WITHHELD,
-        honest=honest, **regressions,
+        honest=honest, honest_printed=config.unvalidated_inference, **regressions,
     )  # fmt: skip
 
 
