@@ -336,7 +336,7 @@ def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> st
         floor, ceiling = finite.min() - 0.1 * span, finite.max() + 0.1 * span
         low, high = np.clip(low, floor, ceiling), np.clip(high, floor, ceiling)
         ax.vlines(bound, low, high, color="#4C72B0", lw=2.5, label="robust CI")
-        if len(original):
+        if len(original) and original["ci_low"].notna().all():  # withheld by default
             x0 = float(bound.min()) - 0.6 * step
             ax.vlines(x0, original["ci_low"], original["ci_high"], color="#C44E52", lw=2.5,
                       label="original CI (parallel trends)")  # fmt: skip
