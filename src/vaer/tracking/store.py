@@ -30,8 +30,12 @@ from typing import Any, TypeVar
 DEFAULT_STORE_DIR = Path("mlruns")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
-"""The MLflow 3 UI opens an experiment on its GenAI overview (traces) unless this tag says
-it holds model-training runs; the UI's own "Model training" choice writes the same value."""
+"""The MLflow 3 UI's experiment kind: model-training runs, not GenAI traces (the UI's own
+"Model training" choice writes the same value). MLflow 3.17's UI has workflow navigation
+switched on and ignores the tag when it picks an experiment's first page: it follows the
+browser's GenAI / Model training switch (default GenAI), or :data:`WORKFLOW_QUERY` in the
+URL, which ``vaer ui`` puts in the links it prints."""
+WORKFLOW_QUERY = "workflowType=machine_learning"
 VIEW_KEY = "vaer-headline"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 VIEW_COLUMNS = (
@@ -273,7 +277,7 @@ def _get_or_create(client: Any, uri: str, experiment: str) -> str:
                 client.create_experiment,
                 experiment,
                 artifact_location=artifact_root(uri, experiment),
-                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, VIEW_TAG: headline_view()},
             )
         )
     except Exception:  # another process (or server client) created it first
@@ -351,7 +355,8 @@ def experiment_pages(uri: str, base_url: str, limit: int = 20) -> list[tuple[str
     Returns
     -------
     list of (str, str)
-        Experiment name and the URL of its runs table (in the headline view, if it has it).
+        Experiment name and the URL of its runs table, in the Model training workflow and
+        (if the experiment has it) the headline view.
     """
     from mlflow.tracking import MlflowClient
 
@@ -359,8 +364,12 @@ def experiment_pages(uri: str, base_url: str, limit: int = 20) -> list[tuple[str
     pages = []
     for experiment in client.search_experiments(max_results=limit, order_by=["creation_time DESC"]):
         if client.search_runs([experiment.experiment_id], max_results=1):
-            view = f"?viewStateShareKey={VIEW_KEY}" if VIEW_TAG in experiment.tags else ""
+            query = f"?{WORKFLOW_QUERY}"
+            query += f"&viewStateShareKey={VIEW_KEY}" if VIEW_TAG in experiment.tags else ""
             pages.append(
-                (experiment.name, f"{base_url}/#/experiments/{experiment.experiment_id}/runs{view}")
+                (
+                    experiment.name,
+                    f"{base_url}/#/experiments/{experiment.experiment_id}/runs{query}",
+                )
             )
     return pages
