@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import vaer
+from browser_setup import chromium_page
 from conftest import ROOT, small_config
 from vaer.compute.local_cluster import free_port
 from vaer.config import validate_config
@@ -236,11 +236,6 @@ def test_ui_stops_its_whole_process_group(sig: signal.Signals, tmp_path: Path) -
 def test_experiment_page_shows_the_run_and_its_ate(
     one_run: tuple[RunResult, str], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("no system Chromium (apt-get install chromium)")
     result, uri = one_run
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(result.run_id)
@@ -253,9 +248,8 @@ def test_experiment_page_shows_the_run_and_its_ate(
         assert page_url is not None, printed
         assert page_url.group(0).endswith(f"?{WORKFLOW_QUERY}&viewStateShareKey={VIEW_KEY}")
         experiment = f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}"
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 2200, "height": 900})
+        with chromium_page(offline=False) as page:
+            page.set_viewport_size({"width": 2200, "height": 900})
             # MLflow 3.17 opens an experiment on the GenAI overview whatever its kind tag ...
             page.goto(experiment)
             page.wait_for_url(re.compile(r".*/overview.*"), timeout=120_000)
@@ -270,7 +264,6 @@ def test_experiment_page_shows_the_run_and_its_ate(
             body = page.inner_text("body")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"))
-            browser.close()
     assert result.run_name in body
     assert "headline.ate" in body
     assert run.data.tags[NOTE_TAG].split("\n")[0][:30] in body  # the Description column

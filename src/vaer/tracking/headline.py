@@ -67,7 +67,7 @@ def _number(value: Any) -> str:
     return f"{float(value):.3g}" if pd.notna(value) else "n/a"
 
 
-def _interval(row: Mapping[str, Any]) -> str:
+def _interval(row: Mapping[str, Any] | pd.Series) -> str:
     low, high = row.get("ci_low"), row.get("ci_high")
     if pd.isna(low) or pd.isna(high):
         return ""
