@@ -171,7 +171,10 @@ def _descendants(root: int) -> set[int]:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a new server could listen on ``port`` (connections the stopped server left in
+    TIME_WAIT do not count: servers bind with SO_REUSEADDR, as uvicorn does)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
