@@ -1,21 +1,21 @@
-"""Installing test tools from Debian's packages, and driving headless Chromium over CDP."""
+"""Installing test tools from Debian's packages, and the system's headless Chromium through
+Playwright."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = (
-    "--headless",
+CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -23,11 +23,8 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
     "--hide-scrollbars",
-)
+]
 
 
 def apt_install(packages: list[str]) -> None:
@@ -45,77 +42,30 @@ def apt_install(packages: list[str]) -> None:
 
 
 def ensure_chromium() -> Path:
-    """Debian's ``chromium``, installed if missing."""
-    if not CHROMIUM.exists():
+    """The system's ``chromium`` (Debian's package, installed if missing)."""
+    found = shutil.which("chromium")
+    if found is None and not CHROMIUM.exists():
         apt_install(["chromium"])
-    return CHROMIUM
-
-
-class Cdp:
-    """A minimal Chrome DevTools Protocol client over one page's websocket."""
-
-    def __init__(self, ws_url: str) -> None:
-        import websocket
-
-        self._ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self._next = 0
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send a command and wait for its reply; events met meanwhile are kept."""
-        self._next += 1
-        self._ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._ws.recv())
-            if message.get("id") == self._next:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return dict(message.get("result", {}))
-            self.events.append(message)
-
-    def wait_for(self, method: str, timeout: float = 60) -> dict[str, Any]:
-        """Wait for the first event named ``method`` (already received or to come)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events:
-                if event.get("method") == method:
-                    return event
-            self.events.append(json.loads(self._ws.recv()))
-        raise TimeoutError(method)
-
-    def close(self) -> None:
-        self._ws.close()
+    return Path(found) if found else CHROMIUM
 
 
 @contextmanager
-def chromium_page(profile: Path) -> Iterator[Cdp]:
-    """Start headless Chromium with the network blocked; yield a CDP client on its page."""
-    binary = ensure_chromium()
-    process = subprocess.Popen(
-        [str(binary), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def chromium_page(*, offline: bool = True) -> Iterator[Page]:
+    """A page of the system's headless Chromium driven by Playwright (no bundled browser).
+
+    Parameters
+    ----------
+    offline : bool
+        Block every host name lookup (a page opened from disk must not need the network).
+    """
+    from playwright.sync_api import sync_playwright
+
+    flags = (
+        [*CHROMIUM_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND"] if offline else CHROMIUM_FLAGS
     )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("chromium did not start its DevTools endpoint")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
-            pages = [p for p in json.load(reply) if p.get("type") == "page"]
-        client = Cdp(pages[0]["webSocketDebuggerUrl"])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(ensure_chromium()), args=flags)
         try:
-            yield client
+            yield browser.new_page()
         finally:
-            client.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            browser.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -420,11 +419,13 @@ def ui(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
 ) -> None:
-    """Start the MLflow UI for the project's store on http://127.0.0.1:PORT (Ctrl-C stops it)."""
-    import subprocess
+    """Start the MLflow UI for the project's store on http://127.0.0.1:PORT.
 
+    Ctrl-C, SIGTERM or SIGHUP stops the server with every process it started.
+    """
     from vaer.tracking import resolve_tracking_uri
-    from vaer.tracking.store import prepare_store, server_command
+    from vaer.tracking.server import serve_foreground
+    from vaer.tracking.store import experiment_pages, prepare_store, server_command
 
     resolved = resolve_tracking_uri(uri)
     try:
@@ -432,14 +433,15 @@ def ui(
     except ValueError as exc:
         _fail(str(exc))
     prepare_store(resolved)
-    console.print(f"MLflow UI for {resolved} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    process = subprocess.Popen(command)
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        code = process.wait()
-    raise typer.Exit(code=0 if code in (0, -signal.SIGINT, 130) else code)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"MLflow UI for {resolved} at {base} (Ctrl-C stops it)", highlight=False)
+    for name, page in experiment_pages(resolved, base):
+        console.print(f"  {name}: {page}", highlight=False, soft_wrap=True)
+    code, stopped_by = serve_foreground(command)
+    if stopped_by is not None:
+        console.print(f"MLflow UI stopped ({stopped_by.name})", highlight=False)
+        raise typer.Exit(code=0)
+    raise typer.Exit(code=code)
 
 
 @app.command()

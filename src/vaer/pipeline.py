@@ -44,6 +44,7 @@ from vaer.tracking import (
     tracked_run,
     untracked_run,
 )
+from vaer.tracking.headline import NOTE_TAG, run_headline
 
 OnTask = Callable[[int, int], None]
 
@@ -239,6 +240,14 @@ def _write_report(
     return bundle, written.get("html")
 
 
+def _log_headline(run: TrackedRun, bundle: ReportBundle) -> None:
+    """The run's description (``mlflow.note.content``) and ``headline.*`` metrics, for the
+    MLflow runs table; logged before the model, so a run failing there still has them."""
+    headline = run_headline(bundle.tables)
+    run.set_tags({NOTE_TAG: headline.description()})
+    run.log_metrics(headline.metrics())
+
+
 def _log_outputs(
     ctx: RunContext, run: TrackedRun, bundle: ReportBundle, out_dir: Path
 ) -> str | None:
@@ -354,6 +363,7 @@ def run_experiment(
         with clock.stage("report", "writing tables and report"):
             meta = {"created": f"{started:%Y-%m-%d %H:%M UTC}", "provenance": origin}
             bundle, report_path = _write_report(ctx, run, out_dir, truth, meta)
+            _log_headline(run, bundle)
         with clock.stage("tracking", "logging tables, figures and the CATE model"):
             model_uri = _log_outputs(ctx, run, bundle, out_dir)
         run.log_metrics({**clock.metrics(), **{f"truth.{k}": v for k, v in (truth or {}).items()}})

@@ -36,6 +36,7 @@ from vaer.context import Progress, no_progress
 from vaer.pipeline import run_experiment
 from vaer.tracking import parent_run, provenance, resolve_tracking_uri, untracked_run
 from vaer.tracking.compare import sweep_summary
+from vaer.tracking.headline import NOTE_TAG, sweep_description
 
 
 class SweepFailed(RuntimeError):
@@ -356,15 +357,17 @@ def run_sweep(
             out_dir=out_dir,
         )
         failed = result.failed
+        aggregates = _aggregates(summary)
         parent.log_metrics(
             {
                 "sweep.variants": len(plan.variants),
                 "sweep.finished": len(outcomes) - len(failed),
                 "sweep.failed": len(failed),
                 "sweep.skipped": len(plan.variants) - len(outcomes),
-                **_aggregates(summary),
+                **aggregates,
             }
         )
+        parent.set_tags({NOTE_TAG: sweep_description(len(plan.variants), len(failed), aggregates)})
         if failed:
             details = "; ".join(f"variant {o.index} ({o.label}): {o.error}" for o in failed)
             raise SweepFailed(

@@ -28,6 +28,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 DEFAULT_STORE_DIR = Path("mlruns")
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""The MLflow 3 UI's experiment kind: model-training runs, not GenAI traces (the UI's own
+"Model training" choice writes the same value). MLflow 3.17's UI has workflow navigation
+switched on and ignores the tag when it picks an experiment's first page: it follows the
+browser's GenAI / Model training switch (default GenAI), or :data:`WORKFLOW_QUERY` in the
+URL, which ``vaer ui`` puts in the links it prints."""
+WORKFLOW_QUERY = "workflowType=machine_learning"
+VIEW_KEY = "vaer-headline"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+VIEW_COLUMNS = (
+    "attributes.`Description`",
+    "metrics.`headline.ate`",
+    "metrics.`headline.ate_ci_low`",
+    "metrics.`headline.ate_ci_high`",
+    "metrics.`headline.top_share`",
+    "attributes.`Dataset`",
+)
+"""A saved view of the runs table with the headline columns. MLflow 3.17's default columns
+are fixed in the UI (Source, Models, Dataset; the user's choice is kept in the browser);
+a saved view (an experiment tag ``mlflow.sharedViewState.<key>``) is the one setting a
+store can carry: it is listed under "Views" and opened by ``?viewStateShareKey=<key>``."""
 BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 T = TypeVar("T")
@@ -247,6 +269,7 @@ def _get_or_create(client: Any, uri: str, experiment: str) -> str:
                 f"experiment '{experiment}' is deleted in {uri}; restore it in the MLflow UI "
                 "or choose another `tracking.experiment`"
             )
+        mark_model_training(client, found)
         return str(found.experiment_id)
     try:
         return str(
@@ -254,10 +277,99 @@ def _get_or_create(client: Any, uri: str, experiment: str) -> str:
                 client.create_experiment,
                 experiment,
                 artifact_location=artifact_root(uri, experiment),
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, VIEW_TAG: headline_view()},
             )
         )
     except Exception:  # another process (or server client) created it first
         found = retry_busy(client.get_experiment_by_name, experiment)
         if found is None:
             raise
+        mark_model_training(client, found)
         return str(found.experiment_id)
+
+
+def mark_model_training(client: Any, experiment: Any) -> None:
+    """Tag ``experiment`` as holding model-training runs (unless it already has a kind)
+    and give it the saved view :data:`VIEW_KEY` of the headline columns (unless present).
+
+    The MLflow 3 UI then opens it on its runs table instead of the GenAI overview. A kind
+    chosen by the user (in the UI or by tag) and a view the user edited are kept.
+
+    Parameters
+    ----------
+    client : mlflow.tracking.MlflowClient
+    experiment : mlflow.entities.Experiment
+    """
+    tags = experiment.tags or {}
+    if EXPERIMENT_KIND_TAG not in tags:
+        retry_busy(
+            client.set_experiment_tag,
+            experiment.experiment_id,
+            EXPERIMENT_KIND_TAG,
+            EXPERIMENT_KIND,
+        )
+    if VIEW_TAG not in tags:
+        retry_busy(client.set_experiment_tag, experiment.experiment_id, VIEW_TAG, headline_view())
+
+
+def headline_view(now_ms: int | None = None) -> str:
+    """The saved runs-table view with the headline columns, as MLflow 3.17's UI stores one.
+
+    Parameters
+    ----------
+    now_ms : int, optional
+        Creation time in ms since the epoch (default: now).
+
+    Returns
+    -------
+    str
+        JSON: ``{"name", "createdAt", "updatedAt", "state"}`` with ``state`` the view's
+        JSON (``selectedColumns``, newest runs first).
+    """
+    import json
+
+    stamp = int(time.time() * 1000) if now_ms is None else now_ms
+    state = {
+        "selectedColumns": list(VIEW_COLUMNS),
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+    }
+    return json.dumps(
+        {"name": "vaer: headline", "createdAt": stamp, "updatedAt": stamp,
+         "state": json.dumps(state)}
+    )  # fmt: skip
+
+
+def experiment_pages(uri: str, base_url: str, limit: int = 20) -> list[tuple[str, str]]:
+    """The runs page of each active experiment with runs in a store, newest first.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI of the store.
+    base_url : str
+        Where the UI serves it, e.g. ``http://127.0.0.1:5000``.
+    limit : int
+        Experiments listed at most.
+
+    Returns
+    -------
+    list of (str, str)
+        Experiment name and the URL of its runs table, in the Model training workflow and
+        (if the experiment has it) the headline view.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    pages = []
+    for experiment in client.search_experiments(max_results=limit, order_by=["creation_time DESC"]):
+        if client.search_runs([experiment.experiment_id], max_results=1):
+            query = f"?{WORKFLOW_QUERY}"
+            query += f"&viewStateShareKey={VIEW_KEY}" if VIEW_TAG in experiment.tags else ""
+            pages.append(
+                (
+                    experiment.name,
+                    f"{base_url}/#/experiments/{experiment.experiment_id}/runs{query}",
+                )
+            )
+    return pages
