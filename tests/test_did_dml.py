@@ -66,3 +66,14 @@ def test_folds_never_split_a_city(staggered):
         dml_att_gt(frame, covariates=["x1"], n_folds=61, **ROLES, **LINEAR)
     with pytest.raises(ValueError, match="n_folds"):
         dml_att_gt(frame, covariates=["x1"], n_folds=0, **ROLES, **LINEAR)
+    with pytest.raises(ValueError, match="control_group"):
+        dml_att_gt(frame, covariates=["x1"], control_group="nevr", **ROLES, **LINEAR)
+
+
+def test_a_fold_with_one_arm_is_refused(staggered):
+    """A cohort in one city: the fold that holds it out trains on comparison firms only."""
+    frame, _ = staggered
+    cities = frame.loc[frame["cohort"] == 2014, "city"].unique()
+    keep = (frame["cohort"] != 2014) | frame["city"].isin(cities[:1])
+    with pytest.raises(ValueError, match="one arm only"):
+        dml_att_gt(frame[keep], covariates=["x1"], n_folds=2, **ROLES, **LINEAR)

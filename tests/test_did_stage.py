@@ -284,7 +284,9 @@ def test_dml_did_runs_beside_cs_and_finds_the_pilot_effect(tmp_path: Path) -> No
     assert abs(simple.overall_estimate - true_simple) < 4 * simple.overall_se
     cs_simple = did.aggregates["simple"].overall_estimate
     assert abs(simple.overall_estimate - cs_simple) < 2 * simple.overall_se
-    assert "did.dml_did.simple.covered" in result.truth
+    # the bias is checked; no coverage claim while its intervals are withheld
+    assert "did.dml_did.simple.bias" in result.truth
+    assert "did.dml_did.simple.covered" not in result.truth
 
 
 def test_dml_did_needs_covariates(tmp_path: Path) -> None:

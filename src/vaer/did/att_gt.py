@@ -182,11 +182,17 @@ class ATTGTResult:
         return pd.DataFrame(self.influence, index=self.unit_ids, columns=columns)
 
 
-def _check_options(
-    method: str, control_group: str, anticipation: int, base_period: str, trim_level: float
-) -> None:
+def check_method(method: str) -> None:
+    """Raise unless ``method`` is one of :data:`vaer.did.drdid.METHODS`."""
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}")
+
+
+def check_options(
+    control_group: str, anticipation: int, base_period: str, trim_level: float
+) -> None:
+    """Raise on an invalid option shared by every estimator of the cells (see
+    :func:`att_gt`)."""
     if control_group not in CONTROL_GROUPS:
         raise ValueError(f"`control_group` must be one of {CONTROL_GROUPS}; got {control_group!r}")
     if base_period not in BASE_PERIODS:
@@ -303,7 +309,8 @@ def att_gt(
         cohort with no pre-period, fewer than two clusters, a singular covariate design
         or a non-converging propensity model in some cell, or no estimable cell.
     """
-    _check_options(method, control_group, anticipation, base_period, trim_level)
+    check_method(method)
+    check_options(control_group, anticipation, base_period, trim_level)
     panel = checked_panel(
         data,
         unit=unit,

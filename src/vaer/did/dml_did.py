@@ -53,7 +53,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
-from vaer.did.att_gt import ATTGTResult, checked_panel, fit_cells
+from vaer.did.att_gt import ATTGTResult, check_options, checked_panel, fit_cells
 from vaer.did.drdid import _PS_CLIP, EstimationError, TwoPeriodFit
 from vaer.did.panel import ColumnSpec
 from vaer.estimators.nuisance import Folds, crossfit_predict, grouped_folds
@@ -127,14 +127,17 @@ def orthogonal_two_period_att(
     dt = d.astype(np.float64)
     x = features if features.shape[1] else np.zeros((n, 1))
     folds = _folds(clusters, n_folds, random_state)
+    if any(d[train].all() or not d[train].any() for train, _ in folds):
+        raise EstimationError(
+            "a cross-fitting fold trains on one arm only (a cohort or the comparison group "
+            "sits in too few cities for the folds); lower `n_folds` (did.dml_folds)"
+        )
     p_raw = crossfit_predict(
         propensity_model, x, d.astype(np.int64), folds, proba=True, backend=backend,
         groups=clusters,
     )  # fmt: skip
     p = np.clip(p_raw, _PS_CLIP, 1.0 - _PS_CLIP)
     comparison_folds = [(train[~d[train]], test) for train, test in folds]
-    if any(len(train) == 0 for train, _ in comparison_folds):
-        raise EstimationError("a cross-fitting fold has no comparison unit to train on")
     fitted = np.column_stack(
         [
             crossfit_predict(
@@ -215,8 +218,7 @@ def dml_att_gt(
     """
     if n_folds < 1:
         raise ValueError(f"`n_folds` must be >= 1 (1 = no cross-fitting); got {n_folds}")
-    if not 0.5 < trim_level <= 1.0:
-        raise ValueError(f"`trim_level` must be in (0.5, 1]; got {trim_level}")
+    check_options(control_group, anticipation, base_period, trim_level)
     panel = checked_panel(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
         covariates=covariates, control_group=control_group, inference=inference, n_boot=0,

@@ -134,9 +134,8 @@ def cluster_se_df(
     """:func:`cluster_se` and the t degrees of freedom of each estimate, from one pass of
     cluster sums: :func:`satterthwaite_df` in the small-cluster mode, infinite (normal)
     in the asymptotic one."""
-    factor = _small_sample_factor(n_clusters, inference)
-    sums = cluster_sums(influence, cluster, n_clusters) / influence.shape[0]
-    se = np.sqrt(factor * np.sum(sums**2, axis=0))
+    sums = scaled_cluster_sums(influence, cluster, n_clusters, inference)
+    se = np.sqrt(np.sum(sums**2, axis=0))
     df = _df_of_sums(sums) if inference == "small_cluster" else np.full(len(se), np.inf)
     return np.where(se > 0, se, np.nan), df
 
@@ -206,6 +205,15 @@ def family_critical(
     return pointwise, np.full(len(pointwise), crit_value)
 
 
+def scaled_cluster_sums(
+    influence: np.ndarray, cluster: np.ndarray, n_clusters: int, inference: str
+) -> np.ndarray:
+    """``(G, m)`` cluster sums of ``influence`` over ``n``, times ``sqrt(G/(G-1))`` in the
+    asymptotic mode: their cross-product is :func:`cluster_vcov`."""
+    factor = _small_sample_factor(n_clusters, inference)
+    return cluster_sums(influence, cluster, n_clusters) * (np.sqrt(factor) / influence.shape[0])
+
+
 def _small_sample_factor(n_clusters: int, inference: str) -> float:
     """``G/(G-1)`` for the asymptotic (CR1) mode; 1 for the small-cluster mode, whose
     leverage adjustment is already in the influence functions."""
@@ -242,10 +250,8 @@ def cluster_vcov(
     ValueError
         If there are fewer than two clusters or the mode is unknown.
     """
-    factor = _small_sample_factor(n_clusters, inference)
-    n = influence.shape[0]
-    sums = cluster_sums(influence, cluster, n_clusters) / n
-    return factor * (sums.T @ sums)
+    sums = scaled_cluster_sums(influence, cluster, n_clusters, inference)
+    return np.asarray(sums.T @ sums)
 
 
 def cluster_se(
@@ -256,11 +262,7 @@ def cluster_se(
     A zero standard error only arises for an estimate fixed by construction (the
     reference cell of a universal base period); it is reported as ``NaN``.
     """
-    factor = _small_sample_factor(n_clusters, inference)
-    n = influence.shape[0]
-    sums = cluster_sums(influence, cluster, n_clusters) / n
-    se = np.sqrt(factor * np.sum(sums**2, axis=0))
-    return np.where(se > 0, se, np.nan)
+    return cluster_se_df(influence, cluster, n_clusters, inference)[0]
 
 
 @dataclass(frozen=True)

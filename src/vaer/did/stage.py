@@ -62,6 +62,7 @@ HONEST_WITHHELD = {
     "original": "withheld: normal intervals; did_aggregates.csv has the small-cluster t ones",
 }
 """Honest-DiD rows whose intervals are not printed by default, and why."""
+HONEST_ASYMPTOTIC = "withheld: honest DiD was checked with did.inference: small_cluster only"
 
 
 def _rows(frame: pd.DataFrame, method: str) -> np.ndarray:
@@ -245,18 +246,27 @@ class DidResult:
             tables.update(self.types.tables(self.outcome))
         return tables
 
+    def _honest_withheld(self) -> dict[str, str]:
+        """Honest-DiD methods whose intervals are not printed, and why."""
+        if self.honest_printed:
+            return {}
+        if self.att_gt.inference != "small_cluster":
+            return dict.fromkeys(
+                ("relative_magnitude", "smoothness", "original"), HONEST_ASYMPTOTIC
+            )
+        return HONEST_WITHHELD
+
     def _honest_tables(self) -> dict[str, pd.DataFrame]:
         """``honest_did`` (robust intervals by method, bound and target, the ``original``
-        rows the usual ones) and ``honest_did_breakdown``, when run; the rows of
-        ``HONEST_WITHHELD``'s methods are blanked unless ``honest_printed``."""
+        rows the usual ones) and ``honest_did_breakdown``, when run; the intervals of
+        :meth:`_honest_withheld`'s methods are blanked, with the reason."""
         if self.honest is None:
             return {}
         table = self.honest.table.assign(outcome=self.outcome)
         breakdown = self.honest.breakdown.assign(outcome=self.outcome)
-        if not self.honest_printed:
-            for method, reason in HONEST_WITHHELD.items():
-                table = _withhold(table, ("ci_low", "ci_high"), reason, _rows(table, method))
-                breakdown = _withhold(breakdown, ("breakdown",), reason, _rows(breakdown, method))
+        for method, reason in self._honest_withheld().items():
+            table = _withhold(table, ("ci_low", "ci_high"), reason, _rows(table, method))
+            breakdown = _withhold(breakdown, ("breakdown",), reason, _rows(breakdown, method))
         out = {"honest_did": table}
         if not breakdown.empty:
             out["honest_did_breakdown"] = breakdown
@@ -288,12 +298,12 @@ class DidResult:
             out["did.bacon.twfe_balanced"] = self.bacon.twfe
             out["did.bacon.firms_left_out"] = float(self.bacon.n_units_left_out)
         if self.honest is not None:
-            frame = self.honest.breakdown
+            frame, withheld = self.honest.breakdown, self._honest_withheld()
             for method, target, event, value in zip(
                 frame["method"], frame["target"], frame["event_time"], frame["breakdown"],
                 strict=True,
             ):  # fmt: skip
-                if self.honest_printed or method not in HONEST_WITHHELD:
+                if method not in withheld:
                     label = "average" if target == "average" else f"e{int(event)}"
                     out[f"did.honest.breakdown.{method}.{label}"] = float(value)
         if self.types is not None:
@@ -523,11 +533,14 @@ def honest_stage(
             "smoothness bounds need >= 2 (lower did.min_e or did.first_year)",
         )
     ctx.progress(f"DiD: honest DiD ({', '.join(honest.methods)})")
-    result = honest_did(
-        study.beta, study.sigma, study.event_times, reference=study.reference,
-        methods=honest.methods, mbar=honest.mbar, m=honest.m, average=honest.average,
-        alpha=config.alpha, breakdown=honest.breakdown, random_state=ctx.seed,
-    )  # fmt: skip
+    try:
+        result = honest_did(
+            study.beta, study.sigma, study.event_times, reference=study.reference,
+            methods=honest.methods, mbar=honest.mbar, m=honest.m, average=honest.average,
+            alpha=config.alpha, breakdown=honest.breakdown, random_state=ctx.seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        return None, (f"no honest DiD: {exc}",)
     return result, ()
 
 
@@ -635,15 +648,16 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
     for name in result.aggregates:
         true_value = aggregate(true_cells, name, min_e=min_e, max_e=max_e).overall_estimate
         out[f"did.{name}.true"] = true_value
-        for prefix, aggregates in (
-            ("did", result.aggregates),
-            ("did.dml_did", result.dml_aggregates),
+        for prefix, aggregates, printed in (
+            ("did", result.aggregates, True),
+            ("did.dml_did", result.dml_aggregates, not result.dml_withheld),
         ):
             if name in aggregates:
                 overall = aggregates[name].to_frame().iloc[-1]
                 out[f"{prefix}.{name}.bias"] = overall["estimate"] - true_value
-                covered = overall["ci_low"] <= true_value <= overall["ci_high"]
-                out[f"{prefix}.{name}.covered"] = float(covered)
+                if printed:  # no coverage claim for an interval that is not printed
+                    covered = overall["ci_low"] <= true_value <= overall["ci_high"]
+                    out[f"{prefix}.{name}.covered"] = float(covered)
     if result.types is not None:
         out.update(did_types_truth_metrics(result.types, result.sample, pilot.effect, min_e, max_e))
     if result.twfe is not None:  # TWFE's estimand is not the simple ATT: its gap to it

@@ -51,6 +51,8 @@ class DidTypesResult:
         Why the intervals and tests are not printed, else None.
     notes : tuple of str
         Dimensions that could not be estimated and why.
+    small_cluster : bool
+        Whether the inference is the small-cluster mode (else asymptotic).
     """
 
     results: dict[str, TypeATT]
@@ -58,6 +60,7 @@ class DidTypesResult:
     tests: pd.DataFrame
     withheld: str | None = None
     notes: tuple[str, ...] = ()
+    small_cluster: bool = True
 
     def tables(self, outcome: str) -> dict[str, pd.DataFrame]:
         """``did_types`` and ``did_type_tests`` (with an ``inference`` and ``outcome``
@@ -65,7 +68,9 @@ class DidTypesResult:
         if self.levels.empty:
             return {}
         levels, tests = self.levels.copy(), self.tests.copy()
-        reason = "clustered by the cluster role (small-cluster t)"
+        reason = "clustered by the cluster role" + (
+            " (small-cluster t)" if self.small_cluster else " (asymptotic, not checked)"
+        )
         if self.withheld:
             levels.loc[:, list(_INFERENCE)] = np.nan
             tests.loc[:, list(_TEST_INFERENCE)] = np.nan
@@ -157,7 +162,9 @@ def did_types(
         if config.inference == "asymptotic" and not config.unvalidated_inference
         else None
     )
-    return DidTypesResult(results, levels, tests, withheld, tuple(notes))
+    return DidTypesResult(
+        results, levels, tests, withheld, tuple(notes), config.inference == "small_cluster"
+    )
 
 
 def did_types_truth_metrics(

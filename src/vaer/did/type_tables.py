@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from vaer.did.aggregate import AggregateResult
-from vaer.did.inference import cluster_se_df, cluster_sums, interval_critical
+from vaer.did.inference import cluster_se_df, interval_critical, scaled_cluster_sums
 from vaer.did.types import TypeATT
 from vaer.heterogeneity.gates import GATE_COLUMNS, GATE_TEST_COLUMNS
 from vaer.heterogeneity.multiple_testing import band_critical, holm, romano_wolf, t_draws
@@ -111,9 +111,7 @@ def equality_test(
         )
     q = len(theta) - 1
     contrast = np.column_stack([-np.ones(q), np.eye(q)])
-    sums = cluster_sums(influence @ contrast.T, cluster, n_clusters) / influence.shape[0]
-    if inference == "asymptotic":
-        sums = sums * np.sqrt(n_clusters / (n_clusters - 1))
+    sums = scaled_cluster_sums(influence @ contrast.T, cluster, n_clusters, inference)
     v = sums.T @ sums
     diff = contrast @ theta
     nan = float("nan")
@@ -190,10 +188,7 @@ def _families(result: TypeATT) -> list[_Family]:
 def _contributions(family: _Family, result: TypeATT, inference: str) -> np.ndarray:
     """``(G, L)`` cluster contributions whose cross-product is the levels' covariance."""
     cells = next(iter(result.cells.values()))
-    sums = cluster_sums(family.influence, cells.cluster, cells.n_clusters) / cells.n_units
-    if inference == "asymptotic":
-        sums = sums * np.sqrt(cells.n_clusters / (cells.n_clusters - 1))
-    return np.asarray(sums)
+    return scaled_cluster_sums(family.influence, cells.cluster, cells.n_clusters, inference)
 
 
 def type_frames(
@@ -283,9 +278,7 @@ def type_frames(
             [family.influence[:, a] - family.influence[:, b] for a, b in pairs]
         )
         diff_est = np.array([family.estimate[a] - family.estimate[b] for a, b in pairs])
-        sums = cluster_sums(diff_inf, cluster, n_clusters) / diff_inf.shape[0]
-        if inference == "asymptotic":
-            sums = sums * np.sqrt(n_clusters / (n_clusters - 1))
+        sums = scaled_cluster_sums(diff_inf, cluster, n_clusters, inference)
         diff_se, diff_df = cluster_se_df(diff_inf, cluster, n_clusters, inference)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff_t = diff_est / diff_se

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.did.aggregate import AggregateResult, aggregate
-from vaer.did.att_gt import ATTGTResult, _cells, _check_options
+from vaer.did.att_gt import ATTGTResult, _cells, check_method, check_options
 from vaer.did.drdid import EstimationError
 from vaer.did.drdid_levels import NUISANCE_MODES, level_two_period_att
 from vaer.did.inference import arm_leverage_factor, check_inference, cluster_se_df
@@ -163,7 +163,8 @@ anticipation, base_period, alpha, inference, trim_level
         singular or separated nuisance fit in some cell and level (the message names
         them and the fix).
     """
-    _check_options(method, control_group, anticipation, base_period, trim_level)
+    check_method(method)
+    check_options(control_group, anticipation, base_period, trim_level)
     check_inference(inference)
     if nuisance not in NUISANCE_MODES:
         raise ValueError(f"`nuisance` must be one of {NUISANCE_MODES}; got {nuisance!r}")

@@ -25,7 +25,8 @@ NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "shap_by_type": ("dimension",),
     "shap_features": ("feature",),
     "mechanisms": ("mediator", "dimension"),
-    "did_by_type": ("dimension",),
+    "did_types": ("dimension",),
+    "did_type_tests": ("dimension",),
 }
 """Table -> its columns whose values are column names (shown by their labels)."""
 
