@@ -189,6 +189,16 @@ def test_asymptotic_equality_test_is_the_cr1_wald() -> None:
     assert test.p_value == pytest.approx(stats.f.sf(wald / 2, 2, g - 1), rel=1e-10)
     small = equality_test(theta, influence, cluster, g, "small_cluster")
     assert 1.0 < small.df_den < g  # eta - q + 1 from the plug-in cluster sums
+    # eta from its definition, by hand: s_c the cluster sums of C psi / n, V = sum s_c s_c',
+    # h_c = s_c' V^-1 s_c, eta = q (q + 1) / (2 sum h_c^2); F = (eta - q + 1) / (eta q) W
+    sums = np.zeros((g, 2))
+    np.add.at(sums, cluster, influence @ c.T / n)
+    v_small = sums.T @ sums
+    h = np.einsum("ci,ij,cj->c", sums, np.linalg.inv(v_small), sums)
+    eta = 2 * 3 / (2 * np.sum(h**2))
+    assert small.df_den == pytest.approx(eta - 1, rel=1e-10)
+    w_small = float((c @ theta) @ np.linalg.solve(v_small, c @ theta))
+    assert small.statistic == pytest.approx((eta - 1) / (2 * eta) * w_small, rel=1e-10)
 
 
 def test_tables_have_the_gate_shape_and_a_row_per_level_and_key(

@@ -357,9 +357,9 @@ def checked_panel(
     covariates: Sequence[str] | pd.DataFrame | None,
     control_group: str,
     inference: str,
-    n_boot: int,
-    boot_weights: str,
     alpha: float,
+    n_boot: int = 0,
+    boot_weights: str = "mammen",
 ) -> Panel:
     """The validated panel of an ATT(g, t) estimation, after the checks every estimator
     of the cells shares (inference options, clusters, treated and comparison units,

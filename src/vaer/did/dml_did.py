@@ -221,8 +221,7 @@ def dml_att_gt(
     check_options(control_group, anticipation, base_period, trim_level)
     panel = checked_panel(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group=control_group, inference=inference, n_boot=0,
-        boot_weights="mammen", alpha=alpha,
+        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
     )  # fmt: skip
     features = panel.covariates[:, 1:]
 

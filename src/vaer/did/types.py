@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 
 from vaer.did.aggregate import AggregateResult, aggregate
-from vaer.did.att_gt import ATTGTResult, _cells, check_method, check_options
+from vaer.did.att_gt import ATTGTResult, _cells, check_method, check_options, checked_panel
 from vaer.did.drdid import EstimationError
 from vaer.did.drdid_levels import NUISANCE_MODES, level_two_period_att
-from vaer.did.inference import arm_leverage_factor, check_inference, cluster_se_df
-from vaer.did.panel import ColumnSpec, Panel, build_panel
+from vaer.did.inference import arm_leverage_factor, cluster_se_df
+from vaer.did.panel import ColumnSpec, Panel
 
 OUTSIDE_LEVEL = -1
 """Cohort code of the units outside a level in that level's ATTGTResult."""
@@ -165,22 +165,12 @@ anticipation, base_period, alpha, inference, trim_level
     """
     check_method(method)
     check_options(control_group, anticipation, base_period, trim_level)
-    check_inference(inference)
     if nuisance not in NUISANCE_MODES:
         raise ValueError(f"`nuisance` must be one of {NUISANCE_MODES}; got {nuisance!r}")
-    panel = build_panel(
+    panel = checked_panel(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates,
+        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
     )  # fmt: skip
-    if panel.n_clusters < 2:
-        raise ValueError(f"cluster-robust inference needs >= 2 clusters; got {panel.n_clusters}")
-    if not np.any(panel.cohort > 0):
-        raise ValueError("no treated units: every unit has cohort 0/NaN (never treated)")
-    if control_group == "never" and not np.any(panel.cohort == 0):
-        raise ValueError(
-            "control_group='never' needs never-treated units (cohort 0 or NaN) and there are "
-            "none; use control_group='notyet'"
-        )
     labels = _type_labels(data, unit, period, panel, types)
     cells = _cells(panel, anticipation, base_period)
     options = {

@@ -74,18 +74,20 @@ def _interval(row: Mapping[str, Any] | pd.Series) -> str:
     return f" [{_number(low)}, {_number(high)}]"
 
 
-def _ate_lines(ate: pd.DataFrame) -> tuple[list[str], dict[str, float]]:
+def _ate_lines(
+    ate: pd.DataFrame, first: Mapping[str, Any] | None
+) -> tuple[list[str], dict[str, float]]:
     dr = ate[ate["se_type"].astype(str).str.contains("DR")]
     if dr.empty:
         return [], {}
     lines = [f"**ATE** ({dr['estimand'].iloc[0]}, cluster-robust CI):"]
     lines += [f"- {row['estimator']}: {_number(row['estimate'])}{_interval(row)}"
               for _, row in dr.iterrows()]  # fmt: skip
-    first = headline_ate(ate) or {}
+    shown = first or {}
     values = {
-        "headline.ate": float(first.get("estimate", math.nan)),
-        "headline.ate_ci_low": float(first.get("ci_low", math.nan)),
-        "headline.ate_ci_high": float(first.get("ci_high", math.nan)),
+        "headline.ate": float(shown.get("estimate", math.nan)),
+        "headline.ate_ci_low": float(shown.get("ci_low", math.nan)),
+        "headline.ate_ci_high": float(shown.get("ci_high", math.nan)),
     }
     return lines, values
 
@@ -126,10 +128,10 @@ def run_headline(tables: Mapping[str, pd.DataFrame]) -> Headline:
     values: dict[str, float] = {}
     short: list[str] = []
     if "ate" in tables:
-        more_lines, more_values = _ate_lines(tables["ate"])
+        first = headline_ate(tables["ate"])
+        more_lines, more_values = _ate_lines(tables["ate"], first)
         lines += more_lines
         values.update(more_values)
-        first = headline_ate(tables["ate"])
         if first is not None:
             ate = f"ATE {_number(first['estimate'])}{_interval(first)}"
             short.append(f"{ate} ({first['estimator']})")
