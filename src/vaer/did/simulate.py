@@ -35,6 +35,28 @@ Design (all parameters below are arguments):
   biased), and the effect multiplied by ``m_k = type_effects[l_k]``:
   ``ATT_l(g, t) = m_l tau(g, t - g)`` exactly. All ``m_k`` equal (e.g.
   :data:`HOMOGENEOUS_TYPES`) is the homogeneous-effect variant: equal ATTs by type.
+- Channels (``channels=True``; off by default, and then the panel is the one above draw
+  for draw): three time-invariant pre-period mechanism proxies drawn after every other
+  random number, ``spillover ~ N(0, 1)`` (knowledge spillover), ``export_cost ~ U(0, 1)``
+  (export cost) and ``flexibility = 0.8 z_c + 0.6 N(0, 1)`` (supply-chain flexibility, a
+  proxy that tracks city development and adoption but moves no effect), and an additive
+  effect term ``h(x) = f_s(spillover) + f_c(export_cost)`` with
+  ``f_s(s) = 0.6 s`` and ``f_c(c) = 1.2 (c^2 - 1/3)`` (population means 0) added to every
+  treated firm-year: the effect of firm ``i`` at ``t >= g`` is
+  ``tau(g, e) (1 + 0.5 eta_i) + h(x_i)``. ``ATT(g, t)`` is unchanged (the proxies are
+  independent of adoption and ``E h = 0``). The firm's post-period average effect is
+  ``A_g (1 + 0.5 eta_i) + h(x_i)`` with ``A_g`` the mean of ``tau(g, e)`` over its post
+  periods; given adoption every cohort is equally likely whatever ``z`` (the cohorts
+  share one adoption odds), so the **CATT** of a firm with covariates ``x``,
+  ``E[post-period average effect | X = x, G > 0]``, is exactly ``mean_g A_g + h(x)``
+  (:meth:`StaggeredTruth.catt_truth`), and the true SHAP value of proxy ``j`` is
+  ``f_j(x_j) - mean f_j`` (additive effect; mean over the panel's firms, so a firm's
+  values sum to its CATT minus the mean CATT; 0 for ``flexibility``, ``x1`` and ``x2``).
+  Two yearly mediators are drawn as well, ``m_platform`` and ``m_null``:
+  ``M_it = a_i + 0.05 (t - t_0) + 0.1 (t - t_0) x1 + v_ct + N(0, 1)`` with
+  ``a_i ~ N(0, 1)`` and city-year shocks ``v_ct ~ N(0, cluster_sd^2)``, plus ``0.4``
+  (``m_platform``) or ``0`` (``m_null``) in treated firm-years: their ATT(g, t) are
+  exactly 0.4 and 0 (:data:`MEDIATOR_EFFECTS`) under parallel trends given ``x1``.
 - ``unbalanced=True``: a firm enters at a random period (with probability 0.3, else at
   the first) and exits at a random later period (with probability 0.3, else stays),
   independently of everything else (missing completely at random), keeping >= 2 periods.
@@ -55,10 +77,39 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from vaer.data.truth import Truth
+
 HETEROGENEOUS_TYPES = {"soe": 0.5, "private": 1.0, "foreign": 1.5}
 """Firm types with effects half, once and one and a half times ``tau(g, e)``."""
 HOMOGENEOUS_TYPES = {"soe": 1.0, "private": 1.0, "foreign": 1.0}
 """The same types (same selection and untreated trends) with equal effects."""
+CHANNELS = {
+    "knowledge_spillover": ["spillover"],
+    "export_cost": ["export_cost"],
+    "supply_chain": ["flexibility"],
+}
+"""Mechanism channel -> proxy columns of a panel simulated with ``channels=True``."""
+MEDIATOR_EFFECTS = {"m_platform": 0.4, "m_null": 0.0}
+"""True ATT(g, t) of each mediator of a panel simulated with ``channels=True``."""
+CATT_FEATURES = ("x1", "x2", "spillover", "export_cost", "flexibility")
+"""The pre-period covariates of a panel simulated with ``channels=True``."""
+
+
+def channel_effect(spillover: np.ndarray, export_cost: np.ndarray) -> pd.DataFrame:
+    """The additive terms ``f_j`` of the effect (module docstring), one column per proxy
+    (``flexibility``, ``x1`` and ``x2`` have none: their columns are 0)."""
+    s = np.asarray(spillover, dtype=np.float64)
+    c = np.asarray(export_cost, dtype=np.float64)
+    zero = np.zeros_like(s)
+    return pd.DataFrame(
+        {
+            "x1": zero,
+            "x2": zero,
+            "spillover": 0.6 * s,
+            "export_cost": 1.2 * (c**2 - 1.0 / 3.0),
+            "flexibility": zero,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +152,54 @@ class StaggeredTruth:
 
     type_effect: dict[str, float] = field(default_factory=dict)
     type_cohort_share: dict[str, dict[int, float]] = field(default_factory=dict)
+    firm_covariates: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    def post_average(self, group: int) -> float:
+        """``A_g``: the mean of ``tau(g, t - g)`` over the panel's periods ``t >= g``."""
+        return float(np.mean([self.tau(group, t) for t in self.periods if t >= group]))
+
+    def catt_truth(self) -> Truth:
+        """The exact CATT of every firm and its SHAP values (``channels=True`` only).
+
+        The CATT of firm ``i`` is ``E[post-period average effect | X = x_i, G > 0] =
+        mean_g A_g + h(x_i)`` (module docstring); ``shap`` holds ``f_j(x_ij) - mean_i
+        f_j`` for every covariate of :data:`CATT_FEATURES`; ``mechanisms`` is
+        :data:`CHANNELS` and ``mediator_effects`` :data:`MEDIATOR_EFFECTS`.
+
+        Returns
+        -------
+        vaer.data.truth.Truth
+            Indexed by firm id (the panel's ``firm`` column).
+
+        Raises
+        ------
+        ValueError
+            If the panel was simulated without ``channels=True``, or with firm types
+            (their effect multipliers depend on city development, so the CATT given the
+            covariates has no closed form).
+        """
+        if self.firm_covariates is None:
+            raise ValueError(
+                "the CATT truth needs a panel simulated with channels=True "
+                "(simulate_staggered(..., channels=True))"
+            )
+        if self.type_effect:
+            raise ValueError(
+                "the CATT truth is exact only without firm types (type_effects=None): a "
+                "type's effect multiplier depends on city development, not on the covariates"
+            )
+        cov = self.firm_covariates
+        terms = channel_effect(cov["spillover"].to_numpy(), cov["export_cost"].to_numpy())
+        terms.index = cov.index
+        mean_a = float(np.mean([self.post_average(g) for g in self.cohorts]))
+        catt = mean_a + terms.sum(axis=1).to_numpy()
+        return Truth(
+            units=cov.index.to_numpy(),
+            tau=catt,
+            shap=terms - terms.mean(),
+            mechanisms={k: list(v) for k, v in CHANNELS.items()},
+            mediator_effects=dict(MEDIATOR_EFFECTS),
+        )
 
     def type_att_gt(self, level: str, group: int, time: int) -> float:
         """ATT of the firms of a type level in cell (g, t): ``m_l tau(g, t - g)``.
@@ -275,6 +374,7 @@ def simulate_staggered(
     type_effects: Mapping[str, float] | None = None,
     type_slope: float = 0.5,
     type_trend: float = 0.1,
+    channels: bool = False,
     random_state: int | np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, StaggeredTruth]:
     """Simulate the staggered panel described in the module docstring.
@@ -305,6 +405,9 @@ def simulate_staggered(
         Selection of the type levels on city development.
     type_trend : float
         Untreated trend of level ``k`` per period, times ``k``.
+    channels : bool
+        Draw the mechanism proxies, their additive effect terms and the two mediators
+        (module docstring); the CATT truth is then :meth:`StaggeredTruth.catt_truth`.
     random_state : int, numpy.random.Generator or None
         Seed.
 
@@ -312,7 +415,8 @@ def simulate_staggered(
     -------
     (pandas.DataFrame, StaggeredTruth)
         Long panel with columns firm, city, year, cohort (0 = never), x1, x2, y (and
-        firm_type with ``type_effects``); and the truth.
+        firm_type with ``type_effects``; spillover, export_cost, flexibility, m_platform
+        and m_null with ``channels``); and the truth.
 
     Raises
     ------
@@ -374,6 +478,30 @@ def simulate_staggered(
         y += type_trend * kind[:, None] * t_rel[None, :]
         y += np.where(treated, tau * (multiplier - 1.0)[:, None], 0.0)
 
+    covariates = None
+    mediators: dict[str, np.ndarray] = {}
+    if channels:  # drawn last: the panel without channels is unchanged
+        spillover = rng.normal(size=n_units)
+        export_cost = rng.random(n_units)
+        flexibility = 0.8 * z[city] + 0.6 * rng.normal(size=n_units)
+        h = channel_effect(spillover, export_cost).sum(axis=1).to_numpy()
+        y += np.where(treated, h[:, None], 0.0)
+        for name, effect in MEDIATOR_EFFECTS.items():
+            base = rng.normal(size=n_units)
+            city_m = rng.normal(scale=cluster_sd, size=(n_clusters, n_t))
+            path = (
+                base[:, None]
+                + (0.05 + 0.1 * x1[:, None]) * t_rel[None, :]
+                + city_m[city]
+                + rng.normal(size=(n_units, n_t))
+            )
+            mediators[name] = path + np.where(treated, effect, 0.0)
+        covariates = pd.DataFrame(
+            {"x1": x1, "x2": x2, "spillover": spillover, "export_cost": export_cost,
+             "flexibility": flexibility},
+            index=pd.Index(np.arange(n_units), name="firm"),
+        )  # fmt: skip
+
     firm_idx, t_idx = np.nonzero(keep)
     frame = pd.DataFrame(
         {
@@ -388,6 +516,11 @@ def simulate_staggered(
     )
     if type_effects is not None:
         frame["firm_type"] = np.array(levels, dtype=object)[kind[firm_idx]]
+    if covariates is not None:
+        for name in ("spillover", "export_cost", "flexibility"):
+            frame[name] = covariates[name].to_numpy()[firm_idx]
+        for name, values in mediators.items():
+            frame[name] = values[firm_idx, t_idx]
     p_never, p_cohort, z_never, z_cohort = _shares(k, adoption_shift, adoption_slope)
     truth = StaggeredTruth(
         cohorts=cohorts,
@@ -402,5 +535,6 @@ def simulate_staggered(
         type_cohort_share=_type_shares(cohorts, levels, adoption_shift, adoption_slope, type_slope)
         if levels
         else {},
+        firm_covariates=covariates,
     )
     return frame, truth
