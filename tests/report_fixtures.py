@@ -7,7 +7,7 @@ so the report's rendering is tested on every section.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -68,8 +68,29 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
         event_study=sun_abraham(frame, cluster="city", **columns),
         honest=_honest(frame),
         types=DidTypesResult(by_type, levels, tests),
+        catt=_catt(random_state),
     )  # fmt: skip
     return result.tables()
+
+
+def _catt(random_state: int) -> Any:
+    """The CATT model's result on a small staggered panel with mechanism channels."""
+    from vaer.did.catt import catt_channels, catt_tests, fit_catt
+    from vaer.did.catt_stage import DidCattResult
+    from vaer.did.mechanisms import did_mechanisms
+    from vaer.did.pseudo import post_period_scores
+    from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
+
+    frame, _ = simulate_staggered(400, 20, channels=True, random_state=random_state)
+    roles = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city"}
+    pseudo = post_period_scores(frame, outcome="y", covariates=list(CATT_FEATURES), **roles)
+    model = fit_catt(pseudo, n_estimators=40, random_state=random_state)
+    return DidCattResult(
+        model,
+        catt_tests(model, n_bootstrap=50, random_state=random_state),
+        catt_channels(model, CHANNELS, n_units=400, random_state=random_state),
+        did_mechanisms(frame, list(MEDIATOR_EFFECTS), covariates=["x1", "x2"], **roles),
+    )
 
 
 def _honest(frame: pd.DataFrame) -> HonestResult:
@@ -206,6 +227,7 @@ STAGES = (
     ("did_aggregates", "pretrend", "att_gt", "did_dropped", "bacon"),
     ("honest_did", "honest_did_breakdown"),
     ("did_types", "did_type_tests"),
+    ("did_catt", "did_catt_tests", "did_channels", "did_mechanisms"),
 )
 
 

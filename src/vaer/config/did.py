@@ -103,6 +103,14 @@ class DidConfig(Section):
     cross-fitted over ``dml_folds`` folds of cities, on ``covariates``. The default
     is ``cs_did`` alone: pyfixest's import costs 2-3 s and the two add 3-5 s to the stage on
     ``experiments/broadband_did.yaml`` (0.8 s without them), which asks for all three.
+
+    ``catt: true`` (off by default) adds the CATT model (:mod:`vaer.did.catt_stage`): a
+    cluster-honest forest of each firm's DR-DiD score of its post-period average effect on
+    ``covariates`` (never-treated comparisons, firms observed in every year), its per-firm
+    effects (``did_catt.csv``), calibration test and RATE (``did_catt_tests.csv``), SHAP
+    channel shares of the ``roles.mechanisms`` whose proxies are covariates
+    (``did_channels.csv``) and mechanism tests, cs_did on each of ``mediators`` (yearly
+    panel columns; default: the mechanism proxies in the panel; ``did_mechanisms.csv``).
     """
 
     enabled: bool = False
@@ -122,6 +130,8 @@ class DidConfig(Section):
     estimators: list[DidEstimator] = ["cs_did"]
     dml_folds: int = Field(5, ge=2)
     honest: HonestConfig = HonestConfig()
+    catt: bool = Field(False, description="fit the CATT model of the post-period effect")
+    mediators: list[str] = []
     unvalidated_inference: bool = Field(
         False,
         description="print the intervals, bands and tests that did not hold their level on "
@@ -141,6 +151,15 @@ class DidConfig(Section):
                 "`did.estimators` has dml_did but `did.covariates` is empty: its learners "
                 "would have no features and it would repeat cs_did; list the pre-period "
                 "covariates (e.g. did.covariates: [productivity, firm_age])"
+            )
+        if self.catt and not self.covariates:
+            raise ValueError(
+                "`did.catt` needs `did.covariates`: the CATT is a function of the pre-period "
+                "covariates (e.g. did.covariates: [productivity, city_dev])"
+            )
+        if self.catt and self.control_group != "never":
+            raise ValueError(
+                "`did.catt` compares with never-treated firms; set `did.control_group: never`"
             )
         if len(set(self.estimators)) != len(self.estimators):
             raise ValueError(f"`did.estimators` lists an estimator twice: {self.estimators}")

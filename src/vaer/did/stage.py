@@ -23,6 +23,7 @@ from vaer.context import RunContext
 from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, att_gt
 from vaer.did.bacon import BaconResult, bacon_decomposition
+from vaer.did.catt_stage import DidCattResult, did_catt
 from vaer.did.dml_did import dml_att_gt
 from vaer.did.honest import HonestResult, event_study_inputs, honest_did
 from vaer.did.pretrend import PretrendTest, pretrend_test
@@ -149,6 +150,8 @@ class DidResult:
         (``did.unvalidated_inference``).
     types : DidTypesResult or None
         ATT by firm type (:mod:`vaer.did.type_stage`); None without firm types.
+    catt : DidCattResult or None
+        The CATT model (:mod:`vaer.did.catt_stage`); None unless ``did.catt``.
     """
 
     att_gt: ATTGTResult
@@ -171,6 +174,7 @@ class DidResult:
     honest: HonestResult | None = None
     honest_printed: bool = False
     types: DidTypesResult | None = None
+    catt: DidCattResult | None = None
 
     def _aggregate_frames(self) -> pd.DataFrame:
         """``did_aggregates`` before withholding: CS's rows, then TWFE's and Sun-Abraham's,
@@ -244,6 +248,8 @@ class DidResult:
         tables.update(self._honest_tables())
         if self.types is not None:
             tables.update(self.types.tables(self.outcome))
+        if self.catt is not None:
+            tables.update(self.catt.tables(self.outcome))
         return tables
 
     def _honest_withheld(self) -> dict[str, str]:
@@ -308,6 +314,8 @@ class DidResult:
                     out[f"did.honest.breakdown.{method}.{label}"] = float(value)
         if self.types is not None:
             out.update(self.types.metrics())
+        if self.catt is not None:
+            out.update(self.catt.metrics())
         return out
 
     def _bacon_left_out(self) -> list[pd.DataFrame]:
@@ -464,10 +472,13 @@ def did_stage(ctx: RunContext) -> DidResult:
     honest, honest_notes = honest_stage(ctx, sample, cells, config)
     regressions["notes"] += honest_notes
     types = did_types(ctx, sample, panel.frame, config)
+    catt = did_catt(ctx, sample, panel.frame, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
-        dropped=dropped, notes=notes + regressions.pop("notes") + (types.notes if types else ()),
-        types=types,
+        dropped=dropped,
+        notes=notes + regressions.pop("notes") + (types.notes if types else ())
+        + (catt.notes if catt else ()),
+        types=types, catt=catt,
         sample=sample[["unit", "year", "cohort"]],
         withheld=WITHHELD if asymptotic and not config.unvalidated_inference else None,
         band_withheld=None if asymptotic or config.unvalidated_inference else CELL_BAND_WITHHELD,

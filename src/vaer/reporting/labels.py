@@ -27,6 +27,7 @@ NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "mechanisms": ("mediator", "dimension"),
     "did_types": ("dimension",),
     "did_type_tests": ("dimension",),
+    "did_mechanisms": ("mediator",),
 }
 """Table -> its columns whose values are column names (shown by their labels)."""
 
