@@ -81,7 +81,7 @@ def _catt(random_state: int) -> Any:
     from vaer.did.pseudo import post_period_scores
     from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
 
-    frame, _ = simulate_staggered(400, 20, channels=True, random_state=random_state)
+    frame, _ = simulate_staggered(450, 30, channels=True, random_state=random_state)
     roles = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city"}
     pseudo = post_period_scores(frame, outcome="y", covariates=list(CATT_FEATURES), **roles)
     model = fit_catt(pseudo, n_estimators=40, random_state=random_state)

@@ -10,7 +10,14 @@ import pytest
 
 from vaer.did.aggregate import aggregate
 from vaer.did.att_gt import att_gt
-from vaer.did.catt import CattModel, catt_channels, catt_tests, catt_truth_metrics, fit_catt
+from vaer.did.catt import (
+    CattModel,
+    catt_channels,
+    catt_tests,
+    catt_truth_metrics,
+    cohort_city_folds,
+    fit_catt,
+)
 from vaer.did.mechanisms import did_mechanisms
 from vaer.did.pseudo import PseudoOutcomes, post_period_scores
 from vaer.did.simulate import (
@@ -128,6 +135,22 @@ def test_catt_score_has_the_true_catt_as_conditional_mean(
     assert abs(raw.estimates[2]) > 3 * raw.se[2]
 
 
+def test_refit_scores_never_use_the_held_out_firms(
+    panel: tuple[pd.DataFrame, StaggeredTruth], pseudo: PseudoOutcomes
+) -> None:
+    """Scores refitted on some cities do not move when the other cities' outcomes do,
+    and refitting on every firm is the full-sample fit."""
+    frame = panel[0]
+    held_out = frame["city"] < 10
+    fit = ~np.isin(np.asarray(pseudo.unit_ids), frame.loc[held_out, "firm"].unique())
+    trend = 5.0 * frame["x1"] * (frame["year"] - 2010)  # moves their outcome changes
+    moved = frame.assign(y=frame["y"] + np.where(held_out, trend, 0.0))
+    again = post_period_scores(moved, covariates=list(CATT_FEATURES), **ROLES)
+    np.testing.assert_allclose(again.refit(fit).score[fit], pseudo.refit(fit).score[fit])
+    assert not np.allclose(again.score[fit], pseudo.score[fit])  # full-sample fits do move
+    np.testing.assert_array_equal(pseudo.refit(np.ones(len(fit), bool)).score, pseudo.score)
+
+
 def test_pseudo_outcomes_refuse_unbalanced_panels_and_missing_covariates() -> None:
     frame, _ = simulate_staggered(200, 12, unbalanced=True, random_state=1)
     with pytest.raises(ValueError, match="balanced panel"):
@@ -148,6 +171,19 @@ def test_catt_forest_is_cross_fitted_over_city_folds(model: CattModel) -> None:
         inside = model.folds == k
         x = model.pseudo.covariates.to_numpy()[inside]
         np.testing.assert_array_equal(model.tau_hat[inside], model.crossfit_models[k].predict(x))
+
+
+def test_cohort_city_folds_spread_every_cohort_over_the_folds(pseudo: PseudoOutcomes) -> None:
+    folds = cohort_city_folds(pseudo.cluster, pseudo.cohort, random_state=3)
+    cities = pd.DataFrame({"city": pseudo.cluster, "cohort": pseudo.cohort, "fold": folds})
+    per_city = cities.drop_duplicates("city")
+    assert (cities.groupby("city")["fold"].nunique() == 1).all()  # whole cities
+    counts = per_city["fold"].value_counts()
+    assert counts.max() - counts.min() <= 1 and len(counts) == 3
+    for _, group in per_city.groupby("cohort"):
+        assert group["fold"].nunique() == min(3, len(group))
+    with pytest.raises(ValueError, match="at least 12 clusters"):
+        cohort_city_folds(np.arange(11), np.zeros(11), random_state=0)
 
 
 def test_catt_accuracy_against_the_truth(

@@ -68,7 +68,7 @@ Economic Studies 72(1), 1-19.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,7 @@ from scipy.special import expit
 
 from vaer.did.att_gt import check_options, checked_panel
 from vaer.did.drdid import _PS_CLIP, EstimationError, fit_logit
-from vaer.did.panel import ColumnSpec
+from vaer.did.panel import ColumnSpec, Panel
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,10 @@ class PseudoOutcomes:
         Cohort -> :math:`\\hat\\theta(g)`.
     n_trimmed : int
         Comparison firm-cohort pairs given zero weight by propensity trimming.
+    panel : Panel
+        The validated panel (for :meth:`refit`).
+    anticipation : int
+    trim_level : float
     """
 
     unit_ids: pd.Index
@@ -112,6 +116,32 @@ class PseudoOutcomes:
     covariates: pd.DataFrame
     cohort_att: dict[int, float]
     n_trimmed: int
+    panel: Panel = field(repr=False, compare=False)
+    anticipation: int = 0
+    trim_level: float = 0.995
+
+    def refit(self, rows: np.ndarray) -> PseudoOutcomes:
+        """Every firm's scores with the nuisances and normalisers fitted on ``rows`` only.
+
+        Cross-fitting: scores of firms outside ``rows`` are then out of sample (the CATT
+        model's tests score a fold of cities with nuisances that never saw it).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            ``(n,)`` boolean mask of the firms the nuisances are fitted on.
+
+        Returns
+        -------
+        PseudoOutcomes
+            ``score`` and ``weight`` NaN for the firms of a cohort with no firm in ``rows``.
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` has no never-treated or no treated firm, or a nuisance fit fails.
+        """
+        return _scores(self.panel, self.anticipation, self.trim_level, np.asarray(rows, bool))
 
     @property
     def catt_score(self) -> np.ndarray:
@@ -189,14 +219,26 @@ def post_period_scores(
             f"{panel.n_units} firms miss some of the {len(panel.periods)} periods; keep the "
             "firms observed in every period"
         )
+    return _scores(panel, anticipation, trim_level, np.ones(panel.n_units, dtype=bool))
+
+
+def _scores(panel: Panel, anticipation: int, trim_level: float, fit: np.ndarray) -> PseudoOutcomes:
+    """The scores of every firm with nuisances and normalisers fitted on the ``fit`` firms
+    (all of them: :func:`post_period_scores`; a subset: :meth:`PseudoOutcomes.refit`)."""
     n = panel.n_units
     x = panel.covariates
     y = panel.outcome
     treated_any = panel.cohort > 0
-    n_treated = int(treated_any.sum())
+    n_treated = int((treated_any & fit).sum())
     never = panel.cohort == 0
+    if n_treated == 0 or not (never & fit).any():
+        raise ValueError(
+            "the CATT pseudo-outcomes need treated and never-treated firms among the firms "
+            "the nuisances are fitted on"
+        )
     score = np.zeros(n)
     odds_sum = np.zeros(n)
+    unscored = np.zeros(n, dtype=bool)
     cohort_att: dict[int, float] = {}
     n_trimmed = 0
     for g in np.unique(panel.cohort[treated_any]):
@@ -208,9 +250,12 @@ def post_period_scores(
                 f"panel ({int(panel.periods[0])}-{int(panel.periods[-1])}, anticipation "
                 f"{anticipation}); drop its firms"
             )
-        delta = y[:, post].mean(axis=1) - y[:, pre[-1]]
         in_g = panel.cohort == g
-        sample = in_g | never
+        if not (in_g & fit).any():  # no firm of the cohort to fit on: its firms unscored
+            unscored |= in_g
+            continue
+        delta = y[:, post].mean(axis=1) - y[:, pre[-1]]
+        sample = (in_g | never) & fit
         d = in_g[sample]
         xs = x[sample]
         try:
@@ -229,28 +274,31 @@ def post_period_scores(
         odds_sum += odds
         resid = delta - x @ beta
         keep = never & (p_all < trim_level)
-        n_trimmed += int(np.sum(never & ~keep))
+        n_trimmed += int(np.sum(never & fit & ~keep))
         w_c = np.where(keep, odds, 0.0)
-        total_w = w_c.sum()
+        total_w = w_c[fit].sum()
         if total_w <= 0:
             raise ValueError(
                 f"CATT pseudo-outcomes, cohort {int(g)}: every comparison firm has a "
                 f"propensity score >= {trim_level} (no overlap)"
             )
-        n_g = int(in_g.sum())
-        cohort_att[int(g)] = float(resid[in_g].mean() - w_c @ resid / total_w)
+        n_g = int((in_g & fit).sum())
+        cohort_att[int(g)] = float(resid[in_g & fit].mean() - w_c[fit] @ resid[fit] / total_w)
         score[in_g] += resid[in_g]
         score -= n_g * w_c * resid / total_w
-    scale = n / n_treated
+    scale = int(fit.sum()) / n_treated
     names = list(panel.covariate_names)
     return PseudoOutcomes(
         unit_ids=panel.unit_ids,
-        score=scale * score,
-        weight=scale * odds_sum / (1.0 + odds_sum),
+        score=np.where(unscored, np.nan, scale * score),
+        weight=np.where(unscored, np.nan, scale * odds_sum / (1.0 + odds_sum)),
         cohort=panel.cohort,
         cluster=panel.cluster,
         cluster_ids=panel.cluster_ids,
         covariates=pd.DataFrame(x[:, 1:], index=panel.unit_ids, columns=names),
         cohort_att=cohort_att,
         n_trimmed=n_trimmed,
+        panel=panel,
+        anticipation=int(anticipation),
+        trim_level=float(trim_level),
     )
