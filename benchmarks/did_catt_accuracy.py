@@ -19,7 +19,9 @@ Designs (periods 2010-2019, cohorts 2014/2015/2016 + never, other defaults):
     calibration differential test and AUTOC reject at the 5% level with the test's size.
 
 Seeds: draw ``s`` uses ``random_state = s``; reported seeds start at 1000 (seeds below
-1000 were used for development; the library's defaults were not chosen on any seed).
+1000 were used for development; the library's defaults were not chosen on any seed). A
+draw whose panel cannot be fitted (a cohort of a single city, which the did stage
+refuses) is skipped and listed.
 
 Usage::
 
@@ -81,15 +83,21 @@ def main() -> None:
     for design in args.designs.split(","):
         rows = []
         started = time.perf_counter()
+        skipped = []
         for seed in range(args.first, args.first + args.seeds):
-            row = draw(seed, args.units, args.clusters, design)
+            try:
+                row = draw(seed, args.units, args.clusters, design)
+            except ValueError as exc:  # e.g. a cohort of one city (the did stage refuses it)
+                skipped.append(seed)
+                print(f"seed {seed} skipped: {exc}")
+                continue
             rows.append(row)
             if args.out:
                 with open(args.out, "a") as handle:
                     handle.write(json.dumps({"design": design, "seed": seed, **row}) + "\n")
         seconds = time.perf_counter() - started
         print(f"## design {design}: {args.seeds} seeds from {args.first}, {args.units} firms, "
-              f"{args.clusters} cities, {seconds:.0f} s")  # fmt: skip
+              f"{args.clusters} cities, {seconds:.0f} s; skipped {skipped}")  # fmt: skip
         for key in rows[0]:
             values = np.array([r.get(key, np.nan) for r in rows], dtype=float)
             sd = np.nanstd(values, ddof=1)
