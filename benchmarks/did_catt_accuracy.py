@@ -13,6 +13,9 @@ Designs (periods 2010-2019, cohorts 2014/2015/2016 + never, other defaults):
     (exact, :meth:`StaggeredTruth.catt_truth`); numbers: corr(tau_hat, CATT),
     RMSE/sd(CATT), SHAP correlations, channel ranking vs the true shares, share coverage,
     and the rejection rates of calibration (differential) and AUTOC (power).
+``mechanisms``
+    ``channels=True``: :func:`vaer.did.mechanisms.did_mechanisms` on ``m_platform`` (true
+    ATT 0.4) and ``m_null`` (0), covariates ``x1, x2``: coverage and rejection rates.
 ``null``
     ``channels=False``, covariates ``x1, x2``: the CATT given the covariates is constant
     (the firm-level effect varies only with a draw independent of everything), so the
@@ -37,14 +40,32 @@ import time
 import numpy as np
 
 from vaer.did.catt import catt_channels, catt_tests, catt_truth_metrics, fit_catt
+from vaer.did.mechanisms import did_mechanisms
 from vaer.did.pseudo import post_period_scores
-from vaer.did.simulate import CATT_FEATURES, CHANNELS, simulate_staggered
+from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
 
 ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
 
 
+def mechanism_draw(seed: int, n_units: int, n_clusters: int) -> dict[str, float]:
+    """Coverage and rejection of the mechanism tests (cs_did on each mediator)."""
+    frame, _ = simulate_staggered(n_units, n_clusters, channels=True, random_state=seed)
+    table = did_mechanisms(
+        frame, list(MEDIATOR_EFFECTS), unit="firm", period="year", cohort="cohort",
+        cluster="city", covariates=["x1", "x2"],
+    ).set_index("mediator")  # fmt: skip
+    out = {}
+    for mediator, effect in MEDIATOR_EFFECTS.items():
+        row = table.loc[mediator]
+        out[f"covered.{mediator}"] = float(row["ci_low"] <= effect <= row["ci_high"])
+        out[f"reject.{mediator}"] = float(row["p_value"] < 0.05)
+    return out
+
+
 def draw(seed: int, n_units: int, n_clusters: int, design: str) -> dict[str, float]:
     """Every number of one draw."""
+    if design == "mechanisms":
+        return mechanism_draw(seed, n_units, n_clusters)
     channels = design == "channels"
     frame, truth = simulate_staggered(n_units, n_clusters, channels=channels, random_state=seed)
     covariates = list(CATT_FEATURES) if channels else ["x1", "x2"]

@@ -76,5 +76,6 @@ def test_a_did_run_writes_the_catt_tables_metrics_and_report(tmp_path: Path) -> 
     assert "did_catt.share.knowledge_spillover" in metrics
     assert "did_calibration.catt_forest.differential_p_value" in metrics
     assert "did_mechanism.congestion.att" in metrics
+    assert metrics["time.did.catt"] > 0
     html = result.report_path.read_text(encoding="utf-8") if result.report_path else ""
     assert 'id="did-catt"' in html and "through which channel" in html

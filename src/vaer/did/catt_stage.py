@@ -14,6 +14,7 @@ panel, as yearly outcomes). Tables: ``did_catt`` (per firm), ``did_catt_tests``,
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,8 @@ class DidCattResult:
     n_left_out : int
         Firms of the did sample left out because not observed in every year.
     notes : tuple of str
+    seconds : float
+        Wall time of the CATT model, its tests, channels and mechanism tests.
     """
 
     model: CattModel
@@ -50,6 +53,7 @@ class DidCattResult:
     mechanisms: pd.DataFrame = field(default_factory=pd.DataFrame)
     n_left_out: int = 0
     notes: tuple[str, ...] = ()
+    seconds: float = 0.0
 
     def tables(self, outcome: str) -> dict[str, pd.DataFrame]:
         """``did_catt``, ``did_catt_tests``, ``did_channels``, ``did_mechanisms`` (those
@@ -73,6 +77,7 @@ class DidCattResult:
             "did_catt.tau_hat_sd": float(np.std(tau)),
             "did_catt.firms": float(len(tau)),
             "did_catt.firms_left_out": float(self.n_left_out),
+            "time.did.catt": self.seconds,
         }
         if self.tests is not None:
             out.update(self.tests.metrics())
@@ -118,6 +123,7 @@ def did_catt(
     """
     if not config.catt:
         return None
+    started = time.perf_counter()
     balanced, left_out = balanced_firms(sample)
     if balanced.empty:
         raise ValueError(
@@ -162,7 +168,8 @@ def did_catt(
             ci_level=attribution.ci_level, random_state=ctx.seed,
         )  # fmt: skip
     mechanism_rows = _mechanism_tests(ctx, sample, frame, config, notes)
-    return DidCattResult(model, tests, channels, mechanism_rows, left_out, tuple(notes))
+    seconds = time.perf_counter() - started
+    return DidCattResult(model, tests, channels, mechanism_rows, left_out, tuple(notes), seconds)
 
 
 def _mechanism_tests(
