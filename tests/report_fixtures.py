@@ -7,6 +7,7 @@ so the report's rendering is tested on every section.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,8 +74,10 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     return result.tables()
 
 
+@functools.lru_cache(maxsize=4)
 def _catt(random_state: int) -> Any:
-    """The CATT model's result on a small staggered panel with mechanism channels."""
+    """The CATT model's result on a small staggered panel with mechanism channels (fitted
+    once per process and seed: the result is immutable)."""
     from vaer.did.catt import catt_channels, catt_tests, fit_catt
     from vaer.did.catt_stage import DidCattResult
     from vaer.did.mechanisms import did_mechanisms
