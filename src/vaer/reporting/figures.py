@@ -105,7 +105,8 @@ def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = Non
 
 
 def channel_shares(channels: pd.DataFrame) -> str:
-    """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs."""
+    """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs
+    where printed (withheld for forests by default)."""
     plt = _pyplot()
     first = channels["estimator"].iloc[0] if "estimator" in channels else None
     rows = channels[channels["estimator"] == first] if first is not None else channels
@@ -113,7 +114,7 @@ def channel_shares(channels: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 0.36 * len(rows) + 1.2))
     share = rows["share"].to_numpy(float) * 100
     ax.barh(np.arange(len(rows)), share, color="#4C72B0", alpha=0.85)
-    if {"ci_low", "ci_high"} <= set(rows.columns):
+    if {"ci_low", "ci_high"} <= set(rows.columns) and rows["ci_low"].notna().all():
         err = np.vstack(
             [
                 share - rows["ci_low"].to_numpy(float) * 100,
