@@ -17,8 +17,14 @@ Predict parameters: ``estimator`` (the label of one of the run's estimators; def
 first) and ``alpha`` (default 0.05). The model carries the feature encoding
 (:class:`vaer.data.design.FeatureEncoder`); the econml estimators are stored with joblib
 as the artifact ``estimators``. The sklearn flavour cannot save econml models, hence
-pyfunc. Loading needs ``vaer`` importable (its zero-nuisance stand-ins are pickled with
-the econml models) plus the pinned requirements.
+pyfunc. Unpickling needs ``vaer`` (this class, the encoder and the zero-nuisance
+stand-ins pickled with the econml models), which is not on a package index: the model
+therefore carries the code of the ``vaer`` that logged it (MLflow ``code_paths``, the
+``code/vaer`` folder of the model) and its ``requirements.txt`` pins vaer's own runtime
+dependencies at the versions that fitted it, so that an environment built from the
+model alone (``mlflow models serve``, ``spark_udf``, a fresh virtual environment with
+``pip install -r requirements.txt``) loads it. Without them it failed there with
+"No module named 'vaer'". Where ``vaer`` is already imported, that copy is used.
 
 The input schema declares every numeric modifier ``double`` (an ``int8`` or ``float32``
 column of a Stata file is upcast) and every categorical one ``Any``: MLflow's own
@@ -49,6 +55,8 @@ from vaer.estimators.chunks import by_rows
 
 OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high", "interval"]
 REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
+"""What the model needs when vaer's own distribution metadata cannot be read (vaer run
+from a source tree that was never installed)."""
 
 
 class CateModel(PythonModel):
@@ -116,14 +124,39 @@ class CateModel(PythonModel):
         )
 
 
-def _requirements() -> list[str]:
+def runtime_requirements() -> list[str]:
+    """The distributions the logged model needs, each pinned to its installed version:
+    vaer's runtime dependencies (its ``Requires-Dist`` without extras; MLflow pins itself),
+    or :data:`REQUIREMENTS` when vaer's metadata cannot be read.
+
+    Returns
+    -------
+    list of str
+        ``name==version`` per distribution (``name`` alone if it is not installed).
+    """
+    from packaging.requirements import Requirement
+
+    try:
+        declared = metadata.requires("vaer") or []
+    except metadata.PackageNotFoundError:
+        declared = []
+    parsed = [Requirement(text) for text in declared]
+    names = [req.name for req in parsed if "extra" not in str(req.marker or "")]
+    names = [name for name in names if name.lower() != "mlflow"] or list(REQUIREMENTS)
     pinned = []
-    for name in REQUIREMENTS:
+    for name in names:
         try:
             pinned.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pinned.append(name)
     return pinned
+
+
+def package_code() -> str:
+    """The folder of the imported ``vaer`` package, logged with the model as its code."""
+    import vaer
+
+    return str(Path(vaer.__file__).resolve().parent)
 
 
 def input_schema(encoder: FeatureEncoder) -> Any:
@@ -219,7 +252,8 @@ def log_cate_model(
                 artifacts={"estimators": str(path)},
                 signature=signature,
                 input_example=example,
-                pip_requirements=_requirements(),
+                pip_requirements=runtime_requirements(),
+                code_paths=[package_code()],
             )
         finally:
             quiet.setLevel(level)
