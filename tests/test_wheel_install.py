@@ -382,6 +382,9 @@ def test_the_model_loads_where_vaer_is_not_installed(
         encoding="utf-8"
     )
     assert "econml==" in requirements and "vaer" not in requirements
+    code = folder / "model_copy" / "cate_model" / "code" / "vaer"
+    carried = {path.suffix for path in code.rglob("*") if path.is_file()}
+    assert carried == {".py"}  # modules only: no templates, fonts or caches in every model
     venv = tmp_path / "model-env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     done = subprocess.run(

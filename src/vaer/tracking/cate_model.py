@@ -152,11 +152,36 @@ def runtime_requirements() -> list[str]:
     return pinned
 
 
-def package_code() -> str:
-    """The folder of the imported ``vaer`` package, logged with the model as its code."""
+def package_code(folder: Path) -> Path:
+    """Copy the Python modules of the imported ``vaer`` package (no templates, fonts or
+    caches: unpickling needs only modules) to ``folder / "vaer"``, the code logged with
+    the model.
+
+    Parameters
+    ----------
+    folder : Path
+        An existing folder.
+
+    Returns
+    -------
+    Path
+        ``folder / "vaer"``.
+    """
+    import shutil
+
     import vaer
 
-    return str(Path(vaer.__file__).resolve().parent)
+    def not_modules(directory: str, names: list[str]) -> set[str]:
+        return {
+            name
+            for name in names
+            if (not name.endswith(".py") and not (Path(directory) / name).is_dir())
+            or name == "__pycache__"
+        }
+
+    target = folder / "vaer"
+    shutil.copytree(Path(vaer.__file__).resolve().parent, target, ignore=not_modules)
+    return target
 
 
 def input_schema(encoder: FeatureEncoder) -> Any:
@@ -253,7 +278,7 @@ def log_cate_model(
                 signature=signature,
                 input_example=example,
                 pip_requirements=runtime_requirements(),
-                code_paths=[package_code()],
+                code_paths=[str(package_code(Path(tmp)))],
             )
         finally:
             quiet.setLevel(level)
