@@ -70,21 +70,40 @@ def uv() -> str:
     return str(find_uv_bin())
 
 
-def build_wheel(source: Path, out: Path) -> Path:
-    """Copy the tracked sources to ``source`` and build the wheel there into ``out`` (a
-    build in the repository would leave ``build/`` behind, and stale files in it can end
-    up in later wheels)."""
+def copy_sources(source: Path) -> Path:
+    """Copy the tracked files the wheel is built from to ``source`` (a build in the
+    repository would leave ``build/`` behind, and stale files in it can end up in later
+    wheels; untracked files are not what a clone builds)."""
     for name in tracked_files(*SOURCES):
         target = source / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, target)
+    return source
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """``uv build --wheel`` of the project in ``source`` into ``out``; the wheel's path."""
     subprocess.run(
         [uv(), "build", "--wheel", "--quiet", "--out-dir", str(out), str(source)],
         check=True,
         capture_output=True,
+        timeout=600,
     )
     (wheel,) = out.glob("vaer-*.whl")
     return wheel
+
+
+def install(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A new virtual environment ``venv`` (of the base interpreter, not the dev venv's: it
+    sees only what is installed into it), then ``uv pip install ARGS`` into it."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return subprocess.run(
+        [uv(), "pip", "install", "--python", str(venv / "bin" / "python"), *args],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        timeout=600,
+    )
 
 
 def user_env(venv: Path) -> dict[str, str]:
@@ -118,21 +137,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("wheel")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    wheel = build_wheel(root / "source", root / "dist")
+    wheel = build_wheel(copy_sources(root / "source"), root / "dist")
     seconds["build"] = time.perf_counter() - start
     venv = root / "venv"
     start = time.perf_counter()
-    # the base interpreter, not the dev venv's: the new environment sees only what it installs
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    seconds["venv"] = time.perf_counter() - start
-    start = time.perf_counter()
-    done = subprocess.run(
-        [uv(), "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel)],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-    )
-    seconds["install"] = time.perf_counter() - start
+    done = install(venv, str(wheel))
+    seconds["venv_and_install"] = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
     return {"wheel": wheel, "venv": venv, "seconds": seconds, "install_log": done.stderr}
 
@@ -172,20 +182,12 @@ def test_the_wheel_carries_every_package_data_file(installed: dict[str, Any]) ->
 def test_the_check_finds_a_file_left_out_of_the_package_data(tmp_path: Path) -> None:
     """The check above can fail: a wheel built without ``config/default.yaml`` in the
     package data is caught (the bug this module exists for)."""
-    source = tmp_path / "source"
-    for name in tracked_files(*SOURCES):
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, source / name)
+    source = copy_sources(tmp_path / "source")
     pyproject = source / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     assert '"config/default.yaml",' in text
     pyproject.write_text(text.replace('"config/default.yaml",', ""), encoding="utf-8")
-    subprocess.run(
-        [uv(), "build", "--wheel", "--quiet", "--out-dir", str(tmp_path / "dist"), str(source)],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = (tmp_path / "dist").glob("vaer-*.whl")
+    wheel = build_wheel(source, tmp_path / "dist")
     assert package_data_missing(wheel) == ["vaer/config/default.yaml"]
 
 
@@ -193,7 +195,7 @@ def test_the_fresh_environment_is_not_the_dev_one(
     installed: dict[str, Any],
 ) -> None:
     python = str(installed["venv"] / "bin" / "python")
-    code = "import sys, vaer; print(vaer.__file__); print(sys.flags.no_site, sys.path)"
+    code = "import sys, vaer; print(vaer.__file__); print(sys.path)"
     env = user_env(installed["venv"])
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env)
     location = Path(done.stdout.splitlines()[0])
@@ -221,9 +223,10 @@ def test_init_validate_run_exit_zero_outside_the_repository(
     folder = study["folder"]
     assert not (folder / "configs").exists()
     # validate merges the defaults shipped in the installed package, then the experiment
-    lines = steps["validate"]["stdout"]
-    assert "package defaults" in lines and "site-packages/vaer/config/default.yaml" in lines
-    assert "1 estimators (firms.dta)" in lines
+    merged = "".join(steps["validate"]["stdout"].split())  # the console may wrap a path
+    defaults = installed["venv"] / "lib" / "python3.11" / "site-packages" / "vaer" / "config"
+    assert f"packagedefaults{defaults / 'default.yaml'}" in merged
+    assert "1estimators(firms.dta)" in merged
     assert "MLflow run id:" in steps["run"]["stdout"]
     (report,) = folder.glob("reports/*/report.html")
     html = report.read_text(encoding="utf-8")
@@ -386,13 +389,7 @@ def test_the_model_loads_where_vaer_is_not_installed(
     carried = {path.suffix for path in code.rglob("*") if path.is_file()}
     assert carried == {".py"}  # modules only: no templates, fonts or caches in every model
     venv = tmp_path / "model-env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    done = subprocess.run(
-        [uv(), "pip", "install", "--python", str(venv / "bin" / "python"),
-         "-r", str(folder / "model_copy" / "cate_model" / "requirements.txt")],
-        capture_output=True, text=True,
-        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-    )  # fmt: skip
+    done = install(venv, "-r", str(folder / "model_copy" / "cate_model" / "requirements.txt"))
     assert done.returncode == 0, done.stderr
     step = timed([str(venv / "bin" / "python"), "-c", ALONE], folder, user_env(venv))
     assert step["rc"] == 0, step["stderr"]
