@@ -413,3 +413,21 @@ def test_the_model_loads_where_vaer_is_not_installed(
     assert not alone["vaer_installed"]
     assert "model_copy/cate_model/code/vaer/" in alone["vaer_from"]
     assert alone["tau_hat"] == checked["tau_hat"]
+
+
+def test_the_model_pins_vaers_runtime_dependencies() -> None:
+    """The model's requirements are vaer's declared runtime dependencies (parsed here by
+    ``packaging``, pip's parser), each pinned; no extra (ray, weasyprint) and no dev tool."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from vaer.tracking.cate_model import runtime_requirements
+
+    declared = [Requirement(text) for text in metadata.requires("vaer") or []]
+    runtime = {req.name.lower() for req in declared if req.marker is None} - {"mlflow"}
+    pinned = runtime_requirements()
+    assert {text.split("==")[0].lower() for text in pinned} == runtime
+    for text in pinned:
+        name, _, version = text.partition("==")
+        assert version == metadata.version(name)

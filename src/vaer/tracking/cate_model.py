@@ -39,6 +39,7 @@ pandas' string dtype).
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Mapping
 from importlib import metadata
@@ -57,6 +58,7 @@ OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high", "interval"]
 REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
 """What the model needs when vaer's own distribution metadata cannot be read (vaer run
 from a source tree that was never installed)."""
+DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class CateModel(PythonModel):
@@ -134,14 +136,13 @@ def runtime_requirements() -> list[str]:
     list of str
         ``name==version`` per distribution (``name`` alone if it is not installed).
     """
-    from packaging.requirements import Requirement
-
     try:
         declared = metadata.requires("vaer") or []
     except metadata.PackageNotFoundError:
         declared = []
-    parsed = [Requirement(text) for text in declared]
-    names = [req.name for req in parsed if "extra" not in str(req.marker or "")]
+    # a Requires-Dist line is "name<specifiers>[; markers]"; extras are markers
+    runtime = [text for text in declared if "extra" not in text.partition(";")[2]]
+    names = [match.group(0) for text in runtime if (match := DIST_NAME.match(text))]
     names = [name for name in names if name.lower() != "mlflow"] or list(REQUIREMENTS)
     pinned = []
     for name in names:
