@@ -56,10 +56,9 @@ def tracked_files(*paths: str) -> list[str]:
 
 
 def package_data_missing(wheel: Path) -> list[str]:
-    """Tracked non-Python files of ``src/vaer`` that ``wheel`` does not carry."""
-    expected = {
-        name.removeprefix("src/") for name in tracked_files("src/vaer") if not name.endswith(".py")
-    }
+    """Tracked files of ``src/vaer`` that ``wheel`` does not carry: package data left out
+    of ``[tool.setuptools.package-data]``, or modules of a folder without ``__init__.py``."""
+    expected = {name.removeprefix("src/") for name in tracked_files("src/vaer")}
     with zipfile.ZipFile(wheel) as archive:
         return sorted(expected - set(archive.namelist()))
 
