@@ -460,7 +460,9 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Re-render a finished run's report from its MLflow artifacts alone (no refitting)."""
+    """Re-render a finished run's report from its MLflow artifacts alone (no refitting).
+    What the libraries log or warn goes to ``report.log`` in the output folder, as a run's
+    goes to its ``run.log``."""
     import shutil
     import tempfile
 
@@ -473,7 +475,11 @@ def report(
     except ValueError as exc:
         _fail(str(exc))
     folder = out_dir or Path("reports") / run_id
-    with tempfile.TemporaryDirectory(prefix="vaer-report-") as tmp:
+    report_log = RunLog()
+    with (
+        tempfile.TemporaryDirectory(prefix="vaer-report-") as tmp,
+        report_log.capturing(import_first=["mlflow"]),
+    ):
         try:
             download_run_bundle(run_id, Path(tmp), uri=tracking_uri)
             bundle = ReportBundle.read(Path(tmp))
@@ -483,6 +489,8 @@ def report(
         if "csv" in formats:
             shutil.copytree(Path(tmp), folder, dirs_exist_ok=True)
             written["csv"] = folder / "tables"
+        report_log.write_to(folder / "report.log")
+    written["log"] = folder / "report.log"
     for name, path in written.items():
         out.print(f"{name}: {path}")
 
