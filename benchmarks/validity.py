@@ -625,9 +625,12 @@ def markdown(
     seconds: float | None,
     designs: list[str],
     load: tuple[float, float] | None = None,
+    section: str | None = None,
+    csv_name: str | None = None,
 ) -> tuple[str, str]:
     """The section (markdown) and the config summary of its machine line; ``load`` is the
-    1-minute load average at the start and the end of the runs."""
+    1-minute load average at the start and the end of the runs; ``section`` names a partial
+    rerun (its title says so) whose per-seed rows are in ``csv_name``."""
     errors = frame[frame["claim"] == "error"]
     timing = frame[frame["claim"] == "seconds"]
     data = claim_rows(frame)
@@ -636,13 +639,14 @@ def markdown(
     commits = sorted(set(frame["commit"].dropna().astype(str)))
     dirty = bool(frame["dirty"].astype(str).str.lower().eq("true").any())
     lines = [
-        "## Validity on current defaults" + (" (quick)" if quick else ""),
+        "## Validity on current defaults"
+        + (f" ({section})" if section else " (quick)" if quick else ""),
         "",
         "Written by `benchmarks/validity.py`"
         + (" `--quick`" if quick else "")
-        + "; per-seed rows in `benchmarks/validity_runs/seeds_"
-        + ("quick" if quick else "full")
-        + ".csv.gz` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
+        + "; per-seed rows in `benchmarks/validity_runs/"
+        + (csv_name or f"seeds_{'quick' if quick else 'full'}.csv.gz")
+        + "` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
         "on today's defaults (`configs/default.yaml` estimators `causal_forest_dml` and "
         "`linear_dml`, default params, nuisances, heterogeneity, attribution and robustness "
         "settings); claims are read from the run's tables (`cate`, `ate`, `gate_tests`, "
@@ -923,6 +927,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip seeds already in --csv")
     parser.add_argument("--from-csv", type=Path, default=None, help="rebuild the section only")
     parser.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument(
+        "--section", default=None, help="write a partial rerun to this RESULTS.md section"
+    )
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     args = parser.parse_args()
     if args.first_seed < FIRST_SEED:
@@ -981,13 +988,19 @@ def main() -> None:
             last = walls.iloc[-1]
             seconds, load = float(last["value"]), (float(last["estimate"]), float(last["se"]))
     frame = frame[frame["design"].isin([*designs, "_all"])]
-    text, config = markdown(frame, quick=args.quick, seconds=seconds, designs=designs, load=load)
+    text, config = markdown(
+        frame, quick=args.quick, seconds=seconds, designs=designs, load=load,
+        section=args.section, csv_name=(args.from_csv or path).name if args.section else None,
+    )  # fmt: skip
+    section = args.section or ("validity_quick" if args.quick else "validity")
     print(text)
     summary = summarise(claim_rows(frame))
-    summary.to_csv((args.from_csv or path).with_name(f"summary_{mode}.csv.gz"), index=False)
+    summary.to_csv(
+        (args.from_csv or path).with_name(f"summary_{args.section or mode}.csv.gz"), index=False
+    )
     if not args.no_results:
         update_results_section(
-            "validity_quick" if args.quick else "validity",
+            section,
             text,
             config=config,
             code=measured_code(frame),
@@ -1005,7 +1018,7 @@ def main() -> None:
         if seconds is not None:
             safe["seconds"] = seconds
         log_benchmark(
-            "validity_quick" if args.quick else "validity",
+            section,
             safe,
             {"designs": ",".join(designs), "mode": mode},
         )
