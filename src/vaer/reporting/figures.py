@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
 
@@ -26,12 +27,14 @@ def _svg(fig: object) -> str:
     return text
 
 
+@cjk_figure
 def cate_histogram(
     cate: pd.DataFrame, ate: pd.DataFrame, labels: ReportLabels | None = None
 ) -> str:
     """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked;
     the axis names the treatment and outcome by their labels."""
     names = labels or ReportLabels()
+    words = names.words
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,11 +49,13 @@ def cate_histogram(
         values = cate.loc[cate["estimator"] == label, "tau_hat"].to_numpy()
         ax.hist(values, bins=40, color="#4C72B0", alpha=0.85)
         if label in dr.index:
-            ax.axvline(float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label="ATE")
+            ax.axvline(
+                float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label=words("fig.ate")
+            )
             ax.legend(frameon=False)
         ax.set_title(label)
-        ax.set_xlabel(f"effect of {names.treatment} on {names.outcome} (tau_hat)")
-        ax.set_ylabel("firms")
+        ax.set_xlabel(words("fig.cate_x", treatment=names.treatment, outcome=names.outcome))
+        ax.set_ylabel(words("fig.firms"))
         ax.grid(alpha=0.3)
         ax.set_xlim(*np.quantile(values, [0.001, 0.999]))
     fig.tight_layout()
@@ -66,6 +71,7 @@ def _pyplot() -> Any:
     return plt
 
 
+@cjk_figure
 def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Treatment distribution and overlap: histogram of T, and T against its prediction.
 
@@ -75,15 +81,17 @@ def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = Non
     continuous treatment means T still varies given the features: a cloud, not a line
     (Hirano and Imbens, 2004, on the generalised propensity score).
     """
-    name = f"{(labels or ReportLabels()).treatment} (treatment)"
+    names = labels or ReportLabels()
+    words = names.words
+    name = words("fig.treatment_named", treatment=names.treatment)
     plt = _pyplot()
     t = treatment["treatment"].to_numpy(dtype=float)
     t_hat = treatment["t_hat"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2))
     axes[0].hist(t, bins=40, color="#4C72B0", alpha=0.85)
     axes[0].set_xlabel(name)
-    axes[0].set_ylabel("firms")
-    axes[0].set_title("Treatment distribution")
+    axes[0].set_ylabel(words("fig.firms"))
+    axes[0].set_title(words("fig.treatment_title"))
     low, high = np.quantile(np.concatenate([t, t_hat]), [0.005, 0.995])
     counts, xedges, yedges = np.histogram2d(t_hat, t, bins=40, range=[[low, high], [low, high]])
     axes[1].imshow(
@@ -95,17 +103,19 @@ def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = Non
         interpolation="nearest",
     )
     axes[1].plot([low, high], [low, high], color="#C44E52", lw=1, ls="--")
-    axes[1].set_xlabel("predicted treatment E[T | X, W] (cross-fitted)")
+    axes[1].set_xlabel(words("fig.treatment_pred"))
     axes[1].set_ylabel(name)
-    axes[1].set_title("Overlap: T given the features")
+    axes[1].set_title(words("fig.overlap_title"))
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def channel_shares(channels: pd.DataFrame) -> str:
+@cjk_figure
+def channel_shares(channels: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs."""
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     first = channels["estimator"].iloc[0] if "estimator" in channels else None
     rows = channels[channels["estimator"] == first] if first is not None else channels
@@ -122,14 +132,18 @@ def channel_shares(channels: pd.DataFrame) -> str:
         )
         ax.errorbar(share, np.arange(len(rows)), xerr=np.clip(err, 0, None), fmt="none", c="k")
     ax.set_yticks(np.arange(len(rows)), rows["channel"].astype(str).tolist())
-    ax.set_xlabel(f"share of heterogeneity (% of mean |SHAP|){' — ' + first if first else ''}")
+    ax.set_xlabel(words("fig.share_x") + (f" — {first}" if first else ""))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
+@cjk_figure
+def channel_heatmap(
+    by_type: pd.DataFrame, value: str = "mean_abs_shap", labels: ReportLabels | None = None
+) -> str:
     """Heatmap of each channel's contribution (mean |SHAP|) within each firm type."""
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     frame = by_type.copy()
     if "estimator" in frame:
@@ -141,7 +155,7 @@ def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
     ax.set_xticks(np.arange(grid.shape[1]), [str(c) for c in grid.columns], rotation=30, ha="right")
     ax.set_yticks(np.arange(grid.shape[0]), [str(i) for i in grid.index])
     fig.colorbar(image, ax=ax, label=value.replace("_", " "))
-    ax.set_title("Channel contributions by firm type")
+    ax.set_title(words("fig.heatmap_title"))
     fig.tight_layout()
     return _svg(fig)
 
@@ -155,6 +169,7 @@ EVENT_STUDY_PEERS = (
 horizontal offset)."""
 
 
+@cjk_figure
 def event_study(aggregates: pd.DataFrame) -> str | None:
     """The event-study path: ATT by years since adoption with pointwise intervals (bars)
     and the uniform band over all event times (shaded), from ``did_aggregates``; the
@@ -227,6 +242,7 @@ BACON_COLOURS = {
 }
 
 
+@cjk_figure
 def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -> str | None:
     """The Goodman-Bacon decomposition (``bacon``): each 2x2 comparison's estimate against
     its weight, coloured by comparison type, with the TWFE coefficient (``did_aggregates``,
@@ -263,6 +279,7 @@ def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -
     return _svg(fig)
 
 
+@cjk_figure
 def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
     """ATT(g, t) as a cohort x year heat map (``att_gt``): each cell's estimate, starred
     where its pointwise interval excludes zero; the reference cells of a universal base
@@ -311,6 +328,7 @@ HONEST_TITLES = {
 }
 
 
+@cjk_figure
 def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> str | None:
     """Rambachan-Roth robust intervals against the bound (``honest_did``), one panel per
     method, for the average post-period effect (or the first post event time): the usual
@@ -356,6 +374,7 @@ def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> st
     return _svg(fig)
 
 
+@cjk_figure
 def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> str | None:
     """The event study by firm type (``did_types``): one row of small multiples per
     dimension, one panel per level, each with the level's ATT by years since adoption and

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from vaer.reporting.words import Words
+
 NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "gate": ("dimension",),
     "gate_tests": ("dimension",),
@@ -47,21 +49,32 @@ class ReportLabels:
     treatment_column, outcome_column : str
         The columns of the treatment and outcome roles (``"treatment"``/``"outcome"``
         when the bundle names none).
+    words : Words
+        The report's own words in its language (``meta["language"]``, English when the
+        bundle names none; :mod:`vaer.reporting.words`).
     """
 
     columns: dict[str, str] = field(default_factory=dict)
     treatment_column: str = "treatment"
     outcome_column: str = "outcome"
+    words: Words = field(default_factory=Words)
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> ReportLabels:
-        """The labels of a bundle's metadata (``labels`` and ``roles``)."""
+        """The labels of a bundle's metadata (``labels``, ``roles`` and ``language``).
+
+        Raises
+        ------
+        ValueError
+            If ``meta["language"]`` is not a report language.
+        """
         roles = meta.get("roles") or {}
         labels = meta.get("labels") or {}
         return cls(
             columns={str(k): str(v) for k, v in labels.items()},
             treatment_column=str(roles.get("treatment") or "treatment"),
             outcome_column=str(roles.get("outcome") or "outcome"),
+            words=Words(str(meta.get("language") or "en")),
         )
 
     def of(self, column: str) -> str:
