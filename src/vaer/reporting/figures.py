@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,18 @@ from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
 
+TEXT_AS_PATHS: ContextVar[bool] = ContextVar("vaer_svg_text_as_paths", default=False)
+"""Whether figures write their text as outlines (for the PDF: WeasyPrint draws SVG text with
+the system's fonts, not the report's embedded one) rather than as text (the HTML: text a
+reader can select and search, drawn with the fonts the page names)."""
+
+
 def _svg(fig: object) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()
-    with plt.rc_context({"svg.hashsalt": "vaer", "svg.fonttype": "none"}):
+    fonttype = "path" if TEXT_AS_PATHS.get() else "none"
+    with plt.rc_context({"svg.hashsalt": "vaer", "svg.fonttype": fonttype}):
         fig.savefig(  # type: ignore[attr-defined]
             buffer, format="svg", bbox_inches="tight", metadata={"Date": None}, dpi=150
         )

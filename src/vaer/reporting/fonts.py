@@ -106,6 +106,15 @@ def _font_bytes() -> bytes:
     return FONT_FILE.read_bytes()
 
 
+@functools.cache
+def _covered() -> frozenset[str]:
+    """The characters the shipped font has."""
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(io.BytesIO(_font_bytes()), lazy=True).getBestCmap()
+    return frozenset(chr(code) for code in cmap)
+
+
 def subset_font(characters: Iterable[str]) -> bytes:
     """The shipped font cut down to ``characters`` (OpenType/CFF bytes, deterministic:
     no timestamp is rewritten)."""
@@ -127,13 +136,15 @@ def subset_font(characters: Iterable[str]) -> bytes:
 
 
 def font_face_css(text: str) -> str:
-    """An ``@font-face`` rule embedding the shipped font's glyphs for the CJK characters of
+    """An ``@font-face`` rule embedding the shipped font's glyphs for the characters of
     ``text`` (a ``data:`` URL, so no file or network is needed), or ``""`` when ``text``
-    has none. The glyphs the font lacks are left to the reader's fonts."""
-    characters = cjk_characters(text)
-    if not characters:
+    has no CJK character. Besides the CJK characters the subset holds the text's other
+    characters the font has (ASCII, punctuation), so a run of mixed text set in it (as
+    WeasyPrint does) has every glyph; the glyphs the font lacks are left to the reader's
+    fonts."""
+    if not cjk_characters(text):
         return ""
-    data = base64.b64encode(subset_font(characters)).decode("ascii")
+    data = base64.b64encode(subset_font(sorted(set(text) & _covered()))).decode("ascii")
     return (
         f'@font-face {{ font-family: "{FAMILY}"; font-style: normal; font-weight: 400; '
         f'src: url(data:font/otf;base64,{data}) format("opentype"); }}'

@@ -35,6 +35,14 @@ NAME_COLUMNS: dict[str, tuple[str, ...]] = {
 CROSS = " x "
 """How a crossed firm-type dimension joins its columns (as vaer.heterogeneity.gates)."""
 
+_ESTIMAND = re.compile(
+    r"^(?:average partial effect of one more unit of (?P<treatment>.+?)"
+    r"(?P<iv> \(identified by the instrument\))?"
+    r"|average effect of high vs low (?P<high>.+?) \(high = .+ above its "
+    r"(?P<where>median|top-tercile cut-off)\))$"
+)
+"""The estimands :mod:`vaer.estimators.registry` writes."""
+
 _SPLIT = re.compile(r"^(?P<column>.+?) (?P<op>=|!=|<=|>|<|>=) (?P<value>.*)$")
 
 
@@ -120,13 +128,32 @@ class ReportLabels:
             )
         return " & ".join(parts)
 
+    def estimand(self, text: str) -> str:
+        """An ATE row's estimand (:mod:`vaer.estimators.registry`'s wording) in the
+        report's language; a text of another form is kept."""
+        if not self.words.zh or not isinstance(text, str):
+            return text
+        found = _ESTIMAND.match(text)
+        if found is None:
+            return text
+        treatment = found["treatment"] or found["high"]
+        if found["high"] is not None:
+            where = self.words(f"estimand.{found['where']}")
+            return self.words("estimand.binary", treatment=treatment, where=where)
+        key = "estimand.ape_iv" if found["iv"] else "estimand.ape"
+        return self.words(key, treatment=treatment)
+
     def relabel_tables(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The tables with the values of their name columns (:data:`NAME_COLUMNS`) and the
-        policy tree's rules shown by their labels; other tables unchanged."""
-        if not self.columns:
-            return dict(tables)
+        policy tree's rules shown by their labels, the ATE table's estimands in the
+        report's language; other tables unchanged."""
         out = dict(tables)
-        for name, frame in tables.items():
+        ate = tables.get("ate")
+        if self.words.zh and ate is not None and "estimand" in ate.columns:
+            out["ate"] = ate.assign(estimand=ate["estimand"].map(self.estimand))
+        if not self.columns:
+            return out
+        for name, frame in out.items():
             names = [c for c in NAME_COLUMNS.get(name, ()) if c in frame.columns]
             rule = name == "policy_tree" and "rule" in frame.columns
             if not names and not rule:

@@ -848,6 +848,21 @@ WORDS: dict[str, tuple[str, str]] = {
         "“与 X 一样强”的行使用剔除已观测控制变量 X 所隐含的强度。稳健性值是使界（或其置信区间）移到零的共同"
         "强度 c_y = c_d。",
     ),
+    # --- estimands of the ATE table (vaer.estimators.registry), shown in the report's language
+    "estimand.ape": (
+        "average partial effect of one more unit of {treatment}",
+        "{treatment}每增加一个单位的平均偏效应",
+    ),
+    "estimand.ape_iv": (
+        "average partial effect of one more unit of {treatment} (identified by the instrument)",
+        "{treatment}每增加一个单位的平均偏效应（由工具变量识别）",
+    ),
+    "estimand.binary": (
+        "average effect of high vs low {treatment} (high = {treatment} above its {where})",
+        "{treatment}高与低相比的平均效应（高 = {treatment}高于其{where}）",
+    ),
+    "estimand.median": ("median", "中位数"),
+    "estimand.top-tercile cut-off": ("top-tercile cut-off", "上三分位点"),
 }
 """Key -> (English, Chinese)."""
 
