@@ -237,6 +237,56 @@ def test_latex_tables_compile(
     assert (main.parent / "tables.pdf").stat().st_size > 1000
 
 
+@pytest.fixture(scope="session")
+def xelatex() -> str:
+    """xelatex with ctex, installed from Debian's packages when missing (root, as in CI):
+    texlive-xetex and texlive-lang-chinese, 121 MB to fetch, about 2 minutes."""
+    found, kpsewhich = shutil.which("xelatex"), shutil.which("kpsewhich")
+    ctex = kpsewhich and subprocess.run([kpsewhich, "ctexart.cls"], capture_output=True, text=True)
+    if found is None or not ctex or not ctex.stdout.strip():
+        from browser_setup import apt_install
+
+        apt_install(["texlive-xetex", "texlive-lang-chinese"])
+        found = shutil.which("xelatex")
+    if found is None:
+        pytest.fail(
+            "xelatex could not be installed (apt-get install texlive-xetex texlive-lang-chinese)"
+        )
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_chinese_latex_tables_compile_with_xelatex(
+    xelatex: str, language: str, tmp_path: Path
+) -> None:
+    """Chinese levels and labels (and, in zh, Chinese captions and notes) compile with
+    xelatex and ctex, with a glyph for every character."""
+    from report_fixtures import chinese_meta, chinese_tables
+    from vaer.reporting.labels import ReportLabels
+
+    labels = ReportLabels.from_meta(chinese_meta(language))
+    tables = labels.relabel_tables(chinese_tables())
+    main = write_latex(tables, tmp_path, n_obs=300, labels=labels)[-1]
+    text = main.read_text(encoding="utf-8")
+    assert r"\documentclass[UTF8]{ctexart}" in text
+    gate = (main.parent / "gate.tex").read_text(encoding="utf-8")
+    assert "企业所有制" in gate and "国有" in gate
+    caption = "按企业类型的组平均效应（GATE）" if language == "zh" else "Group average effects"
+    assert caption in gate
+    done = subprocess.run(
+        [xelatex, "-interaction=nonstopmode", "-halt-on-error", main.name],
+        cwd=main.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = (main.parent / "tables.log").read_text(encoding="utf-8", errors="replace")
+    assert "Missing character" not in log
+    assert (main.parent / "tables.pdf").stat().st_size > 5000
+
+
 # --- XLSX and PDF ---------------------------------------------------------------------
 
 

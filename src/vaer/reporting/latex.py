@@ -17,6 +17,7 @@ import pandas as pd
 from vaer.reporting.fonts import cjk_characters
 from vaer.reporting.format import normal_p_value, sig, stars
 from vaer.reporting.labels import ReportLabels
+from vaer.reporting.words import WORDS
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -53,8 +54,8 @@ class LatexSpec:
     table : str
         Bundle table name.
     caption : str
-        Key of the caption in the report's words (:mod:`vaer.reporting.words`); it may
-        name ``{treatment}`` and ``{outcome}``.
+        Key of the caption in the report's words (:mod:`vaer.reporting.words`), or a
+        caption's text; either may name ``{treatment}`` and ``{outcome}``.
     rows : tuple of str
         Columns whose values name a row (e.g. ``("dimension", "level")``); a change in
         the first of several starts a new panel with its value as a heading.
@@ -143,8 +144,10 @@ def _present(value: object) -> bool:
 
 def _named(key: str, labels: ReportLabels) -> str:
     """A caption or note in the report's language, naming the treatment and outcome by
-    their labels."""
-    return labels.words(key, treatment=labels.treatment, outcome=labels.outcome)
+    their labels; a ``key`` that is not in the report's words is the text itself."""
+    if key in WORDS:
+        return labels.words(key, treatment=labels.treatment, outcome=labels.outcome)
+    return key.replace("{treatment}", labels.treatment).replace("{outcome}", labels.outcome)
 
 
 def latex_table(
