@@ -39,8 +39,9 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
     ``report.html``; ``pdf`` ``report.pdf``; ``latex`` ``latex/*.tex``; ``xlsx``
     ``tables.xlsx``. Returns the main file of each format. The PDF is rendered from the
     HTML with the figures' text drawn as outlines (WeasyPrint draws SVG text with the
-    system's fonts), so Chinese labels print on a machine without a CJK font. The rendered formats name
-    columns by their display labels (``meta["labels"]``); the CSV tables keep the names.
+    system's fonts), so Chinese labels print on a machine without a CJK font. The
+    rendered formats name columns by their display labels (``meta["labels"]``); the CSV
+    tables keep the names.
 
     Raises
     ------

@@ -13,7 +13,6 @@ import pandas as pd
 from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
-
 TEXT_AS_PATHS: ContextVar[bool] = ContextVar("vaer_svg_text_as_paths", default=False)
 """Whether figures write their text as outlines (for the PDF: WeasyPrint draws SVG text with
 the system's fonts, not the report's embedded one) rather than as text (the HTML: text a

@@ -94,8 +94,7 @@ def cjk_figure(draw: Callable[P, R]) -> Callable[P, R]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        rc = {"font.family": list(figure_fonts())}
-        with plt.rc_context(rc):
+        with plt.rc_context({"font.family": list(figure_fonts())}):
             return draw(*args, **kwargs)
 
     return wrapped
@@ -149,4 +148,3 @@ def font_face_css(text: str) -> str:
         f'@font-face {{ font-family: "{FAMILY}"; font-style: normal; font-weight: 400; '
         f'src: url(data:font/otf;base64,{data}) format("opentype"); }}'
     )
-

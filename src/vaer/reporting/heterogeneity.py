@@ -156,4 +156,3 @@ def heterogeneity_context(
         else ""
     )
     return context
-

@@ -130,6 +130,7 @@ SPECS: tuple[LatexSpec, ...] = (
     ),
 )
 
+
 def _text(value: object) -> str:
     return "" if not _present(value) else str(value)
 

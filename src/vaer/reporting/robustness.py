@@ -39,7 +39,8 @@ def refutation_plot(table: pd.DataFrame, labels: ReportLabels | None = None) -> 
     colours = ["#4C72B0" if ok else "#C44E52" for ok in _passed(rows["passed"])]
     ax.hlines(y, rows["ci_low"], rows["ci_high"], colors=colours, lw=2)
     ax.scatter(rows["estimate"], y, c=colours, zorder=3, s=18)
-    ax.scatter(rows["reference"], y, marker="|", c="#333333", s=80, zorder=4, label=words("fig.reference"))
+    reference = words("fig.reference")
+    ax.scatter(rows["reference"], y, marker="|", c="#333333", s=80, zorder=4, label=reference)
     ax.axvline(0.0, color="#999999", lw=1, ls=":")
     ax.set_yticks(y, [f"{c}: {v}" for c, v in zip(rows["check"], rows["variant"], strict=True)])
     ax.tick_params(axis="y", labelsize=7)

@@ -60,7 +60,10 @@ WORDS: dict[str, tuple[str, str]] = {
         "结果变量：{outcome}（{growth} 增长率，{expected} 预期增长率{winsor}）；"
         "{treatment}的构造方法：{index}{binarized}。",
     ),
-    "panel.winsor": (", winsorised at {cuts} ({n} values clipped)", "，在 {cuts} 处缩尾（截断 {n} 个值）"),
+    "panel.winsor": (
+        ", winsorised at {cuts} ({n} values clipped)",
+        "，在 {cuts} 处缩尾（截断 {n} 个值）",
+    ),
     "panel.binarized": (", binarised ({how})", "，二值化（{how}）"),
     "panel.truth_exact": (
         "The synthetic truth is exact for these measures.",
@@ -528,7 +531,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "latex.n_firm_years": ("N (firm-years)", "N（企业-年）"),
     "latex.clusters_cities": ("Clusters (cities)", "聚类（城市）"),
     "latex.estimate": ("Estimate", "估计值"),
-    "latex.ate.caption": ("Average effect of {treatment} on {outcome}", "{treatment}对{outcome}的平均效应"),
+    "latex.ate.caption": (
+        "Average effect of {treatment} on {outcome}",
+        "{treatment}对{outcome}的平均效应",
+    ),
     "latex.ate.notes": (
         "Doubly robust scores averaged over firms; standard errors clustered by the cluster role.",
         "对企业的双重稳健得分取平均；标准误按聚类变量聚类。",
@@ -647,13 +653,16 @@ WORDS: dict[str, tuple[str, str]] = {
         "CLAN 比较的是特征而非效应：差异说明排序把哪些企业排在前面，并不是异质性检验（只要预测随该特征变化，"
         "即使效应恒定它也可能显著）。",
     ),
-    "calibration.heading": ("Calibration test and best linear projection", "校准检验与最佳线性投影"),
+    "calibration.heading": (
+        "Calibration test and best linear projection",
+        "校准检验与最佳线性投影",
+    ),
     "calibration.note": (
         "As grf's test_calibration: cluster-robust regression of the doubly robust scores on "
         "the mean and the differential (centred) out-of-sample prediction. A mean coefficient "
         "near 1 says the average is right; a differential coefficient near 1 says the "
-        "predicted heterogeneity is well calibrated, and significantly above 0 rejects \"no "
-        "heterogeneity\". CR2 standard errors; p-values are one-sided (coefficient > 0), from "
+        'predicted heterogeneity is well calibrated, and significantly above 0 rejects "no '
+        'heterogeneity". CR2 standard errors; p-values are one-sided (coefficient > 0), from '
         "Student's t with the Bell–McCaffrey df.",
         "与 grf 的 test_calibration 相同：双重稳健得分对均值预测和差异化（中心化）样本外预测做聚类稳健回归。"
         "均值系数接近 1 说明平均效应正确；差异系数接近 1 说明预测的异质性校准良好，显著大于 0 则拒绝“无异质性”。"
@@ -697,7 +706,10 @@ WORDS: dict[str, tuple[str, str]] = {
         "为 G−1 的 t 分布。RATE 为正且显著（单侧检验，RATE > 0）说明估计量的排序能找出获益更多的企业。",
     ),
     "rate.withheld": ("Intervals and p-values are not shown:", "不给出区间与 p 值："),
-    "policy.heading": ("Which firms gain most: depth-2 policy tree", "哪些企业获益最多：深度为 2 的政策树"),
+    "policy.heading": (
+        "Which firms gain most: depth-2 policy tree",
+        "哪些企业获益最多：深度为 2 的政策树",
+    ),
     "policy.note": (
         "The tree of depth at most 2 over firm types (and chosen modifiers) that best "
         "separates firms whose gain from {treatment} exceeds the targeting cost (by default "
@@ -840,7 +852,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Bounds on the average effect if a hidden confounder explained a share c_y of the "
         "outcome's residual variance and a share c_d of the treatment's (Chernozhukov, "
         "Cinelli, Newey, Sharma and Syrgkanis, 2022), with correlation ρ = {rho} between the "
-        "two. \"As strong as X\" rows use the strengths implied by dropping observed control "
+        'two. "As strong as X" rows use the strengths implied by dropping observed control '
         "X. The robustness value is the common strength c_y = c_d that would move the bound "
         "(or its CI) to zero.",
         "若一个隐藏混杂因素解释了结果残差方差的 c_y 份额和处理变量残差方差的 c_d 份额（Chernozhukov、"
