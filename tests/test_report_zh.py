@@ -117,7 +117,7 @@ def test_figures_with_chinese_labels_have_every_glyph(zh_bundle: ReportBundle) -
     gate_svg = figures[2]
     assert "企业所有制: 国有" in gate_svg  # the levels' labels as text, in the shipped font
     assert "虚拟集聚指数对出口韧性的组平均效应" in gate_svg
-    assert f"'DejaVu Sans', '{FAMILY}'" in gate_svg
+    assert f"font-family: DejaVu Sans,{FAMILY}" in gate_svg  # a list WeasyPrint reads too
     assert "处理变量的分布" in figures[1] and "企业数" in figures[0]
 
 

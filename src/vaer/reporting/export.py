@@ -37,9 +37,8 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
 
     ``csv`` writes the bundle itself (``tables/*.csv`` and ``run.json``); ``html`` writes
     ``report.html``; ``pdf`` ``report.pdf``; ``latex`` ``latex/*.tex``; ``xlsx``
-    ``tables.xlsx``. Returns the main file of each format. The PDF is rendered from the
-    HTML with the figures' text drawn as outlines (WeasyPrint draws SVG text with the
-    system's fonts), so Chinese labels print on a machine without a CJK font. The
+    ``tables.xlsx``. Returns the main file of each format. The PDF is the HTML printed
+    (its embedded CJK glyphs too, so Chinese prints on a machine without a CJK font). The
     rendered formats name columns by their display labels (``meta["labels"]``); the CSV
     tables keep the names.
 
@@ -58,9 +57,10 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
     written: dict[str, Path] = {}
     if "csv" in wanted:
         written["csv"] = bundle.write(folder)[-1].parent / "tables"
+    html = render_html(bundle) if {"html", "pdf"} & set(wanted) else ""
     if "html" in wanted:
         path = folder / "report.html"
-        path.write_text(render_html(bundle), encoding="utf-8")
+        path.write_text(html, encoding="utf-8")
         written["html"] = path
     labels = ReportLabels.from_meta(bundle.meta)
     shown = labels.relabel_tables(bundle.tables)
@@ -69,6 +69,6 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
         written["latex"] = write_latex(shown, folder, n_obs=n_obs, labels=labels)[-1]
     if "xlsx" in wanted:
         written["xlsx"] = write_xlsx(shown, bundle.meta, folder / "tables.xlsx")
-    if "pdf" in wanted:  # figures' text as outlines: any language prints without fonts
-        written["pdf"] = write_pdf(render_html(bundle, text_as_paths=True), folder / "report.pdf")
+    if "pdf" in wanted:
+        written["pdf"] = write_pdf(html, folder / "report.pdf")
     return written

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -13,25 +12,31 @@ import pandas as pd
 from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
-TEXT_AS_PATHS: ContextVar[bool] = ContextVar("vaer_svg_text_as_paths", default=False)
-"""Whether figures write their text as outlines (for the PDF: WeasyPrint draws SVG text with
-the system's fonts, not the report's embedded one) rather than as text (the HTML: text a
-reader can select and search, drawn with the fonts the page names)."""
-
 
 def _svg(fig: object) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()
-    fonttype = "path" if TEXT_AS_PATHS.get() else "none"
-    with plt.rc_context({"svg.hashsalt": "vaer", "svg.fonttype": fonttype}):
+    with plt.rc_context({"svg.hashsalt": "vaer", "svg.fonttype": "none"}):
         fig.savefig(  # type: ignore[attr-defined]
             buffer, format="svg", bbox_inches="tight", metadata={"Date": None}, dpi=150
         )
     plt.close(fig)  # type: ignore[arg-type]
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
-    return text
+    return _FONT_FAMILY.sub(_plain_families, text)
+
+
+_FONT_FAMILY = re.compile(r"font-family: ([^;\"]+)")
+
+
+def _plain_families(found: re.Match[str]) -> str:
+    """``font-family: 'DejaVu Sans', 'Vaer CJK SC'`` as ``font-family: DejaVu Sans,Vaer CJK
+    SC``: WeasyPrint splits an SVG's font list at commas without trimming the spaces, so
+    it would look for " 'Vaer CJK SC" and draw Chinese labels with another font (or
+    none) in the PDF. Browsers read both forms alike."""
+    names = (name.strip().strip("'\"") for name in found.group(1).split(","))
+    return "font-family: " + ",".join(names)
 
 
 @cjk_figure

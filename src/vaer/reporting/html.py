@@ -12,7 +12,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vaer.reporting.attribution_figures import attribution_context
 from vaer.reporting.bundle import ReportBundle
-from vaer.reporting.figures import TEXT_AS_PATHS
 from vaer.reporting.fonts import font_face_css
 from vaer.reporting.format import p_text, percent, sig
 from vaer.reporting.heterogeneity import heterogeneity_context
@@ -36,7 +35,7 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(bundle: ReportBundle, *, text_as_paths: bool = False) -> str:
+def render_html(bundle: ReportBundle) -> str:
     """Render the report of one run from its bundle.
 
     Parameters
@@ -48,23 +47,11 @@ def render_html(bundle: ReportBundle, *, text_as_paths: bool = False) -> str:
         (``en`` by default, or ``zh``; :mod:`vaer.reporting.words`). A report holding CJK
         text embeds the glyphs it uses (:func:`vaer.reporting.fonts.font_face_css`).
 
-    text_as_paths : bool, default False
-        Draw the figures' text as outlines (for the PDF, whose renderer ignores the
-        embedded font inside SVG figures) instead of as selectable text.
-
     Returns
     -------
     str
         The whole HTML document.
     """
-    token = TEXT_AS_PATHS.set(text_as_paths)
-    try:
-        return _render(bundle)
-    finally:
-        TEXT_AS_PATHS.reset(token)
-
-
-def _render(bundle: ReportBundle) -> str:
     labels = ReportLabels.from_meta(bundle.meta)
     tables = labels.relabel_tables(bundle.tables)
     summary = summarize(tables)
