@@ -51,32 +51,32 @@ def _channel_figure(
 
 
 def _did_figure(
-    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
 ) -> str | None:
     parts = []
     if "did_aggregates" in tables:
-        parts.append(figures.event_study(tables["did_aggregates"]))
+        parts.append(figures.event_study(tables["did_aggregates"], labels))
     if "att_gt" in tables:
-        parts.append(figures.att_gt_heatmap(tables["att_gt"]))
+        parts.append(figures.att_gt_heatmap(tables["att_gt"], labels))
     if "bacon" in tables:
-        parts.append(figures.bacon_scatter(tables["bacon"], tables.get("did_aggregates")))
+        parts.append(figures.bacon_scatter(tables["bacon"], tables.get("did_aggregates"), labels))
     return "\n".join(p for p in parts if p) or None
 
 
 def _honest_figure(
-    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
 ) -> str | None:
     if "honest_did" not in tables:
         return None
-    return figures.honest_did(tables["honest_did"], tables.get("honest_did_breakdown"))
+    return figures.honest_did(tables["honest_did"], tables.get("honest_did_breakdown"), labels)
 
 
 def _did_types_figure(
-    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
 ) -> str | None:
     if "did_types" not in tables:
         return None
-    return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"))
+    return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"), labels)
 
 
 def _did_type_overall(tables: dict[str, pd.DataFrame], _w: Words) -> pd.DataFrame | None:

@@ -521,6 +521,76 @@ WORDS: dict[str, tuple[str, str]] = {
         "Channel shares by firm type ({estimator})",
         "各类企业的渠道份额（{estimator}）",
     ),
+    # --- figures of the staggered difference-in-differences
+    "did.fig.sa": ("Sun-Abraham", "Sun-Abraham"),
+    "did.fig.twfe": ("TWFE leads and lags", "TWFE 前导与滞后项"),
+    "did.fig.dml": ("DML DiD (cross-fitted ML nuisances)", "DML DiD（交叉拟合的机器学习辅助模型）"),
+    "did.fig.band": ("uniform band", "一致置信带"),
+    "did.fig.before": ("before adoption", "实施前"),
+    "did.fig.after": ("after", "实施后"),
+    "did.fig.pointwise": (" (pointwise CI)", "（逐点置信区间）"),
+    "did.fig.event_time": (
+        "years since the city adopted the policy (event time)",
+        "城市实施政策后的年数（事件时间）",
+    ),
+    "did.fig.att_on": ("ATT on {outcome}", "对{outcome}的 ATT"),
+    "did.fig.event_study": ("Event study", "事件研究"),
+    "did.fig.event_study_cs": (
+        "Event study (Callaway-Sant'Anna)",
+        "事件研究（Callaway-Sant'Anna）",
+    ),
+    "did.fig.withheld": (
+        ": point estimates; intervals withheld (see the table)",
+        "：点估计；区间不予给出（见表）",
+    ),
+    "did.fig.bacon_never": ("treated vs never treated", "处理组 vs 从未处理组"),
+    "did.fig.bacon_earlier": (
+        "earlier vs later treated (not yet treated control)",
+        "较早处理 vs 较晚处理（以尚未处理者为对照）",
+    ),
+    "did.fig.bacon_later": (
+        "later vs earlier treated (already-treated control)",
+        "较晚处理 vs 较早处理（以已处理者为对照）",
+    ),
+    "did.fig.twfe_coef": ("TWFE coefficient ({value})", "TWFE 系数（{value}）"),
+    "did.fig.bacon_mean": (
+        "weighted mean of the 2x2s, balanced subpanel ({value})",
+        "2x2 比较的加权平均，平衡子面板（{value}）",
+    ),
+    "did.fig.bacon_x": ("weight in the TWFE coefficient", "在 TWFE 系数中的权重"),
+    "did.fig.bacon_y": ("2x2 DiD estimate", "2x2 DiD 估计值"),
+    "did.fig.bacon_title": (
+        "Goodman-Bacon decomposition of the TWFE coefficient",
+        "TWFE 系数的 Goodman-Bacon 分解",
+    ),
+    "did.fig.year": ("year", "年份"),
+    "did.fig.cohort": ("cohort (adoption year)", "批次（实施年份）"),
+    "did.fig.att_gt_starred": (
+        "ATT(g, t): * = interval excludes zero",
+        "ATT(g, t)：* = 区间不含零",
+    ),
+    "did.fig.since": ("years since adoption", "实施后年数"),
+    "did.fig.firms": (" ({n} firms)", "（{n} 家企业）"),
+    "did.fig.by_type": (
+        "Event study by firm type (Callaway-Sant'Anna, ATT on {outcome})",
+        "按企业类型的事件研究（Callaway-Sant'Anna，对{outcome}的 ATT）",
+    ),
+    "did.fig.levels_equal": ("levels equal (overall): p = {p}", "各水平相等（总体）：p = {p}"),
+    "honest.fig.rm": ("Relative magnitudes", "相对幅度"),
+    "honest.fig.rm_x": (
+        "Mbar (post-period trend changes / largest pre-period one)",
+        "Mbar（实施后趋势变化 / 实施前最大变化）",
+    ),
+    "honest.fig.sd": ("Smoothness", "平滑性"),
+    "honest.fig.sd_x": (
+        "M (bound on the trend's second differences)",
+        "M（趋势二阶差分的上界）",
+    ),
+    "honest.fig.robust": ("robust CI", "稳健置信区间"),
+    "honest.fig.original": ("original CI (parallel trends)", "原始置信区间（平行趋势）"),
+    "honest.fig.breakdown": ("breakdown ({value})", "临界值（{value}）"),
+    "honest.fig.event_time": ("event time", "事件时间"),
+    "honest.fig.effect": ("effect", "效应"),
     # --- LaTeX
     "latex.star_note": (
         r"Standard errors in parentheses. * $p<0.10$, ** $p<0.05$, *** $p<0.01$.",
