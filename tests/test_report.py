@@ -150,6 +150,30 @@ def test_summary_page_states_each_headline_in_words(rich_bundle: ReportBundle) -
 
 
 @pytest.mark.integration
+def test_did_figures_in_chinese_have_every_glyph(rich_bundle: ReportBundle) -> None:
+    import warnings
+
+    from vaer.reporting import figures
+    from vaer.reporting.labels import ReportLabels
+
+    tables = rich_bundle.tables
+    labels = ReportLabels.from_meta({**rich_bundle.meta, "language": "zh"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = [
+            figures.event_study(tables["did_aggregates"], labels),
+            figures.att_gt_heatmap(tables["att_gt"], labels),
+            figures.bacon_scatter(tables["bacon"], tables["did_aggregates"], labels),
+            figures.honest_did(tables["honest_did"], tables["honest_did_breakdown"], labels),
+            figures.type_event_study(tables["did_types"], tables["did_type_tests"], labels),
+        ]
+    assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
+    assert "城市实施政策后的年数（事件时间）" in drawn[0]
+    assert "TWFE 系数的 Goodman-Bacon 分解" in drawn[2] and "相对幅度" in drawn[3]
+    assert "各水平相等（总体）：p = " in drawn[4]
+
+
+@pytest.mark.integration
 def test_rendering_is_deterministic(rich_bundle: ReportBundle) -> None:
     assert render_html(rich_bundle) == render_html(rich_bundle)
 
@@ -392,6 +416,25 @@ def test_vaer_report_errors(report_run: tuple[RunResult, str], tmp_path: Path) -
     assert done.exit_code == 2 and "no run with id" in done.output
     done = CliRunner().invoke(app, ["report", "x", "--format", "docx"])
     assert done.exit_code == 2 and "--format" in done.output
+
+
+@pytest.mark.integration
+def test_vaer_report_renders_a_run_in_another_language(
+    report_run: tuple[RunResult, str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from vaer.cli import app
+
+    result, uri = report_run
+    args = ["report", result.run_id, "--tracking-uri", uri, "--format", "html"]
+    done = CliRunner().invoke(app, [*args, "--language", "zh", "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html and "<h2>摘要</h2>" in html
+    assert "<h2>Summary</h2>" in (result.out_dir / "report.html").read_text(encoding="utf-8")
+    done = CliRunner().invoke(app, [*args, "--language", "fr"])
+    assert done.exit_code == 2 and "`--language` must be one of ['en', 'zh']" in done.output
 
 
 @pytest.mark.integration

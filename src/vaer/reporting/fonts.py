@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -128,7 +129,13 @@ def subset_font(characters: Iterable[str]) -> bytes:
     options.hinting = False
     subsetter = subset.Subsetter(options)
     subsetter.populate(text="".join(characters))
-    subsetter.subset(font)
+    log = logging.getLogger("fontTools.subset")  # its timings and pruning notes, at INFO
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        subsetter.subset(font)
+    finally:
+        log.setLevel(level)
     out = io.BytesIO()
     font.save(out)
     return out.getvalue()
