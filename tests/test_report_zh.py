@@ -89,7 +89,7 @@ def test_every_key_the_report_uses_is_in_the_catalogue() -> None:
     for module in REPORTING.glob("*.py"):
         text = module.read_text(encoding="utf-8")
         used |= set(re.findall(r'words\("([a-z_.\-]+)"', text))
-        used |= set(re.findall(r'"(latex\.[a-z_.]+)"', text))
+        used |= set(re.findall(r'"((?:latex|did\.fig|honest\.fig)\.[a-z_.]+)"', text))
     assert len(used) > 150
     assert used - set(WORDS) == set()
 
