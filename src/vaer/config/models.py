@@ -223,9 +223,7 @@ class ReportConfig(Section):
     @classmethod
     def _known_language(cls, language: str) -> str:
         if language not in ("en", "zh"):
-            raise ValueError(
-                f"must be `en` (English) or `zh` (simplified Chinese); got {language!r}"
-            )
+            raise ValueError("must be `en` (English) or `zh` (simplified Chinese)")
         return language
 
 
