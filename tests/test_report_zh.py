@@ -144,6 +144,7 @@ def test_chinese_report_has_chinese_words_and_unchanged_numbers(
     assert "平均效应。</strong>根据 causal_forest_dml" in zh_html  # the plain-words summary
     assert "<h2>机制检验：虚拟集聚指数是否影响各渠道？</h2>" in zh_html
     assert "虚拟集聚指数每增加一个单位的平均偏效应" in zh_html  # the estimand
+    assert "聚类稳健（DR 得分） 标准误" in zh_html and "(DR scores)" not in zh_html
     for english in ("Data and sample", "Average effect per estimator", "Who gains most"):
         assert english not in zh_html
     english = render_html(ReportBundle(tables=zh_bundle.tables, meta=chinese_meta("en")))

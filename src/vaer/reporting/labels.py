@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from vaer.reporting.words import Words
+from vaer.reporting.words import WORDS, Words
 
 NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "gate": ("dimension",),
@@ -31,6 +31,10 @@ NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "did_type_tests": ("dimension",),
 }
 """Table -> its columns whose values are column names (shown by their labels)."""
+
+VALUE_COLUMNS: dict[str, tuple[str, ...]] = {"ate": ("se_type",), "policy_tree": ("action",)}
+"""Table -> its columns of fixed English values, shown in the report's language (the
+catalogue's ``value.<text>`` entries; other values are kept)."""
 
 CROSS = " x "
 """How a crossed firm-type dimension joins its columns (as vaer.heterogeneity.gates)."""
@@ -143,6 +147,12 @@ class ReportLabels:
         key = "estimand.ape_iv" if found["iv"] else "estimand.ape"
         return self.words(key, treatment=treatment)
 
+    def value(self, text: object) -> object:
+        """A fixed value of a result table (:data:`VALUE_COLUMNS`) in the report's
+        language; any other value unchanged."""
+        key = f"value.{text}"
+        return self.words(key) if isinstance(text, str) and key in WORDS else text
+
     def relabel_tables(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The tables with the values of their name columns (:data:`NAME_COLUMNS`) and the
         policy tree's rules shown by their labels, the ATE table's estimands in the
@@ -151,6 +161,11 @@ class ReportLabels:
         ate = tables.get("ate")
         if self.words.zh and ate is not None and "estimand" in ate.columns:
             out["ate"] = ate.assign(estimand=ate["estimand"].map(self.estimand))
+        for name, columns in VALUE_COLUMNS.items():
+            frame = out.get(name)
+            shown = [c for c in columns if frame is not None and c in frame.columns]
+            if self.words.zh and shown and frame is not None:
+                out[name] = frame.assign(**{c: frame[c].map(self.value) for c in shown})
         if not self.columns:
             return out
         for name, frame in out.items():

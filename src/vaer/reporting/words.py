@@ -945,6 +945,11 @@ WORDS: dict[str, tuple[str, str]] = {
     ),
     "estimand.median": ("median", "中位数"),
     "estimand.top-tercile cut-off": ("top-tercile cut-off", "上三分位点"),
+    # --- fixed values of result tables (columns of vaer.reporting.labels.VALUE_COLUMNS)
+    "value.cluster-robust (DR scores)": ("cluster-robust (DR scores)", "聚类稳健（DR 得分）"),
+    "value.robust (DR scores)": ("robust (DR scores)", "稳健（DR 得分）"),
+    "value.target": ("target", "定向"),
+    "value.do not target": ("do not target", "不定向"),
 }
 """Key -> (English, Chinese)."""
 
