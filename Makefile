@@ -42,7 +42,7 @@ endif
 PYTEST_WORKERS ?= 2
 
 pytest: $(VENV)/.installed-dev
-	$(SAME_FLOATS) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(SAME_FLOATS) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 golden: $(VENV)/.installed-dev
 	$(SAME_FLOATS) $(BIN)/python tests/golden_runs.py

@@ -289,6 +289,8 @@ def build_raw(
     for stage in STAGES:
         raw.setdefault(stage, {})
         raw[stage]["enabled"] = stage in stages
+    # forests' share intervals (withheld by default) are printed so that claim 3 measures them
+    raw["attribution"]["smoothed_share_intervals"] = True
     if design.source == "table":
         raw["robustness"].setdefault("placebo_shock", {})["enabled"] = False
     raw["tracking"] = {"enabled": False}
@@ -307,6 +309,18 @@ def _panel_truth(config: Any) -> Any:
     if not loaded.panel or not loaded.panel.get("truth_exact"):
         raise ValueError("the panel's truth is not exact for these measures")
     return loaded.truth
+
+
+def _projection_shares(config: Any, truth: Any) -> dict[str, float]:
+    """The channel shares of the best linear projection of the true effect on the run's
+    encoded modifiers (what a linear model's share intervals name)."""
+    from vaer.data.design import build_analysis_data
+    from vaer.measures.study import load_study_data
+
+    loaded = load_study_data(config.data, config.roles, config.measures, seed=config.seed)
+    data = build_analysis_data(loaded.frame, config.roles)
+    shares = truth.linear_projection_shares(data.x.set_axis(data.units), data.feature_groups)
+    return {str(k): float(v) for k, v in shares.items()}
 
 
 _STATE: GitState | None = None
@@ -387,7 +401,13 @@ def run_seed(
                 for kind in estimators:
                     truths.setdefault(kind, truth.ate)
                 tables = read_tables(result.out_dir)
-                found = measure(tables, truth, truths, estimators=estimators, stages=run_stages)
+                projected = (
+                    _projection_shares(config, truth) if "attribution" in run_stages else None
+                )
+                found = measure(
+                    tables, truth, truths, estimators=estimators, stages=run_stages,
+                    projected=projected,
+                )  # fmt: skip
             except Exception as exc:
                 found = [
                     {
@@ -468,8 +488,10 @@ def measure(
     *,
     estimators: tuple[str, ...] = (),
     stages: tuple[str, ...] = (),
+    projected: dict[str, float] | None = None,
 ) -> list[Row]:
-    """Every claim's measurement rows from one run's tables.
+    """Every claim's measurement rows from one run's tables (``projected``: the best linear
+    projection's channel shares, for linear estimators' share intervals).
 
     A stage that ran (``stages``) but wrote no table for a claim still gives that claim a
     row per estimator with value NaN (item ``no <table> table``), so the claim fails in
@@ -488,7 +510,7 @@ def measure(
     missing: list[tuple[str, str, tuple[str, ...]]] = []
     channels = tables.get("shap_channels")
     if channels is not None and len(channels) and heterogeneous:
-        rows += channel_rows(channels, truth)
+        rows += channel_rows(channels, truth, projected)
     elif "attribution" in stages and heterogeneous:
         missing.append(("channel_coverage", "shap_channels", estimators))
     if "mechanisms" in tables:
@@ -587,7 +609,7 @@ CLAIM_NAMES = {
     "cate_coverage": "1. per-firm 95% intervals: pointwise coverage of tau(x_i)",
     "het_size": "2. heterogeneity tests: size at 5%, constant effect",
     "het_mean_t": "2. heterogeneity tests: mean t, constant effect",
-    "channel_coverage": "3. channel shares: coverage of the true share (0 for no-effect channels)",
+    "channel_coverage": "3. channel shares: coverage of the share the interval names",
     "mechanism_coverage": "4. mechanism tests: coverage of true T->M effect",
     "mechanism_zero_reject": "4. mechanism tests: zero-effect mediator rejected",
     "ate_coverage": "5. ATE 95% CI (cluster-robust row): coverage",
@@ -603,9 +625,12 @@ def markdown(
     seconds: float | None,
     designs: list[str],
     load: tuple[float, float] | None = None,
+    section: str | None = None,
+    csv_name: str | None = None,
 ) -> tuple[str, str]:
     """The section (markdown) and the config summary of its machine line; ``load`` is the
-    1-minute load average at the start and the end of the runs."""
+    1-minute load average at the start and the end of the runs; ``section`` names a partial
+    rerun (its title says so) whose per-seed rows are in ``csv_name``."""
     errors = frame[frame["claim"] == "error"]
     timing = frame[frame["claim"] == "seconds"]
     data = claim_rows(frame)
@@ -614,13 +639,14 @@ def markdown(
     commits = sorted(set(frame["commit"].dropna().astype(str)))
     dirty = bool(frame["dirty"].astype(str).str.lower().eq("true").any())
     lines = [
-        "## Validity on current defaults" + (" (quick)" if quick else ""),
+        "## Validity on current defaults"
+        + (f" ({section})" if section else " (quick)" if quick else ""),
         "",
         "Written by `benchmarks/validity.py`"
         + (" `--quick`" if quick else "")
-        + "; per-seed rows in `benchmarks/validity_runs/seeds_"
-        + ("quick" if quick else "full")
-        + ".csv.gz` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
+        + "; per-seed rows in `benchmarks/validity_runs/"
+        + (csv_name or f"seeds_{'quick' if quick else 'full'}.csv.gz")
+        + "` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
         "on today's defaults (`configs/default.yaml` estimators `causal_forest_dml` and "
         "`linear_dml`, default params, nuisances, heterogeneity, attribution and robustness "
         "settings); claims are read from the run's tables (`cate`, `ate`, `gate_tests`, "
@@ -747,8 +773,12 @@ def markdown(
         "log-normal city LQ of an unobserved endowment to the firm's platform use, so "
         "their estimand E[E[R|D=1,X,W] - E[R|D=0,X,W]] has no closed form and they are "
         "left out.",
-        "- Channel shares: truth is `Truth.channel_shares()` over every firm of the run; a "
-        "channel without effect has true share 0, so coverage means its interval reaches 0.",
+        "- Channel shares: each printed interval against the share it names: for forests "
+        "(intervals withheld by default, `attribution.smoothed_share_intervals`, printed here "
+        "to be measured) `Truth.channel_shares()` over every firm of the run; for linear "
+        "final stages (labelled intervals for the best linear projection) "
+        "`Truth.linear_projection_shares()` on the run's encoded modifiers. A channel "
+        "without effect has share 0 in both, so coverage means its interval reaches 0.",
         "- Refuters: on panel150_h1 and table150_h1, each check of the run's "
         "`tables/robustness.csv` is a false alarm when any of its rows has `passed` false "
         "(as the report flags it), with today's default checks (leave-one-group-out is off "
@@ -897,6 +927,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip seeds already in --csv")
     parser.add_argument("--from-csv", type=Path, default=None, help="rebuild the section only")
     parser.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument(
+        "--section", default=None, help="write a partial rerun to this RESULTS.md section"
+    )
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     args = parser.parse_args()
     if args.first_seed < FIRST_SEED:
@@ -955,13 +988,19 @@ def main() -> None:
             last = walls.iloc[-1]
             seconds, load = float(last["value"]), (float(last["estimate"]), float(last["se"]))
     frame = frame[frame["design"].isin([*designs, "_all"])]
-    text, config = markdown(frame, quick=args.quick, seconds=seconds, designs=designs, load=load)
+    text, config = markdown(
+        frame, quick=args.quick, seconds=seconds, designs=designs, load=load,
+        section=args.section, csv_name=(args.from_csv or path).name if args.section else None,
+    )  # fmt: skip
+    section = args.section or ("validity_quick" if args.quick else "validity")
     print(text)
     summary = summarise(claim_rows(frame))
-    summary.to_csv((args.from_csv or path).with_name(f"summary_{mode}.csv.gz"), index=False)
+    summary.to_csv(
+        (args.from_csv or path).with_name(f"summary_{args.section or mode}.csv.gz"), index=False
+    )
     if not args.no_results:
         update_results_section(
-            "validity_quick" if args.quick else "validity",
+            section,
             text,
             config=config,
             code=measured_code(frame),
@@ -979,7 +1018,7 @@ def main() -> None:
         if seconds is not None:
             safe["seconds"] = seconds
         log_benchmark(
-            "validity_quick" if args.quick else "validity",
+            section,
             safe,
             {"designs": ",".join(designs), "mode": mode},
         )

@@ -333,18 +333,29 @@ def gate_rows(gate: pd.DataFrame, truth: Truth) -> list[Row]:
 # ------------------------------------------------- channels, mechanisms, ATE, refuters
 
 
-def channel_rows(channels: pd.DataFrame, truth: Truth) -> list[Row]:
-    """Whether each channel's share interval covers the true share (``channel_coverage``).
+def channel_rows(
+    channels: pd.DataFrame, truth: Truth, projected: Mapping[str, float] | None = None
+) -> list[Row]:
+    """Whether each printed channel-share interval covers the share it names
+    (``channel_coverage``).
 
     The true share (:meth:`Truth.channel_shares` over every firm of the run) of a channel
-    without effect is 0, so for it coverage means that the interval reaches 0.
+    without effect is 0, so for it coverage means that the interval reaches 0. Rows whose
+    ``interval`` says they cover the best linear projection (linear final stages) are
+    checked against ``projected`` (channel -> the projection's share,
+    :meth:`Truth.linear_projection_shares`, which the run logs as the truth metric
+    ``shap.linear_projection_share.<channel>``); withheld intervals make no claim.
     """
     true = truth.channel_shares()
     rows: list[Row] = []
     for rec in channels.itertuples(index=False):
-        if rec.channel not in true.index:
+        if rec.channel not in true.index or pd.isna(rec.ci_low):
             continue
-        value = float(true[rec.channel])
+        linear = str(getattr(rec, "interval", "")).startswith("best linear projection")
+        named = projected if linear else true
+        if named is None:
+            raise ValueError("linear projection intervals need the projection's shares")
+        value = float(named[rec.channel])
         covered = rec.ci_low - TOLERANCE <= value <= rec.ci_high + TOLERANCE
         rows.append(
             _row(

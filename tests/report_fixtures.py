@@ -242,3 +242,95 @@ def add_missing_stages(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         if not any(name in tables for name in names):
             added.update({name: fixtures[name] for name in names})
     return added
+
+
+ZH_LEVELS = {"所有制": ["国有", "民营", "外资"], "贸易方式": ["一般贸易", "加工贸易"]}
+ZH_LABELS = {"va_index": "虚拟集聚指数", "resilience": "出口韧性", "所有制": "企业所有制"}
+ZH_CHANNELS = ("知识溢出", "拥挤缓解", "出口成本")
+
+
+def chinese_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
+    """A run's core tables (ATE, firm effects, treatment, GATEs and tests, channels,
+    mechanisms, robustness) in their column layout, with Chinese firm-type columns,
+    levels, channels and a Chinese numeric modifier (``生产率``)."""
+    rng = np.random.default_rng(random_state)
+    n = 300
+    ate = pd.DataFrame({"estimator": list(ESTIMATORS)}).assign(
+        estimand="average partial effect of one more unit of 虚拟集聚指数",
+        **_stat(rng, 2), n=n, se_type="cluster-robust (DR scores)",
+    )  # fmt: skip
+    cate = pd.concat(
+        [
+            pd.DataFrame({"estimator": e, "unit": np.arange(n), "tau_hat": rng.normal(0.5, 0.2, n)})
+            for e in ESTIMATORS
+        ],
+        ignore_index=True,
+    )
+    t = rng.normal(0, 1, n)
+    treatment = pd.DataFrame(
+        {"unit": np.arange(n), "treatment": t, "t_hat": t + rng.normal(0, 0.7, n)}
+    )
+    keys = [(e, d, lv) for e in ESTIMATORS for d, levels in ZH_LEVELS.items() for lv in levels]
+    gate = pd.DataFrame(keys, columns=["estimator", "dimension", "level"]).assign(
+        **_stat(rng, len(keys)), n=rng.integers(50, 150, len(keys))
+    )
+    gate["p_value"] = rng.uniform(0, 0.2, len(keys))
+    gate["p_adj"] = np.minimum(gate["p_value"] * 3, 1)
+    gate = gate.assign(
+        p_romano_wolf=gate["p_adj"], band_low=gate["ci_low"] - 0.1,
+        band_high=gate["ci_high"] + 0.1, df=25.0, n_clusters=26,
+    )  # fmt: skip
+    tests = pd.DataFrame(
+        [(e, d, "equality", "all levels equal") for e in ESTIMATORS for d in ZH_LEVELS],
+        columns=["estimator", "dimension", "test", "contrast"],
+    ).assign(estimate=np.nan, se=np.nan, statistic=rng.uniform(1, 20, 4), df=2.0, df_den=30.0)
+    tests["p_value"] = rng.uniform(0, 0.3, 4)
+    tests = tests.assign(p_holm=tests["p_value"], p_romano_wolf=tests["p_value"])
+    share = rng.dirichlet(np.ones(len(ZH_CHANNELS)), 2).ravel()
+    channels = pd.DataFrame(
+        [(e, c) for e in ESTIMATORS for c in ZH_CHANNELS], columns=["estimator", "channel"]
+    ).assign(share=share, ci_low=share * 0.8, ci_high=share * 1.2, mean_abs_shap=share * 0.3)
+    by_type = pd.DataFrame(
+        [(e, d, lv, c) for e, d, lv in keys for c in ZH_CHANNELS],
+        columns=["estimator", "dimension", "level", "channel"],
+    ).assign(mean_abs_shap=rng.uniform(0, 0.2, len(keys) * len(ZH_CHANNELS)))
+    by_type["share"] = by_type["mean_abs_shap"] / by_type.groupby(
+        ["estimator", "dimension", "level"]
+    )["mean_abs_shap"].transform("sum")
+    mechanisms = pd.DataFrame(
+        {"channel": list(ZH_CHANNELS), "mediator": [f"d_{c}" for c in ZH_CHANNELS]}
+    ).assign(dimension="all", level="all", **_stat(rng, 3, 0.2), n=n)
+    mechanisms["p_value"] = rng.uniform(0, 0.1, 3)
+    robustness = pd.DataFrame(
+        [("placebo_treatment", "permutation", "linear_dml", 0.0, True),
+         ("data_subset", "80%", "linear_dml", 0.68, False)],
+        columns=["check", "variant", "estimator", "estimate", "passed"],
+    ).assign(se=0.1, ci_low=lambda f: f["estimate"] - 0.2, ci_high=lambda f: f["estimate"] + 0.2,
+             reference=0.7, rule="CI covers the reference")  # fmt: skip
+    shap_data = pd.DataFrame(
+        {
+            "unit": np.arange(n),
+            "所有制": rng.choice(ZH_LEVELS["所有制"], n),
+            "生产率": rng.normal(0, 1, n),
+        }
+    )
+    return {
+        "ate": ate, "cate": cate, "treatment": treatment, "gate": gate, "gate_tests": tests,
+        "shap_channels": channels, "shap_by_type": by_type, "mechanisms": mechanisms,
+        "robustness": robustness, "shap_data": shap_data,
+    }  # fmt: skip
+
+
+def chinese_meta(language: str = "zh") -> dict[str, object]:
+    """Metadata of a run on firms with Chinese columns and labels, in ``language``."""
+    return {
+        "experiment": "zh_study", "run_name": "zh_study-1", "run_id": "0" * 32, "seed": 1,
+        "created": "2026-12-02 12:00 UTC", "language": language, "labels": ZH_LABELS,
+        "roles": {"unit": "firm_id", "outcome": "resilience", "treatment": "va_index",
+                  "cluster": "城市", "controls": ["生产率"], "modifiers": ["所有制", "贸易方式", "生产率"],
+                  "firm_types": ["所有制", "贸易方式"]},
+        "data": {"source": "firms.csv", "rows": 300, "units": 300, "clusters": 30,
+                 "fingerprint": "f" * 16},
+        "provenance": {"git_commit": "abc", "version.vaer": "0.1.0"},
+        "config_yaml": "report:\n  language: zh\n",
+    }  # fmt: skip

@@ -38,6 +38,13 @@ from vaer.attribution.linear import effect_coefficients, linear_coefficients, li
 from vaer.attribution.mechanisms import partial_out_effect
 from vaer.attribution.permutation import permutation_shap
 from vaer.attribution.refits import refit_rows
+from vaer.attribution.share_intervals import (
+    LINEAR_PROJECTION,
+    SMOOTHED,
+    WITHHELD,
+    label_share_intervals,
+    share_interval_label,
+)
 from vaer.attribution.stage import sample_rows
 from vaer.attribution.surrogate import fit_surrogate, r_squared
 from vaer.config import validate_config
@@ -512,6 +519,58 @@ def test_true_channel_shares_are_variance_shares() -> None:
     np.testing.assert_allclose(
         truth.channel_shares(np.array(["u1", "u3"])).to_numpy(), [0.0, 1.0, 0.0]
     )
+
+
+def _projection_truth(tau_of: object, rng: np.random.Generator) -> tuple[Truth, pd.DataFrame]:
+    n = 4000
+    units = np.array([f"u{i}" for i in range(n)])
+    x = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.uniform(-1, 1, size=n), "k=1": rng.integers(0, 2, n)},
+        index=units,
+    ).astype(float)
+    tau, shap = tau_of(x)  # type: ignore[operator]
+    mechanisms = {"A": ["a"], "B": ["b"], "K": ["k"]}
+    return Truth(units=units, tau=tau, shap=shap.set_axis(units), mechanisms=mechanisms), x
+
+
+def test_linear_projection_shares_equal_true_shares_for_a_linear_effect() -> None:
+    def linear(x: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        parts = pd.DataFrame({"a": 2.0 * x["a"], "b": -1.0 * x["b"], "k": 0.5 * x["k=1"]})
+        return 1.0 + parts.sum(axis=1).to_numpy(), parts - parts.mean()
+
+    truth, x = _projection_truth(linear, np.random.default_rng(0))
+    groups = {"a": ["a"], "b": ["b"], "k": ["k=1"]}
+    projected = truth.linear_projection_shares(x, groups)
+    np.testing.assert_allclose(projected.to_numpy(), truth.channel_shares().to_numpy(), atol=1e-10)
+
+
+def test_linear_projection_shares_miss_a_symmetric_curvature() -> None:
+    # tau = a + b^2 with b symmetric on [-1, 1]: the projection of b^2 on (a, b) is ~flat,
+    # so channel B carries about no share of the projection although it carries 4/49 of
+    # the true variance (Var a = 1, Var b^2 = 4/45)
+    def curved(x: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        parts = pd.DataFrame({"a": x["a"], "b": x["b"] ** 2, "k": 0.0 * x["k=1"]})
+        return parts.sum(axis=1).to_numpy(), parts - parts.mean()
+
+    truth, x = _projection_truth(curved, np.random.default_rng(1))
+    projected = truth.linear_projection_shares(x, {"a": ["a"], "b": ["b"], "k": ["k=1"]})
+    assert truth.channel_shares()["B"] == pytest.approx(4 / 45 / (1 + 4 / 45), rel=0.1)
+    assert projected["B"] < 0.005 and projected["A"] > 0.99
+
+
+def test_share_intervals_are_labelled_and_withheld_for_smoothed_effects() -> None:
+    table = pd.DataFrame({"channel": ["A"], "share": [0.4], "ci_low": [0.2], "ci_high": [0.6],
+                          "share_se": [0.1], "p_value": [0.01]})  # fmt: skip
+    assert share_interval_label("linear", print_smoothed=False) == LINEAR_PROJECTION
+    assert share_interval_label("tree_surrogate", print_smoothed=True) == SMOOTHED
+    for method in ("tree_surrogate", "permutation"):
+        assert share_interval_label(method, print_smoothed=False) == WITHHELD
+    withheld = label_share_intervals(table, WITHHELD)
+    assert withheld[["ci_low", "ci_high", "share_se"]].isna().all().all()
+    assert withheld[["share", "p_value"]].equals(table[["share", "p_value"]])
+    printed = label_share_intervals(table, LINEAR_PROJECTION)
+    assert printed.drop(columns="interval").equals(table)
+    assert (printed["interval"] == LINEAR_PROJECTION).all()
 
 
 # -------------------------------------------------------------------- mechanisms

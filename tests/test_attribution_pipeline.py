@@ -13,6 +13,7 @@ import pytest
 from conftest import small_config
 from vaer.attribution.explain import explain_effect
 from vaer.attribution.groups import modifier_groups, sum_groups
+from vaer.attribution.share_intervals import LINEAR_PROJECTION, WITHHELD
 from vaer.attribution.stage import CHANNEL_COLUMNS, FEATURE_COLUMNS, HONEST_NOTE, sample_rows
 from vaer.config import validate_config
 from vaer.data.synthetic_table import MECHANISMS
@@ -44,8 +45,15 @@ def test_run_writes_attribution_tables_and_report(
     assert list(channels.columns) == CHANNEL_COLUMNS
     assert set(channels["estimator"]) == {"causal_forest_dml", "linear_dml"}
     assert channels.groupby("estimator")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
-    assert ((channels["ci_low"] >= 0) & (channels["ci_low"] <= channels["ci_high"])).all()
-    assert (channels["ci_high"] <= 1).all() and channels["p_value"].between(0, 1).all()
+    # linear DML's intervals are for the best linear projection; the forest's are withheld
+    linear = channels[channels["estimator"] == "linear_dml"]
+    forest = channels[channels["estimator"] == "causal_forest_dml"]
+    assert (linear["interval"] == LINEAR_PROJECTION).all()
+    assert ((linear["ci_low"] >= 0) & (linear["ci_low"] <= linear["ci_high"])).all()
+    assert (linear["ci_high"] <= 1).all() and channels["p_value"].between(0, 1).all()
+    assert (forest["interval"] == WITHHELD).all()
+    assert forest[["ci_low", "ci_high", "share_se"]].isna().all().all()
+    assert forest["share"].notna().all()
     summary = pd.read_csv(tables / "shap_summary.csv")
     assert (summary["note"] == HONEST_NOTE).all()
     # the three fold models together were refitted on every firm (no cap at this size)
@@ -74,8 +82,11 @@ def test_run_logs_attribution_metrics(attributed_run: tuple[RunResult, Path]) ->
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     metrics = mlflow.get_run(result.run_id).data.metrics
     assert "shap.causal_forest_dml.share.knowledge_spillover" in metrics
-    assert "shap.causal_forest_dml.share.knowledge_spillover.ci_low" in metrics
-    assert "truth.shap.causal_forest_dml.share_covered.knowledge_spillover" in metrics
+    assert "shap.causal_forest_dml.share.knowledge_spillover.ci_low" not in metrics  # withheld
+    assert "shap.linear_dml.share.knowledge_spillover.ci_low" in metrics
+    assert "truth.shap.causal_forest_dml.share_covered.knowledge_spillover" not in metrics
+    assert "truth.shap.linear_dml.share_covered.knowledge_spillover" in metrics
+    assert "truth.shap.linear_projection_share.knowledge_spillover" in metrics
     assert "mechanism.d_smart_green.estimate" in metrics
     assert "mechanism.d_smart_green.se" in metrics
     assert "time.stage.attribution" in metrics

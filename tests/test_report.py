@@ -150,6 +150,30 @@ def test_summary_page_states_each_headline_in_words(rich_bundle: ReportBundle) -
 
 
 @pytest.mark.integration
+def test_did_figures_in_chinese_have_every_glyph(rich_bundle: ReportBundle) -> None:
+    import warnings
+
+    from vaer.reporting import figures
+    from vaer.reporting.labels import ReportLabels
+
+    tables = rich_bundle.tables
+    labels = ReportLabels.from_meta({**rich_bundle.meta, "language": "zh"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = [
+            figures.event_study(tables["did_aggregates"], labels),
+            figures.att_gt_heatmap(tables["att_gt"], labels),
+            figures.bacon_scatter(tables["bacon"], tables["did_aggregates"], labels),
+            figures.honest_did(tables["honest_did"], tables["honest_did_breakdown"], labels),
+            figures.type_event_study(tables["did_types"], tables["did_type_tests"], labels),
+        ]
+    assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
+    assert "城市实施政策后的年数（事件时间）" in drawn[0]
+    assert "TWFE 系数的 Goodman-Bacon 分解" in drawn[2] and "相对幅度" in drawn[3]
+    assert "各水平相等（总体）：p = " in drawn[4]
+
+
+@pytest.mark.integration
 def test_rendering_is_deterministic(rich_bundle: ReportBundle) -> None:
     assert render_html(rich_bundle) == render_html(rich_bundle)
 
@@ -235,6 +259,56 @@ def test_latex_tables_compile(
     )
     assert done.returncode == 0, done.stdout[-2000:]
     assert (main.parent / "tables.pdf").stat().st_size > 1000
+
+
+@pytest.fixture(scope="session")
+def xelatex() -> str:
+    """xelatex with ctex, installed from Debian's packages when missing (root, as in CI):
+    texlive-xetex and texlive-lang-chinese, 121 MB to fetch, about 2 minutes."""
+    found, kpsewhich = shutil.which("xelatex"), shutil.which("kpsewhich")
+    ctex = kpsewhich and subprocess.run([kpsewhich, "ctexart.cls"], capture_output=True, text=True)
+    if found is None or not ctex or not ctex.stdout.strip():
+        from browser_setup import apt_install
+
+        apt_install(["texlive-xetex", "texlive-lang-chinese"])
+        found = shutil.which("xelatex")
+    if found is None:
+        pytest.fail(
+            "xelatex could not be installed (apt-get install texlive-xetex texlive-lang-chinese)"
+        )
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_chinese_latex_tables_compile_with_xelatex(
+    xelatex: str, language: str, tmp_path: Path
+) -> None:
+    """Chinese levels and labels (and, in zh, Chinese captions and notes) compile with
+    xelatex and ctex, with a glyph for every character."""
+    from report_fixtures import chinese_meta, chinese_tables
+    from vaer.reporting.labels import ReportLabels
+
+    labels = ReportLabels.from_meta(chinese_meta(language))
+    tables = labels.relabel_tables(chinese_tables())
+    main = write_latex(tables, tmp_path, n_obs=300, labels=labels)[-1]
+    text = main.read_text(encoding="utf-8")
+    assert r"\documentclass[UTF8]{ctexart}" in text
+    gate = (main.parent / "gate.tex").read_text(encoding="utf-8")
+    assert "企业所有制" in gate and "国有" in gate
+    caption = "按企业类型的组平均效应（GATE）" if language == "zh" else "Group average effects"
+    assert caption in gate
+    done = subprocess.run(
+        [xelatex, "-interaction=nonstopmode", "-halt-on-error", main.name],
+        cwd=main.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = (main.parent / "tables.log").read_text(encoding="utf-8", errors="replace")
+    assert "Missing character" not in log
+    assert (main.parent / "tables.pdf").stat().st_size > 5000
 
 
 # --- XLSX and PDF ---------------------------------------------------------------------
@@ -342,6 +416,25 @@ def test_vaer_report_errors(report_run: tuple[RunResult, str], tmp_path: Path) -
     assert done.exit_code == 2 and "no run with id" in done.output
     done = CliRunner().invoke(app, ["report", "x", "--format", "docx"])
     assert done.exit_code == 2 and "--format" in done.output
+
+
+@pytest.mark.integration
+def test_vaer_report_renders_a_run_in_another_language(
+    report_run: tuple[RunResult, str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from vaer.cli import app
+
+    result, uri = report_run
+    args = ["report", result.run_id, "--tracking-uri", uri, "--format", "html"]
+    done = CliRunner().invoke(app, [*args, "--language", "zh", "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html and "<h2>摘要</h2>" in html
+    assert "<h2>Summary</h2>" in (result.out_dir / "report.html").read_text(encoding="utf-8")
+    done = CliRunner().invoke(app, [*args, "--language", "fr"])
+    assert done.exit_code == 2 and "`--language` must be one of ['en', 'zh']" in done.output
 
 
 @pytest.mark.integration

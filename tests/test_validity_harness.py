@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vaer.attribution.share_intervals import LINEAR_PROJECTION, WITHHELD
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import validity
@@ -362,6 +364,16 @@ def test_channel_mechanism_ate_and_refuter_rows() -> None:
     )
     covered = {r["item"]: r["value"] for r in channel_rows(channels, truth)}
     assert covered == {"A": 0.0, "B": 1.0}  # true shares are 1 and 0
+    # a linear model's intervals name the best linear projection's shares; withheld ones
+    # make no claim
+    linear = channels.assign(estimator="ld", interval=LINEAR_PROJECTION)
+    projected = {"A": 0.9, "B": 0.1}
+    covered = {r["item"]: r["value"] for r in channel_rows(linear, truth, projected)}
+    assert covered == {"A": 1.0, "B": 1.0}
+    with pytest.raises(ValueError, match="projection's shares"):
+        channel_rows(linear, truth)
+    withheld = channels.assign(ci_low=np.nan, ci_high=np.nan, interval=WITHHELD)
+    assert channel_rows(withheld, truth) == []
     mechanisms = pd.DataFrame(
         {
             "channel": "c",
@@ -548,4 +560,4 @@ def test_one_tiny_seed_end_to_end(monkeypatch) -> None:
     assert "| 1. per-firm 95% intervals" in text and "tiny" in config
     assert "### Power of the heterogeneity tests" in text
     assert "| tiny | causal_forest_dml | " in text
-    assert "| 3. channel shares: coverage of the true share" in text
+    assert "| 3. channel shares: coverage of the share the interval names" in text

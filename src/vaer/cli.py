@@ -459,30 +459,50 @@ def report(
             "--tracking-uri", help="MLflow store (default MLFLOW_TRACKING_URI or ./mlruns)."
         ),
     ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language", help="The report's words: en or zh (default: the run's report.language)."
+        ),
+    ] = None,
 ) -> None:
-    """Re-render a finished run's report from its MLflow artifacts alone (no refitting)."""
+    """Re-render a finished run's report from its MLflow artifacts alone (no refitting).
+    What the libraries log or warn goes to ``report.log`` in the output folder, as a run's
+    goes to its ``run.log``."""
+    import dataclasses
     import shutil
     import tempfile
 
     from vaer.reporting import ReportBundle
     from vaer.reporting.export import parse_formats, write_report
+    from vaer.reporting.words import Words
     from vaer.tracking.artifacts import download_run_bundle
 
     try:
         formats = parse_formats(format_)
+        if language is not None:
+            Words(language)
     except ValueError as exc:
-        _fail(str(exc))
+        _fail(str(exc).replace("`report.language`", "`--language`"))
     folder = out_dir or Path("reports") / run_id
-    with tempfile.TemporaryDirectory(prefix="vaer-report-") as tmp:
+    report_log = RunLog()
+    with (
+        tempfile.TemporaryDirectory(prefix="vaer-report-") as tmp,
+        report_log.capturing(import_first=["mlflow"]),
+    ):
         try:
             download_run_bundle(run_id, Path(tmp), uri=tracking_uri)
             bundle = ReportBundle.read(Path(tmp))
+            if language is not None:
+                bundle = dataclasses.replace(bundle, meta={**bundle.meta, "language": language})
             written = write_report(bundle, folder, [f for f in formats if f != "csv"])
         except (ValueError, FileNotFoundError, ImportError) as exc:
             _fail(str(exc))
         if "csv" in formats:
             shutil.copytree(Path(tmp), folder, dirs_exist_ok=True)
             written["csv"] = folder / "tables"
+        report_log.write_to(folder / "report.log")
+    written["log"] = folder / "report.log"
     for name, path in written.items():
         out.print(f"{name}: {path}")
 

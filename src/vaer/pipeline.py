@@ -228,6 +228,7 @@ def _write_report(
             "seed": config.seed,
             "roles": config.roles.model_dump(mode="json"),
             "labels": ctx.study.role_labels(config.roles),
+            "language": config.report.language,
             "data": ctx.study.summary(config.roles),
             "config_yaml": dump_config(config),
             "truth_rows": _truth_rows(truth, labels) if truth else None,

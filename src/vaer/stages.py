@@ -41,7 +41,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "attribution", "attributing effects to channels and mechanisms", attribution_stage,
         enabled=lambda config: config.attribution.enabled,
-        truth_check=lambda result, ctx: attribution_truth_metrics(result, ctx.known_truth()),
+        truth_check=lambda result, ctx: attribution_truth_metrics(
+            result, ctx.known_truth(), ctx.data
+        ),
     ),
     Stage(
         "did", "staggered difference-in-differences of the policy", did_stage,

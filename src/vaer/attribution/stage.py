@@ -38,6 +38,7 @@ from vaer.attribution.refits import (
     fit_fold_models,
     refit_rows,
 )
+from vaer.attribution.share_intervals import label_share_intervals, share_interval_label
 from vaer.compute import Backend
 from vaer.config.attribution import AttributionConfig
 from vaer.config.models import NuisanceConfig, Roles
@@ -45,7 +46,7 @@ from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
 from vaer.estimators.results import EstimationResult
 
-CHANNEL_COLUMNS = ["estimator", *SHARE_COLUMNS]
+CHANNEL_COLUMNS = ["estimator", *SHARE_COLUMNS, "interval"]
 FEATURE_COLUMNS = [
     "estimator",
     "feature",
@@ -102,7 +103,8 @@ class AttributionResult:
         One per explained estimator (cluster-honest, cross-fold).
     channels : DataFrame
         ``shap_channels`` table (:data:`CHANNEL_COLUMNS`; empty without
-        ``roles.mechanisms``).
+        ``roles.mechanisms``); ``interval`` says what its intervals cover
+        (:mod:`vaer.attribution.share_intervals`).
     by_type : DataFrame
         ``shap_by_type`` table.
     mechanisms : tuple of MechanismEstimate
@@ -201,8 +203,9 @@ class AttributionResult:
         ):
             prefix = f"shap.{estimator}.share.{channel}"
             metrics[prefix] = float(share)
-            metrics[f"{prefix}.ci_low"] = float(low)
-            metrics[f"{prefix}.ci_high"] = float(high)
+            if np.isfinite(low) and np.isfinite(high):  # withheld for smoothed effects
+                metrics[f"{prefix}.ci_low"] = float(low)
+                metrics[f"{prefix}.ci_high"] = float(high)
         for estimate in self.mechanisms:
             if estimate.dimension == "all":
                 prefix = f"mechanism.{estimate.mediator}"
@@ -340,7 +343,8 @@ def run_attribution(
                 explanation, roles.mechanisms, scores, clusters, ci_level=config.ci_level
             ).table
             shares.insert(0, "estimator", result.label)
-            channels.append(shares)
+            label = share_interval_label(method, config.smoothed_share_intervals)
+            channels.append(label_share_intervals(shares, label))
             typed = channel_shares_by_type(
                 explanation,
                 roles.mechanisms,
@@ -350,7 +354,7 @@ def run_attribution(
                 ci_level=config.ci_level,
             ).table
             typed.insert(0, "estimator", result.label)
-            by_type.append(typed)
+            by_type.append(label_share_intervals(typed, label))
     shap_seconds = time.perf_counter() - started
 
     mechanisms: tuple[MechanismEstimate, ...] = ()

@@ -2,16 +2,22 @@
 
 Per estimator and modifier: the correlation of estimated and true per-unit SHAP values;
 per channel: estimated and true shares (:meth:`vaer.data.truth.Truth.channel_shares`, the
-same estimand as :mod:`vaer.attribution.importance`) and whether the interval covers the
-true share; per mediator: whether the CI covers the true effect. Truth comes through
-:class:`vaer.data.truth.Truth` whatever the generator.
+same estimand as :mod:`vaer.attribution.importance`) and whether a printed interval covers
+what it names (:mod:`vaer.attribution.share_intervals`: the true share, or for a linear
+final stage the share of the best linear projection,
+:meth:`vaer.data.truth.Truth.linear_projection_shares`); per mediator: whether the CI
+covers the true effect. Truth comes through :class:`vaer.data.truth.Truth` whatever the
+generator.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from vaer.attribution.share_intervals import LINEAR_PROJECTION
 from vaer.attribution.stage import AttributionResult
+from vaer.data.design import AnalysisData
 from vaer.data.truth import Truth
 
 
@@ -24,16 +30,26 @@ def shap_correlations(values: np.ndarray, truth: np.ndarray) -> float:
     return float(np.corrcoef(values, truth)[0, 1])
 
 
-def attribution_truth_metrics(result: AttributionResult, truth: Truth) -> dict[str, float]:
+def attribution_truth_metrics(
+    result: AttributionResult, truth: Truth, data: AnalysisData
+) -> dict[str, float]:
     """Accuracy of the attribution against ``truth``.
+
+    Parameters
+    ----------
+    result : AttributionResult
+    truth : Truth
+    data : AnalysisData
+        The run's encoded modifiers (for the best linear projection's shares).
 
     Returns
     -------
     dict
         ``shap.<estimator>.corr.<feature>`` for modifiers with non-constant true SHAP,
         ``shap.<estimator>.share_error.<channel>`` (estimated minus true share),
-        ``shap.<estimator>.share_covered.<channel>`` (1 if the interval holds the true
-        share), ``shap.true_share.<channel>`` (over all units of the truth), and for
+        ``shap.<estimator>.share_covered.<channel>`` (1 if a printed interval holds the
+        share it names), ``shap.true_share.<channel>`` (over all units of the truth),
+        ``shap.linear_projection_share.<channel>`` (over the run's firms), and for
         whole-sample mechanism tests
         ``mechanism.<mediator>.bias`` and ``.covered`` (1 or 0). SHAP metrics are left
         out when the explained units are not all among ``truth.units``.
@@ -50,16 +66,25 @@ def attribution_truth_metrics(result: AttributionResult, truth: Truth) -> dict[s
                 )
         if truth.mechanisms and not result.channels.empty:
             true_shares = truth.channel_shares()
+            projected = truth.linear_projection_shares(
+                data.x.set_axis(data.units), data.feature_groups
+            )
             rows = result.channels[result.channels["estimator"] == explanation.estimator]
-            for channel, share, low, high in zip(
-                rows["channel"], rows["share"], rows["ci_low"], rows["ci_high"], strict=True
-            ):
-                if channel in true_shares.index:
-                    true_share = float(true_shares.loc[channel])
-                    name = f"shap.{explanation.estimator}"
-                    metrics[f"shap.true_share.{channel}"] = true_share
-                    metrics[f"{name}.share_error.{channel}"] = float(share) - true_share
-                    metrics[f"{name}.share_covered.{channel}"] = float(low <= true_share <= high)
+            for row in rows.to_dict("records"):
+                channel = str(row["channel"])
+                if channel not in true_shares.index:
+                    continue
+                true_share = float(true_shares.loc[channel])
+                name = f"shap.{explanation.estimator}"
+                metrics[f"shap.true_share.{channel}"] = true_share
+                metrics[f"shap.linear_projection_share.{channel}"] = float(projected.loc[channel])
+                metrics[f"{name}.share_error.{channel}"] = float(row["share"]) - true_share
+                if pd.notna(row["ci_low"]):
+                    named = projected if row["interval"] == LINEAR_PROJECTION else true_shares
+                    value = float(named.loc[channel])
+                    metrics[f"{name}.share_covered.{channel}"] = float(
+                        row["ci_low"] <= value <= row["ci_high"]
+                    )
     for estimate in result.mechanisms:
         if estimate.dimension == "all" and estimate.mediator in truth.mediator_effects:
             effect = truth.mediator_effects[estimate.mediator]

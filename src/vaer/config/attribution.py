@@ -48,7 +48,10 @@ class AttributionConfig(Section):
     is ``auto`` (exact linear SHAP for linear final stages, a TreeSHAP-explained surrogate
     for forests, the permutation explainer otherwise), or one of them for all estimators.
     Channel shares get ``ci_level`` Fieller intervals that include the effect model's
-    estimation error (:mod:`vaer.attribution.importance`).
+    estimation error (:mod:`vaer.attribution.importance`). For a linear final stage they
+    are intervals for the shares of the best linear projection of the effect on the
+    modifiers; for forests and other non-linear final stages they are printed only with
+    ``smoothed_share_intervals`` (:mod:`vaer.attribution.share_intervals` says why).
     """
 
     enabled: bool = True
@@ -61,6 +64,11 @@ class AttributionConfig(Section):
     )
     refit_trees: int = Field(100, ge=8, description="trees of each forest fold refit at most")
     ci_level: float = Field(0.95, gt=0.5, lt=1.0)
+    smoothed_share_intervals: bool = Field(
+        False,
+        description="print share intervals of non-linear effect models (cover the shares of "
+        "their smoothed effect, not the true shares)",
+    )
     top_features: int = Field(8, ge=1)
     surrogate: SurrogateConfig = SurrogateConfig()
     mechanisms: MechanismTestConfig = MechanismTestConfig()

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vaer.config.attribution import AttributionConfig
 from vaer.config.compute import ComputeConfig
@@ -214,6 +214,17 @@ class ReportConfig(Section):
 
     out: str = "reports/{run_name}-{run_id}"
     formats: list[Literal["html", "csv", "latex", "xlsx", "pdf"]] = ["html", "csv", "latex", "xlsx"]
+    language: str = "en"
+    """The language of the report's own words (titles, summary, notes, axes): ``en``
+    (default) or ``zh`` (simplified Chinese). Column names, labels and numbers are shown
+    as they are in either."""
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, language: str) -> str:
+        if language not in ("en", "zh"):
+            raise ValueError("must be `en` (English) or `zh` (simplified Chinese)")
+        return language
 
 
 class ExperimentConfig(Section):

@@ -87,3 +87,45 @@ class Truth:
         importance = self.channel_importance(units)
         total = float(importance.sum())
         return importance / total if total > 0 else importance * np.nan
+
+    def linear_projection_shares(
+        self, x: pd.DataFrame, feature_groups: dict[str, list[str]]
+    ) -> pd.Series:
+        """Channel shares of the best linear projection of the true effect on ``x``.
+
+        The effect a linear final stage estimates is :math:`x'\\beta` with
+        :math:`\\beta` the least-squares projection of :math:`\\tau(x)` on the encoded
+        modifiers (with an intercept; econml's ``LinearDML`` weights it by the treatment's
+        residual variance, equal across firms when that variance does not depend on
+        :math:`x`). Its exact SHAP values are :math:`\\beta_j (x_j - \\bar x_j)`, so a
+        channel's share is defined as in :meth:`channel_shares` on them. Equals
+        :meth:`channel_shares` when the true effect is linear in ``x``.
+
+        Parameters
+        ----------
+        x : DataFrame of shape (n, p)
+            Encoded modifiers indexed by unit id (every unit of ``x`` must be known).
+        feature_groups : dict
+            Original column -> encoded columns of ``x`` (:class:`AnalysisData`).
+
+        Returns
+        -------
+        Series
+            Share per channel (NaN for every channel if none varies).
+        """
+        values = x.to_numpy(dtype=np.float64)
+        design = np.column_stack([np.ones(len(values)), values])
+        beta = np.linalg.lstsq(design, self.tau_for(x.index.to_numpy()), rcond=None)[0][1:]
+        contributions = pd.DataFrame((values - values.mean(axis=0)) * beta, columns=x.columns)
+        importance = pd.Series(
+            {
+                channel: contributions[
+                    [c for proxy in proxies for c in feature_groups.get(proxy, [proxy])]
+                ]
+                .sum(axis=1)
+                .var(ddof=0)
+                for channel, proxies in self.mechanisms.items()
+            }
+        )
+        total = float(importance.sum())
+        return importance / total if total > 0 else importance * np.nan

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.reporting.figures import _svg
+from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
@@ -27,9 +28,11 @@ def _pyplot() -> Any:
     return plt
 
 
-def channel_share_bars(channels: pd.DataFrame) -> str:
+@cjk_figure
+def channel_share_bars(channels: pd.DataFrame, names: ReportLabels | None = None) -> str:
     """Horizontal bars of each channel's share of the variance of the channels'
     contributions, with the table's intervals (whiskers from the share to each bound)."""
+    words = (names or ReportLabels()).words
     plt = _pyplot()
     labels = list(dict.fromkeys(channels["estimator"]))
     order = channels.groupby("channel", sort=False)["share"].mean().sort_values().index.tolist()
@@ -47,7 +50,7 @@ def channel_share_bars(channels: pd.DataFrame) -> str:
             ax.errorbar(share, y, xerr=np.clip(err, 0, None), fmt="none", ecolor="#222", lw=1)
     ax.set_yticks(np.arange(len(order)), order)
     ax.axvline(0, color="#888", lw=0.8)
-    ax.set_xlabel("share of the variance of the channels' SHAP contributions (95% interval)")
+    ax.set_xlabel(words("fig.channel_share_x"))
     ax.grid(axis="x", alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
     fig.tight_layout()
@@ -65,6 +68,7 @@ def _colour_values(values: pd.Series) -> np.ndarray:
     return np.asarray(np.clip((numeric - low) / span, 0, 1))
 
 
+@cjk_figure
 def beeswarm(
     shap_values: pd.DataFrame,
     shap_data: pd.DataFrame,
@@ -100,15 +104,17 @@ def beeswarm(
         )
     ax.axvline(0, color="#888", lw=0.8)
     ax.set_yticks(np.arange(len(ranked)), [names.of(str(f)) for f in ranked])
-    ax.set_xlabel(f"cluster-honest SHAP value of tau_hat ({estimator})")
+    words = names.words
+    ax.set_xlabel(words("fig.beeswarm_x", estimator=estimator))
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1], pad=0.01)
-        bar.ax.set_yticklabels(["low", "high"])
-        bar.set_label("feature value")
+        bar.ax.set_yticklabels([words("fig.low"), words("fig.high")])
+        bar.set_label(words("fig.feature_value"))
     fig.tight_layout()
     return _svg(fig)
 
 
+@cjk_figure
 def dependence_plots(
     shap_values: pd.DataFrame,
     shap_data: pd.DataFrame,
@@ -130,14 +136,17 @@ def dependence_plots(
         ax.scatter(data[proxy], rows[proxy], s=4, alpha=0.4, color="#4C72B0", rasterized=True)
         ax.axhline(0, color="#888", lw=0.8)
         ax.set_xlabel(names.of(proxy))
-        ax.set_ylabel("SHAP value")
+        ax.set_ylabel(names.words("fig.shap_value"))
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Dependence of tau_hat on the top proxies ({estimator})", fontsize=10)
+    fig.suptitle(names.words("fig.dependence_title", estimator=estimator), fontsize=10)
     fig.tight_layout()
     return _svg(fig)
 
 
-def type_share_heatmap(by_type: pd.DataFrame, estimator: str) -> str:
+@cjk_figure
+def type_share_heatmap(
+    by_type: pd.DataFrame, estimator: str, names: ReportLabels | None = None
+) -> str:
     """Heatmap of channel shares (columns) by firm-type level (rows): each channel's part of
     the mean squared contribution within the level."""
     plt = _pyplot()
@@ -153,8 +162,9 @@ def type_share_heatmap(by_type: pd.DataFrame, estimator: str) -> str:
     for (i, j), value in np.ndenumerate(shares):
         colour = "white" if value > dark else "#1d2330"
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
-    fig.colorbar(image, ax=ax, pad=0.01, label="channel share")
-    ax.set_title(f"Channel shares by firm type ({estimator})", fontsize=10)
+    words = (names or ReportLabels()).words
+    fig.colorbar(image, ax=ax, pad=0.01, label=words("fig.channel_share"))
+    ax.set_title(words("fig.type_share_title", estimator=estimator), fontsize=10)
     fig.tight_layout()
     return _svg(fig)
 
@@ -177,7 +187,7 @@ def attribution_context(
     channels = tables.get("shap_channels")
     if channels is not None and not channels.empty:
         context["channels"] = channels.to_dict("records")
-        context["channel_figure"] = channel_share_bars(channels)
+        context["channel_figure"] = channel_share_bars(channels, names)
     values, data = tables.get("shap_values"), tables.get("shap_data")
     estimators = list(dict.fromkeys(values["estimator"])) if values is not None else []
     features = tables.get("shap_features")
@@ -200,7 +210,7 @@ def attribution_context(
                 )
         by_type = names.relabel_tables(tables).get("shap_by_type")
         if by_type is not None and not by_type.empty:
-            item["heatmap"] = type_share_heatmap(by_type, estimator)
+            item["heatmap"] = type_share_heatmap(by_type, estimator, names)
         per_estimator.append(item)
     context["estimators"] = per_estimator
     mechanisms = names.relabel_tables(tables).get("mechanisms")

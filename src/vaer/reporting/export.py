@@ -37,8 +37,10 @@ def write_report(bundle: ReportBundle, folder: Path, formats: Iterable[str]) -> 
 
     ``csv`` writes the bundle itself (``tables/*.csv`` and ``run.json``); ``html`` writes
     ``report.html``; ``pdf`` ``report.pdf``; ``latex`` ``latex/*.tex``; ``xlsx``
-    ``tables.xlsx``. Returns the main file of each format. The rendered formats name
-    columns by their display labels (``meta["labels"]``); the CSV tables keep the names.
+    ``tables.xlsx``. Returns the main file of each format. The PDF is the HTML printed
+    (its embedded CJK glyphs too, so Chinese prints on a machine without a CJK font). The
+    rendered formats name columns by their display labels (``meta["labels"]``); the CSV
+    tables keep the names.
 
     Raises
     ------

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
+from vaer.reporting.words import Words
 
 
 def _svg(fig: object) -> str:
@@ -23,15 +25,29 @@ def _svg(fig: object) -> str:
     plt.close(fig)  # type: ignore[arg-type]
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
-    return text
+    return _FONT_FAMILY.sub(_plain_families, text)
 
 
+_FONT_FAMILY = re.compile(r"font-family: ([^;\"]+)")
+
+
+def _plain_families(found: re.Match[str]) -> str:
+    """``font-family: 'DejaVu Sans', 'Vaer CJK SC'`` as ``font-family: DejaVu Sans,Vaer CJK
+    SC``: WeasyPrint splits an SVG's font list at commas without trimming the spaces, so
+    it would look for " 'Vaer CJK SC" and draw Chinese labels with another font (or
+    none) in the PDF. Browsers read both forms alike."""
+    names = (name.strip().strip("'\"") for name in found.group(1).split(","))
+    return "font-family: " + ",".join(names)
+
+
+@cjk_figure
 def cate_histogram(
     cate: pd.DataFrame, ate: pd.DataFrame, labels: ReportLabels | None = None
 ) -> str:
     """Histogram of per-unit effects, one panel per estimator, with the DR ATE marked;
     the axis names the treatment and outcome by their labels."""
     names = labels or ReportLabels()
+    words = names.words
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,11 +62,13 @@ def cate_histogram(
         values = cate.loc[cate["estimator"] == label, "tau_hat"].to_numpy()
         ax.hist(values, bins=40, color="#4C72B0", alpha=0.85)
         if label in dr.index:
-            ax.axvline(float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label="ATE")
+            ax.axvline(
+                float(dr.loc[label, "estimate"]), color="#C44E52", lw=2, label=words("fig.ate")
+            )
             ax.legend(frameon=False)
         ax.set_title(label)
-        ax.set_xlabel(f"effect of {names.treatment} on {names.outcome} (tau_hat)")
-        ax.set_ylabel("firms")
+        ax.set_xlabel(words("fig.cate_x", treatment=names.treatment, outcome=names.outcome))
+        ax.set_ylabel(words("fig.firms"))
         ax.grid(alpha=0.3)
         ax.set_xlim(*np.quantile(values, [0.001, 0.999]))
     fig.tight_layout()
@@ -66,6 +84,7 @@ def _pyplot() -> Any:
     return plt
 
 
+@cjk_figure
 def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Treatment distribution and overlap: histogram of T, and T against its prediction.
 
@@ -75,15 +94,17 @@ def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = Non
     continuous treatment means T still varies given the features: a cloud, not a line
     (Hirano and Imbens, 2004, on the generalised propensity score).
     """
-    name = f"{(labels or ReportLabels()).treatment} (treatment)"
+    names = labels or ReportLabels()
+    words = names.words
+    name = words("fig.treatment_named", treatment=names.treatment)
     plt = _pyplot()
     t = treatment["treatment"].to_numpy(dtype=float)
     t_hat = treatment["t_hat"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2))
     axes[0].hist(t, bins=40, color="#4C72B0", alpha=0.85)
     axes[0].set_xlabel(name)
-    axes[0].set_ylabel("firms")
-    axes[0].set_title("Treatment distribution")
+    axes[0].set_ylabel(words("fig.firms"))
+    axes[0].set_title(words("fig.treatment_title"))
     low, high = np.quantile(np.concatenate([t, t_hat]), [0.005, 0.995])
     counts, xedges, yedges = np.histogram2d(t_hat, t, bins=40, range=[[low, high], [low, high]])
     axes[1].imshow(
@@ -95,17 +116,20 @@ def treatment_overlap(treatment: pd.DataFrame, labels: ReportLabels | None = Non
         interpolation="nearest",
     )
     axes[1].plot([low, high], [low, high], color="#C44E52", lw=1, ls="--")
-    axes[1].set_xlabel("predicted treatment E[T | X, W] (cross-fitted)")
+    axes[1].set_xlabel(words("fig.treatment_pred"))
     axes[1].set_ylabel(name)
-    axes[1].set_title("Overlap: T given the features")
+    axes[1].set_title(words("fig.overlap_title"))
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def channel_shares(channels: pd.DataFrame) -> str:
-    """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs."""
+@cjk_figure
+def channel_shares(channels: pd.DataFrame, labels: ReportLabels | None = None) -> str:
+    """Share of the effect heterogeneity carried by each mechanism channel, with 95% CIs
+    where printed (withheld for forests by default)."""
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     first = channels["estimator"].iloc[0] if "estimator" in channels else None
     rows = channels[channels["estimator"] == first] if first is not None else channels
@@ -113,7 +137,7 @@ def channel_shares(channels: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 0.36 * len(rows) + 1.2))
     share = rows["share"].to_numpy(float) * 100
     ax.barh(np.arange(len(rows)), share, color="#4C72B0", alpha=0.85)
-    if {"ci_low", "ci_high"} <= set(rows.columns):
+    if {"ci_low", "ci_high"} <= set(rows.columns) and rows["ci_low"].notna().all():
         err = np.vstack(
             [
                 share - rows["ci_low"].to_numpy(float) * 100,
@@ -122,14 +146,18 @@ def channel_shares(channels: pd.DataFrame) -> str:
         )
         ax.errorbar(share, np.arange(len(rows)), xerr=np.clip(err, 0, None), fmt="none", c="k")
     ax.set_yticks(np.arange(len(rows)), rows["channel"].astype(str).tolist())
-    ax.set_xlabel(f"share of heterogeneity (% of mean |SHAP|){' — ' + first if first else ''}")
+    ax.set_xlabel(words("fig.share_x") + (f" — {first}" if first else ""))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
+@cjk_figure
+def channel_heatmap(
+    by_type: pd.DataFrame, value: str = "mean_abs_shap", labels: ReportLabels | None = None
+) -> str:
     """Heatmap of each channel's contribution (mean |SHAP|) within each firm type."""
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     frame = by_type.copy()
     if "estimator" in frame:
@@ -141,21 +169,22 @@ def channel_heatmap(by_type: pd.DataFrame, value: str = "mean_abs_shap") -> str:
     ax.set_xticks(np.arange(grid.shape[1]), [str(c) for c in grid.columns], rotation=30, ha="right")
     ax.set_yticks(np.arange(grid.shape[0]), [str(i) for i in grid.index])
     fig.colorbar(image, ax=ax, label=value.replace("_", " "))
-    ax.set_title("Channel contributions by firm type")
+    ax.set_title(words("fig.heatmap_title"))
     fig.tight_layout()
     return _svg(fig)
 
 
 EVENT_STUDY_PEERS = (
-    ("event_study", "Sun-Abraham", "s", "#4C72B0", 0.18),
-    ("twfe", "TWFE leads and lags", "D", "#55A868", -0.18),
-    ("dml_did", "DML DiD (cross-fitted ML nuisances)", "^", "#8172B2", 0.32),
+    ("event_study", "did.fig.sa", "s", "#4C72B0", 0.18),
+    ("twfe", "did.fig.twfe", "D", "#55A868", -0.18),
+    ("dml_did", "did.fig.dml", "^", "#8172B2", 0.32),
 )
-"""Event studies drawn beside Callaway-Sant'Anna: (estimator, label, marker, colour,
-horizontal offset)."""
+"""Event studies drawn beside Callaway-Sant'Anna: (estimator, key of its label in the
+report's words, marker, colour, horizontal offset)."""
 
 
-def event_study(aggregates: pd.DataFrame) -> str | None:
+@cjk_figure
+def event_study(aggregates: pd.DataFrame, labels: ReportLabels | None = None) -> str | None:
     """The event-study path: ATT by years since adoption with pointwise intervals (bars)
     and the uniform band over all event times (shaded), from ``did_aggregates``; the
     Sun-Abraham and plain TWFE event studies beside it when present (shifted sideways)."""
@@ -168,6 +197,7 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     rows = dynamic[estimator == "cs_did"]
     if rows.empty:
         return None
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     rows = rows.sort_values("key")
     e = rows["key"].to_numpy(float)
@@ -177,7 +207,7 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     if banded.any():
         ax.fill_between(
             e, rows["band_low"].to_numpy(float), rows["band_high"].to_numpy(float),
-            where=banded, color="#4C72B0", alpha=0.15, step="mid", label="uniform band",
+            where=banded, color="#4C72B0", alpha=0.15, step="mid", label=words("did.fig.band"),
         )  # fmt: skip
     intervals = bool(rows["ci_low"].notna().any())
     pre = e < 0
@@ -186,12 +216,15 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
     )
     peers = [p for p in EVENT_STUDY_PEERS if (estimator == p[0]).any()]
     name = "Callaway-Sant'Anna, " if peers else ""
-    for mask, colour, label in ((pre, "#8C8C8C", "before adoption"), (~pre, "#C44E52", "after")):
+    pointwise = words("did.fig.pointwise")
+    phases = ((pre, "#8C8C8C", words("did.fig.before")), (~pre, "#C44E52", words("did.fig.after")))
+    for mask, colour, label in phases:
         ax.errorbar(
             e[mask], estimate[mask], yerr=err[:, mask], fmt="o", color=colour, capsize=3,
-            label=f"{name}{label}" + (" (pointwise CI)" if intervals else ""),
+            label=f"{name}{label}" + (pointwise if intervals else ""),
         )  # fmt: skip
-    for key, label, marker, colour, offset in peers:
+    for key, label_key, marker, colour, offset in peers:
+        label = words(label_key)
         peer = dynamic[estimator == key].sort_values("key")
         x = peer["key"].to_numpy(float) + offset
         y = peer["estimate"].to_numpy(float)
@@ -203,16 +236,16 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
         )
         ax.errorbar(
             x, y, yerr=yerr, fmt=marker, color=colour, mfc="white", ms=4.5, capsize=2, lw=0.8,
-            label=label + (" (pointwise CI)" if shown else ""),
+            label=label + (pointwise if shown else ""),
         )  # fmt: skip
     ax.axhline(0.0, color="k", lw=0.8)
     ax.axvline(-0.5, color="k", lw=0.8, ls="--")
     outcome = str(rows["outcome"].iloc[0]) if "outcome" in rows else "outcome"
-    ax.set_xlabel("years since the city adopted the policy (event time)")
-    ax.set_ylabel(f"ATT on {outcome}")
+    ax.set_xlabel(words("did.fig.event_time"))
+    ax.set_ylabel(words("did.fig.att_on", outcome=outcome))
     ax.set_title(
-        ("Event study" if peers else "Event study (Callaway-Sant'Anna)")
-        + ("" if intervals else ": point estimates; intervals withheld (see the table)")
+        words("did.fig.event_study" if peers else "did.fig.event_study_cs")
+        + ("" if intervals else words("did.fig.withheld"))
     )
     ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
@@ -221,25 +254,30 @@ def event_study(aggregates: pd.DataFrame) -> str | None:
 
 
 BACON_COLOURS = {
-    "treated_vs_never": ("#4C72B0", "treated vs never treated"),
-    "earlier_vs_later": ("#55A868", "earlier vs later treated (not yet treated control)"),
-    "later_vs_earlier": ("#C44E52", "later vs earlier treated (already-treated control)"),
+    "treated_vs_never": ("#4C72B0", "did.fig.bacon_never"),
+    "earlier_vs_later": ("#55A868", "did.fig.bacon_earlier"),
+    "later_vs_earlier": ("#C44E52", "did.fig.bacon_later"),
 }
+"""Goodman-Bacon comparison type -> (colour, key of its label in the report's words)."""
 
 
-def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -> str | None:
+@cjk_figure
+def bacon_scatter(
+    bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None, labels: ReportLabels | None = None
+) -> str | None:
     """The Goodman-Bacon decomposition (``bacon``): each 2x2 comparison's estimate against
     its weight, coloured by comparison type, with the TWFE coefficient (``did_aggregates``,
     estimator ``twfe``) as a horizontal line and, where it differs (an unbalanced panel),
     the weighted mean of the 2x2s (the balanced subpanel's TWFE) dotted."""
     if bacon.empty:
         return None
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 3.6))
     for kind, (colour, label) in BACON_COLOURS.items():
         rows = bacon[bacon["comparison_type"] == kind]
         if len(rows):
-            ax.scatter(rows["weight"], rows["estimate"], s=40, color=colour, label=label,
+            ax.scatter(rows["weight"], rows["estimate"], s=40, color=colour, label=words(label),
                        edgecolor="white", linewidth=0.5, zorder=3)  # fmt: skip
     weighted = float((bacon["weight"] * bacon["estimate"]).sum() / bacon["weight"].sum())
     twfe = None
@@ -249,21 +287,22 @@ def bacon_scatter(bacon: pd.DataFrame, aggregates: pd.DataFrame | None = None) -
         ]
         twfe = float(row["estimate"].iloc[0]) if len(row) else None
     if twfe is not None:
-        ax.axhline(twfe, color="k", lw=1.0, label=f"TWFE coefficient ({twfe:.3g})")
+        ax.axhline(twfe, color="k", lw=1.0, label=words("did.fig.twfe_coef", value=f"{twfe:.3g}"))
     if twfe is None or abs(weighted - twfe) > 1e-9 * max(1.0, abs(twfe)):
-        label = f"weighted mean of the 2x2s, balanced subpanel ({weighted:.3g})"
+        label = words("did.fig.bacon_mean", value=f"{weighted:.3g}")
         ax.axhline(weighted, color="k", lw=1.0, ls=":", label=label)
     ax.axhline(0.0, color="#8C8C8C", lw=0.6)
-    ax.set_xlabel("weight in the TWFE coefficient")
-    ax.set_ylabel("2x2 DiD estimate")
-    ax.set_title("Goodman-Bacon decomposition of the TWFE coefficient")
+    ax.set_xlabel(words("did.fig.bacon_x"))
+    ax.set_ylabel(words("did.fig.bacon_y"))
+    ax.set_title(words("did.fig.bacon_title"))
     ax.legend(frameon=False, fontsize=7.5)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
+@cjk_figure
+def att_gt_heatmap(att_gt: pd.DataFrame, labels: ReportLabels | None = None) -> str | None:
     """ATT(g, t) as a cohort x year heat map (``att_gt``): each cell's estimate, starred
     where its pointwise interval excludes zero; the reference cells of a universal base
     period and the cells not estimated are blank. Callaway-Sant'Anna's cells only (the
@@ -272,6 +311,7 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
         att_gt = att_gt[att_gt["estimator"] == "cs_did"]
     if att_gt.empty:
         return None
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     grid, low, high = (
         att_gt.pivot(index="group", columns="time", values=column)
@@ -293,25 +333,26 @@ def att_gt_heatmap(att_gt: pd.DataFrame) -> str | None:
                         va="center", fontsize=7, color=colour)  # fmt: skip
     ax.set_xticks(np.arange(grid.shape[1]), [str(int(t)) for t in grid.columns])
     ax.set_yticks(np.arange(grid.shape[0]), [str(int(g)) for g in grid.index])
-    ax.set_xlabel("year")
-    ax.set_ylabel("cohort (adoption year)")
+    ax.set_xlabel(words("did.fig.year"))
+    ax.set_ylabel(words("did.fig.cohort"))
     shown = bool(np.isfinite(low.to_numpy(float)).any())
-    ax.set_title("ATT(g, t): * = interval excludes zero" if shown else "ATT(g, t)")
+    ax.set_title(words("did.fig.att_gt_starred") if shown else "ATT(g, t)")
     fig.colorbar(image, ax=ax, label="ATT")
     fig.tight_layout()
     return _svg(fig)
 
 
 HONEST_TITLES = {
-    "relative_magnitude": (
-        "Relative magnitudes",
-        "Mbar (post-period trend changes / largest pre-period one)",
-    ),
-    "smoothness": ("Smoothness", "M (bound on the trend's second differences)"),
+    "relative_magnitude": ("honest.fig.rm", "honest.fig.rm_x"),
+    "smoothness": ("honest.fig.sd", "honest.fig.sd_x"),
 }
+"""Honest-DiD method -> keys of its panel title and axis label in the report's words."""
 
 
-def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> str | None:
+@cjk_figure
+def honest_did(
+    table: pd.DataFrame, breakdown: pd.DataFrame | None = None, labels: ReportLabels | None = None
+) -> str | None:
     """Rambachan-Roth robust intervals against the bound (``honest_did``), one panel per
     method, for the average post-period effect (or the first post event time): the usual
     interval (exact parallel trends) at the left, the robust ones at each bound, and the
@@ -323,6 +364,7 @@ def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> st
     methods = [m for m in HONEST_TITLES if (rows["method"] == m).any()]
     if not methods:
         return None
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(methods), figsize=(4.4 * len(methods), 3.4), squeeze=False)
     original = rows[rows["method"] == "original"]
@@ -335,28 +377,33 @@ def honest_did(table: pd.DataFrame, breakdown: pd.DataFrame | None = None) -> st
         span = float(np.ptp(finite)) or 1.0
         floor, ceiling = finite.min() - 0.1 * span, finite.max() + 0.1 * span
         low, high = np.clip(low, floor, ceiling), np.clip(high, floor, ceiling)
-        ax.vlines(bound, low, high, color="#4C72B0", lw=2.5, label="robust CI")
+        ax.vlines(bound, low, high, color="#4C72B0", lw=2.5, label=words("honest.fig.robust"))
         if len(original) and original["ci_low"].notna().all():  # withheld by default
             x0 = float(bound.min()) - 0.6 * step
             ax.vlines(x0, original["ci_low"], original["ci_high"], color="#C44E52", lw=2.5,
-                      label="original CI (parallel trends)")  # fmt: skip
+                      label=words("honest.fig.original"))  # fmt: skip
         if breakdown is not None and not breakdown.empty:
             hit = breakdown[(breakdown["method"] == method) & (breakdown["target"] == target)]
             if len(hit) and np.isfinite(float(hit["breakdown"].iloc[0])):
                 value = float(hit["breakdown"].iloc[0])
-                ax.axvline(value, color="k", ls="--", lw=0.9, label=f"breakdown ({value:.3g})")
+                label = words("honest.fig.breakdown", value=f"{value:.3g}")
+                ax.axvline(value, color="k", ls="--", lw=0.9, label=label)
         ax.axhline(0.0, color="#8C8C8C", lw=0.8)
         title, xlabel = HONEST_TITLES[method]
-        ax.set_title(f"{title}: {target.replace('e=', 'event time ')}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("effect")
+        shown = target.replace("e=", words("honest.fig.event_time") + " ")
+        ax.set_title(f"{words(title)}: {shown}")
+        ax.set_xlabel(words(xlabel))
+        ax.set_ylabel(words("honest.fig.effect"))
         ax.legend(frameon=False, fontsize=7.5)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _svg(fig)
 
 
-def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> str | None:
+@cjk_figure
+def type_event_study(
+    types: pd.DataFrame, tests: pd.DataFrame | None = None, labels: ReportLabels | None = None
+) -> str | None:
     """The event study by firm type (``did_types``): one row of small multiples per
     dimension, one panel per level, each with the level's ATT by years since adoption and
     its pointwise intervals (where printed), drawn as :func:`event_study` draws the overall
@@ -365,6 +412,7 @@ def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> 
     dynamic = types[(types["aggregation"] == "dynamic") & ~types["overall"].astype(bool)]
     if dynamic.empty:
         return None
+    words = (labels or ReportLabels()).words
     plt = _pyplot()
     dimensions = list(dict.fromkeys(dynamic["dimension"].astype(str)))
     levels = {d: sorted(set(dynamic.loc[dynamic["dimension"] == d, "level"].astype(str)))
@@ -382,7 +430,7 @@ def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> 
                 ax.set_visible(False)
                 if row > 0:  # the panel above carries the x axis of this column
                     axes[row - 1, col].tick_params(labelbottom=True)
-                    axes[row - 1, col].set_xlabel("years since adoption", fontsize=8)
+                    axes[row - 1, col].set_xlabel(words("did.fig.since"), fontsize=8)
                 continue
             level = levels[dimension][col]
             rows = dynamic[
@@ -400,29 +448,30 @@ def type_event_study(types: pd.DataFrame, tests: pd.DataFrame | None = None) -> 
             ax.axhline(0.0, color="k", lw=0.7)
             ax.axvline(-0.5, color="k", lw=0.7, ls="--")
             n = rows["n"].iloc[0] if "n" in rows and len(rows) else None
-            ax.set_title(f"{dimension} = {level}" + (f" ({int(n):,} firms)" if n else ""),
+            firms = words("did.fig.firms", n=f"{int(n):,}") if n else ""
+            ax.set_title(f"{dimension} = {level}{firms}",
                          fontsize=8)  # fmt: skip
             ax.grid(alpha=0.3)
             ax.tick_params(labelsize=7)
             if col == 0:
                 ax.set_ylabel("ATT", fontsize=8)
-                quoted = _equality_quote(tests, dimension)
+                quoted = _equality_quote(tests, dimension, words)
                 if quoted:
                     ax.text(0.02, 0.97, quoted, transform=ax.transAxes, fontsize=6.5,
                             va="top", ha="left")  # fmt: skip
             if row == len(dimensions) - 1:
-                ax.set_xlabel("years since adoption", fontsize=8)
+                ax.set_xlabel(words("did.fig.since"), fontsize=8)
     outcome = str(dynamic["outcome"].iloc[0]) if "outcome" in dynamic else "outcome"
     fig.suptitle(
-        f"Event study by firm type (Callaway-Sant'Anna, ATT on {outcome})"
-        + ("" if intervals else ": point estimates; intervals withheld (see the table)"),
+        words("did.fig.by_type", outcome=outcome)
+        + ("" if intervals else words("did.fig.withheld")),
         fontsize=9,
     )
     fig.tight_layout()
     return _svg(fig)
 
 
-def _equality_quote(tests: pd.DataFrame | None, dimension: str) -> str | None:
+def _equality_quote(tests: pd.DataFrame | None, dimension: str, words: Words) -> str | None:
     """``equal by type: p = 0.012`` for the dynamic overall equality test of a dimension."""
     if tests is None or tests.empty or "key" not in tests:
         return None
@@ -432,4 +481,4 @@ def _equality_quote(tests: pd.DataFrame | None, dimension: str) -> str | None:
     ]  # fmt: skip
     if rows.empty or not np.isfinite(float(rows["p_value"].iloc[0])):
         return None
-    return f"levels equal (overall): p = {float(rows['p_value'].iloc[0]):.3g}"
+    return words("did.fig.levels_equal", p=f"{float(rows['p_value'].iloc[0]):.3g}")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from vaer.heterogeneity.withhold import RANKING_WITHHELD
 from vaer.reporting.figures import _svg
+from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.format import stars
 from vaer.reporting.labels import ReportLabels
 
@@ -28,6 +29,7 @@ def _with_stars(frame: pd.DataFrame, column: str = "p_value") -> list[dict[str, 
     return rows
 
 
+@cjk_figure
 def gate_forest_plot(
     gate: pd.DataFrame, ate: pd.DataFrame | None = None, labels: ReportLabels | None = None
 ) -> str:
@@ -73,7 +75,7 @@ def gate_forest_plot(
         if dims[k] != dims[k - 1]:
             ax.axhline(len(keys) - k - 0.5, color="#999999", lw=0.5)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"group average effect of {names.treatment} on {names.outcome} (95% CI)")
+    ax.set_xlabel(names.words("fig.gate_x", treatment=names.treatment, outcome=names.outcome))
     ax.grid(axis="x", alpha=0.3)
     if len(estimators) > 1:
         ax.legend(frameon=False, fontsize=8, loc="best")
@@ -81,8 +83,10 @@ def gate_forest_plot(
     return _svg(fig)
 
 
-def toc_plot(toc: pd.DataFrame) -> str:
+@cjk_figure
+def toc_plot(toc: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """The TOC curve of each estimator's ranking with its pointwise 95% band."""
+    words = (labels or ReportLabels()).words
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,8 +100,8 @@ def toc_plot(toc: pd.DataFrame) -> str:
         if part["ci_low"].notna().any():
             ax.fill_between(part["q"], part["ci_low"], part["ci_high"], color=color, alpha=0.2)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xlabel("share of firms treated first, by predicted effect (q)")
-    ax.set_ylabel("TOC(q): gain over random")
+    ax.set_xlabel(words("fig.toc_x"))
+    ax.set_ylabel(words("fig.toc_y"))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
@@ -141,9 +145,9 @@ def heterogeneity_context(
             context[f"{name}_rows"] = _with_stars(frame) if "p_value" in frame else _records(frame)
     toc = tables.get("toc")
     if toc is not None and not toc.empty:
-        context["toc_figure"] = toc_plot(toc)
+        context["toc_figure"] = toc_plot(toc, labels)
     context["ranking_withheld"] = (
-        WITHHELD_NOTE
+        (labels or ReportLabels()).words("withheld.ranking")
         if any(
             "inference" in frame and (frame["inference"] == RANKING_WITHHELD).any()
             for frame in (tables.get(name) for name in ("calibration", "gates_sorted", "rate"))
@@ -152,14 +156,3 @@ def heterogeneity_context(
         else ""
     )
     return context
-
-
-WITHHELD_NOTE = (
-    "they rank or regress firms on the predicted effects, which share the nuisance models' "
-    "errors with the doubly robust scores (and, for the forest, each city's prediction "
-    "carries the other cities' scores); under a constant effect such tests rejected in up "
-    "to a quarter of the draws at the 5% level, so a p-value here would not mean what it "
-    "says (benchmarks/RESULTS.md, heterogeneity_size). The GATE equality F-tests and the "
-    "BLP joint F-test do not use the predictions and are the tests of heterogeneity to "
-    "report. Set heterogeneity.ranking_tests: true to show them anyway."
-)

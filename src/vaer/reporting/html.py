@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vaer.reporting.attribution_figures import attribution_context
 from vaer.reporting.bundle import ReportBundle
+from vaer.reporting.fonts import font_face_css
 from vaer.reporting.format import p_text, percent, sig
 from vaer.reporting.heterogeneity import heterogeneity_context
 from vaer.reporting.labels import ReportLabels
@@ -42,7 +43,9 @@ def render_html(bundle: ReportBundle) -> str:
     bundle : ReportBundle
         The run's tables and metadata; sections appear for the tables present. Titles,
         axes and tables name the columns by their display labels (``meta["labels"]``,
-        :mod:`vaer.reporting.labels`).
+        :mod:`vaer.reporting.labels`); the report's own words are in ``meta["language"]``
+        (``en`` by default, or ``zh``; :mod:`vaer.reporting.words`). A report holding CJK
+        text embeds the glyphs it uses (:func:`vaer.reporting.fonts.font_face_css`).
 
     Returns
     -------
@@ -56,7 +59,8 @@ def render_html(bundle: ReportBundle) -> str:
     robustness = robustness_context(tables, labels)
     attribution = attribution_context(bundle.tables, labels=labels)
     template = _environment().get_template("report.html.j2")
-    return template.render(
+    html = template.render(
+        t=labels.words.markup,
         meta=bundle.meta,
         labels=labels,
         summary=summary,
@@ -66,6 +70,11 @@ def render_html(bundle: ReportBundle) -> str:
         attribution=attribution,
         contexts={"het": het, "robustness": robustness, "attribution": attribution},
     )
+    return html.replace(FONT_FACE_SLOT, font_face_css(html), 1)
+
+
+FONT_FACE_SLOT = "/*vaer-font-face*/"
+"""Where the template's CSS takes the embedded CJK font (nothing for a report without CJK)."""
 
 
 def write_html(bundle: ReportBundle, folder: Path) -> Path:

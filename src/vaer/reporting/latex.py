@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from vaer.reporting.fonts import cjk_characters
 from vaer.reporting.format import normal_p_value, sig, stars
 from vaer.reporting.labels import ReportLabels
+from vaer.reporting.words import WORDS
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -29,7 +31,13 @@ _SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
-STAR_NOTE = r"Standard errors in parentheses. * $p<0.10$, ** $p<0.05$, *** $p<0.01$."
+
+
+CTEX_PREAMBLE = (
+    "% Chinese text: compile with xelatex (ctex)",
+    r"\documentclass[UTF8]{ctexart}",
+)
+"""The start of ``tables.tex`` when the tables hold Chinese."""
 
 
 def escape(text: object) -> str:
@@ -46,10 +54,13 @@ class LatexSpec:
     table : str
         Bundle table name.
     caption : str
+        Key of the caption in the report's words (:mod:`vaer.reporting.words`), or a
+        caption's text; either may name ``{treatment}`` and ``{outcome}``.
     rows : tuple of str
         Columns whose values name a row (e.g. ``("dimension", "level")``); a change in
         the first of several starts a new panel with its value as a heading.
     notes : str
+        Key of the notes in the report's words, as ``caption``.
     query : str or None
         A ``DataFrame.query`` filter applied first (e.g. keep cluster-robust ATE rows).
     panels : bool
@@ -64,8 +75,8 @@ class LatexSpec:
     integer_rows : bool
         Row names are integers (e.g. event times): printed as such, rows sorted by them.
     footer : tuple of (str, str)
-        Rows under the estimates: (label, column), the column's value for each estimator
-        as an integer (e.g. ``("Clusters", "n_clusters")``).
+        Rows under the estimates: (key of the row's label in the report's words, column),
+        the column's value for each estimator as an integer.
     """
 
     table: str
@@ -84,56 +95,38 @@ class LatexSpec:
 SPECS: tuple[LatexSpec, ...] = (
     LatexSpec(
         "ate",
-        "Average effect of {treatment} on {outcome}",
+        "latex.ate.caption",
         ("estimand",),
-        "Doubly robust scores averaged over firms; standard errors clustered by the cluster role.",
+        "latex.ate.notes",
         query="se_type.str.contains('DR')",
     ),
+    LatexSpec("gate", "latex.gate.caption", ("dimension", "level"), "latex.gate.notes"),
     LatexSpec(
-        "gate",
-        "Group average effects by firm type (GATEs)",
-        ("dimension", "level"),
-        "Average of doubly robust scores within each firm type.",
-    ),
-    LatexSpec(
-        "clan",
-        "Classification analysis (CLAN): most minus least affected firms",
-        ("variable",),
-        "Difference in the mean of each characteristic between the firms in the top and "
-        "the bottom group of predicted effects (Chernozhukov, Demirer, Duflo and "
-        "Fernandez-Val).",
-        estimate="difference",
+        "clan", "latex.clan.caption", ("variable",), "latex.clan.notes", estimate="difference"
     ),
     LatexSpec(
         "mechanisms",
-        "Mechanism tests: effect of {treatment} on each mediator",
+        "latex.mechanisms.caption",
         ("channel", "mediator", "dimension", "level"),
-        "Double machine learning estimate of the effect of {treatment} on each mediator.",
+        "latex.mechanisms.notes",
     ),
     LatexSpec(
         "robustness",
-        "Robustness checks",
+        "latex.robustness.caption",
         ("check", "variant"),
-        "Refutation tests: each row re-estimates the average effect under the named change.",
+        "latex.robustness.notes",
         panels=False,
     ),
     LatexSpec(
         "did_aggregates",
-        "Event study: effect of the policy by years since adoption",
+        "latex.event_study.caption",
         ("key",),
-        "Rows: years since the firm's city adopted the policy (event time). CS: "
-        "Callaway-Sant'Anna (2021) dynamic aggregation of ATT(g,t); SA: Sun-Abraham (2021) "
-        "interaction-weighted estimator (cohort x event-time interactions with firm and year "
-        "fixed effects, never-treated or last-treated comparisons); TWFE: event-time dummies "
-        "pooled over cohorts with firm and year fixed effects. SA and TWFE are normalised to 0 "
-        "at event time -1. Standard errors are clustered by city (the cluster role); a dash "
-        "marks standard errors withheld because they did not hold their level on vaer's "
-        "synthetic panel (did.unvalidated_inference prints them).",
+        "latex.event_study.notes",
         query="aggregation == 'dynamic' and ~overall",
         name="event_study",
         estimators=(("cs_did", "CS"), ("event_study", "SA"), ("twfe", "TWFE")),
         integer_rows=True,
-        footer=(("N (firm-years)", "n_obs"), ("Clusters (cities)", "n_clusters")),
+        footer=(("latex.n_firm_years", "n_obs"), ("latex.clusters_cities", "n_clusters")),
     ),
 )
 
@@ -150,9 +143,12 @@ def _present(value: object) -> bool:
     return not (value is None or (isinstance(value, float) and math.isnan(value)))
 
 
-def _named(text: str, labels: ReportLabels) -> str:
-    """A caption or note with ``{treatment}`` and ``{outcome}`` replaced by the labels."""
-    return text.replace("{treatment}", labels.treatment).replace("{outcome}", labels.outcome)
+def _named(key: str, labels: ReportLabels) -> str:
+    """A caption or note in the report's language, naming the treatment and outcome by
+    their labels; a ``key`` that is not in the report's words is the text itself."""
+    if key in WORDS:
+        return labels.words(key, treatment=labels.treatment, outcome=labels.outcome)
+    return key.replace("{treatment}", labels.treatment).replace("{outcome}", labels.outcome)
 
 
 def latex_table(
@@ -173,7 +169,8 @@ def latex_table(
     n_obs : int, optional
         The number of firms, written as the N row when the table has no ``n`` column.
     labels : ReportLabels, optional
-        Name the treatment and outcome in the caption and notes (default: generic names).
+        Name the treatment and outcome in the caption and notes, in the report's language
+        (default: generic names, English).
 
     Returns
     -------
@@ -198,7 +195,9 @@ def latex_table(
         data = data.sort_values(row_cols, kind="stable")
         data = data.assign(**{c: data[c].map(_integer) for c in row_cols})
     estimators = (
-        list(dict.fromkeys(data["estimator"].astype(str))) if "estimator" in data else ["Estimate"]
+        list(dict.fromkeys(data["estimator"].astype(str)))
+        if "estimator" in data
+        else [names.words("latex.estimate")]
     )
     headings = dict(spec.estimators)
     if spec.estimators:
@@ -251,7 +250,7 @@ def latex_table(
     for heading, column in spec.footer:
         values = [data.loc[data["estimator"].astype(str) == e, column] for e in estimators]
         cells = [f"{int(v.iloc[0]):,}" if len(v) and _present(v.iloc[0]) else "" for v in values]
-        lines.append(f"{escape(heading)} & " + " & ".join(cells) + r" \\")
+        lines.append(f"{escape(names.words(heading))} & " + " & ".join(cells) + r" \\")
     if "n" in data.columns and len(keys) == 1 and not spec.footer:
         counts = [
             data.loc[data["estimator"].astype(str) == e, "n"].iloc[0] if "estimator" in data else 0
@@ -260,14 +259,17 @@ def latex_table(
         lines.append("N & " + " & ".join(f"{int(c):,}" for c in counts) + r" \\")
     elif n_obs is not None and not spec.footer:
         lines.append(
-            "N (firms) & " + " & ".join([f"{int(n_obs):,}"] * k) + r" \\"  # type: ignore[call-overload]
+            f"{escape(names.words('latex.n_firms'))} & "
+            + " & ".join([f"{int(n_obs):,}"] * k)  # type: ignore[call-overload]
+            + r" \\"
         )
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
         r"\par\medskip",
         r"\begin{minipage}{0.92\linewidth}\footnotesize",
-        rf"\textit{{Notes:}} {escape(_named(spec.notes, names))} {STAR_NOTE}",
+        rf"\textit{{{escape(names.words('latex.notes'))}}} {escape(_named(spec.notes, names))} "
+        + names.words("latex.star_note"),
         r"\end{minipage}",
         r"\end{table}",
     ]
@@ -283,13 +285,17 @@ def write_latex(
 ) -> list[Path]:
     """Write ``latex/<name>.tex`` for every table with a spec and rows for it (the name is
     the spec's ``name`` or its table's), and ``latex/tables.tex``. ``labels`` name the
-    treatment and outcome in captions and notes.
+    treatment and outcome in captions and notes, in the report's language.
 
-    ``tables.tex`` is a complete document that inputs them all (compile with pdflatex).
+    ``tables.tex`` is a complete document that inputs them all: an ``article`` for
+    pdflatex, or, when the tables hold Chinese (CJK) text or the report's language is
+    Chinese, a ``ctexart`` to compile with xelatex (ctex picks the system's Chinese fonts:
+    Fandol with TeX Live, the Windows or macOS fonts there).
     """
     out = folder / "latex"
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    chinese = labels is not None and labels.words.zh
     for spec in SPECS:
         frame = tables.get(spec.table)
         if frame is None or not {spec.estimate, "se"} <= set(frame.columns):
@@ -297,10 +303,12 @@ def write_latex(
         if spec.query and frame.query(spec.query).empty:
             continue
         path = out / f"{spec.name or spec.table}.tex"
-        path.write_text(latex_table(frame, spec, n_obs=n_obs, labels=labels), encoding="utf-8")
+        text = latex_table(frame, spec, n_obs=n_obs, labels=labels)
+        path.write_text(text, encoding="utf-8")
+        chinese = chinese or bool(cjk_characters(text))
         written.append(path)
     document = [
-        r"\documentclass{article}",
+        *(CTEX_PREAMBLE if chinese else [r"\documentclass{article}"]),
         r"\usepackage[margin=2cm]{geometry}",
         r"\usepackage{booktabs}",
         r"\begin{document}",

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.reporting.figures import _svg
+from vaer.reporting.fonts import cjk_figure
 from vaer.reporting.labels import ReportLabels
 
 TEST_COLUMNS = ("reference_se", "test_p", "level", "false_alarm")
@@ -20,10 +21,12 @@ def _passed(column: pd.Series) -> np.ndarray:
     return column.astype(str).str.lower().isin({"true", "1", "1.0", "yes"}).to_numpy()
 
 
+@cjk_figure
 def refutation_plot(table: pd.DataFrame, labels: ReportLabels | None = None) -> str:
     """Forest plot: each refit's estimate and 95% CI, with the value its rule compares with;
     rows flagged by their test are red. The axis names the treatment by its label."""
-    treatment = (labels or ReportLabels()).treatment
+    names = labels or ReportLabels()
+    treatment, words = names.treatment, names.words
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,11 +39,12 @@ def refutation_plot(table: pd.DataFrame, labels: ReportLabels | None = None) -> 
     colours = ["#4C72B0" if ok else "#C44E52" for ok in _passed(rows["passed"])]
     ax.hlines(y, rows["ci_low"], rows["ci_high"], colors=colours, lw=2)
     ax.scatter(rows["estimate"], y, c=colours, zorder=3, s=18)
-    ax.scatter(rows["reference"], y, marker="|", c="#333333", s=80, zorder=4, label="reference")
+    reference = words("fig.reference")
+    ax.scatter(rows["reference"], y, marker="|", c="#333333", s=80, zorder=4, label=reference)
     ax.axvline(0.0, color="#999999", lw=1, ls=":")
     ax.set_yticks(y, [f"{c}: {v}" for c, v in zip(rows["check"], rows["variant"], strict=True)])
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel(f"re-estimated effect of {treatment} (95% CI); red = flagged by its test")
+    ax.set_xlabel(words("fig.refit_x", treatment=treatment))
     ax.legend(frameon=False, fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

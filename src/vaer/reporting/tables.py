@@ -16,46 +16,15 @@ import numpy as np
 import pandas as pd
 
 from vaer.reporting.format import normal_p_value, p_text, percent, sig, stars
+from vaer.reporting.words import WORDS, Words
 
 MAX_ROWS = 200
 """Tables longer than this (or with a ``unit`` column) are per-unit data: summarised, not
 printed."""
 
-LABELS = {
-    "estimator": "Estimator",
-    "dimension": "Firm type",
-    "level": "Level",
-    "estimate": "Estimate",
-    "se": "SE",
-    "ci": "95% CI",
-    "n": "N",
-    "p_value": "p",
-    "p_adj": "p (adj.)",
-    "p_holm": "p (Holm)",
-    "p_romano_wolf": "p (Romano–Wolf)",
-    "se_type": "SE type",
-    "estimand": "Estimand",
-    "channel": "Channel",
-    "share": "Share",
-    "mean_abs_shap": "Mean |SHAP|",
-    "check": "Check",
-    "variant": "Variant",
-    "passed": "Passes",
-    "reference": "Reference",
-    "rule": "Rule",
-    "term": "Term",
-    "group": "Group",
-    "target": "Target",
-    "statistic": "Statistic",
-    "df": "df",
-    "test": "Test",
-    "contrast": "Contrast",
-    "t_stat": "t",
-    "feature": "Feature",
-    "mediator": "Mediator",
-    "reason": "Reason",
-    "count": "Count",
-}
+COLUMN_WORDS = "col."
+"""Prefix of the catalogue entries naming a column (``col.<column>``,
+:mod:`vaer.reporting.words`); other columns are named after themselves."""
 
 _MERGED = {"estimate", "se", "ci_low", "ci_high"}
 
@@ -76,9 +45,13 @@ CALENDAR_COLUMNS = frozenset(
 """Years, cohorts, event times and group numbers: integers shown as is (2014, not 2,014)."""
 
 
-def label(column: str) -> str:
-    """The reader's name of a column (``band_low`` -> ``Band low``)."""
-    return LABELS.get(column, column.replace("_", " ").capitalize())
+def label(column: str, words: Words | None = None) -> str:
+    """The reader's name of a column in the report's language (``band_low`` -> ``Band low``,
+    ``联合带下限`` in Chinese); a column the catalogue does not name is shown by its name."""
+    key = COLUMN_WORDS + column
+    if key in WORDS:
+        return (words or Words())(key)
+    return column.replace("_", " ").capitalize()
 
 
 def is_per_unit(frame: pd.DataFrame) -> bool:
@@ -90,12 +63,13 @@ def _is_text(series: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
-def cell(column: str, value: object) -> str:
-    """One value formatted for reading, by its column's convention."""
+def cell(column: str, value: object, words: Words | None = None) -> str:
+    """One value formatted for reading, by its column's convention (booleans as yes/no
+    in the report's language)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
+        return (words or Words())("yes" if value else "no")
     if isinstance(value, str):
         return value
     number = float(value)  # type: ignore[arg-type]
@@ -128,8 +102,10 @@ class DisplayTable:
     """Shown above the table (default: the table's CSV file)."""
 
 
-def display_table(name: str, frame: pd.DataFrame) -> DisplayTable:
-    """Format ``frame`` for reading (see the module docstring for the conventions)."""
+def display_table(name: str, frame: pd.DataFrame, words: Words | None = None) -> DisplayTable:
+    """Format ``frame`` for reading (see the module docstring for the conventions), the
+    headers in the language of ``words`` (default English)."""
+    words = words or Words()
     per_unit = is_per_unit(frame)
     if per_unit:
         return DisplayTable(name, [], [], [], len(frame), True)
@@ -142,19 +118,19 @@ def display_table(name: str, frame: pd.DataFrame) -> DisplayTable:
     text_cols = [c for c in frame.columns if _is_text(frame[c]) and frame[c].dtype != bool]
     merged = _MERGED | ({"share"} if ci_of == "share" and has_ci else set())
     other = [c for c in frame.columns if c not in text_cols and c not in merged]
-    headers = [label(c) for c in text_cols]
+    headers = [label(c, words) for c in text_cols]
     if has_estimate:
-        headers.append(label("estimate"))
+        headers.append(label("estimate", words))
     if has_se:
-        headers.append(label("se"))
+        headers.append(label("se", words))
     if ci_of == "share" and has_ci:
-        headers.append(label("share"))
+        headers.append(label("share", words))
     if has_ci:
-        headers.append(label("ci"))
-    headers += [label(c) for c in other]
+        headers.append(label("ci", words))
+    headers += [label(c, words) for c in other]
     rows: list[list[str]] = []
     for record in frame.to_dict("records"):
-        row = [cell(str(c), record[c]) for c in text_cols]
+        row = [cell(str(c), record[c], words) for c in text_cols]
         if has_estimate:
             estimate = record["estimate"]
             p_value = record.get("p_value")
@@ -169,7 +145,7 @@ def display_table(name: str, frame: pd.DataFrame) -> DisplayTable:
             ci_column = "share" if ci_of == "share" else "ci"
             low, high = cell(ci_column, record["ci_low"]), cell(ci_column, record["ci_high"])
             row.append(f"[{low}, {high}]")
-        row += [cell(str(c), record[c]) for c in other]
+        row += [cell(str(c), record[c], words) for c in other]
         rows.append(row)
     text_flags = [True] * len(text_cols) + [False] * (len(headers) - len(text_cols))
     return DisplayTable(name, headers, rows, text_flags, len(frame), False)

@@ -17,8 +17,14 @@ Predict parameters: ``estimator`` (the label of one of the run's estimators; def
 first) and ``alpha`` (default 0.05). The model carries the feature encoding
 (:class:`vaer.data.design.FeatureEncoder`); the econml estimators are stored with joblib
 as the artifact ``estimators``. The sklearn flavour cannot save econml models, hence
-pyfunc. Loading needs ``vaer`` importable (its zero-nuisance stand-ins are pickled with
-the econml models) plus the pinned requirements.
+pyfunc. Unpickling needs ``vaer`` (this class, the encoder and the zero-nuisance
+stand-ins pickled with the econml models), which is not on a package index: the model
+therefore carries the code of the ``vaer`` that logged it (MLflow ``code_paths``, the
+``code/vaer`` folder of the model) and its ``requirements.txt`` pins vaer's own runtime
+dependencies at the versions that fitted it, so that an environment built from the
+model alone (``mlflow models serve``, ``spark_udf``, a fresh virtual environment with
+``pip install -r requirements.txt``) loads it. Without them it failed there with
+"No module named 'vaer'". Where ``vaer`` is already imported, that copy is used.
 
 The input schema declares every numeric modifier ``double`` (an ``int8`` or ``float32``
 column of a Stata file is upcast) and every categorical one ``Any``: MLflow's own
@@ -33,6 +39,7 @@ pandas' string dtype).
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Mapping
 from importlib import metadata
@@ -49,6 +56,9 @@ from vaer.estimators.chunks import by_rows
 
 OUTPUT_COLUMNS = ["tau_hat", "ci_low", "ci_high", "interval"]
 REQUIREMENTS = ("econml", "scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "joblib")
+"""What the model needs when vaer's own distribution metadata cannot be read (vaer run
+from a source tree that was never installed)."""
+DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class CateModel(PythonModel):
@@ -116,14 +126,63 @@ class CateModel(PythonModel):
         )
 
 
-def _requirements() -> list[str]:
+def runtime_requirements() -> list[str]:
+    """The distributions the logged model needs, each pinned to its installed version:
+    vaer's runtime dependencies (its ``Requires-Dist`` without extras; MLflow pins itself),
+    or :data:`REQUIREMENTS` when vaer's metadata cannot be read.
+
+    Returns
+    -------
+    list of str
+        ``name==version`` per distribution (``name`` alone if it is not installed).
+    """
+    try:
+        declared = metadata.requires("vaer") or []
+    except metadata.PackageNotFoundError:
+        declared = []
+    # a Requires-Dist line is "name<specifiers>[; markers]"; extras are markers
+    runtime = [text for text in declared if "extra" not in text.partition(";")[2]]
+    names = [match.group(0) for text in runtime if (match := DIST_NAME.match(text))]
+    names = [name for name in names if name.lower() != "mlflow"] or list(REQUIREMENTS)
     pinned = []
-    for name in REQUIREMENTS:
+    for name in names:
         try:
             pinned.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pinned.append(name)
     return pinned
+
+
+def package_code(folder: Path) -> Path:
+    """Copy the Python modules of the imported ``vaer`` package (no templates, fonts or
+    caches: unpickling needs only modules) to ``folder / "vaer"``, the code logged with
+    the model.
+
+    Parameters
+    ----------
+    folder : Path
+        An existing folder.
+
+    Returns
+    -------
+    Path
+        ``folder / "vaer"``.
+    """
+    import shutil
+
+    import vaer
+
+    def not_modules(directory: str, names: list[str]) -> set[str]:
+        return {
+            name
+            for name in names
+            if (not name.endswith(".py") and not (Path(directory) / name).is_dir())
+            or name == "__pycache__"
+        }
+
+    target = folder / "vaer"
+    shutil.copytree(Path(vaer.__file__).resolve().parent, target, ignore=not_modules)
+    return target
 
 
 def input_schema(encoder: FeatureEncoder) -> Any:
@@ -219,7 +278,8 @@ def log_cate_model(
                 artifacts={"estimators": str(path)},
                 signature=signature,
                 input_example=example,
-                pip_requirements=_requirements(),
+                pip_requirements=runtime_requirements(),
+                code_paths=[str(package_code(Path(tmp)))],
             )
         finally:
             quiet.setLevel(level)
