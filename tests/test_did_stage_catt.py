@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from test_did_stage import did_config
+from vaer.attribution.share_intervals import WITHHELD
 from vaer.config import validate_config
 from vaer.config.loader import ConfigError
 from vaer.did.catt_stage import balanced_firms
@@ -63,6 +64,9 @@ def test_a_did_run_writes_the_catt_tables_metrics_and_report(tmp_path: Path) -> 
     assert set(channels["channel"]) == {
         "knowledge_spillover", "congestion_relief", "export_cost"
     }  # fmt: skip
+    # a forest's share intervals are withheld by default, as in the attribution stage
+    assert channels[["ci_low", "ci_high", "share_se"]].isna().all().all()
+    assert (channels["interval"] == WITHHELD).all() and channels["share"].notna().all()
     mechanisms = pd.read_csv(tables / "did_mechanisms.csv")
     assert {"knowledge_spillover", "congestion", "market_response"} <= set(mechanisms["mediator"])
     assert mechanisms[["att", "se", "ci_low", "ci_high", "p_value"]].notna().all().all()
@@ -74,6 +78,7 @@ def test_a_did_run_writes_the_catt_tables_metrics_and_report(tmp_path: Path) -> 
     )
     assert metrics["did_catt.att"] == pytest.approx(did.catt.model.pseudo.att)
     assert "did_catt.share.knowledge_spillover" in metrics
+    assert "did_catt.share.knowledge_spillover.ci_low" not in metrics
     assert "did_calibration.catt_forest.differential_p_value" in metrics
     assert "did_mechanism.congestion.att" in metrics
     assert metrics["time.did.catt"] > 0

@@ -9,7 +9,8 @@ RATE and SHAP channels (the channels of ``roles.mechanisms`` whose proxies are a
 ``did.covariates``), and :mod:`vaer.did.mechanisms` estimates the DiD effect on each
 mediator (``did.mediators``, or else the mechanism proxies that are numeric columns of the
 panel, as yearly outcomes). Tables: ``did_catt`` (per firm), ``did_catt_tests``,
-``did_channels``, ``did_mechanisms``.
+``did_channels`` (a forest's share intervals withheld unless
+``attribution.smoothed_share_intervals``, as in the attribution stage), ``did_mechanisms``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from vaer.attribution.share_intervals import (
+    WITHHELD,
+    label_share_intervals,
+    share_interval_label,
+)
 from vaer.config.did import DidConfig
 from vaer.context import RunContext
 from vaer.did.catt import CattChannels, CattModel, CattTests, catt_channels, catt_tests, fit_catt
@@ -45,6 +51,10 @@ class DidCattResult:
     notes : tuple of str
     seconds : float
         Wall time of the CATT model, its tests, channels and mechanism tests.
+    share_intervals : str
+        What the channel-share intervals cover, or why they are withheld
+        (:func:`vaer.attribution.share_intervals.share_interval_label` of a forest:
+        withheld unless ``attribution.smoothed_share_intervals``).
     """
 
     model: CattModel
@@ -54,6 +64,7 @@ class DidCattResult:
     n_left_out: int = 0
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    share_intervals: str = WITHHELD
 
     def tables(self, outcome: str) -> dict[str, pd.DataFrame]:
         """``did_catt``, ``did_catt_tests``, ``did_channels``, ``did_mechanisms`` (those
@@ -62,7 +73,8 @@ class DidCattResult:
         if self.tests is not None:
             out["did_catt_tests"] = self.tests.to_frame().assign(outcome=outcome)
         if self.channels is not None:
-            out["did_channels"] = self.channels.to_frame().assign(outcome=outcome)
+            shares = label_share_intervals(self.channels.to_frame(), self.share_intervals)
+            out["did_channels"] = shares.assign(outcome=outcome)
         if not self.mechanisms.empty:
             out["did_mechanisms"] = self.mechanisms
         return out
@@ -82,7 +94,10 @@ class DidCattResult:
         if self.tests is not None:
             out.update(self.tests.metrics())
         if self.channels is not None:
-            out.update(self.channels.metrics())
+            shares = self.channels.metrics()
+            if self.share_intervals == WITHHELD:  # no metric for an interval not printed
+                shares = {k: v for k, v in shares.items() if not k.endswith(("ci_low", "ci_high"))}
+            out.update(shares)
         for row in self.mechanisms.to_dict("records"):
             prefix = f"did_mechanism.{row['mediator']}"
             out[f"{prefix}.att"] = float(row["att"])
@@ -169,7 +184,11 @@ def did_catt(
         )  # fmt: skip
     mechanism_rows = _mechanism_tests(ctx, sample, frame, config, notes)
     seconds = time.perf_counter() - started
-    return DidCattResult(model, tests, channels, mechanism_rows, left_out, tuple(notes), seconds)
+    method = channels.explanation.method if channels is not None else "tree_surrogate"
+    label = share_interval_label(method, ctx.config.attribution.smoothed_share_intervals)
+    return DidCattResult(
+        model, tests, channels, mechanism_rows, left_out, tuple(notes), seconds, label
+    )
 
 
 def _mechanism_tests(

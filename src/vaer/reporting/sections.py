@@ -64,11 +64,11 @@ def _did_figure(
 
 
 def _did_channel_figure(
-    tables: dict[str, pd.DataFrame], _s: dict[str, Any], _labels: ReportLabels
+    tables: dict[str, pd.DataFrame], _s: dict[str, Any], labels: ReportLabels
 ) -> str | None:
     if "did_channels" not in tables or tables["did_channels"].empty:
         return None
-    return figures.channel_shares(tables["did_channels"])
+    return figures.channel_shares(tables["did_channels"], labels)
 
 
 def _honest_figure(
@@ -269,24 +269,11 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section(
         "did-catt",
-        "Which firms gain from the policy, and through which channel (CATT)",
+        "did_catt.title",
         ("did_catt_tests", "did_channels", "did_mechanisms"),
         _did_channel_figure,
-        caption="Share of the variation of the policy's effect across treated firms (CATT) "
-        "carried by each mechanism channel, with 95% intervals that include the estimation "
-        "error of the effect model.",
-        note="Each firm's doubly robust DiD score of its average effect over the years since "
-        "its city adopted (Sant'Anna-Zhao with never-treated comparison firms; their mean is "
-        "the group-aggregated ATT), divided by its estimated probability of treatment, is "
-        "fitted on the pre-period covariates by a weighted generalized random forest, "
-        "cross-fitted over three folds of cities so that no firm's effect comes from a model "
-        "that saw its city (tables/did_catt.csv, per firm). did_catt_tests: the calibration "
-        "test (CR2, one-sided) and RATE (AUTOC, Qini; city bootstrap, t(G-1)) of those "
-        "effects, within folds. did_channels: SHAP values of the effect model refitted on "
-        "each fold, every firm explained by the two models that never saw its city, summed "
-        "into the mechanism channels, shares as for the cross-sectional effect. "
-        "did_mechanisms: the Callaway-Sant'Anna ATT (group aggregation) of the policy on "
-        "each mediator, clustered by city.",
+        caption="did_catt.caption",
+        note="did_catt.note",
     ),
     Section(
         "robustness",

@@ -431,6 +431,40 @@ WORDS: dict[str, tuple[str, str]] = {
         "did_aggregates 的小聚类 t 区间略窄）。honest_did 包含每个实施后事件时间及其平均；"
         "honest_did_breakdown 为各自的临界值。",
     ),
+    "did_catt.title": (
+        "Which firms gain from the policy, and through which channel (CATT)",
+        "哪些企业从政策中获益、通过哪些渠道（处理组条件平均处理效应 CATT）",
+    ),
+    "did_catt.caption": (
+        "Share of the variation of the policy's effect across treated firms (CATT) carried "
+        "by each mechanism channel; intervals where printed.",
+        "各机制渠道在政策效应跨处理企业差异（CATT）中所占的份额；给出区间处为区间。",
+    ),
+    "did_catt.note": (
+        "Each firm's doubly robust DiD score of its average effect over the years since its "
+        "city adopted (Sant'Anna-Zhao with never-treated comparison firms; their mean is the "
+        "group-aggregated ATT), divided by its estimated probability of treatment, is fitted "
+        "on the pre-period covariates by a weighted generalized random forest, cross-fitted "
+        "over three folds of cities with the nuisances cross-fitted over the same folds, so "
+        "that no firm's effect or test score comes from a model that saw its city "
+        "(tables/did_catt.csv, per firm). did_catt_tests: the calibration test (CR2, "
+        "one-sided) and RATE (AUTOC, Qini; city bootstrap, t(G-1)) of those effects, within "
+        "folds. did_channels: SHAP values of the effect model refitted on each fold, every "
+        "firm explained by the two models that never saw its city, summed into the "
+        "mechanism channels, shares as for the cross-sectional effect (a forest's share "
+        "intervals are withheld unless attribution.smoothed_share_intervals). "
+        "did_mechanisms: the Callaway-Sant'Anna ATT (group aggregation) of the policy on "
+        "each mediator, clustered by city.",
+        "每家企业在其所在城市实施政策以来各年平均效应的双重稳健 DiD 得分（Sant'Anna-Zhao，以从未处理"
+        "企业为对照；其均值即按批次加总的 ATT）除以其被处理的估计概率后，由加权广义随机森林对政策前"
+        "协变量进行拟合；模型与辅助模型均在三组城市折叠上交叉拟合，因此任何企业的效应或检验得分都不"
+        "来自见过其所在城市的模型（tables/did_catt.csv，逐企业）。did_catt_tests：这些效应的校准检验"
+        "（CR2，单侧）与 RATE（AUTOC、Qini；城市自助法，t(G-1)），在折叠内计算。did_channels：在各"
+        "折叠上重新拟合的效应模型的 SHAP 值，每家企业由两个从未见过其所在城市的模型解释，按机制渠道"
+        "加总，份额的计算与横截面效应相同（森林的份额区间默认不给出，除非设置 "
+        "attribution.smoothed_share_intervals）。did_mechanisms：政策对各中介变量的 "
+        "Callaway-Sant'Anna ATT（按批次加总），按城市聚类。",
+    ),
     "did_types.title": (
         "Effects of the policy by firm type (staggered difference-in-differences)",
         "按企业类型的政策效应（交错双重差分）",
