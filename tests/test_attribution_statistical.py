@@ -42,6 +42,7 @@ from vaer.attribution import (
     run_attribution,
 )
 from vaer.attribution.refits import Refitter, refit_rows
+from vaer.attribution.share_intervals import share_interval_label
 from vaer.attribution.truth_check import shap_correlations
 from vaer.config.attribution import AttributionConfig, MechanismTestConfig
 from vaer.config.estimators import estimator_label
@@ -106,7 +107,10 @@ def attributed() -> tuple[AttributionResult, Truth]:
         LinearDMLSpec(kind="linear_dml", params={"cv": 3}),
     ]
     estimation, refitters = fit_with_refitters(data, specs, NuisanceConfig(), 11)
-    config = AttributionConfig(n_units=3000, mechanisms=MechanismTestConfig(cv=3))
+    # the forest's share intervals are withheld by default; printed here to check them
+    config = AttributionConfig(
+        n_units=3000, mechanisms=MechanismTestConfig(cv=3), smoothed_share_intervals=True
+    )
     result = run_attribution(
         data,
         estimation,
@@ -152,6 +156,8 @@ def test_channel_shares_cover_the_truth_and_reach_zero_without_effect(
     rows = result.channels[result.channels["estimator"] == label].set_index("channel")
     estimated_rank = list(rows.sort_values("share", ascending=False).index)
     assert estimated_rank[:2] == list(true.sort_values(ascending=False).index[:2])
+    method = "linear" if label == "linear_dml" else "forest"
+    assert set(rows["interval"]) == {share_interval_label(method, print_smoothed=True)}
     covered = (rows["ci_low"] <= true[rows.index]) & (true[rows.index] <= rows["ci_high"])
     null = [c for c, s in true.items() if s == 0]
     effect = [c for c in rows.index if c not in null]

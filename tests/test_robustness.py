@@ -490,6 +490,7 @@ def test_result_frames_and_metrics() -> None:
 
 def test_report_words_checks_as_tests_at_their_level() -> None:
     from vaer.reporting.html import _environment
+    from vaer.reporting.words import Words
 
     rows = (
         _row("placebo_treatment", "permutation 1", True, level=0.05),
@@ -504,7 +505,9 @@ def test_report_words_checks_as_tests_at_their_level() -> None:
     ]
     context = robustness_context({"robustness": table})
     assert context is not None and context["n_flagged"] == 1 and context["n_checks"] == 2
-    html = _environment().get_template("sections/robustness.html.j2").render(robustness=context)
+    words = Words("en").markup
+    section = _environment().get_template("sections/robustness.html.j2")
+    html = section.render(robustness=context, t=words)
     assert "1 of 2 checks flagged at their level" in html
     assert "data_subsets (subset 2; false-alarm rate 5%)" in html
     assert "flagged at 0.025" in html and "consistent" in html
@@ -513,9 +516,7 @@ def test_report_words_checks_as_tests_at_their_level() -> None:
     old = table.drop(columns=["reference_se", "test_p", "level", "false_alarm"])
     context = robustness_context({"robustness": old})
     assert context is not None and context["alpha"] is None
-    assert "checks flagged" in _environment().get_template("sections/robustness.html.j2").render(
-        robustness=context
-    )
+    assert "checks flagged" in section.render(robustness=context, t=words)
 
 
 # ------------------------------------------------------------------ the stage on the panel
