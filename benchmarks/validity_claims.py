@@ -69,6 +69,8 @@ TARGETS: dict[str, Target | None] = {
     "ate_coverage": Target("[0.92, 0.98]", 0.92, 0.98),
     "ate_bias_se": Target("|bias| <= 0.2 SE", high=0.2, absolute=True),
     "refuter_false_alarm": Target("<= 0.05", high=0.05),
+    "refuter_family": Target("<= 0.05", high=0.05),
+    "refuter_any": None,
     "gate_coverage": None,
     "cate_blp_coverage": None,
     "clan_reject": None,
@@ -86,6 +88,8 @@ ROW_CLAIMS = (
     "mechanism_zero_reject",
     "ate_coverage",
     "refuter_false_alarm",
+    "refuter_family",
+    "refuter_any",
 )
 """The claims of measurement rows (``het_test`` becomes size or power in :func:`summarise`,
 ``ate_coverage`` also gives ``ate_bias_se``)."""
@@ -435,23 +439,38 @@ def ate_rows(ate: pd.DataFrame, truths: Mapping[str, float]) -> list[Row]:
 
 
 def refuter_rows(robustness: pd.DataFrame) -> list[Row]:
-    """False alarms of each refuter (``refuter_false_alarm``) on data where the model is right.
-
-    A check raises a false alarm when any of its rows is flagged (``passed`` false), as the
-    report words it; item ``any check`` is 1 when the report would flag some check.
+    """False alarms on data where the model is right: of each refuter
+    (``refuter_false_alarm``: any of its rows flagged, ``passed`` false), of the checks
+    taken together (``refuter_family``: a check's Holm-adjusted ``family_p`` at most its
+    false-alarm rate, as the report's verdict reads) and, for information, of "some check
+    flagged at its own level" (``refuter_any``).
     """
     rows: list[Row] = []
-    verdicts = []
+    flags: dict[str, bool] = {}
     for check, part in robustness.groupby("check", sort=False):
-        passed = bool(part["passed"].astype(str).str.lower().eq("true").all())
-        verdicts.append(passed)
-        rows.append(
-            _row("refuter_false_alarm", str(part["estimator"].iloc[0]), str(check), not passed)
-        )
-    if verdicts:
-        rows.append(
-            _row("refuter_false_alarm", rows[0]["estimator"], "any check", not all(verdicts))
-        )
+        flags[str(check)] = not bool(part["passed"].astype(str).str.lower().eq("true").all())
+    if not flags:
+        return rows
+    estimator = str(robustness["estimator"].iloc[0])
+    rows += [_row("refuter_false_alarm", estimator, c, f) for c, f in flags.items()]
+    rows += refuter_family_rows(estimator, flags, family_flagged(robustness))
+    return rows
+
+
+def family_flagged(robustness: pd.DataFrame) -> bool | None:
+    """Whether the checks taken together flag the model (some ``family_p`` at most its
+    ``false_alarm``), or None for a table written without ``family_p``."""
+    if "family_p" not in robustness.columns:
+        return None
+    return bool((robustness["family_p"] <= robustness["false_alarm"]).any())
+
+
+def refuter_family_rows(estimator: str, flags: dict[str, bool], family: bool | None) -> list[Row]:
+    """The rows ``refuter_any`` (some check flagged at its own level) and, when the table
+    has it, ``refuter_family`` (the Holm verdict)."""
+    rows = [_row("refuter_any", estimator, "some check at its own level", any(flags.values()))]
+    if family is not None:
+        rows.append(_row("refuter_family", estimator, "all checks together (Holm)", family))
     return rows
 
 

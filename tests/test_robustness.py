@@ -483,6 +483,15 @@ def test_result_frames_and_metrics() -> None:
     assert metrics["robustness.data_subsets.test_p"] == pytest.approx(0.02)
     assert metrics["robustness.random_common_cause.test_p"] == pytest.approx(0.3)
     assert metrics["time.robustness"] == 1.5
+    # the family verdict: Holm over the checks' p-values 0.02 and 0.3 -> 0.04 and 0.3
+    assert frame.groupby("check")["check_p"].first().to_dict() == pytest.approx(
+        {"data_subsets": 0.02, "random_common_cause": 0.3}
+    )
+    assert frame.groupby("check")["family_p"].first().to_dict() == pytest.approx(
+        {"data_subsets": 0.04, "random_common_cause": 0.3}
+    )
+    assert metrics["robustness.family.test_p"] == pytest.approx(0.04)
+    assert metrics["robustness.family.passed"] == 0.0
     assert result.sensitivity_frame() is None
     with pytest.raises(ValueError, match="a check needs at least one row"):
         check_p_value([])
@@ -490,6 +499,7 @@ def test_result_frames_and_metrics() -> None:
 
 def test_report_words_checks_as_tests_at_their_level() -> None:
     from vaer.reporting.html import _environment
+    from vaer.reporting.summary import robustness_verdict
     from vaer.reporting.words import Words
 
     rows = (
@@ -512,6 +522,25 @@ def test_report_words_checks_as_tests_at_their_level() -> None:
     assert "data_subsets (subset 2; false-alarm rate 5%)" in html
     assert "flagged at 0.025" in html and "consistent" in html
     assert "fail" not in html.lower()
+    # taken together: Holm over the checks' p-values 0.5 and 0.002 flags data_subsets
+    assert "the model is flagged by: data_subsets." in html
+    assert robustness_verdict(table) == {
+        "family": True,
+        "n": 2,
+        "alpha": 0.05,
+        "flagged": ["data_subsets"],
+        "alone": [],
+    }
+    # flagged at its own level (p 0.02 <= 0.025) but not together (Holm p 0.08 > 0.05)
+    alone = RobustnessResult(
+        checks=(*rows[:2], _row("data_subsets", "subset 2", False, p=0.02)),
+        sensitivity=None,
+        seconds=1.0,
+    ).to_frame()
+    html = section.render(robustness=robustness_context({"robustness": alone}), t=words)
+    assert "the checks do not flag the model" in html
+    verdict = robustness_verdict(alone.astype({"passed": str}))  # as read back from CSV
+    assert verdict is not None and verdict["flagged"] == [] and verdict["alone"] == ["data_subsets"]
     # a table written before the checks had levels still renders
     old = table.drop(columns=["reference_se", "test_p", "level", "false_alarm"])
     context = robustness_context({"robustness": old})
@@ -590,6 +619,8 @@ def test_stage_runs_every_refuter(stage) -> None:
     assert frame["rule"].str.len().min() > 10
     metrics = result.metrics()
     assert "robustness.placebo_treatment.estimate" in metrics
+    assert 0.0 <= metrics["robustness.family.test_p"] <= 1.0
+    assert metrics["robustness.family.passed"] in (0.0, 1.0)
     assert "sensitivity.linear_dml.rv" in metrics
 
 
@@ -737,6 +768,7 @@ def test_run_with_robustness_writes_tables_metrics_and_report(tmp_path: Path) ->
     assert list(table.columns) == [
         "check", "variant", "estimator", "estimate", "se", "ci_low", "ci_high",
         "reference", "reference_se", "rule", "test_p", "level", "false_alarm", "passed",
+        "check_p", "family_p",
     ]  # fmt: skip
     assert set(table["check"]) == {
         "placebo_treatment", "random_common_cause", "data_subsets", "leave_one_group_out"
@@ -747,10 +779,13 @@ def test_run_with_robustness_writes_tables_metrics_and_report(tmp_path: Path) ->
     section = html[html.index('<section id="robustness">') :]
     section = section[: section.index("</section>")]
     assert "test at a stated level (5%)" in section and "fail" not in section.lower()
+    assert "Taken together (Holm" in section
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     metrics = client.get_run(result.run_id).data.metrics
     assert "robustness.placebo_treatment.passed" in metrics
     assert "robustness.placebo_treatment.estimate" in metrics
+    assert 0.0 <= metrics["robustness.family.test_p"] <= 1.0
+    assert metrics["robustness.family.passed"] in (0.0, 1.0)
     assert "sensitivity.linear_dml.rv" in metrics
     assert "time.stage.robustness" in metrics
 

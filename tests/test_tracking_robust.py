@@ -18,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+import vaer
 from conftest import small_config, write_yaml
 from vaer.cli import app
 from vaer.config.models import SyntheticTableConfig
@@ -60,8 +61,11 @@ def tiny(tmp_path: Path, **changes: Any) -> dict[str, Any]:
 
 
 def environment() -> dict[str, str]:
+    """This process's environment for a ``vaer`` child, with vaer's own source first. Not
+    this process's ``sys.path``: loading a logged model puts the model's copy of vaer's
+    modules (its ``code_paths``, without package data) in front of it."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env["PYTHONPATH"] = str(Path(vaer.__file__).resolve().parents[1])
     return env
 
 

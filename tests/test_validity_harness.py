@@ -427,9 +427,20 @@ def test_channel_mechanism_ate_and_refuter_rows() -> None:
             "passed": [True, False, True],
         }
     )
-    alarms = {r["item"]: r["value"] for r in refuter_rows(robustness)}
-    # one flagged subset flags the check, as the report says
-    assert alarms == {"placebo_treatment": 0.0, "data_subsets": 1.0, "any check": 1.0}
+    alarms = {(r["claim"], r["item"]): r["value"] for r in refuter_rows(robustness)}
+    # one flagged subset flags the check; a table without family_p has no family verdict
+    assert alarms == {
+        ("refuter_false_alarm", "placebo_treatment"): 0.0,
+        ("refuter_false_alarm", "data_subsets"): 1.0,
+        ("refuter_any", "some check at its own level"): 1.0,
+    }
+    # the family verdict: flagged when a check's Holm p-value is at most its false-alarm rate
+    for family_p, flagged in ((0.06, 0.0), (0.05, 1.0)):
+        table = robustness.assign(false_alarm=0.05, family_p=[0.5, family_p, family_p])
+        family = [r for r in refuter_rows(table) if r["claim"] == "refuter_family"]
+        assert [(r["item"], r["value"]) for r in family] == [
+            ("all checks together (Holm)", flagged)
+        ]
 
 
 def test_measure_keeps_claims_whose_table_is_missing() -> None:
@@ -478,14 +489,25 @@ def test_external_refuter_rows(monkeypatch) -> None:
 
     def fake(seed, name):
         calls.append((seed, name))
-        return {"placebo_treatment": False, "data_subsets": True}
+        return {"placebo_treatment": False, "data_subsets": True}, False
 
     monkeypatch.setattr(validity, "refuter_hook", lambda: fake)
     rows = validity.external_refuter_rows("panel_40", 1003)
-    alarms = {r["item"]: r["value"] for r in rows if r["claim"] == "refuter_false_alarm"}
-    assert alarms == {"placebo_treatment": 0.0, "data_subsets": 1.0, "any check": 1.0}
+    alarms = {(r["claim"], r["item"]): r["value"] for r in rows if "refuter" in r["claim"]}
+    assert alarms == {
+        ("refuter_false_alarm", "placebo_treatment"): 0.0,
+        ("refuter_false_alarm", "data_subsets"): 1.0,
+        ("refuter_any", "some check at its own level"): 1.0,
+        ("refuter_family", "all checks together (Holm)"): 0.0,
+    }
     assert calls == [(1003, "panel_40")]
-    assert {r["claim"] for r in rows} == {"refuter_false_alarm", "seconds", "cpu_seconds"}
+    assert {r["claim"] for r in rows} == {
+        "refuter_false_alarm",
+        "refuter_any",
+        "refuter_family",
+        "seconds",
+        "cpu_seconds",
+    }
     monkeypatch.setattr(validity, "refuter_hook", lambda: None)
     rows = validity.external_refuter_rows("panel_40", 1003)
     (error,) = [r for r in rows if r["claim"] == "error"]

@@ -9,7 +9,9 @@ run's ``compute:`` backend.
 Every refuter is a test at level ``alpha``: when the model is right (and the SEs it uses
 are valid) it raises a false alarm in at most ``alpha`` of runs, its rows sharing that
 budget by Bonferroni (:mod:`vaer.robustness.rules`). A flagged check is evidence against
-the model at that level, not proof: one check in twenty is flagged by chance at 5%.
+the model at that level, not proof: one check in twenty is flagged by chance at 5%. The
+report's verdict takes the checks together (Holm across checks, family-wise rate ``alpha``;
+:mod:`vaer.robustness.results`).
 """
 
 from __future__ import annotations

@@ -66,6 +66,21 @@ def check_verdicts(table: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def family_verdict(table: pd.DataFrame, alpha: float | None) -> dict[str, Any] | None:
+    """The checks taken together (``family_p``: Holm across the run's checks), or None for
+    a table written without it or checks without one common false-alarm rate."""
+    if alpha is None or "family_p" not in table.columns or not len(table):
+        return None
+    family = table.groupby("check", sort=False)["family_p"].first()
+    if family.isna().all():
+        return None
+    return {
+        "n_checks": len(family),
+        "alpha": alpha,
+        "flagged": [str(check) for check, p in family.items() if p <= alpha],
+    }
+
+
 def robustness_context(
     tables: dict[str, pd.DataFrame], labels: ReportLabels | None = None
 ) -> dict[str, Any] | None:
@@ -87,12 +102,14 @@ def robustness_context(
         )
     checks = check_verdicts(table) if len(table) else []
     alphas = {c["alpha"] for c in checks if np.isfinite(c["alpha"])}
+    alpha = alphas.pop() if len(alphas) == 1 else None
     return {
         "rows": table.to_dict("records"),
         "checks": checks,
         "n_checks": len(checks),
         "n_flagged": sum(bool(c["flagged"]) for c in checks),
-        "alpha": alphas.pop() if len(alphas) == 1 else None,
+        "alpha": alpha,
+        "family": family_verdict(table, alpha),
         "figure": refutation_plot(table, labels) if len(table) else "",
         "sensitivity_rows": [] if sensitivity is None else sensitivity.to_dict("records"),
         "sensitivity_summary": summary,

@@ -64,13 +64,29 @@ def top_channels(channels: pd.DataFrame, k: int = 2) -> list[dict[str, Any]]:
 
 
 def robustness_verdict(robustness: pd.DataFrame) -> dict[str, Any] | None:
-    """How many robustness checks pass, and which fail (rows with a ``passed`` verdict)."""
+    """The robustness checks' verdict: taken together (``family``: the checks flagged by
+    their Holm-adjusted p-value ``family_p`` at the false-alarm rate, and those flagged only
+    at their own level), or, for a table written without ``family_p``, how many rows pass
+    and which fail."""
     if "passed" not in robustness.columns:
         return None
     judged = robustness.dropna(subset=["passed"])
     if judged.empty:
         return None
     passed = judged["passed"].astype(str).str.lower().isin({"true", "1", "1.0", "yes"})
+    if {"family_p", "false_alarm"} <= set(judged.columns) and judged["family_p"].notna().any():
+        checks = judged.assign(passed=passed.to_numpy()).groupby("check", sort=False)
+        family = checks.agg(
+            p=("family_p", "first"), alpha=("false_alarm", "min"), ok=("passed", "all")
+        )
+        together = (family["p"] <= family["alpha"]).to_numpy()
+        return {
+            "family": True,
+            "n": len(family),
+            "alpha": float(family["alpha"].min()),
+            "flagged": [str(c) for c in family.index[together]],
+            "alone": [str(c) for c in family.index[~together & ~family["ok"].to_numpy()]],
+        }
     failed = judged[~passed.to_numpy()]
     names = [
         f"{r['check']}"

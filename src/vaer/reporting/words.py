@@ -147,6 +147,20 @@ WORDS: dict[str, tuple[str, str]] = {
         "The joint test of no effect before adoption does not reject ({p}).",
         "政策实施前无效应的联合检验未被拒绝（{p}）。",
     ),
+    "summary.robust_family_none": (
+        "<strong>Robustness.</strong> Taken together, the {n} robustness checks do not flag "
+        "the model (Holm's adjustment across the checks; false-alarm rate {alpha}).",
+        "<strong>稳健性。</strong>综合来看，{n} 项稳健性检验未标记该模型（跨检验 Holm 调整；误报率 {alpha}）。",
+    ),
+    "summary.robust_family_flagged": (
+        "<strong>Robustness.</strong> The robustness checks flag the model (Holm's "
+        "adjustment across the {n} checks; false-alarm rate {alpha}): {checks}.",
+        "<strong>稳健性。</strong>稳健性检验标记了该模型（对 {n} 项检验作 Holm 调整；误报率 {alpha}）：{checks}。",
+    ),
+    "summary.robust_family_alone": (
+        " Flagged at its own level only, as one of several checks may be by chance: {checks}.",
+        "仅在其自身水平上被标记（多项检验中可能偶然出现）：{checks}。",
+    ),
     "summary.robust_all": (
         "<strong>Robustness.</strong> All {n} robustness checks hold.",
         "<strong>稳健性。</strong>全部 {n} 项稳健性检验均通过。",
@@ -958,6 +972,20 @@ WORDS: dict[str, tuple[str, str]] = {
     "robustness.flagged": (
         "{flagged} of {n} checks flagged at their level:",
         "{n} 项检验中有 {flagged} 项在其水平上被标记：",
+    ),
+    "robustness.family_none": (
+        "Taken together (Holm's adjustment across the {n} checks, which holds the chance "
+        "that any check is flagged on a right model at {alpha}), the checks do not flag "
+        "the model.",
+        "综合来看（对 {n} 项检验作 Holm 调整，使模型正确时任一检验被标记的概率不超过 {alpha}），"
+        "各项检验未标记该模型。",
+    ),
+    "robustness.family_flagged": (
+        "Taken together (Holm's adjustment across the {n} checks, which holds the chance "
+        "that any check is flagged on a right model at {alpha}), the model is flagged by: "
+        "{checks}.",
+        "综合来看（对 {n} 项检验作 Holm 调整，使模型正确时任一检验被标记的概率不超过 {alpha}），"
+        "标记该模型的检验：{checks}。",
     ),
     "robustness.false_alarm": ("; false-alarm rate {rate}", "；误报率 {rate}"),
     "robustness.caption": (

@@ -1,5 +1,14 @@
 """Frozen result objects of the robustness stage: one row per refutation, and the stage's
-whole result with its tables and metrics."""
+whole result with its tables and metrics.
+
+Each check is a test at its false-alarm rate (its rows share it by Bonferroni:
+:func:`check_p_value`). A run has several checks, so "some check is flagged" happens by
+chance more often than any one check's rate. The **family verdict** adjusts the checks'
+p-values by Holm's (1979) step-down method, valid under any dependence between checks: the
+model is flagged by the family when a check's Holm p-value is at most the false-alarm rate,
+which happens in at most that share of runs when the model is right and every check's test
+is valid.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+
+from vaer.heterogeneity.multiple_testing import holm
 
 if TYPE_CHECKING:
     from vaer.robustness.sensitivity import SensitivityResult
@@ -27,7 +39,11 @@ ROBUSTNESS_COLUMNS = [
     "level",
     "false_alarm",
     "passed",
+    "check_p",
+    "family_p",
 ]
+"""``check_p``: the row's check's p-value (:func:`check_p_value`); ``family_p``: that
+p-value Holm-adjusted over the run's checks (:func:`family_p_values`)."""
 
 
 def slug(text: str) -> str:
@@ -93,6 +109,29 @@ def check_p_value(rows: list[CheckResult]) -> float:
     return min(1.0, min(r.test_p * r.false_alarm / r.level for r in rows))
 
 
+def family_p_values(checks: tuple[CheckResult, ...]) -> dict[str, tuple[float, float]]:
+    """Each check's p-value and its Holm-adjusted p-value over the run's checks.
+
+    Parameters
+    ----------
+    checks : tuple of CheckResult
+        The rows of every check.
+
+    Returns
+    -------
+    dict
+        Check name -> ``(check_p, family_p)``, in the order the checks first appear.
+    """
+    by_check: dict[str, list[CheckResult]] = {}
+    for row in checks:
+        by_check.setdefault(row.check, []).append(row)
+    check_p = np.array([check_p_value(rows) for rows in by_check.values()])
+    family_p = holm(check_p)
+    return {
+        name: (float(p), float(q)) for name, p, q in zip(by_check, check_p, family_p, strict=True)
+    }
+
+
 @dataclass(frozen=True)
 class RobustnessResult:
     """Every refutation and the omitted-variable sensitivity analysis of one run.
@@ -114,8 +153,14 @@ class RobustnessResult:
     n_units: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        """The refutation table (``tables/robustness.csv``), one row per refit."""
-        return pd.DataFrame([vars(c) for c in self.checks], columns=ROBUSTNESS_COLUMNS)
+        """The refutation table (``tables/robustness.csv``), one row per refit, with its
+        check's p-value and family (Holm) p-value."""
+        family = family_p_values(self.checks)
+        rows = []
+        for row in self.checks:
+            check_p, family_p = family[row.check]
+            rows.append({**vars(row), "check_p": check_p, "family_p": family_p})
+        return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
     def sensitivity_frame(self) -> pd.DataFrame | None:
         """The sensitivity table (``tables/sensitivity.csv``), or None if not run."""
@@ -131,9 +176,16 @@ class RobustnessResult:
     def metrics(self) -> dict[str, float]:
         """``robustness.<check>[.<variant>].estimate/passed``, ``robustness.<check>.passed``
         (1 if no row of the check is flagged: a test at level ``false_alarm``),
-        ``robustness.<check>.test_p`` (:func:`check_p_value`), sensitivity metrics and the
-        stage's time."""
+        ``robustness.<check>.test_p`` (:func:`check_p_value`), the family verdict
+        ``robustness.family.test_p`` (the smallest Holm-adjusted check p-value) and
+        ``robustness.family.passed`` (1 unless it is at most the false-alarm rate),
+        sensitivity metrics and the stage's time."""
         out: dict[str, float] = {}
+        if self.checks:
+            smallest = min(q for _, q in family_p_values(self.checks).values())
+            out["robustness.family.test_p"] = smallest
+            alpha = min(c.false_alarm for c in self.checks)
+            out["robustness.family.passed"] = float(not smallest <= alpha)
         by_check: dict[str, list[CheckResult]] = {}
         for check in self.checks:
             by_check.setdefault(check.check, []).append(check)
