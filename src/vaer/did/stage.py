@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaer.compute import Backend
 from vaer.config.did import LOG_EXPORTS, DidConfig
 from vaer.config.models import Roles
 from vaer.context import RunContext
@@ -451,7 +452,7 @@ def did_stage(ctx: RunContext) -> DidResult:
         covariates=list(config.covariates) or None, method=config.method,
         control_group=config.control_group, anticipation=config.anticipation,
         base_period=config.base_period, alpha=config.alpha, inference=config.inference,
-        n_boot=n_boot, random_state=ctx.seed,
+        n_boot=n_boot, random_state=ctx.seed, backend=_cell_backend(ctx),
     )  # fmt: skip
     min_e, max_e = _event_window(config)
     aggregates = {
@@ -487,9 +488,17 @@ def did_stage(ctx: RunContext) -> DidResult:
     )  # fmt: skip
 
 
+def _cell_backend(ctx: RunContext) -> Backend:
+    """Where ``cs_did``'s cells are fitted: the run's cluster, or this process on the local
+    backend (a cell sample takes milliseconds: all 27 cells of 1,000,000 firm-years took
+    0.4-0.7 s here and 0.6-1.2 s in two warm local processes, 5 s with their start)."""
+    return ctx.backend.with_local_jobs(1)
+
+
 def _dml(ctx: RunContext, sample: pd.DataFrame, config: DidConfig, n_boot: int) -> dict[str, Any]:
     """``dml_did``'s cells and aggregations: the run's nuisance learners, cross-fitted over
-    folds of cities (:func:`vaer.did.dml_did.dml_att_gt`)."""
+    folds of cities (:func:`vaer.did.dml_did.dml_att_gt`); one task of the run's backend
+    per cell sample."""
     nuisance = ctx.config.nuisance
 
     def progress(done: int, samples: int) -> None:
@@ -533,6 +542,7 @@ def honest_stage(
             covariates=list(config.covariates) or None, method=config.method,
             control_group=config.control_group, anticipation=config.anticipation,
             base_period="universal", alpha=config.alpha, inference=config.inference,
+            backend=_cell_backend(ctx),
         )  # fmt: skip
     min_e, max_e = _event_window(config)
     study = event_study_inputs(cells, min_e=min_e, max_e=max_e)
