@@ -193,8 +193,8 @@ def main() -> None:
     oracle = oracle_check(n_seeds, slope)
     lines += [
         "",
-        "Why the FLCI at M = 0 falls short of 95%: the same intervals with `Sigma` replaced by "
-        "the Monte Carlo covariance of the estimates over these seeds "
+        "Why the folded-normal FLCI at M = 0 falls short of 95%: the same intervals with "
+        "`Sigma` replaced by the Monte Carlo covariance of the estimates over these seeds "
         f"({time.perf_counter() - oracle_start:.0f} s):",
         "",
         oracle,

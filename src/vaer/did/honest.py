@@ -350,6 +350,9 @@ class HonestResult:
     reference : int
         The reference event time.
     alpha : float
+    smoothness_critical : str
+        Critical value of the smoothness FLCIs: ``"folded_t"`` (small-cluster, with the
+        event study's cluster sums) or ``"folded_normal"`` (Rambachan and Roth).
     """
 
     table: pd.DataFrame
@@ -358,6 +361,7 @@ class HonestResult:
     reference: int
     alpha: float
     notes: tuple[str, ...] = field(default=())
+    smoothness_critical: str = "folded_normal"
 
 
 def honest_did(
@@ -484,6 +488,7 @@ def honest_did(
         event_times=times,
         reference=int(reference),
         alpha=float(alpha),
+        smoothness_critical="folded_normal" if cluster_sums is None else "folded_t",
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vaer.compute import Backend
-from vaer.config.did import LOG_EXPORTS, DidConfig
+from vaer.config.did import LOG_EXPORTS, DidConfig, HonestConfig
 from vaer.config.models import Roles
 from vaer.context import RunContext
 from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
@@ -26,7 +26,7 @@ from vaer.did.att_gt import ATTGTResult, att_gt
 from vaer.did.bacon import BaconResult, bacon_decomposition
 from vaer.did.catt_stage import DidCattResult, did_catt
 from vaer.did.dml_did import dml_att_gt
-from vaer.did.honest import HonestResult, event_study_inputs, honest_did
+from vaer.did.honest import EventStudyInputs, HonestResult, event_study_inputs, honest_did
 from vaer.did.pretrend import PretrendTest, pretrend_test
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
@@ -58,12 +58,14 @@ REGRESSIONS_WITHHELD = (
 
 HONEST_WITHHELD = {
     "smoothness": (
-        "withheld: smoothness FLCIs covered 0.895-0.925 at the true M with clustered "
-        "covariances (honest_did_coverage)"
+        "withheld: folded-normal smoothness FLCIs covered 0.916-0.936 at the true M with "
+        "clustered covariances (honest_did_coverage); did.honest.smoothness_critical: "
+        "folded_t (0.941-0.949) prints them"
     ),
     "original": "withheld: normal intervals; did_aggregates.csv has the small-cluster t ones",
 }
-"""Honest-DiD rows whose intervals are not printed by default, and why."""
+"""Honest-DiD rows whose intervals are not printed by default, and why (the smoothness
+rows only with ``did.honest.smoothness_critical: folded_normal``)."""
 HONEST_ASYMPTOTIC = "withheld: honest DiD was checked with did.inference: small_cluster only"
 
 
@@ -261,6 +263,8 @@ class DidResult:
             return dict.fromkeys(
                 ("relative_magnitude", "smoothness", "original"), HONEST_ASYMPTOTIC
             )
+        if self.honest is not None and self.honest.smoothness_critical == "folded_t":
+            return {k: v for k, v in HONEST_WITHHELD.items() if k != "smoothness"}
         return HONEST_WITHHELD
 
     def _honest_tables(self) -> dict[str, pd.DataFrame]:
@@ -559,10 +563,19 @@ def honest_stage(
             study.beta, study.sigma, study.event_times, reference=study.reference,
             methods=honest.methods, mbar=honest.mbar, m=honest.m, average=honest.average,
             alpha=config.alpha, breakdown=honest.breakdown, random_state=ctx.seed,
+            cluster_sums=_flci_sums(study, honest),
         )  # fmt: skip
     except ValueError as exc:
         return None, (f"no honest DiD: {exc}",)
     return result, ()
+
+
+def _flci_sums(study: EventStudyInputs, honest: HonestConfig) -> np.ndarray | None:
+    """The cluster sums that give the smoothness FLCIs their small-cluster folded-t
+    critical value (``did.honest.smoothness_critical: folded_t`` with small-cluster
+    inference), else None (folded normal)."""
+    small = study.inference == "small_cluster" and honest.smoothness_critical == "folded_t"
+    return study.cluster_sums if small else None
 
 
 def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> dict[str, Any]:
