@@ -3,6 +3,7 @@ input errors, the simulator's known violation, and the stage's table and report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from vaer.did.honest import (
     smoothness_ci,
 )
 from vaer.did.honest_arp import truncnorm_ppf
-from vaer.did.honest_flci import flci, folded_normal_critical
+from vaer.did.honest_flci import combination_df, flci, folded_normal_critical, folded_t_critical
+from vaer.did.inference import satterthwaite_df
 from vaer.did.simulate import simulate_staggered
 
 GOLDEN = Path(__file__).parent / "golden" / "honest_did_peer.json"
@@ -86,6 +88,59 @@ def test_folded_normal_and_truncated_normal_quantiles() -> None:
     np.testing.assert_allclose(
         truncnorm_ppf(0.9, low, high), stats.truncnorm.ppf(0.9, low, high), rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("df", [2.5, 8.0, 30.0])
+def test_folded_t_quantiles(df: float) -> None:
+    """``P(|t + T_df| <= c) = 1 - alpha`` by scipy's t distribution; t = 0 is the two-sided
+    t quantile, df = inf the folded normal."""
+    for t in (0.0, 0.3, 2.0, 8.0):
+        c = folded_t_critical(0.05, t, df)
+        assert stats.t.cdf(c - t, df) - stats.t.cdf(-c - t, df) == pytest.approx(0.95, abs=1e-9)
+        assert c > folded_normal_critical(0.05, t)
+        assert folded_t_critical(0.05, -t, df) == c
+    assert folded_t_critical(0.05, 0.0, df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-9)
+    assert folded_t_critical(0.05, 1.3, np.inf) == folded_normal_critical(0.05, 1.3)
+    with pytest.raises(ValueError, match="`df` must be > 0"):
+        folded_t_critical(0.05, 0.0, 0.0)
+
+
+def test_the_small_cluster_flci_is_the_t_interval_of_its_estimator(violated: tuple) -> None:
+    """With the event study's cluster sums, the M = 0 FLCI is the same estimator with a
+    Student t critical value whose df is the Satterthwaite df of ``v' beta_hat`` (that of
+    its influence function, :func:`vaer.did.inference.satterthwaite_df`); at M > 0 it is
+    wider than the folded-normal one; the usual intervals do not change."""
+    study, _ = violated
+    sums = study.cluster_sums
+    np.testing.assert_allclose(sums.T @ sums, study.sigma, rtol=1e-12)
+    n_pre = int(np.sum(study.event_times < study.reference))
+    n_post = len(study.beta) - n_pre
+    for l_vec in (np.eye(n_post)[1], np.full(n_post, 1.0 / n_post)):
+        normal = flci(study.beta, study.sigma, n_pre, l_vec, 0.0)
+        small = flci(study.beta, study.sigma, n_pre, l_vec, 0.0, cluster_sums=sums)
+        np.testing.assert_allclose(small.weights, normal.weights, rtol=0, atol=1e-12)
+        df = combination_df(sums, small.weights)
+        # the peer: satterthwaite_df of the combined influence function, unit by unit
+        assert df == pytest.approx(satterthwaite_df(sums @ small.weights[:, None], np.arange(
+            len(sums)), len(sums))[0], rel=1e-12)  # fmt: skip
+        assert 2.0 < df < len(sums)
+        centre = (normal.low + normal.high) / 2.0
+        half = small.sd * stats.t.ppf(0.975, df)
+        assert small.low == pytest.approx(centre - half, abs=1e-10)
+        assert small.high == pytest.approx(centre + half, abs=1e-10)
+        wider = flci(study.beta, study.sigma, n_pre, l_vec, 0.05, cluster_sums=sums)
+        assert wider.half_length > flci(study.beta, study.sigma, n_pre, l_vec, 0.05).half_length
+    options = {"methods": ["smoothness"], "m": (0.0, 0.05), "breakdown": False}
+    plain = honest_did(study.beta, study.sigma, study.event_times, **options).table
+    small_table = honest_did(
+        study.beta, study.sigma, study.event_times, cluster_sums=sums, **options
+    ).table
+    same = plain["method"] != "smoothness"
+    pd.testing.assert_frame_equal(plain[same], small_table[same])
+    width = small_table["ci_high"] - small_table["ci_low"]
+    assert (width[~same] > (plain["ci_high"] - plain["ci_low"])[~same]).all()
+    with pytest.raises(ValueError, match="one column per estimate"):
+        flci(study.beta, study.sigma, n_pre, l_vec, 0.0, cluster_sums=sums[:, 1:])
 
 
 @pytest.mark.parametrize("n_pre", [2, 4])
@@ -285,9 +340,10 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
         "method", "bound_name", "bound", "target", "event_time", "estimate", "ci_low",
         "ci_high", "outcome", "inference",
     ]  # fmt: skip
-    # printed: relative magnitudes; withheld: smoothness (under-covered) and the normal
-    # intervals of the original rows (did_aggregates has the small-cluster t ones)
-    printed = honest["method"] == "relative_magnitude"
+    # printed: relative magnitudes and the small-cluster (folded t) smoothness FLCIs;
+    # withheld: the normal intervals of the original rows (did_aggregates has the t ones)
+    assert did.honest.smoothness_critical == "folded_t"
+    printed = honest["method"] != "original"
     assert honest.loc[printed, ["ci_low", "ci_high"]].notna().all().all()
     assert honest.loc[~printed, ["ci_low", "ci_high"]].isna().all().all()
     assert honest.loc[~printed, "inference"].str.startswith("withheld").all()
@@ -303,9 +359,7 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     assert first["estimate"].item() == pytest.approx(row["estimate"].item(), abs=1e-10)
     breakdown = pd.read_csv(tables / "honest_did_breakdown.csv")
     assert len(breakdown) == 2 * 6
-    relative = breakdown["method"] == "relative_magnitude"
-    assert (breakdown.loc[relative, "breakdown"] >= 0).all()
-    assert breakdown.loc[~relative, "breakdown"].isna().all()
+    assert (breakdown["breakdown"] >= 0).all()
     metrics = (
         MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         .get_run(result.run_id)
@@ -316,7 +370,16 @@ def test_the_did_stage_writes_honest_tables_metrics_and_a_report_figure(tmp_path
     assert metrics[key] == pytest.approx(
         average[average["target"] == "average"]["breakdown"].item()
     )
-    assert not any(k.startswith("did.honest.breakdown.smoothness") for k in metrics)
+    assert "did.honest.breakdown.smoothness.average" in metrics
+    # did.honest.smoothness_critical: folded_normal withholds the smoothness rows
+    normal = dataclasses.replace(
+        did, honest=dataclasses.replace(did.honest, smoothness_critical="folded_normal")
+    )
+    table = normal.tables()["honest_did"]
+    smooth = table["method"] == "smoothness"
+    assert table.loc[smooth, ["ci_low", "ci_high"]].isna().all().all()
+    assert table.loc[smooth, "inference"].str.contains("folded_t").all()
+    assert not any(k.startswith("did.honest.breakdown.smoothness") for k in normal.metrics())
     assert result.report_path is not None
     html = result.report_path.read_text(encoding="utf-8")
     assert 'id="did-honest"' in html and "Relative magnitudes: average" in html

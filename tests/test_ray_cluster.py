@@ -27,6 +27,7 @@ from vaer.cli import app
 from vaer.compute.local_cluster import LocalCluster
 from vaer.compute.ray_backend import RayBackend
 from vaer.config import validate_config
+from vaer.data.synthetic import PANEL_ROLES
 from vaer.pipeline import RunResult, run_experiment
 
 pytest.importorskip("ray", reason="the `ray` extra is part of the dev environment")
@@ -235,3 +236,80 @@ def test_run_with_no_address_starts_and_stops_its_own_cluster(
     assert run.data.params["compute.address"] == "None"
     # its one-node cluster is gone with it: no session folder of its own is left
     assert set(Path("/tmp").glob("vaer-ray-*")) <= before
+
+
+class _Recording:
+    """The run's real Ray backend, noting the task function of every ``map`` it is given."""
+
+    def __init__(self, backend: RayBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.functions: list[str] = []
+
+    def with_local_jobs(self, n_jobs: int) -> _Recording:
+        return self
+
+    def as_completed(self, function: Any, items: Any) -> Any:
+        self.functions.append(type(function).__name__)
+        return self.backend.as_completed(function, items)
+
+    def map(self, function: Any, items: Any, *, on_done: Any = None) -> list[Any]:
+        self.functions.append(type(function).__name__)
+        return self.backend.map(function, items, on_done=on_done)
+
+
+def test_did_cells_on_ray_equal_local(backend: RayBackend, tmp_path: Path) -> None:
+    """cs_did's and dml_did's (g, t) cells, one Ray task per cell sample, give the local
+    run's did tables bit for bit, and the progress bar follows the cell samples."""
+    raw: dict[str, Any] = {
+        "name": "did-ray",
+        "seed": 5,
+        "data": {
+            "source": "synthetic",
+            "mode": "panel",
+            "panel": {"n_firms": 1500, "n_cities": 60, "n_industries": 10},
+        },
+        "roles": copy.deepcopy(PANEL_ROLES),
+        "estimators": [{"kind": "linear_dml", "params": {"cv": 2}}],
+        "nuisance": {"params": {"n_estimators": 30}},
+        "heterogeneity": {"enabled": False, "dimensions": []},  # no ATT by type
+        "attribution": {"enabled": False},
+        "did": {
+            "enabled": True,
+            "first_year": 2012,
+            "last_year": 2018,
+            "estimators": ["cs_did", "dml_did"],
+            "covariates": ["productivity", "firm_age"],
+            "dml_folds": 3,
+        },
+        "tracking": {"enabled": False},
+    }
+    local = run_experiment(
+        validate_config({**raw, "report": {"out": str(tmp_path / "local")}, "compute": {}})
+    )
+    on_ray = {**raw, "report": {"out": str(tmp_path / "ray")}}
+    on_ray["compute"] = {"backend": "ray", "address": backend.address}
+    recording = _Recording(backend)
+    messages: list[str] = []
+    tasks: list[tuple[int, int]] = []
+    remote = run_experiment(
+        validate_config(on_ray),
+        backend=recording,
+        progress=messages.append,
+        on_task=lambda done, total: tasks.append((done, total)),
+    )
+    # every sample of cs_did's and of dml_did's cells was a Ray task
+    assert recording.functions.count("_SampleFit") == 2
+    assert local.did is not None and remote.did is not None
+    assert remote.did.dml is not None and len(remote.did.dml.att) > 0
+    local_tables, ray_tables = local.did.tables(), remote.did.tables()
+    assert set(local_tables) == set(ray_tables) and "att_gt" in ray_tables
+    for name, table in local_tables.items():
+        pd.testing.assert_frame_equal(table, ray_tables[name], check_exact=True)
+    np.testing.assert_array_equal(local.did.dml.influence, remote.did.dml.influence)
+    # the progress bar: 0, 1, ..., n of dml_did's n cell samples, as they finished
+    last = [m for m in messages if m.startswith("DiD: dml_did cell samples")][-1]
+    samples = int(last.rsplit("/", 1)[1])
+    assert samples > 3  # an unbalanced panel: more samples than cohorts
+    start = tasks.index((0, samples))
+    assert tasks[start : start + samples + 1] == [(k, samples) for k in range(samples + 1)]

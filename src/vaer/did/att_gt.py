@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from vaer.compute import Backend, LocalBackend
 from vaer.did.drdid import METHODS, EstimationError, TwoPeriodFit, two_period_att
 from vaer.did.inference import (
     arm_leverage_factor,
@@ -256,6 +257,8 @@ def att_gt(
     boot_weights: str = "mammen",
     random_state: int | np.random.Generator | None = None,
     trim_level: float = 0.995,
+    backend: Backend | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
     """Estimate every ATT(g, t) of a staggered adoption panel (Callaway–Sant'Anna).
 
@@ -295,6 +298,11 @@ def att_gt(
         Seed of the bootstrap.
     trim_level : float
         Comparison units with propensity >= ``trim_level`` get zero weight (dr, ipw).
+    backend : vaer.compute.Backend, optional
+        Where the cells are fitted, one task per cell sample (default: in this process);
+        the result is the same on every backend (:func:`fit_cells`).
+    progress : callable, optional
+        Called with ``(samples fitted, samples)`` as cell samples finish.
 
     Returns
     -------
@@ -325,15 +333,9 @@ def att_gt(
         boot_weights=boot_weights,
         alpha=alpha,
     )
-
-    def fit_cell(delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
-        return two_period_att(
-            delta, treated, panel.covariates[rows], method=method, trim_level=trim_level
-        )
-
     return fit_cells(
         panel,
-        fit_cell,
+        _DRDIDCell(panel.covariates, method, trim_level),
         method=method,
         control_group=control_group,
         anticipation=anticipation,
@@ -343,7 +345,25 @@ def att_gt(
         n_boot=n_boot,
         boot_weights=boot_weights,
         random_state=random_state,
+        backend=backend,
+        progress=progress,
     )
+
+
+@dataclass(frozen=True)
+class _DRDIDCell:
+    """:func:`att_gt`'s cell fitter: :func:`vaer.did.drdid.two_period_att` on the
+    sample's rows of the ``(n_units, k)`` design ``covariates`` (a picklable
+    :data:`CellFitter`)."""
+
+    covariates: np.ndarray
+    method: str
+    trim_level: float
+
+    def __call__(self, delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
+        return two_period_att(
+            delta, treated, self.covariates[rows], method=self.method, trim_level=self.trim_level
+        )
 
 
 def checked_panel(
@@ -397,7 +417,51 @@ def checked_panel(
 CellFitter = Callable[[np.ndarray, np.ndarray, np.ndarray], TwoPeriodFit]
 """Fits the cells that share one sample: ``(delta_y, treated, rows) -> TwoPeriodFit``, with
 ``delta_y`` the ``(n_s, m)`` outcome changes of the cells, ``treated`` the ``(n_s,)`` cohort
-indicator and ``rows`` the sample's row numbers in the panel's unit arrays."""
+indicator and ``rows`` the sample's row numbers in the panel's unit arrays. It runs
+wherever the backend puts its task (another process, another machine), so it must be a
+pure function of its arguments and of what it closes over (seeds included)."""
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """One task of :func:`fit_cells`: the cells of cohort ``group`` that share their units
+    (``rows`` of the panel), with their periods ``t`` and base periods ``b`` (indices)."""
+
+    group: int
+    rows: np.ndarray
+    t: np.ndarray
+    b: np.ndarray
+
+
+@dataclass(frozen=True)
+class _SampleFit:
+    """The task function of :func:`fit_cells`: ``fit_cell`` on one :class:`_Sample`.
+
+    The outcome matrix and cohorts travel once with the function (Ray ships a ``map``'s
+    function once); a sample's outcome changes are built where it is fitted. The fit
+    runs with one BLAS thread: OpenBLAS splits a large product's sums over its threads,
+    so the last bits of a fit depended on the thread count (1e-14 on ATT(g, t) of a
+    100,000-firm panel between this process and a worker with one thread); with one
+    thread everywhere the result is the same bit for bit on every backend, and on this
+    2-core machine faster (cs_did on 1,000,000 firm-years: 0.34 s instead of 0.59 s).
+    An :class:`EstimationError` is returned, not raised, so that every backend reports
+    it the same way (the first failing sample in input order).
+    """
+
+    fit_cell: CellFitter
+    outcome: np.ndarray
+    cohort: np.ndarray
+
+    def __call__(self, sample: _Sample) -> TwoPeriodFit | EstimationError:
+        from threadpoolctl import threadpool_limits
+
+        y = self.outcome[sample.rows]
+        treated = self.cohort[sample.rows] == sample.group
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return self.fit_cell(y[:, sample.t] - y[:, sample.b], treated, sample.rows)
+        except EstimationError as error:
+            return error
 
 
 def fit_cells(
@@ -413,6 +477,7 @@ def fit_cells(
     n_boot: int = 0,
     boot_weights: str = "mammen",
     random_state: int | np.random.Generator | None = None,
+    backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
     """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted.
@@ -422,7 +487,14 @@ def fit_cells(
     drop counts are the same for every estimator of the cells; only the two-period fit
     differs (:func:`att_gt`'s R ``DRDID`` estimators, :func:`vaer.did.dml_did.dml_att_gt`'s
     cross-fitted ones). ``method`` names the estimator in the result; the other arguments
-    are :func:`att_gt`'s; ``progress`` is called with ``(samples fitted, samples)``.
+    are :func:`att_gt`'s.
+
+    The cells of a cohort that share their units (a *sample*: with never-treated controls
+    on a balanced panel, all of the cohort's cells) are fitted together, one task per
+    sample, by ``backend.map`` (default: in this process). The tasks are pure functions
+    of the panel and ``fit_cell`` and the results are assembled in input order, so the
+    result does not depend on the backend. ``progress`` is called with
+    ``(samples fitted, samples)`` as tasks finish.
     """
     cells = _cells(panel, anticipation, base_period)
     periods, cohort, observed = panel.periods, panel.cohort, panel.observed
@@ -481,33 +553,34 @@ def fit_cells(
     if not kept:
         raise ValueError("no (g, t) cell has both treated and comparison units observed")
 
+    samples = [
+        _Sample(
+            group=key[0],
+            rows=np.flatnonzero(masks[key]),
+            t=np.asarray([kept[p].t for p in positions], dtype=np.int64),
+            b=np.asarray([kept[p].b for p in positions], dtype=np.int64),
+        )
+        for key, positions in groups.items()
+    ]
+    runner = backend if backend is not None else LocalBackend()
+    fits = runner.map(_SampleFit(fit_cell, panel.outcome, cohort), samples, on_done=progress)
     att = np.zeros(len(kept))
     influence = np.zeros((n, len(kept)))
-    y_all = panel.outcome
-    for done, (key, positions) in enumerate(groups.items(), start=1):
-        sample = masks[key]
-        rows = np.flatnonzero(sample)
-        t_idx = [kept[p].t for p in positions]
-        b_idx = [kept[p].b for p in positions]
-        y = y_all[rows]
-        delta = y[:, t_idx] - y[:, b_idx]
-        try:
-            fit = fit_cell(delta, cohort[rows] == key[0], rows)
-        except EstimationError as error:
-            names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
-            raise ValueError(f"cells (g, t) = {names}: {error}") from None
+    for sample, positions, fit in zip(samples, groups.values(), fits, strict=True):
+        if isinstance(fit, EstimationError):
+            names = ", ".join(f"({sample.group}, {int(periods[t])})" for t in sample.t)
+            raise ValueError(f"cells (g, t) = {names}: {fit}")
+        rows = sample.rows
         att[positions] = fit.att
         scale = np.full(len(rows), n / len(rows))
         if inference == "small_cluster":
-            treated = cohort[rows] == key[0]
+            treated = cohort[rows] == sample.group
             scale *= arm_leverage_factor(panel.cluster[rows], treated, panel.n_clusters)
         influence[np.ix_(rows, np.asarray(positions, dtype=np.int64))] = (
             fit.influence * scale[:, None]
         )
         for p in positions:
             records[p]["trimmed"] = fit.n_trimmed
-        if progress is not None:
-            progress(done, len(groups))
 
     se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, inference)
     se[reference] = np.nan

@@ -47,6 +47,7 @@ structural parameters", The Econometrics Journal 21(1), C1-C68.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -200,10 +201,12 @@ def dml_att_gt(
     random_state : int
         Seed of the fold assignment (the same folds for every cell sample's clusters).
     backend : vaer.compute.Backend, optional
-        Where the folds are fitted (e.g. :class:`vaer.compute.RayBackend`).
+        Where the cell samples are fitted, one task per sample (cells of a cohort that
+        share their units are fitted together), e.g. a Ray cluster
+        (:class:`vaer.compute.ray_backend.RayBackend`); a sample's folds are fitted in
+        its task. The result does not depend on it (:func:`vaer.did.att_gt.fit_cells`).
     progress : callable, optional
-        Called with ``(samples fitted, samples)`` after each cell sample (cells of a
-        cohort that share their units are fitted together).
+        Called with ``(samples fitted, samples)`` as cell samples finish.
 
     Returns
     -------
@@ -223,16 +226,34 @@ def dml_att_gt(
         data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
         covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
     )  # fmt: skip
-    features = panel.covariates[:, 1:]
-
-    def fit_cell(delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
-        return orthogonal_two_period_att(
-            delta, treated, features[rows], panel.cluster[rows],
-            propensity_model=propensity_model, outcome_model=outcome_model, n_folds=n_folds,
-            trim_level=trim_level, random_state=random_state, backend=backend,
-        )  # fmt: skip
-
+    fit_cell = _OrthogonalCell(
+        features=panel.covariates[:, 1:], clusters=panel.cluster,
+        propensity_model=propensity_model, outcome_model=outcome_model, n_folds=n_folds,
+        trim_level=trim_level, random_state=random_state,
+    )  # fmt: skip
     return fit_cells(
         panel, fit_cell, method=METHOD, control_group=control_group, anticipation=anticipation,
-        base_period=base_period, alpha=alpha, inference=inference, progress=progress,
+        base_period=base_period, alpha=alpha, inference=inference, backend=backend,
+        progress=progress,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _OrthogonalCell:
+    """:func:`dml_att_gt`'s cell fitter: :func:`orthogonal_two_period_att` on the sample's
+    rows of the panel's features and clusters, its folds fitted in the sample's task."""
+
+    features: np.ndarray
+    clusters: np.ndarray
+    propensity_model: BaseEstimator
+    outcome_model: BaseEstimator
+    n_folds: int
+    trim_level: float
+    random_state: int
+
+    def __call__(self, delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
+        return orthogonal_two_period_att(
+            delta, treated, self.features[rows], self.clusters[rows],
+            propensity_model=self.propensity_model, outcome_model=self.outcome_model,
+            n_folds=self.n_folds, trim_level=self.trim_level, random_state=self.random_state,
+        )  # fmt: skip

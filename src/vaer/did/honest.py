@@ -66,7 +66,7 @@ from vaer.did.honest_arp import (
     vertices,
 )
 from vaer.did.honest_flci import flci
-from vaer.did.inference import cluster_vcov
+from vaer.did.inference import scaled_cluster_sums
 
 METHODS = ("relative_magnitude", "smoothness")
 BOUND_NAMES = {"relative_magnitude": "Mbar", "smoothness": "M"}
@@ -264,15 +264,17 @@ def smoothness_ci(
     l_vec: np.ndarray,
     m: float,
     alpha: float = 0.05,
+    cluster_sums: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The optimal FLCI for ``l' tau_post`` under ``Delta^SD(M)``
-    (:func:`vaer.did.honest_flci.flci`)."""
+    (:func:`vaer.did.honest_flci.flci`; with ``cluster_sums``, its small-cluster folded-t
+    critical value)."""
     beta, sigma = np.asarray(beta, float), np.asarray(sigma, float)
     l_vec = np.asarray(l_vec, dtype=float)
     n_post = _check_inputs(beta, sigma, n_pre, alpha)
     if len(l_vec) != n_post:
         raise ValueError(f"`l_vec` must have one weight per post period ({n_post})")
-    interval = flci(beta, sigma, n_pre, l_vec, m, alpha)
+    interval = flci(beta, sigma, n_pre, l_vec, m, alpha, cluster_sums=cluster_sums)
     return interval.low, interval.high
 
 
@@ -348,6 +350,9 @@ class HonestResult:
     reference : int
         The reference event time.
     alpha : float
+    smoothness_critical : str
+        Critical value of the smoothness FLCIs: ``"folded_t"`` (small-cluster, with the
+        event study's cluster sums) or ``"folded_normal"`` (Rambachan and Roth).
     """
 
     table: pd.DataFrame
@@ -356,6 +361,7 @@ class HonestResult:
     reference: int
     alpha: float
     notes: tuple[str, ...] = field(default=())
+    smoothness_critical: str = "folded_normal"
 
 
 def honest_did(
@@ -371,6 +377,7 @@ def honest_did(
     alpha: float = 0.05,
     breakdown: bool = True,
     random_state: int | None = 0,
+    cluster_sums: np.ndarray | None = None,
 ) -> HonestResult:
     """Rambachan-Roth sensitivity analysis of an event study.
 
@@ -398,6 +405,12 @@ def honest_did(
         Compute the breakdown values.
     random_state : int or None
         Seed of the least-favourable draws.
+    cluster_sums : numpy.ndarray, optional
+        ``(G, n)`` cluster sums of the estimates' influence functions, ``sigma`` their
+        cross-product (:attr:`EventStudyInputs.cluster_sums`). Given, the smoothness
+        FLCIs use a folded Student t critical value with the Satterthwaite degrees of
+        freedom of their estimator (:mod:`vaer.did.honest_flci`, "Few clusters");
+        default: the folded normal of Rambachan and Roth.
 
     Returns
     -------
@@ -453,7 +466,7 @@ def honest_did(
                      "ci_low": low, "ci_high": high})  # fmt: skip
         for method in methods:
             bounds = mbar if method == "relative_magnitude" else m
-            interval = _interval(method, beta, sigma, n_pre, l_vec, alpha, draws)
+            interval = _interval(method, beta, sigma, n_pre, l_vec, alpha, draws, cluster_sums)
             known: dict[float, tuple[float, float]] = {}
             for bound in bounds:
                 ci_low, ci_high = known[float(bound)] = interval(float(bound))
@@ -475,6 +488,7 @@ def honest_did(
         event_times=times,
         reference=int(reference),
         alpha=float(alpha),
+        smoothness_critical="folded_normal" if cluster_sums is None else "folded_t",
     )
 
 
@@ -486,12 +500,13 @@ def _interval(
     l_vec: np.ndarray,
     alpha: float,
     draws: np.ndarray,
+    cluster_sums: np.ndarray | None,
 ) -> Callable[[float], tuple[float, float]]:
     if method == "relative_magnitude":
         return lambda bound: relative_magnitude_ci(
             beta, sigma, n_pre, l_vec, bound, alpha, draws=draws
         )
-    return lambda bound: smoothness_ci(beta, sigma, n_pre, l_vec, bound, alpha)
+    return lambda bound: smoothness_ci(beta, sigma, n_pre, l_vec, bound, alpha, cluster_sums)
 
 
 @dataclass(frozen=True)
@@ -508,12 +523,19 @@ class EventStudyInputs:
         ``(n,)`` their event times.
     reference : int
         The reference event time ``-1 - anticipation``.
+    cluster_sums : numpy.ndarray
+        ``(G, n)`` scaled cluster sums of the event-time influence functions
+        (:func:`vaer.did.inference.scaled_cluster_sums`): ``sigma = cluster_sums' cluster_sums``.
+    inference : str
+        The ATT(g, t)'s inference mode (``"small_cluster"`` or ``"asymptotic"``).
     """
 
     beta: np.ndarray
     sigma: np.ndarray
     event_times: np.ndarray
     reference: int
+    cluster_sums: np.ndarray
+    inference: str
 
 
 def event_study_inputs(
@@ -553,10 +575,12 @@ def event_study_inputs(
     reference = -1 - cells.anticipation
     keep = dynamic.keys != reference
     influence = dynamic.influence[:, keep]
-    sigma = cluster_vcov(influence, dynamic.cluster, dynamic.n_clusters, dynamic.inference)
+    sums = scaled_cluster_sums(influence, dynamic.cluster, dynamic.n_clusters, dynamic.inference)
     return EventStudyInputs(
         beta=dynamic.estimate[keep],
-        sigma=sigma,
+        sigma=np.asarray(sums.T @ sums),
         event_times=dynamic.keys[keep],
         reference=reference,
+        cluster_sums=sums,
+        inference=dynamic.inference,
     )

@@ -24,12 +24,36 @@ minimised over ``B`` between the least-bias and the least-variance estimators (a
 then Brent's method). ``M = 0`` gives the least-variance estimator with ``t' w = 0``:
 the GLS extrapolation of a linear pre-trend.
 
+Few clusters. ``cv_alpha`` treats ``sd(v)`` as known; with ``Sigma`` a cluster-robust
+covariance from few (treated) clusters its estimate is noisy and the interval
+undercovers, as a t test with a normal critical value does. Given the cluster sums
+``S_c`` behind ``Sigma`` (``Sigma = sum_c S_c S_c'``), :func:`flci` replaces
+``|N(t, 1)|`` by ``|t + T_nu|``, ``T_nu`` Student t with the Satterthwaite degrees of
+freedom of the estimator's own variance, ``nu = (sum_c a_c^2)^2 / sum_c a_c^4`` with
+``a_c = S_c' v`` (Satterthwaite 1946; Bell and McCaffrey 2002, section 3; Imbens and
+Kolesar 2016, whose ``t_nu`` reference distribution for a cluster-robust standard error
+this is; it matches the small-cluster t intervals of :mod:`vaer.did.inference`). At
+``M = 0`` (no bias) this is exactly that t interval for the linear-trend extrapolation.
+With bias, ``|b/sd + T_nu|`` is the worst case of ``(v' beta_hat - theta) / sd_hat`` when
+``(v' beta_hat - E v' beta_hat) / sd_hat ~ t_nu``, as Armstrong and Kolesar (2020,
+section 4) build their honest critical value ``cv_alpha(b/se)`` from the estimator's
+reference distribution; the bias ratio uses the estimated ``sd``, so it is an
+approximation there too (Armstrong and Kolesar's normal one is likewise).
+
 References
 ----------
 Rambachan, A. and Roth, J. (2023), "A more credible approach to parallel trends",
 Review of Economic Studies 90(5), 2555-2591.
 Armstrong, T. B. and Kolesar, M. (2018), "Optimal inference in a class of regression
 models", Econometrica 86(2), 655-683.
+Armstrong, T. B. and Kolesar, M. (2020), "Simple and honest confidence intervals in
+nonparametric regression", Quantitative Economics 11(1), 1-39.
+Bell, R. M. and McCaffrey, D. F. (2002), "Bias reduction in standard errors for linear
+regression with multi-stage samples", Survey Methodology 28(2), 169-181.
+Imbens, G. W. and Kolesar, M. (2016), "Robust standard errors in small samples: some
+practical advice", Review of Economics and Statistics 98(4), 701-712.
+Satterthwaite, F. E. (1946), "An approximate distribution of estimates of variance
+components", Biometrics Bulletin 2(6), 110-114.
 """
 
 from __future__ import annotations
@@ -68,20 +92,59 @@ def folded_normal_critical(alpha: float, bias_over_sd: float) -> float:
     """The ``1 - alpha`` quantile ``c`` of ``|N(t, 1)|`` (``t = |bias_over_sd|``):
     ``Phi(c - t) - Phi(-c - t) = 1 - alpha``, bracketed by ``t + z_{1-alpha} <= c <=
     t + z_{1-alpha/2}``."""
+    return folded_t_critical(alpha, bias_over_sd, np.inf)
+
+
+def folded_t_critical(alpha: float, bias_over_sd: float, df: float) -> float:
+    """The ``1 - alpha`` quantile ``c`` of ``|t + T|``, ``T`` Student t with ``df`` degrees
+    of freedom and ``t = |bias_over_sd|``: ``F(c - t) - F(-c - t) = 1 - alpha``, bracketed
+    by ``t + q_{1-alpha} <= c <= t + q_{1-alpha/2}`` (``T`` symmetric and unimodal).
+    ``df = inf`` gives :func:`folded_normal_critical`; ``t = 0`` the two-sided t quantile.
+
+    Raises
+    ------
+    ValueError
+        If ``df`` is not positive.
+    """
+    if not df > 0:
+        raise ValueError(f"`df` must be > 0; got {df}")
     t = abs(bias_over_sd)
-    low = max(0.0, t + float(special.ndtri(1.0 - alpha)))
-    high = t + float(special.ndtri(1.0 - alpha / 2.0))
+    if np.isinf(df):
+        cdf, quantile = special.ndtr, special.ndtri
+    else:
+
+        def cdf(x: float) -> float:
+            return float(special.stdtr(df, x))
+
+        def quantile(p: float) -> float:
+            return float(special.stdtrit(df, p))
+
+    low = max(0.0, t + float(quantile(1.0 - alpha)))
+    high = t + float(quantile(1.0 - alpha / 2.0))
     if high - low < 1e-12:
         return high
 
     def gap(c: float) -> float:
-        return float(special.ndtr(c - t) - special.ndtr(-c - t)) - (1.0 - alpha)
+        return float(cdf(c - t) - cdf(-c - t)) - (1.0 - alpha)
 
     if gap(low) >= 0.0:
         return low
     if gap(high) <= 0.0:  # t = 0 up to rounding
         return high
     return float(optimize.brentq(gap, low, high, xtol=1e-12))
+
+
+def combination_df(cluster_sums: np.ndarray, v: np.ndarray) -> float:
+    """Satterthwaite degrees of freedom of the cluster-robust variance of ``v' beta_hat``:
+    ``(sum_c a_c^2)^2 / sum_c a_c^4`` with ``a_c = S_c' v`` (:func:`vaer.did.inference.
+    satterthwaite_df` of the combination), between 1 and ``G``; infinite for a zero
+    variance (then there is nothing to estimate)."""
+    a = cluster_sums @ v
+    scale = float(np.max(np.abs(a), initial=0.0))
+    if scale == 0.0:
+        return float("inf")
+    a = a / scale
+    return float(np.sum(a**2) ** 2 / np.sum(a**4))
 
 
 def trend_basis(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +290,7 @@ def flci(
     alpha: float = 0.05,
     *,
     n_grid: int = 15,
+    cluster_sums: np.ndarray | None = None,
 ) -> FLCI:
     """The optimal FLCI for ``theta = l' tau_post`` under ``Delta^SD(M)``.
 
@@ -247,6 +311,13 @@ def flci(
         One minus the coverage.
     n_grid : int
         Bias levels tried before the final Brent search.
+    cluster_sums : numpy.ndarray, optional
+        ``(G, n_pre + n_post)`` cluster sums of the estimates' influence functions whose
+        cross-product is ``sigma`` (:attr:`vaer.did.honest.EventStudyInputs.cluster_sums`).
+        Given, the critical value is the folded Student t one
+        (:func:`folded_t_critical`) with the Satterthwaite degrees of freedom of
+        ``v' beta_hat`` (:func:`combination_df`) in place of the folded normal one; see
+        the module docstring. Default: folded normal.
 
     Returns
     -------
@@ -256,12 +327,18 @@ def flci(
     Raises
     ------
     ValueError
-        If ``m < 0``, there is no pre period, or the least-bias programme fails.
+        If ``m < 0``, there is no pre period, ``cluster_sums`` has the wrong shape, or
+        the least-bias programme fails.
     """
     if not m >= 0:
         raise ValueError(f"the smoothness bound `m` must be >= 0; got {m}")
     if n_pre < 1:
         raise ValueError("the smoothness FLCI needs at least one pre period")
+    if cluster_sums is not None and (cluster_sums.ndim != 2 or cluster_sums.shape[1] != len(beta)):
+        raise ValueError(
+            f"`cluster_sums` must have one column per estimate ({len(beta)}); got shape "
+            f"{cluster_sums.shape}"
+        )
     l_vec = np.asarray(l_vec, dtype=float)
     problem = _problem(sigma, n_pre, l_vec)
     least_var = _least_variance(problem)
@@ -269,8 +346,9 @@ def flci(
     def result(v_pre: np.ndarray) -> FLCI:
         sd = float(np.sqrt(max(problem.variance(v_pre), 0.0)))
         bias = m * problem.bias(v_pre)
-        half = sd * folded_normal_critical(alpha, bias / sd) if sd > 0 else bias
         v = np.concatenate([v_pre, l_vec])
+        df = np.inf if cluster_sums is None else combination_df(cluster_sums, v)
+        half = sd * folded_t_critical(alpha, bias / sd, df) if sd > 0 else bias
         centre = float(v @ beta)
         return FLCI(centre - half, centre + half, v, half, bias, sd)
 

@@ -435,14 +435,19 @@ WORDS: dict[str, tuple[str, str]] = {
         "base period and its city-clustered covariance: conditional-least-favourable hybrid "
         "confidence sets (Andrews, Roth and Pakes) under relative magnitudes, optimal "
         "fixed-length intervals (Armstrong and Kolesar) under smoothness, as R HonestDiD "
-        "computes them, with normal critical values (the original rows too, so they can be "
-        "a little narrower than the small-cluster t intervals of did_aggregates). "
+        "computes them, with normal critical values, except that with small-cluster "
+        "inference the smoothness intervals use a folded Student t with the Satterthwaite "
+        "degrees of freedom of their estimator (did.honest.smoothness_critical; the original "
+        "rows keep normal ones, so they can be a little narrower than the small-cluster t "
+        "intervals of did_aggregates). "
         "honest_did has every post event time and their average; honest_did_breakdown the "
         "breakdown value of each.",
         "Rambachan 与 Roth（2023），基于采用统一基期的 Callaway-Sant'Anna 事件研究及其城市聚类协方差："
         "相对幅度下为条件最不利混合置信集（Andrews、Roth 与 Pakes），平滑性下为最优固定长度区间"
-        "（Armstrong 与 Kolesar），与 R HonestDiD 的计算相同，采用正态临界值（原始行亦然，因此可能比 "
-        "did_aggregates 的小聚类 t 区间略窄）。honest_did 包含每个实施后事件时间及其平均；"
+        "（Armstrong 与 Kolesar），与 R HonestDiD 的计算相同，采用正态临界值；但在小聚类推断下，平滑性"
+        "区间采用以其估计量的 Satterthwaite 自由度为参数的折叠 Student t 临界值"
+        "（did.honest.smoothness_critical；原始行仍用正态临界值，因此可能比 did_aggregates 的小聚类 t "
+        "区间略窄）。honest_did 包含每个实施后事件时间及其平均；"
         "honest_did_breakdown 为各自的临界值。",
     ),
     "did_catt.title": (
