@@ -311,7 +311,19 @@ def markdown(
         f"{seeds[0]}-{seeds[-1]} ("
         + ", ".join(f"{d}: {int(per_design[d])} draws" for d in designs)
         + "; draws refused as the did stage refuses them, a cohort in one city: "
-        + (", ".join(f"{d} {int((refused['design'] == d).sum())}" for d in designs))
+        + (
+            ", ".join(
+                f"{d} {int(((refused['design'] == d) & (refused['kind'] == 'refused')).sum())}"
+                for d in designs
+            )
+        )
+        + "; draws that failed: "
+        + (
+            ", ".join(
+                f"{d} {int(((refused['design'] == d) & (refused['kind'] == 'error')).sum())}"
+                for d in designs
+            )
+        )
         + "; seeds < 1000 were development seeds, not reported; nothing was tuned: learners, "
         "folds and inference are the library defaults, fixed before this script ran). "
         "Truth: exact population ATTs (`StaggeredTruth.type_aggregate`). 95% intervals; "
@@ -430,9 +442,13 @@ def main() -> None:
                 break
             for design in designs:
                 t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    rows += run_seed(design, seed)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        rows += run_seed(design, seed)
+                except Exception as exc:  # counted and reported, not replaced
+                    rows.append({"design": design, "seed": seed, "part": "run", "kind": "error",
+                                 "key": f"{type(exc).__name__}: {exc}"[:300]})  # fmt: skip
                 done += 1
                 print(f"{design} seed {seed}: {time.perf_counter() - t0:.1f}s "
                       f"({datetime.now(UTC):%H:%M:%S} UTC)", flush=True)  # fmt: skip

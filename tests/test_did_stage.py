@@ -287,6 +287,15 @@ def test_dml_did_runs_beside_cs_and_finds_the_pilot_effect(tmp_path: Path) -> No
     # the bias is checked; no coverage claim while its intervals are withheld
     assert "did.dml_did.simple.bias" in result.truth
     assert "did.dml_did.simple.covered" not in result.truth
+    # ATT by firm type: dml_did rows beside cs_did's, one per level and aggregation key
+    types = pd.read_csv(tables / "did_types.csv")
+    assert set(types["estimator"]) == {"cs_did", "dml_did"}
+    dml_types = types[types["estimator"] == "dml_did"]
+    assert len(dml_types) == (types["estimator"] == "cs_did").sum()
+    assert dml_types["estimate"].notna().all()
+    assert dml_types["se"].isna().all() and dml_types["inference"].str.startswith("withheld").all()
+    assert did.types is not None and set(did.types.dml_results) == set(did.types.results)
+    assert "did.types.dml_did.truth.coverage" not in result.truth
 
 
 def test_dml_did_needs_covariates(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ estimator is its level mean of the orthogonal DR-DiD terms of :mod:`vaer.did.dml
 per cell sample, the propensity :math:`p(X, L)` and the comparison units' outcome change
 :math:`m(X, L)` are cross-fitted over folds of whole clusters by the same code as
 :func:`vaer.did.dml_did.dml_att_gt` (:func:`~vaer.did.dml_did.crossfit_nuisances`), with
-the level's indicators added to the features (the nuisances must condition on the level:
-:mod:`vaer.did.drdid_levels` argues why), and the level's ATT is
+the indicators of every firm-type dimension's levels added to the features (the
+nuisances must condition on the level: :mod:`vaer.did.drdid_levels` argues why; with
+several dimensions, parallel trends are assumed given the covariates and all the types,
+as a flexible learner given all of them would), and the level's ATT is
 
 .. math::
 
@@ -16,7 +18,7 @@ the level's indicators added to the features (the nuisances must condition on th
 
 ``S_i = 1{L_i = l}`` (:func:`~vaer.did.dml_did.orthogonal_terms` with ``subset``): each
 arm normalised within the level. One nuisance fit per cell sample serves every level of
-the dimension; orthogonality makes the influence function the score itself, so the
+every dimension; orthogonality makes the influence function the score itself, so the
 inference, aggregations and tables are :mod:`vaer.did.types`' and
 :mod:`vaer.did.type_tables`' unchanged.
 
@@ -39,7 +41,7 @@ from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
 from vaer.did.att_gt import check_options, checked_panel
-from vaer.did.dml_did import METHOD, crossfit_nuisances, orthogonal_terms
+from vaer.did.dml_did import METHOD, CellNuisances, crossfit_nuisances, orthogonal_terms
 from vaer.did.drdid_levels import LevelFit
 from vaer.did.panel import ColumnSpec
 from vaer.did.types import TypeATT, _type_labels, by_dimension
@@ -48,70 +50,62 @@ NUISANCE = "crossfit"
 """The ``nuisance`` of a :class:`~vaer.did.types.TypeATT` from :func:`dml_att_gt_by_type`."""
 
 
-def dml_level_two_period_att(
+def level_terms(
     delta_y: np.ndarray,
     d: np.ndarray,
-    features: np.ndarray,
-    clusters: np.ndarray,
+    nuisances: CellNuisances,
     level: np.ndarray,
     n_levels: int,
     *,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
     trim_level: float = 0.995,
-    random_state: int = 0,
-    backend: Backend | None = None,
 ) -> LevelFit:
-    """ATT of every level of one treated/comparison sample with cross-fitted nuisances.
+    """ATT and influence functions of every level of one sample on its fitted nuisances.
 
     Parameters
     ----------
-    delta_y, d, features, clusters
+    delta_y, d : numpy.ndarray
         As :func:`vaer.did.dml_did.orthogonal_two_period_att`.
+    nuisances : CellNuisances
+        Cross-fitted on the sample with features that include the level's indicators.
     level : numpy.ndarray
         ``(n,)`` level code of each unit in ``0..n_levels-1``.
     n_levels : int
         Number of levels.
-    propensity_model, outcome_model, n_folds, trim_level, random_state, backend
-        As :func:`vaer.did.dml_did.orthogonal_two_period_att`.
+    trim_level : float
+        Comparison units with a propensity at or above it get zero weight.
 
     Returns
     -------
     LevelFit
-        ATT and influence functions per level (module docstring); levels with no treated
-        or no comparison unit in the sample are NaN and left out of the nuisance fit.
+        Levels with no treated or no comparison unit in the sample are NaN.
 
     Raises
     ------
     EstimationError
-        If the sample has fewer clusters than folds, a fold trains on one arm only, or a
-        level has no comparison weight left after trimming.
+        If a level has no comparison weight left after trimming.
     """
     n, m = delta_y.shape
     n_treated = np.bincount(level[d], minlength=n_levels)
     n_control = np.bincount(level[~d], minlength=n_levels)
-    live = np.flatnonzero((n_treated > 0) & (n_control > 0))
     att = np.full((n_levels, m), np.nan)
     influence = np.zeros((n_levels, n, m))
-    if len(live) == 0:
-        return LevelFit(att, influence, n_treated, n_control, 0)
-    rows = np.flatnonzero(np.isin(level, live))
-    dummies = (level[rows][:, None] == live[None, 1:]).astype(np.float64)
-    nuisances = crossfit_nuisances(
-        delta_y[rows], d[rows], np.column_stack([features[rows], dummies]), clusters[rows],
-        propensity_model=propensity_model, outcome_model=outcome_model, n_folds=n_folds,
-        random_state=random_state, backend=backend,
-    )  # fmt: skip
     trimmed = 0
-    for code in live:
-        fit = orthogonal_terms(
-            delta_y[rows], d[rows], nuisances, trim_level=trim_level, subset=level[rows] == code
-        )
+    for code in np.flatnonzero((n_treated > 0) & (n_control > 0)):
+        fit = orthogonal_terms(delta_y, d, nuisances, trim_level=trim_level, subset=level == code)
         att[code] = fit.att
-        influence[code][rows] = fit.influence * (n / len(rows))
+        influence[code] = fit.influence
         trimmed += fit.n_trimmed
     return LevelFit(att, influence, n_treated, n_control, trimmed)
+
+
+def level_indicators(labels: pd.DataFrame) -> np.ndarray:
+    """``(n, k)`` indicators of every level but the first of each column of ``labels``."""
+    columns = [
+        (labels[c].to_numpy() == level).astype(np.float64)
+        for c in labels.columns
+        for level in sorted(set(labels[c]))[1:]
+    ]
+    return np.column_stack(columns) if columns else np.zeros((len(labels), 0))
 
 
 def dml_att_gt_by_type(
@@ -147,7 +141,7 @@ def dml_att_gt_by_type(
 outcome_model, n_folds, control_group, anticipation, base_period, alpha, inference, \
 trim_level, random_state, backend
         As :func:`vaer.did.dml_did.dml_att_gt` (covariates: the nuisances' features, to
-        which each dimension's level indicators are added).
+        which the level indicators of every dimension are added).
     types : list of str or pandas.DataFrame
         As :func:`vaer.did.types.att_gt_by_type`.
     min_e, max_e, aggregations
@@ -173,21 +167,25 @@ trim_level, random_state, backend
         covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
     )  # fmt: skip
     labels = _type_labels(data, unit, period, panel, types)
-    features = panel.covariates[:, 1:]
+    features = np.column_stack([panel.covariates[:, 1:], level_indicators(labels)])
     options = {
         "method": METHOD, "control_group": control_group, "anticipation": anticipation,
         "base_period": base_period, "alpha": alpha, "inference": inference,
         "hint": "lower did.dml_folds",
     }  # fmt: skip
+    fitted: dict[bytes, CellNuisances] = {}  # one fit per cell sample, for every dimension
 
     def fit_levels(
         delta: np.ndarray, treated: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_levels: int
     ) -> LevelFit:
-        return dml_level_two_period_att(
-            delta, treated, features[rows], panel.cluster[rows], codes, n_levels,
-            propensity_model=propensity_model, outcome_model=outcome_model, n_folds=n_folds,
-            trim_level=trim_level, random_state=random_state, backend=backend,
-        )  # fmt: skip
+        key = rows.tobytes() + treated.tobytes()
+        if key not in fitted:
+            fitted[key] = crossfit_nuisances(
+                delta, treated, features[rows], panel.cluster[rows],
+                propensity_model=propensity_model, outcome_model=outcome_model,
+                n_folds=n_folds, random_state=random_state, backend=backend,
+            )  # fmt: skip
+        return level_terms(delta, treated, fitted[key], codes, n_levels, trim_level=trim_level)
 
     return by_dimension(
         panel, labels, fit_levels, options, nuisance=NUISANCE, min_e=min_e, max_e=max_e,

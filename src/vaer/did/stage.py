@@ -471,7 +471,7 @@ def did_stage(ctx: RunContext) -> DidResult:
         regressions.update(_dml(ctx, sample, config, n_boot))
     honest, honest_notes = honest_stage(ctx, sample, cells, config)
     regressions["notes"] += honest_notes
-    types = did_types(ctx, sample, panel.frame, config)
+    types = did_types(ctx, sample, panel.frame, config, regressions.get("dml_withheld"))
     catt = did_catt(ctx, sample, panel.frame, config)
     return DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend, outcome=_outcome_name(config),
