@@ -35,9 +35,7 @@ def _linear() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def typed() -> tuple[pd.DataFrame, object]:
-    frame, truth = simulate_staggered(
-        2000, 50, type_effects=HETEROGENEOUS_TYPES, random_state=11
-    )
+    frame, truth = simulate_staggered(2000, 50, type_effects=HETEROGENEOUS_TYPES, random_state=11)
     frame["everyone"] = "all"
     return frame, truth
 

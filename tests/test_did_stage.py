@@ -265,6 +265,10 @@ def test_dml_did_runs_beside_cs_and_finds_the_pilot_effect(tmp_path: Path) -> No
         estimators=["cs_did", "dml_did"], covariates=["productivity", "firm_age", "city_dev"]
     )
     raw["tracking"] = {"enabled": False}
+    # plumbing: small fixed LightGBM nuisances, two firm-type dimensions (the default
+    # learners' statistics: benchmarks/dml_did_validity.py)
+    raw["nuisance"] = {"early_stopping": False, "params": {"n_estimators": 60}}
+    raw["heterogeneity"]["dimensions"] = ["ownership", "trade_mode"]
     result = run_experiment(validate_config(raw))
     did = result.did
     assert did is not None and did.dml is not None and did.dml.method == "dml"
