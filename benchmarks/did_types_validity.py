@@ -103,8 +103,18 @@ def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     )["firm_type"]  # fmt: skip
     levels, tests = type_frames(result, n_draws=N_DRAWS, random_state=seed)
     seconds = time.perf_counter() - start
+    return type_rows(
+        result, levels, tests, truth, {"design": design, "seed": seed, "seconds": seconds}
+    )
+
+
+def type_rows(
+    result: Any, levels: pd.DataFrame, tests: pd.DataFrame, truth: Any, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The rows of one draw of one estimator by type (``base`` added to each): every level's
+    cells, its aggregations (overall and by key) against ``truth.type_aggregate`` and the
+    tests of ``type_frames``."""
     rows: list[dict[str, Any]] = []
-    base = {"design": design, "seed": seed, "seconds": seconds}
     for level, cells in result.cells.items():
         truth_cells = np.array(
             [

@@ -12,8 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from vaer.config import validate_config
+from vaer.config.did import DidConfig
 from vaer.config.loader import ConfigError
 from vaer.data.synthetic import PANEL_ROLES
+from vaer.did.stage import DML_WITHHELD, dml_withheld
 from vaer.pipeline import run_experiment
 
 PANEL = {"n_firms": 3000, "n_cities": 60, "n_industries": 20}
@@ -259,12 +261,16 @@ def test_every_left_out_row_is_counted() -> None:
 @pytest.mark.integration
 def test_dml_did_runs_beside_cs_and_finds_the_pilot_effect(tmp_path: Path) -> None:
     """did.estimators: dml_did estimates the same cells with cross-fitted LightGBM
-    nuisances; its intervals are withheld until checked on the synthetic panel."""
+    nuisances, overall and by firm type; its small-cluster intervals are printed."""
     raw = did_config(tmp_path, pilot_effect=0.2)
     raw["did"].update(
         estimators=["cs_did", "dml_did"], covariates=["productivity", "firm_age", "city_dev"]
     )
     raw["tracking"] = {"enabled": False}
+    # plumbing: small fixed LightGBM nuisances, two firm-type dimensions (the default
+    # learners' statistics: benchmarks/dml_did_validity.py)
+    raw["nuisance"] = {"early_stopping": False, "params": {"n_estimators": 60}}
+    raw["heterogeneity"]["dimensions"] = ["ownership", "trade_mode"]
     result = run_experiment(validate_config(raw))
     did = result.did
     assert did is not None and did.dml is not None and did.dml.method == "dml"
@@ -273,20 +279,41 @@ def test_dml_did_runs_beside_cs_and_finds_the_pilot_effect(tmp_path: Path) -> No
     assert set(cells["estimator"]) == {"cs_did", "dml_did"}
     dml_cells = cells[cells["estimator"] == "dml_did"]
     assert len(dml_cells) == (cells["estimator"] == "cs_did").sum()
-    assert dml_cells["se"].isna().all() and dml_cells["inference"].str.startswith("withheld").all()
+    assert dml_cells["se"].notna().all() and dml_cells["ci_low"].notna().all()
+    assert not dml_cells["inference"].str.startswith("withheld").any()
     aggregates = pd.read_csv(tables / "did_aggregates.csv")
     dml_simple = aggregates.query("estimator == 'dml_did' and aggregation == 'simple'")
-    assert dml_simple["se"].isna().all() and len(dml_simple) == 1
-    # the same cells and the truth: within 4 SEs (the SE of the unwithheld result object)
+    assert dml_simple["se"].notna().all() and len(dml_simple) == 1
+    # the same cells and the truth: within 4 SEs
     simple = did.dml_aggregates["simple"]
     assert result.truth is not None
     true_simple = result.truth["did.simple.true"]
     assert abs(simple.overall_estimate - true_simple) < 4 * simple.overall_se
     cs_simple = did.aggregates["simple"].overall_estimate
     assert abs(simple.overall_estimate - cs_simple) < 2 * simple.overall_se
-    # the bias is checked; no coverage claim while its intervals are withheld
+    # the bias and the coverage of its printed intervals are checked
     assert "did.dml_did.simple.bias" in result.truth
-    assert "did.dml_did.simple.covered" not in result.truth
+    assert "did.dml_did.simple.covered" in result.truth
+    # ATT by firm type: dml_did rows beside cs_did's, one per level and aggregation key
+    types = pd.read_csv(tables / "did_types.csv")
+    assert set(types["estimator"]) == {"cs_did", "dml_did"}
+    dml_types = types[types["estimator"] == "dml_did"]
+    assert len(dml_types) == (types["estimator"] == "cs_did").sum()
+    assert dml_types["estimate"].notna().all()
+    assert dml_types["se"].notna().all() and dml_types["p_adj"].notna().all()
+    assert did.types is not None and set(did.types.dml_results) == set(did.types.results)
+    checked = result.truth["did.types.dml_did.truth.checked"]
+    assert checked == (dml_types["overall"].astype(bool)).sum()
+    assert result.truth["did.types.dml_did.truth.max_abs_t"] < 4.5
+
+
+def test_dml_did_intervals_are_withheld_in_the_asymptotic_mode_only() -> None:
+    assert dml_withheld(DidConfig(estimators=["cs_did", "dml_did"], covariates=["x"])) is None
+    asymptotic = DidConfig(
+        estimators=["cs_did", "dml_did"], covariates=["x"], inference="asymptotic"
+    )
+    assert dml_withheld(asymptotic) == DML_WITHHELD
+    assert dml_withheld(asymptotic.model_copy(update={"unvalidated_inference": True})) is None
 
 
 def test_dml_did_needs_covariates(tmp_path: Path) -> None:

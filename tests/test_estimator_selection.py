@@ -134,6 +134,30 @@ def test_held_out_rows_take_whole_groups() -> None:
         _held_out_rows(600, 0.2, np.arange(5), random_state=1)
 
 
+def test_a_class_in_few_groups_keeps_training_rows() -> None:
+    """A cohort of two cities (class 1) among 30: the plain draw of held-out cities can take
+    both; the classifier then draws within each class and keeps one for training."""
+    groups = np.repeat(np.arange(30), 20)
+    label = np.isin(groups, [4, 9]).astype(int)
+    takes_both = [
+        s for s in range(200)
+        if set(np.unique(groups[_held_out_rows(600, 0.2, groups, s)])) >= {4, 9}
+    ]  # fmt: skip
+    assert takes_both  # the case exists
+    seed = takes_both[0]
+    valid = _held_out_rows(600, 0.2, groups, seed, strata=label)
+    train = np.setdiff1d(np.arange(600), valid)
+    assert set(label[train]) == {0, 1} and set(label[valid]) == {0, 1}
+    assert np.isin(groups, np.unique(groups[valid])).sum() == len(valid)  # whole groups
+    x = np.random.default_rng(0).normal(size=(600, 2))
+    model = make_classifier(NuisanceConfig(early_stopping=True), seed)
+    model.set_params(random_state=seed).fit(x, label, groups=groups)  # no single-class fit
+    assert model.predict_proba(x).shape == (600, 2)
+    # a class of one group is never held out
+    one = _held_out_rows(600, 0.2, groups, 0, strata=(groups == 7).astype(int))
+    assert not np.isin(7, groups[one])
+
+
 def test_early_stopping_on_held_out_cities_does_not_learn_city_noise() -> None:
     """A city-level feature lets boosted trees memorise each city's shock. Rows held out
     from the training cities reward that; whole held-out cities do not, so the grouped

@@ -63,6 +63,7 @@ from vaer.attribution.honest import explain_across_folds
 from vaer.attribution.refits import N_FOLDS
 from vaer.attribution.truth_check import shap_correlations
 from vaer.data.truth import Truth
+from vaer.did.folds import deal_city_folds
 from vaer.did.pseudo import PseudoOutcomes
 from vaer.estimators.cluster_forest import ClusterForest, Moments
 from vaer.heterogeneity.calibration import CalibrationResult, test_calibration
@@ -151,29 +152,13 @@ def cohort_city_folds(
     ValueError
         With fewer than ``4 * n_folds`` cities (a fold's forest needs 4).
     """
-    cities, codes = np.unique(np.asarray(cluster), return_inverse=True)
+    cities = np.unique(np.asarray(cluster))
     if len(cities) < 4 * n_folds:
         raise ValueError(
             f"the CATT forest needs at least {4 * n_folds} clusters ({n_folds} folds of at "
             f"least 4 cities); the panel has {len(cities)}"
         )
-    size = np.bincount(codes)
-    city_cohort = np.zeros(len(cities), dtype=np.int64)
-    np.maximum.at(city_cohort, codes, np.asarray(cohort, dtype=np.int64))
-    rng = np.random.default_rng(random_state)
-    fold_of = np.empty(len(cities), dtype=np.int64)
-    n_cities = np.zeros(n_folds, dtype=np.int64)
-    n_firms = np.zeros(n_folds, dtype=np.int64)
-    for stratum in np.unique(city_cohort):
-        members = rng.permutation(np.flatnonzero(city_cohort == stratum))
-        members = members[np.argsort(-size[members], kind="stable")]
-        for start in range(0, len(members), n_folds):
-            order = np.lexsort((n_firms, n_cities))  # fewest cities, then fewest firms
-            for city, fold in zip(members[start : start + n_folds], order, strict=False):
-                fold_of[city] = fold
-                n_cities[fold] += 1
-                n_firms[fold] += size[city]
-    return fold_of[codes]
+    return deal_city_folds(cluster, cohort, random_state, n_folds)
 
 
 def fit_catt(

@@ -26,7 +26,9 @@ influence columns are clustered in the same small-cluster mode).
 Folds hold out whole clusters (cities): the pilots vary by city, and a learner trained on
 a firm's city can learn the city's shocks in both the propensity and the outcome change,
 whose errors would then be correlated (the product-of-errors term orthogonality needs to
-be small; see :mod:`vaer.estimators.nuisance`). Comparison units with
+be small; see :mod:`vaer.estimators.nuisance`). The cohort's cities and the comparison
+cities are each dealt over the folds (:func:`vaer.did.folds.deal_city_folds`), so a
+cohort of two or more cities has cities in every training set. Comparison units with
 :math:`\hat p \geq` ``trim_level`` get zero weight, as in R ``did``.
 
 With ``n_folds=1`` the nuisances are fitted on the whole cell sample (no cross-fitting):
@@ -56,15 +58,17 @@ from sklearn.base import BaseEstimator
 from vaer.compute import Backend
 from vaer.did.att_gt import ATTGTResult, check_options, checked_panel, fit_cells
 from vaer.did.drdid import _PS_CLIP, EstimationError, TwoPeriodFit
+from vaer.did.folds import deal_city_folds
 from vaer.did.panel import ColumnSpec
-from vaer.estimators.nuisance import Folds, crossfit_predict, grouped_folds
+from vaer.estimators.nuisance import Folds, crossfit_predict
 
 METHOD = "dml"
 """The ``method`` of a :func:`dml_att_gt` result."""
 
 
-def _folds(clusters: np.ndarray, n_folds: int, random_state: int) -> Folds:
-    """Cluster folds of one cell sample, or the whole sample as its own training set."""
+def _folds(clusters: np.ndarray, d: np.ndarray, n_folds: int, random_state: int) -> Folds:
+    """Folds of whole clusters of one cell sample, each arm's clusters dealt over the folds
+    (:func:`vaer.did.folds.deal_city_folds`), or the whole sample as its own training set."""
     if n_folds == 1:
         every = np.arange(len(clusters))
         return [(every, every)]
@@ -73,7 +77,122 @@ def _folds(clusters: np.ndarray, n_folds: int, random_state: int) -> Folds:
             f"cross-fitting over {n_folds} folds of clusters needs >= {n_folds} clusters in "
             f"the cell's sample; it has {len(np.unique(clusters))} (lower `n_folds`)"
         )
-    return grouped_folds(clusters, n_folds, random_state)
+    codes = deal_city_folds(clusters, d.astype(np.int64), random_state, n_folds)
+    return [(np.flatnonzero(codes != k), np.flatnonzero(codes == k)) for k in range(n_folds)]
+
+
+@dataclass(frozen=True)
+class CellNuisances:
+    """Cross-fitted nuisances of one cell sample.
+
+    Attributes
+    ----------
+    p : numpy.ndarray
+        ``(n,)`` out-of-fold propensity ``P(D = 1 | X)``, clipped away from 0 and 1.
+    fitted : numpy.ndarray
+        ``(n, m)`` out-of-fold predictions of each outcome-change column from the
+        comparison units' model, ``E[dY | X, D = 0]``.
+    """
+
+    p: np.ndarray
+    fitted: np.ndarray
+
+
+def crossfit_nuisances(
+    delta_y: np.ndarray,
+    d: np.ndarray,
+    features: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    propensity_model: BaseEstimator,
+    outcome_model: BaseEstimator,
+    n_folds: int = 5,
+    random_state: int = 0,
+    backend: Backend | None = None,
+) -> CellNuisances:
+    """The propensity and the comparison units' outcome change, cross-fitted over folds of
+    whole clusters (arguments as :func:`orthogonal_two_period_att`).
+
+    Raises
+    ------
+    EstimationError
+        If the sample has fewer clusters than folds, or a fold trains on one arm only.
+    """
+    n = len(d)
+    x = features if features.shape[1] else np.zeros((n, 1))
+    folds = _folds(clusters, d, n_folds, random_state)
+    if any(d[train].all() or not d[train].any() for train, _ in folds):
+        raise EstimationError(
+            "a cross-fitting fold trains on one arm only (a cohort or the comparison group "
+            "sits in too few cities for the folds); lower `n_folds` (did.dml_folds)"
+        )
+    p_raw = crossfit_predict(
+        propensity_model, x, d.astype(np.int64), folds, proba=True, backend=backend,
+        groups=clusters,
+    )  # fmt: skip
+    comparison_folds = [(train[~d[train]], test) for train, test in folds]
+    fitted = np.column_stack(
+        [
+            crossfit_predict(
+                outcome_model, x, column, comparison_folds, backend=backend, groups=clusters
+            )
+            for column in delta_y.T
+        ]
+    )
+    return CellNuisances(np.clip(p_raw, _PS_CLIP, 1.0 - _PS_CLIP), fitted)
+
+
+def orthogonal_terms(
+    delta_y: np.ndarray,
+    d: np.ndarray,
+    nuisances: CellNuisances,
+    *,
+    trim_level: float = 0.995,
+    subset: np.ndarray | None = None,
+) -> TwoPeriodFit:
+    """ATT and influence functions of the orthogonal DR-DiD score on fitted nuisances.
+
+    Parameters
+    ----------
+    delta_y, d : numpy.ndarray
+        As :func:`orthogonal_two_period_att`.
+    nuisances : CellNuisances
+        From :func:`crossfit_nuisances` on the same sample.
+    trim_level : float
+        Comparison units with a propensity at or above it get zero weight.
+    subset : numpy.ndarray, optional
+        ``(n,)`` boolean: the ATT of these units only (e.g. one firm-type level), both
+        arms' weights multiplied by it and normalised within it
+        (:mod:`vaer.did.dml_types`); the influence functions are over all ``n`` units
+        (0 outside the subset). Default: every unit.
+
+    Returns
+    -------
+    TwoPeriodFit
+        ``n_trimmed`` counts the trimmed comparison units of the subset.
+
+    Raises
+    ------
+    EstimationError
+        If no comparison weight is left after trimming.
+    """
+    dt = d.astype(np.float64)
+    s = np.ones(len(d)) if subset is None else subset.astype(np.float64)
+    p = nuisances.p
+    keep = d | (p < trim_level)
+    w_t = dt * s
+    w_c = keep * (1.0 - dt) * p / (1.0 - p) * s
+    if w_c.sum() <= 0:
+        raise EstimationError(
+            f"every comparison unit has a propensity score >= {trim_level} (no overlap)"
+        )
+    resid = delta_y - nuisances.fitted
+    eta_t = w_t @ resid / w_t.sum()
+    eta_c = w_c @ resid / w_c.sum()
+    influence = (
+        w_t[:, None] * (resid - eta_t) / w_t.mean() - w_c[:, None] * (resid - eta_c) / w_c.mean()
+    )
+    return TwoPeriodFit(eta_t - eta_c, influence, int(np.sum(~keep & (s > 0))))
 
 
 def orthogonal_two_period_att(
@@ -124,43 +243,12 @@ def orthogonal_two_period_att(
         If the sample has fewer clusters than folds, or no comparison weight is left
         after trimming.
     """
-    n = len(d)
-    dt = d.astype(np.float64)
-    x = features if features.shape[1] else np.zeros((n, 1))
-    folds = _folds(clusters, n_folds, random_state)
-    if any(d[train].all() or not d[train].any() for train, _ in folds):
-        raise EstimationError(
-            "a cross-fitting fold trains on one arm only (a cohort or the comparison group "
-            "sits in too few cities for the folds); lower `n_folds` (did.dml_folds)"
-        )
-    p_raw = crossfit_predict(
-        propensity_model, x, d.astype(np.int64), folds, proba=True, backend=backend,
-        groups=clusters,
+    nuisances = crossfit_nuisances(
+        delta_y, d, features, clusters, propensity_model=propensity_model,
+        outcome_model=outcome_model, n_folds=n_folds, random_state=random_state,
+        backend=backend,
     )  # fmt: skip
-    p = np.clip(p_raw, _PS_CLIP, 1.0 - _PS_CLIP)
-    comparison_folds = [(train[~d[train]], test) for train, test in folds]
-    fitted = np.column_stack(
-        [
-            crossfit_predict(
-                outcome_model, x, column, comparison_folds, backend=backend, groups=clusters
-            )
-            for column in delta_y.T
-        ]
-    )
-    keep = d | (p < trim_level)
-    w_t = dt
-    w_c = keep * (1.0 - dt) * p / (1.0 - p)
-    if w_c.sum() <= 0:
-        raise EstimationError(
-            f"every comparison unit has a propensity score >= {trim_level} (no overlap)"
-        )
-    resid = delta_y - fitted
-    eta_t = w_t @ resid / w_t.sum()
-    eta_c = w_c @ resid / w_c.sum()
-    influence = (
-        w_t[:, None] * (resid - eta_t) / w_t.mean() - w_c[:, None] * (resid - eta_c) / w_c.mean()
-    )
-    return TwoPeriodFit(eta_t - eta_c, influence, int(np.sum(~keep)))
+    return orthogonal_terms(delta_y, d, nuisances, trim_level=trim_level)
 
 
 def dml_att_gt(

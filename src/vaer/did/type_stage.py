@@ -8,6 +8,11 @@ options, and the tables of :func:`vaer.did.type_tables.type_frames`: each level'
 estimates with t intervals, Holm / Romano-Wolf p-values and a band over the levels, and
 per (aggregation, key) the equality F test and the pairwise differences. A firm's type
 is its value in its first year of the DiD sample. Crossed dimensions are not formed.
+With ``dml_did`` among ``did.estimators`` the same rows follow with ``estimator:
+dml_did`` (:func:`vaer.did.dml_types.dml_att_gt_by_type`: the run's nuisance learners
+cross-fitted over ``did.dml_folds`` folds of cities on ``did.covariates`` and every
+dimension's type indicators, one fit per cell sample for all dimensions); their
+intervals are printed where ``dml_did``'s are.
 
 What was validated (``benchmarks/RESULTS.md``, ``did_types_validity``) is the small-
 cluster mode; in the asymptotic mode the intervals and tests are withheld unless
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,8 +31,13 @@ import pandas as pd
 from vaer.config.did import DidConfig
 from vaer.context import RunContext
 from vaer.did.aggregate import aggregate
+from vaer.did.dml_types import dml_att_gt_by_type
 from vaer.did.type_tables import type_frames
 from vaer.did.types import TypeATT, att_gt_by_type
+from vaer.estimators.learners import make_classifier, make_regressor
+
+CS_ESTIMATOR = "cs_did"
+DML_ESTIMATOR = "dml_did"
 
 TYPES_WITHHELD = (
     "withheld: ATT by firm type validated in did.inference: small_cluster only (did_types_validity)"
@@ -44,15 +54,20 @@ class DidTypesResult:
     Attributes
     ----------
     results : dict
-        Dimension -> :class:`~vaer.did.types.TypeATT`.
+        Dimension -> :class:`~vaer.did.types.TypeATT` (Callaway-Sant'Anna).
     levels, tests : pandas.DataFrame
-        ``did_types`` and ``did_type_tests`` rows (before withholding).
+        ``did_types`` and ``did_type_tests`` rows (before withholding) of every
+        estimator (``estimator`` column).
     withheld : str or None
-        Why the intervals and tests are not printed, else None.
+        Why the ``cs_did`` rows' intervals and tests are not printed, else None.
     notes : tuple of str
         Dimensions that could not be estimated and why.
     small_cluster : bool
         Whether the inference is the small-cluster mode (else asymptotic).
+    dml_results : dict
+        Dimension -> :class:`~vaer.did.types.TypeATT` of ``dml_did`` (empty without it).
+    dml_withheld : str or None
+        Why the ``dml_did`` rows' intervals and tests are not printed, else None.
     """
 
     results: dict[str, TypeATT]
@@ -61,43 +76,55 @@ class DidTypesResult:
     withheld: str | None = None
     notes: tuple[str, ...] = ()
     small_cluster: bool = True
+    dml_results: dict[str, TypeATT] = field(default_factory=dict)
+    dml_withheld: str | None = None
+
+    def _reasons(self) -> tuple[tuple[str, str | None], ...]:
+        return ((CS_ESTIMATOR, self.withheld), (DML_ESTIMATOR, self.dml_withheld))
 
     def tables(self, outcome: str) -> dict[str, pd.DataFrame]:
         """``did_types`` and ``did_type_tests`` (with an ``inference`` and ``outcome``
         column); nothing when no dimension was estimated."""
         if self.levels.empty:
             return {}
-        levels, tests = self.levels.copy(), self.tests.copy()
         reason = "clustered by the cluster role" + (
             " (small-cluster t)" if self.small_cluster else " (asymptotic, not checked)"
         )
-        if self.withheld:
-            levels.loc[:, list(_INFERENCE)] = np.nan
-            tests.loc[:, list(_TEST_INFERENCE)] = np.nan
-            reason = self.withheld
+        levels = self.levels.assign(inference=reason)
+        tests = self.tests.assign(inference=reason)
+        for estimator, withheld in self._reasons():
+            if withheld:
+                for frame, columns in ((levels, _INFERENCE), (tests, _TEST_INFERENCE)):
+                    rows = (frame["estimator"] == estimator).to_numpy()
+                    frame.loc[rows, list(columns)] = np.nan
+                    frame.loc[rows, "inference"] = withheld
         return {
-            "did_types": levels.assign(inference=reason, outcome=outcome),
-            "did_type_tests": tests.assign(inference=reason, outcome=outcome),
+            "did_types": levels.assign(outcome=outcome),
+            "did_type_tests": tests.assign(outcome=outcome),
         }
 
     def metrics(self) -> dict[str, float]:
         """``did.types.<dimension>.<level>.<aggregation>`` (overall estimates) and, unless
         withheld, ``did.types.<dimension>.<aggregation>.equality_p`` (the equality test of
-        the overall aggregates) and ``.equality_f``."""
+        the overall aggregates) and ``.equality_f``; ``dml_did``'s under
+        ``did.types.dml_did.``."""
         out: dict[str, float] = {}
         if self.levels.empty:
             return out
-        overall = self.levels[self.levels["overall"]]
-        for row in overall.to_dict("records"):
-            key = f"did.types.{row['dimension']}.{row['level']}.{row['aggregation']}"
-            out[key] = float(row["estimate"])
-        if self.withheld or self.tests.empty:
-            return out
-        equality = self.tests[(self.tests["test"] == "equality") & self.tests["key"].isna()]
-        for row in equality.to_dict("records"):
-            prefix = f"did.types.{row['dimension']}.{row['aggregation']}"
-            out[f"{prefix}.equality_p"] = float(row["p_value"])
-            out[f"{prefix}.equality_f"] = float(row["statistic"])
+        for estimator, withheld in self._reasons():
+            stem = "did.types" if estimator == CS_ESTIMATOR else f"did.types.{estimator}"
+            levels = self.levels[self.levels["estimator"] == estimator]
+            for row in levels[levels["overall"].astype(bool)].to_dict("records"):
+                key = f"{stem}.{row['dimension']}.{row['level']}.{row['aggregation']}"
+                out[key] = float(row["estimate"])
+            if withheld or self.tests.empty:
+                continue
+            tests = self.tests[self.tests["estimator"] == estimator]
+            equality = tests[(tests["test"] == "equality") & tests["key"].isna()]
+            for row in equality.to_dict("records"):
+                prefix = f"{stem}.{row['dimension']}.{row['aggregation']}"
+                out[f"{prefix}.equality_p"] = float(row["p_value"])
+                out[f"{prefix}.equality_f"] = float(row["statistic"])
         return out
 
 
@@ -109,10 +136,16 @@ def type_dimensions(ctx: RunContext) -> list[str]:
 
 
 def did_types(
-    ctx: RunContext, sample: pd.DataFrame, frame: pd.DataFrame, config: DidConfig
+    ctx: RunContext,
+    sample: pd.DataFrame,
+    frame: pd.DataFrame,
+    config: DidConfig,
+    dml_withheld: str | None = None,
 ) -> DidTypesResult | None:
     """ATT by firm type on the did stage's ``sample`` (unit, year, cohort, cluster, y,
-    covariates), with the types read from the panel ``frame``; None without dimensions."""
+    covariates), with the types read from the panel ``frame``; None without dimensions.
+    ``dml_withheld``: why ``dml_did``'s intervals are not printed (its rows follow
+    ``dml_did``'s overall rows)."""
     dimensions = type_dimensions(ctx)
     if not dimensions:
         return None
@@ -149,12 +182,17 @@ def did_types(
                 reasons = result.skipped.loc[result.skipped["level"] == level, "reason"]
                 why = reasons.value_counts().index[0] if len(reasons) else "no cell"
                 notes.append(f"ATT by {dimension}: level {level} not estimated in any cell ({why})")
+    dml_results = _dml_types(ctx, data, [d for d in dimensions if d in results], config, notes)
     frames = [
         type_frames(
-            result, n_draws=ctx.config.heterogeneity.n_bootstrap, random_state=ctx.seed + 7 * k
+            result, estimator=estimator, n_draws=ctx.config.heterogeneity.n_bootstrap,
+            random_state=ctx.seed + 7 * k,
         )
-        for k, result in enumerate(results.values())
-    ]
+        for k, (estimator, result) in enumerate(
+            [(CS_ESTIMATOR, r) for r in results.values()]
+            + [(DML_ESTIMATOR, r) for r in dml_results.values()]
+        )
+    ]  # fmt: skip
     levels = pd.concat([f[0] for f in frames], ignore_index=True) if frames else pd.DataFrame()
     tests = pd.concat([f[1] for f in frames], ignore_index=True) if frames else pd.DataFrame()
     withheld = (
@@ -163,8 +201,36 @@ def did_types(
         else None
     )
     return DidTypesResult(
-        results, levels, tests, withheld, tuple(notes), config.inference == "small_cluster"
-    )
+        results, levels, tests, withheld, tuple(notes), config.inference == "small_cluster",
+        dml_results=dml_results, dml_withheld=dml_withheld,
+    )  # fmt: skip
+
+
+def _dml_types(
+    ctx: RunContext, data: pd.DataFrame, dimensions: list[str], config: DidConfig,
+    notes: list[str],
+) -> dict[str, TypeATT]:  # fmt: skip
+    """``dml_did`` by type for ``dimensions`` (all in one nuisance fit per cell sample),
+    when ``did.estimators`` has it; a failure is a note."""
+    if DML_ESTIMATOR not in config.estimators or not dimensions:
+        return {}
+    nuisance = ctx.config.nuisance
+    ctx.progress(f"DiD: dml_did by firm type ({', '.join(dimensions)})")
+    try:
+        return dml_att_gt_by_type(
+            data, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
+            types=dimensions, covariates=list(config.covariates),
+            propensity_model=make_classifier(nuisance, ctx.seed),
+            outcome_model=make_regressor(nuisance, ctx.seed), n_folds=config.dml_folds,
+            control_group=config.control_group, anticipation=config.anticipation,
+            base_period=config.base_period, alpha=config.alpha, inference=config.inference,
+            random_state=ctx.seed, backend=ctx.backend,
+            min_e=-np.inf if config.min_e is None else float(config.min_e),
+            max_e=np.inf if config.max_e is None else float(config.max_e),
+        )  # fmt: skip
+    except ValueError as exc:
+        notes.append(f"no dml_did ATT by firm type: {exc}")
+        return {}
 
 
 def did_types_truth_metrics(
@@ -186,14 +252,33 @@ def did_types_truth_metrics(
     dict
         ``did.types.truth.coverage`` (share of level x aggregation overall intervals that
         cover the truth), ``did.types.truth.max_abs_t`` (largest |estimate - truth| / SE)
-        and ``did.types.truth.checked`` (how many); empty when withheld.
+        and ``did.types.truth.checked`` (how many); ``dml_did``'s under
+        ``did.types.dml_did.truth.``; none for an estimator whose intervals are withheld.
     """
-    if types.withheld or not types.results:
-        return {}
+    out: dict[str, float] = {}
     observed = pd.crosstab(sample["unit"], sample["year"]) > 0
+    for stem, results, withheld in (
+        ("did.types.truth", types.results, types.withheld),
+        (f"did.types.{DML_ESTIMATOR}.truth", types.dml_results, types.dml_withheld),
+    ):
+        if withheld or not results:
+            continue
+        covered, t_values = _truth_checks(results, observed, effect, min_e, max_e)
+        if covered:
+            out[f"{stem}.coverage"] = float(np.mean(covered))
+            out[f"{stem}.max_abs_t"] = float(np.max(t_values))
+            out[f"{stem}.checked"] = float(len(covered))
+    return out
+
+
+def _truth_checks(
+    results: dict[str, TypeATT], observed: pd.DataFrame,
+    effect: Callable[[np.ndarray, np.ndarray], np.ndarray], min_e: float, max_e: float,
+) -> tuple[list[bool], list[float]]:  # fmt: skip
+    """Whether each level x aggregation overall interval covers its truth, and its |t|."""
     covered: list[bool] = []
     t_values: list[float] = []
-    for result in types.results.values():
+    for result in results.values():
         for level, cells in result.cells.items():
             seen = observed.reindex(cells.unit_ids).fillna(False)
             truth = np.zeros(len(cells.att))
@@ -213,10 +298,4 @@ def did_types_truth_metrics(
                 row = estimated.to_frame().iloc[-1]
                 covered.append(bool(row["ci_low"] <= true <= row["ci_high"]))
                 t_values.append(abs(estimated.overall_estimate - true) / estimated.overall_se)
-    if not covered:
-        return {}
-    return {
-        "did.types.truth.coverage": float(np.mean(covered)),
-        "did.types.truth.max_abs_t": float(np.max(t_values)),
-        "did.types.truth.checked": float(len(covered)),
-    }
+    return covered, t_values

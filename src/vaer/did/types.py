@@ -28,7 +28,7 @@ aggregations equal :func:`vaer.did.att_gt.att_gt` on the subpanel of that level'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ import pandas as pd
 from vaer.did.aggregate import AggregateResult, aggregate
 from vaer.did.att_gt import ATTGTResult, _cells, check_method, check_options, checked_panel
 from vaer.did.drdid import EstimationError
-from vaer.did.drdid_levels import NUISANCE_MODES, level_two_period_att
+from vaer.did.drdid_levels import NUISANCE_MODES, LevelFit, level_two_period_att
 from vaer.did.inference import arm_leverage_factor, cluster_se_df
 from vaer.did.panel import ColumnSpec, Panel
 
@@ -66,7 +66,8 @@ class TypeATT:
     skipped : pandas.DataFrame
         Cells not estimated for a level (level, group, time, base_period, reason).
     nuisance : str
-        ``"pooled"`` or ``"per_level"`` (:mod:`vaer.did.drdid_levels`).
+        ``"pooled"`` or ``"per_level"`` (:mod:`vaer.did.drdid_levels`), or ``"crossfit"``
+        (:mod:`vaer.did.dml_types`).
     """
 
     dimension: str
@@ -172,16 +173,59 @@ anticipation, base_period, alpha, inference, trim_level
         covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
     )  # fmt: skip
     labels = _type_labels(data, unit, period, panel, types)
-    cells = _cells(panel, anticipation, base_period)
     options = {
         "method": method, "control_group": control_group, "anticipation": anticipation,
         "base_period": base_period, "alpha": alpha, "inference": inference,
-        "trim_level": trim_level, "nuisance": nuisance,
+        "hint": "use fewer covariates or did nuisance 'pooled'",
     }  # fmt: skip
+
+    def fit_levels(
+        delta: np.ndarray, treated: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_levels: int
+    ) -> LevelFit:
+        return level_two_period_att(
+            delta, treated, panel.covariates[rows], codes, n_levels, method=method,
+            nuisance=nuisance, trim_level=trim_level,
+        )  # fmt: skip
+
+    return by_dimension(
+        panel, labels, fit_levels, options, nuisance=nuisance, min_e=min_e, max_e=max_e,
+        aggregations=aggregations,
+    )  # fmt: skip
+
+
+LevelFitter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], LevelFit]
+"""Fits every level of the cells that share one sample: ``(delta_y, treated, rows, codes,
+n_levels) -> LevelFit``, with ``delta_y`` the ``(n_s, m)`` outcome changes, ``treated`` the
+``(n_s,)`` cohort indicator, ``rows`` the sample's row numbers in the panel's unit arrays
+and ``codes`` the ``(n_s,)`` level codes of those units."""
+
+
+def by_dimension(
+    panel: Panel,
+    labels: pd.DataFrame,
+    fit_levels: LevelFitter,
+    options: dict,
+    *,
+    nuisance: str,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+) -> dict[str, TypeATT]:
+    """The cells and aggregations of every level of every dimension of ``labels``.
+
+    Shared by the estimators of the cells by type (Callaway-Sant'Anna's
+    :func:`att_gt_by_type`, the cross-fitted :func:`vaer.did.dml_types.dml_att_gt_by_type`);
+    only ``fit_levels`` differs. ``options`` holds ``method``, ``control_group``,
+    ``anticipation``, ``base_period``, ``alpha``, ``inference`` and ``hint`` (the fix
+    named when a cell cannot be fitted); ``nuisance`` labels the result.
+    """
+    cells = _cells(panel, options["anticipation"], options["base_period"])
     out: dict[str, TypeATT] = {}
     for dimension in labels.columns:
         codes, levels = pd.factorize(labels[dimension], sort=True)
-        result = _dimension(panel, cells, str(dimension), codes, tuple(map(str, levels)), options)
+        result = _dimension(
+            panel, cells, str(dimension), codes, tuple(map(str, levels)), options, fit_levels
+        )
         aggregates = {
             level: {name: aggregate(c, name, min_e=min_e, max_e=max_e) for name in aggregations}
             for level, c in result.cells.items()
@@ -206,7 +250,7 @@ class _Dimension:
 
 def _dimension(
     panel: Panel, cells: list, dimension: str, codes: np.ndarray, levels: tuple[str, ...],
-    options: dict,
+    options: dict, fit_levels: LevelFitter,
 ) -> _Dimension:  # fmt: skip
     """Every cell of every level of one dimension."""
     periods, cohort, observed = panel.periods, panel.cohort, panel.observed
@@ -246,16 +290,12 @@ def _dimension(
         y = panel.outcome[rows]
         treated = cohort[rows] == key[0]
         try:
-            fit = level_two_period_att(
-                y[:, t_idx] - y[:, b_idx], treated, panel.covariates[rows], codes[rows],
-                n_levels, method=options["method"], nuisance=options["nuisance"],
-                trim_level=options["trim_level"],
-            )  # fmt: skip
+            fit = fit_levels(y[:, t_idx] - y[:, b_idx], treated, rows, codes[rows], n_levels)
         except EstimationError as error:
             names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
             raise ValueError(
                 f"ATT by {dimension}: cells (g, t) = {names}: {error}; with few firms of a "
-                "level in a cell use fewer covariates or did nuisance 'pooled'"
+                f"level in a cell {options['hint']}"
             ) from None
         columns = np.asarray(positions, dtype=np.int64)
         scale = np.full(len(rows), n / len(rows))

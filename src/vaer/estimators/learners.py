@@ -67,12 +67,40 @@ EARLY_STOPPING_FRACTION = 0.2
 EARLY_STOPPING_ROUNDS = 20
 
 
-def _held_out_rows(n: int, fraction: float, groups: Any, random_state: int) -> np.ndarray:
+def _held_out_rows(
+    n: int, fraction: float, groups: Any, random_state: int, strata: Any = None
+) -> np.ndarray:
     """Rows held out to stop early: a random ``fraction`` of the rows, or with ``groups``
     whole groups drawn at random until they hold at least that share of the rows (at
     least one group is kept for training). Fewer than two groups: a random share of rows.
+
+    With ``strata`` (e.g. a classifier's labels) the draw is made within each stratum
+    (a group belongs to the largest stratum code of its rows), so that every stratum
+    keeps rows for training; a stratum of one group is not held out at all.
     """
     rng = np.random.default_rng(random_state)
+    if strata is not None:
+        codes_s = pd.factorize(np.asarray(strata), sort=True)[0]
+        if groups is None:
+            chosen = [
+                rng.permutation(rows)[: round(fraction * len(rows))] if len(rows) > 1 else rows[:0]
+                for rows in (np.flatnonzero(codes_s == k) for k in np.unique(codes_s))
+            ]
+            return np.sort(np.concatenate(chosen))
+        codes, labels = pd.factorize(np.asarray(groups))
+        group_stratum = np.zeros(len(labels), dtype=np.int64)
+        np.maximum.at(group_stratum, codes, codes_s)
+        held: list[np.ndarray] = []
+        for k in np.unique(group_stratum):
+            members = np.flatnonzero(group_stratum == k)
+            if len(members) < 2:
+                continue
+            sizes = np.bincount(codes, minlength=len(labels))[members]
+            order = rng.permutation(len(members))
+            taken = np.cumsum(sizes[order]) >= fraction * sizes.sum()
+            last = min(int(np.argmax(taken)), len(members) - 2)
+            held.append(members[order[: last + 1]])
+        return np.flatnonzero(np.isin(codes, np.concatenate(held))) if held else np.empty(0, int)
     if groups is not None:
         codes, labels = pd.factorize(np.asarray(groups))
         if len(codes) != n:
@@ -155,7 +183,9 @@ class _EarlyStopping(BaseEstimator):
 
         With ``groups`` (e.g. the city of each firm) whole groups are held out, so that
         the number of rounds and the linear-or-boosted choice reward what carries over to
-        new groups, not group-level noise learnt from the group's other rows.
+        new groups, not group-level noise learnt from the group's other rows. A
+        classifier whose held-out groups would take every row of a class (a class in few
+        groups, e.g. a cohort of two or three cities) draws them within each class instead.
         """
         from lightgbm import early_stopping
 
@@ -166,6 +196,12 @@ class _EarlyStopping(BaseEstimator):
         rounds = int(self.estimator.get_params()["n_estimators"])
         chosen = "lightgbm"
         valid = _held_out_rows(n, self.validation_fraction, groups, self.random_state)
+        if isinstance(self, ClassifierMixin) and len(np.unique(np.delete(target, valid))) < len(
+            np.unique(target)
+        ):  # a class held out entirely: draw within each class
+            valid = _held_out_rows(
+                n, self.validation_fraction, groups, self.random_state, strata=target
+            )
         if (self.max_rows is None or n <= self.max_rows) and len(valid) >= 20:
             train = np.setdiff1d(np.arange(n), valid, assume_unique=True)
             probe = clone(self.estimator)

@@ -84,7 +84,11 @@ def _did_types_figure(
 ) -> str | None:
     if "did_types" not in tables:
         return None
-    return figures.type_event_study(tables["did_types"], tables.get("did_type_tests"), labels)
+    types, tests = tables["did_types"], tables.get("did_type_tests")
+    if "estimator" in types:  # the figure draws Callaway-Sant'Anna's; the tables have all
+        types = types[types["estimator"] == "cs_did"]
+        tests = None if tests is None else tests[tests["estimator"] == "cs_did"]
+    return figures.type_event_study(types, tests, labels)
 
 
 def _did_type_overall(tables: dict[str, pd.DataFrame], _w: Words) -> pd.DataFrame | None:
@@ -95,7 +99,10 @@ def _did_type_overall(tables: dict[str, pd.DataFrame], _w: Words) -> pd.DataFram
     rows = types[types["overall"].astype(bool) & types["aggregation"].isin(["simple", "dynamic"])]
     columns = ["dimension", "level", "aggregation", "estimate", "se", "ci_low", "ci_high",
                "p_adj", "n"]  # fmt: skip
-    return rows[columns].sort_values(["dimension", "aggregation", "level"], kind="stable")
+    order = ["dimension", "aggregation", "level"]
+    if "estimator" in rows and rows["estimator"].nunique() > 1:
+        columns, order = ["estimator", *columns], ["estimator", *order]
+    return rows[columns].sort_values(order, kind="stable")
 
 
 def _did_type_equality(tables: dict[str, pd.DataFrame], _w: Words) -> pd.DataFrame | None:
@@ -104,7 +111,10 @@ def _did_type_equality(tables: dict[str, pd.DataFrame], _w: Words) -> pd.DataFra
     if tests is None or tests.empty:
         return None
     rows = tests[(tests["test"] == "equality") & tests["key"].isna()]
-    return rows[["dimension", "aggregation", "contrast", "statistic", "df", "df_den", "p_value"]]
+    columns = ["dimension", "aggregation", "contrast", "statistic", "df", "df_den", "p_value"]
+    if "estimator" in rows and rows["estimator"].nunique() > 1:
+        columns = ["estimator", *columns]
+    return rows[columns]
 
 
 def _twfe_beside_cs(tables: dict[str, pd.DataFrame], words: Words) -> pd.DataFrame | None:
