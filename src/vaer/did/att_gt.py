@@ -34,8 +34,10 @@ multiple time periods", Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -453,15 +455,23 @@ class _SampleFit:
     cohort: np.ndarray
 
     def __call__(self, sample: _Sample) -> TwoPeriodFit | EstimationError:
-        from threadpoolctl import threadpool_limits
-
         y = self.outcome[sample.rows]
         treated = self.cohort[sample.rows] == sample.group
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with _blas_controller().limit(limits=1, user_api="blas"):
                 return self.fit_cell(y[:, sample.t] - y[:, sample.b], treated, sample.rows)
         except EstimationError as error:
             return error
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """This process's ``threadpoolctl.ThreadpoolController``, built once: building one
+    inspects every loaded library (milliseconds), which a panel with one sample per cell
+    (unbalanced) paid once per cell."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def fit_cells(
