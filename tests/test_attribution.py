@@ -35,7 +35,7 @@ from vaer.attribution.importance import (
     fieller_interval,
 )
 from vaer.attribution.linear import effect_coefficients, linear_coefficients, linear_shap
-from vaer.attribution.mechanisms import partial_out_effect
+from vaer.attribution.mechanisms import median_over_splits, partial_out_effect
 from vaer.attribution.permutation import permutation_shap
 from vaer.attribution.refits import refit_rows
 from vaer.attribution.share_intervals import (
@@ -644,6 +644,35 @@ def test_a_mediator_with_missing_values_is_estimated_on_its_complete_cases(
     # residuals differ (cross-fitted on all firms here): far less than one SE apart
     assert abs(with_holes.estimate - alone.estimate) < 0.25 * alone.se
     assert with_holes.se == pytest.approx(alone.se, rel=0.1)
+
+
+def test_repeated_cross_fitting_takes_the_median_split_and_adds_the_spread(
+    small_table: tuple[pd.DataFrame, Roles],
+) -> None:
+    """n_rep splits: the median of the single splits at seeds r, r + 1, r + 2 and the SE
+    sqrt(median(se_r^2 + (theta_r - median)^2)) (Chernozhukov et al. 2018, 3.4)."""
+    frame, roles = small_table
+    data = build_analysis_data(frame, roles)
+    lgbm = NuisanceConfig(n_jobs=1)
+    mediators = {"knowledge": ["d_knowledge_spillover"]}
+    singles = [
+        mechanism_tests(frame, mediators, data, lgbm, cv=3, random_state=7 + r, n_rep=1)[0]
+        for r in range(3)
+    ]
+    theta = np.array([e.estimate for e in singles])
+    assert np.ptp(theta) > 0  # the splits differ: LightGBM sees other folds
+    repeated = mechanism_tests(frame, mediators, data, lgbm, cv=3, random_state=7, n_rep=3)[0]
+    se = np.sqrt(np.median([e.se**2 + (e.estimate - np.median(theta)) ** 2 for e in singles]))
+    assert repeated.estimate == pytest.approx(np.median(theta))
+    assert repeated.se == pytest.approx(se)
+    assert repeated.se >= np.median([e.se for e in singles])
+    assert repeated.ci_low == pytest.approx(
+        repeated.estimate - (singles[0].estimate - singles[0].ci_low) / singles[0].se * se
+    )
+    with pytest.raises(ValueError, match="`n_rep` must be an int >= 1"):
+        mechanism_tests(frame, mediators, data, lgbm, cv=3, n_rep=0)
+    with pytest.raises(ValueError, match="at least one split"):
+        median_over_splits([])
 
 
 def test_mechanism_errors(small_table: tuple[pd.DataFrame, Roles]) -> None:

@@ -16,7 +16,7 @@ from vaer.attribution.honest import explain_across_folds
 from vaer.attribution.importance import importance_scores, importance_table
 from vaer.attribution.mechanisms import MechanismEstimate, mechanism_tests
 from vaer.attribution.refits import FinalStage, cluster_folds, final_stages, fit_fold_models
-from vaer.attribution.stage import AttributionResult, run_attribution
+from vaer.attribution.stage import AttributionResult, run_attribution, run_mechanism_tests
 from vaer.attribution.truth_check import attribution_truth_metrics
 
 __all__ = [
@@ -40,4 +40,5 @@ __all__ = [
     "mechanism_tests",
     "resolve_method",
     "run_attribution",
+    "run_mechanism_tests",
 ]

@@ -40,7 +40,7 @@ from vaer.attribution.refits import (
 )
 from vaer.attribution.share_intervals import label_share_intervals, share_interval_label
 from vaer.compute import Backend
-from vaer.config.attribution import AttributionConfig
+from vaer.config.attribution import AttributionConfig, MechanismTestConfig
 from vaer.config.models import NuisanceConfig, Roles
 from vaer.context import Progress, RunContext
 from vaer.data.design import AnalysisData
@@ -361,17 +361,8 @@ def run_attribution(
     started = time.perf_counter()
     if roles.mediators and config.mechanisms.enabled:
         say("mechanism tests: DML effect of VA on each mediator")
-        mechanisms = mechanism_tests(
-            frame,
-            roles.mediators,
-            data,
-            nuisance,
-            cv=config.mechanisms.cv,
-            score=config.mechanisms.score,
-            by_firm_type=config.mechanisms.by_firm_type,
-            random_state=random_state,
-            backend=backend,
-            max_units=config.mechanisms.max_units,
+        mechanisms = run_mechanism_tests(
+            frame, roles, data, nuisance, config.mechanisms, random_state, backend
         )
     mechanism_seconds = time.perf_counter() - started
 
@@ -392,6 +383,32 @@ def run_attribution(
         if features
         else pd.DataFrame(columns=FEATURE_COLUMNS),
         skipped=skipped,
+    )
+
+
+def run_mechanism_tests(
+    frame: pd.DataFrame,
+    roles: Roles,
+    data: AnalysisData,
+    nuisance: NuisanceConfig,
+    config: MechanismTestConfig,
+    random_state: int,
+    backend: Backend | None = None,
+) -> tuple[MechanismEstimate, ...]:
+    """The stage's mechanism tests: :func:`vaer.attribution.mechanisms.mechanism_tests` of
+    ``roles.mediators`` with the settings of ``attribution.mechanisms``."""
+    return mechanism_tests(
+        frame,
+        roles.mediators,
+        data,
+        nuisance,
+        cv=config.cv,
+        score=config.score,
+        by_firm_type=config.by_firm_type,
+        random_state=random_state,
+        backend=backend,
+        max_units=config.max_units,
+        n_rep=config.n_rep,
     )
 
 

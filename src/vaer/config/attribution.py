@@ -35,6 +35,9 @@ class MechanismTestConfig(Section):
     max_units: int | None = Field(
         50_000, ge=1_000, description="whole clusters drawn at random up to this many units"
     )
+    n_rep: int = Field(
+        3, ge=1, description="cross-fitting splits; the median estimate, the SE with their spread"
+    )
 
 
 class AttributionConfig(Section):

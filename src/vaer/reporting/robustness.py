@@ -17,7 +17,8 @@ from vaer.reporting.labels import ReportLabels
 TEST_COLUMNS = ("reference_se", "test_p", "level", "false_alarm")
 
 
-def _passed(column: pd.Series) -> np.ndarray:
+def passed_flags(column: pd.Series) -> np.ndarray:
+    """Whether each row passed, from booleans or their text as read back from a CSV."""
     return column.astype(str).str.lower().isin({"true", "1", "1.0", "yes"}).to_numpy()
 
 
@@ -36,7 +37,7 @@ def refutation_plot(table: pd.DataFrame, labels: ReportLabels | None = None) -> 
     height = 0.8 + 0.28 * len(rows)
     fig, ax = plt.subplots(figsize=(7.5, height))
     y = np.arange(len(rows))[::-1]
-    colours = ["#4C72B0" if ok else "#C44E52" for ok in _passed(rows["passed"])]
+    colours = ["#4C72B0" if ok else "#C44E52" for ok in passed_flags(rows["passed"])]
     ax.hlines(y, rows["ci_low"], rows["ci_high"], colors=colours, lw=2)
     ax.scatter(rows["estimate"], y, c=colours, zorder=3, s=18)
     reference = words("fig.reference")
@@ -55,7 +56,7 @@ def check_verdicts(table: pd.DataFrame) -> list[dict[str, Any]]:
     """One record per check, in table order: its false-alarm rate (``alpha``, NaN for a
     table written before checks had one), whether any row is flagged, and the flagged
     variants."""
-    passed = _passed(table["passed"])
+    passed = passed_flags(table["passed"])
     out = []
     for check in dict.fromkeys(table["check"]):
         mask = (table["check"] == check).to_numpy()
@@ -68,17 +69,29 @@ def check_verdicts(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 def family_verdict(table: pd.DataFrame, alpha: float | None) -> dict[str, Any] | None:
     """The checks taken together (``family_p``: Holm across the run's checks), or None for
-    a table written without it or checks without one common false-alarm rate."""
+    a table written without it or checks without one common false-alarm rate.
+
+    ``flagged`` are the checks whose Holm p-value is at most ``alpha``; ``alone`` those
+    with a row flagged at its own level but not flagged together."""
     if alpha is None or "family_p" not in table.columns or not len(table):
         return None
-    family = table.groupby("check", sort=False)["family_p"].first()
-    if family.isna().all():
+    checks = table.assign(ok=passed_flags(table["passed"])).groupby("check", sort=False)
+    family = checks.agg(p=("family_p", "first"), ok=("ok", "all"))
+    if family["p"].isna().all():
         return None
+    together = (family["p"] <= alpha).to_numpy()
     return {
         "n_checks": len(family),
         "alpha": alpha,
-        "flagged": [str(check) for check, p in family.items() if p <= alpha],
+        "flagged": [str(c) for c in family.index[together]],
+        "alone": [str(c) for c in family.index[~together & ~family["ok"].to_numpy()]],
     }
+
+
+def common_false_alarm(checks: list[dict[str, Any]]) -> float | None:
+    """The false-alarm rate shared by every check (:func:`check_verdicts`), or None."""
+    alphas = {c["alpha"] for c in checks if np.isfinite(c["alpha"])}
+    return alphas.pop() if len(alphas) == 1 else None
 
 
 def robustness_context(
@@ -101,8 +114,7 @@ def robustness_context(
             .to_dict("records")
         )
     checks = check_verdicts(table) if len(table) else []
-    alphas = {c["alpha"] for c in checks if np.isfinite(c["alpha"])}
-    alpha = alphas.pop() if len(alphas) == 1 else None
+    alpha = common_false_alarm(checks)
     return {
         "rows": table.to_dict("records"),
         "checks": checks,

@@ -13,6 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from vaer.reporting.robustness import (
+    check_verdicts,
+    common_false_alarm,
+    family_verdict,
+    passed_flags,
+)
+
 
 def _record(row: pd.Series) -> dict[str, Any]:
     return {str(k): v for k, v in row.to_dict().items()}
@@ -73,21 +80,17 @@ def robustness_verdict(robustness: pd.DataFrame) -> dict[str, Any] | None:
     judged = robustness.dropna(subset=["passed"])
     if judged.empty:
         return None
-    passed = judged["passed"].astype(str).str.lower().isin({"true", "1", "1.0", "yes"})
-    if {"family_p", "false_alarm"} <= set(judged.columns) and judged["family_p"].notna().any():
-        checks = judged.assign(passed=passed.to_numpy()).groupby("check", sort=False)
-        family = checks.agg(
-            p=("family_p", "first"), alpha=("false_alarm", "min"), ok=("passed", "all")
-        )
-        together = (family["p"] <= family["alpha"]).to_numpy()
+    family = family_verdict(judged, common_false_alarm(check_verdicts(judged)))
+    if family is not None:
         return {
             "family": True,
-            "n": len(family),
-            "alpha": float(family["alpha"].min()),
-            "flagged": [str(c) for c in family.index[together]],
-            "alone": [str(c) for c in family.index[~together & ~family["ok"].to_numpy()]],
+            "n": family["n_checks"],
+            "alpha": family["alpha"],
+            "flagged": family["flagged"],
+            "alone": family["alone"],
         }
-    failed = judged[~passed.to_numpy()]
+    passed = passed_flags(judged["passed"])
+    failed = judged[~passed]
     names = [
         f"{r['check']}"
         + (f" ({r['variant']})" if isinstance(r.get("variant"), str) and r["variant"] else "")

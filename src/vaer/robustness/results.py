@@ -109,6 +109,14 @@ def check_p_value(rows: list[CheckResult]) -> float:
     return min(1.0, min(r.test_p * r.false_alarm / r.level for r in rows))
 
 
+def rows_by_check(checks: tuple[CheckResult, ...]) -> dict[str, list[CheckResult]]:
+    """The rows of each check, in the order the checks first appear."""
+    by_check: dict[str, list[CheckResult]] = {}
+    for row in checks:
+        by_check.setdefault(row.check, []).append(row)
+    return by_check
+
+
 def family_p_values(checks: tuple[CheckResult, ...]) -> dict[str, tuple[float, float]]:
     """Each check's p-value and its Holm-adjusted p-value over the run's checks.
 
@@ -122,9 +130,7 @@ def family_p_values(checks: tuple[CheckResult, ...]) -> dict[str, tuple[float, f
     dict
         Check name -> ``(check_p, family_p)``, in the order the checks first appear.
     """
-    by_check: dict[str, list[CheckResult]] = {}
-    for row in checks:
-        by_check.setdefault(row.check, []).append(row)
+    by_check = rows_by_check(checks)
     check_p = np.array([check_p_value(rows) for rows in by_check.values()])
     family_p = holm(check_p)
     return {
@@ -186,10 +192,7 @@ class RobustnessResult:
             out["robustness.family.test_p"] = smallest
             alpha = min(c.false_alarm for c in self.checks)
             out["robustness.family.passed"] = float(not smallest <= alpha)
-        by_check: dict[str, list[CheckResult]] = {}
-        for check in self.checks:
-            by_check.setdefault(check.check, []).append(check)
-        for name, rows in by_check.items():
+        for name, rows in rows_by_check(self.checks).items():
             out[f"robustness.{name}.passed"] = float(all(r.passed for r in rows))
             out[f"robustness.{name}.test_p"] = check_p_value(rows)
             if len(rows) == 1:
