@@ -38,7 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vaer.did.panel import ColumnSpec, build_panel
+from vaer.did.panel import build_panel
+from vaer.did.spec import ColumnSpec, PanelColumns
 
 TREATED_VS_NEVER = "treated_vs_never"
 EARLIER_VS_LATER = "earlier_vs_later"
@@ -118,9 +119,7 @@ def bacon_decomposition(
         On an invalid panel, no unit observed in every period, a cohort treated from the
         first period on (always treated), or no variation in treatment timing.
     """
-    panel = build_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=unit, outcome=outcome
-    )
+    panel = build_panel(data, PanelColumns(unit, period, cohort, unit, outcome))
     full = panel.observed.all(axis=1)
     if not full.any():
         raise ValueError(

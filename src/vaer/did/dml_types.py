@@ -40,10 +40,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
-from vaer.did.att_gt import check_options, checked_panel
-from vaer.did.dml_did import METHOD, CellNuisances, crossfit_nuisances, orthogonal_terms
+from vaer.did.att_gt import checked_panel
+from vaer.did.dml_did import (
+    METHOD,
+    CellNuisances,
+    CrossFitting,
+    crossfit_nuisances,
+    orthogonal_terms,
+)
 from vaer.did.drdid_levels import LevelFit
-from vaer.did.panel import ColumnSpec
+from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
 from vaer.did.types import TypeATT, _type_labels, by_dimension
 
 NUISANCE = "crossfit"
@@ -159,20 +165,12 @@ trim_level, random_state, backend
         On the inputs :func:`vaer.did.types.att_gt_by_type` refuses, ``n_folds < 1``, or
         a cell sample the cross-fitting cannot split (the message names the cells).
     """
-    if n_folds < 1:
-        raise ValueError(f"`n_folds` must be >= 1 (1 = no cross-fitting); got {n_folds}")
-    check_options(control_group, anticipation, base_period, trim_level)
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
-    )  # fmt: skip
-    labels = _type_labels(data, unit, period, panel, types)
+    crossfit = CrossFitting(propensity_model, outcome_model, n_folds, random_state)
+    options = CellOptions(control_group, anticipation, base_period, alpha, inference, trim_level)
+    columns = PanelColumns(unit, period, cohort, cluster, outcome)
+    panel = checked_panel(data, columns, covariates, options)
+    labels = _type_labels(data, columns, panel, types)
     features = np.column_stack([panel.covariates[:, 1:], level_indicators(labels)])
-    options = {
-        "method": METHOD, "control_group": control_group, "anticipation": anticipation,
-        "base_period": base_period, "alpha": alpha, "inference": inference,
-        "hint": "lower did.dml_folds",
-    }  # fmt: skip
     fitted: dict[bytes, CellNuisances] = {}  # one fit per cell sample, for every dimension
 
     def fit_levels(
@@ -181,13 +179,11 @@ trim_level, random_state, backend
         key = rows.tobytes() + treated.tobytes()
         if key not in fitted:
             fitted[key] = crossfit_nuisances(
-                delta, treated, features[rows], panel.cluster[rows],
-                propensity_model=propensity_model, outcome_model=outcome_model,
-                n_folds=n_folds, random_state=random_state, backend=backend,
-            )  # fmt: skip
+                delta, treated, features[rows], panel.cluster[rows], crossfit, backend
+            )
         return level_terms(delta, treated, fitted[key], codes, n_levels, trim_level=trim_level)
 
     return by_dimension(
-        panel, labels, fit_levels, options, nuisance=NUISANCE, min_e=min_e, max_e=max_e,
-        aggregations=aggregations,
+        panel, labels, fit_levels, options, method=METHOD, hint="lower did.dml_folds",
+        nuisance=NUISANCE, min_e=min_e, max_e=max_e, aggregations=aggregations,
     )  # fmt: skip

@@ -24,7 +24,7 @@ from scipy import stats
 from vaer.did.aggregate import AGGREGATIONS, aggregate
 from vaer.did.att_gt import att_gt
 from vaer.did.inference import interval_critical
-from vaer.did.panel import ColumnSpec
+from vaer.did.spec import ColumnSpec
 
 MECHANISM_COLUMNS = [
     "mediator", "aggregation", "att", "se", "df", "ci_low", "ci_high", "p_value", "n_units",

@@ -74,9 +74,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from vaer.did.att_gt import check_options, checked_panel
+from vaer.did.att_gt import checked_panel
 from vaer.did.drdid import _PS_CLIP, EstimationError, fit_logit
-from vaer.did.panel import ColumnSpec, Panel
+from vaer.did.panel import Panel
+from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
 
 
 @dataclass(frozen=True)
@@ -200,17 +201,15 @@ def post_period_scores(
         unbalanced panel, a cohort without a period before it or without a post period in
         the panel, or a singular or separated nuisance fit (the message names the cohort).
     """
-    check_options("never", anticipation, "varying", trim_level)
+    options = CellOptions(anticipation=anticipation, trim_level=trim_level)  # never treated
     if covariates is None or len(covariates.columns if isinstance(covariates, pd.DataFrame)
                                  else covariates) == 0:  # fmt: skip
         raise ValueError(
             "the CATT pseudo-outcomes need pre-period covariates (did.covariates): the CATT "
             "is a function of them"
         )
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group="never", inference="small_cluster", alpha=0.05,
-    )  # fmt: skip
+    columns = PanelColumns(unit, period, cohort, cluster, outcome)
+    panel = checked_panel(data, columns, covariates, options)
     missing = ~panel.observed
     if missing.any():
         n_bad = int(missing.any(axis=1).sum())

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vaer.did.panel import ColumnSpec
+from vaer.did.spec import ColumnSpec, PanelColumns
 from vaer.did.twfe import EventStudyResult, check_clusters, fit_fe, long_panel, panel_counts
 
 CONTROLS = ("auto", "never", "last")
@@ -83,9 +83,7 @@ def sun_abraham(
     """
     if control not in CONTROLS:
         raise ValueError(f"`control` must be one of {CONTROLS}; got {control!r}")
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, PanelColumns(unit, period, cohort, cluster, outcome))
     has_never = bool((frame["cohort"] == 0).any())
     if control == "never" and not has_never:
         raise ValueError("Sun-Abraham with `control='never'` needs never-treated units")

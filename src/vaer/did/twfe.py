@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vaer.did.panel import ColumnSpec, build_panel
+from vaer.did.panel import build_panel
+from vaer.did.spec import ColumnSpec, PanelColumns
 
 EVENT_PREFIX = "es_"
 FIXEF_TOL = 1e-10
@@ -128,30 +129,20 @@ class EventStudyResult:
         )  # fmt: skip
 
 
-def long_panel(
-    data: pd.DataFrame | None,
-    *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
-) -> pd.DataFrame:
+def long_panel(data: pd.DataFrame | None, columns: PanelColumns) -> pd.DataFrame:
     """The panel checked by :func:`vaer.did.panel.build_panel` (integer periods, finite
     outcomes, one row per unit-period, cohort and cluster constant within a unit), as a
     long frame with columns ``unit`` (code), ``period``, ``cohort`` (0 = never),
     ``cluster`` (code) and ``y``, sorted by unit and period."""
-    panel = build_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
-    rows, columns = np.nonzero(panel.observed)
+    panel = build_panel(data, columns)
+    rows, periods = np.nonzero(panel.observed)
     return pd.DataFrame(
         {
             "unit": rows.astype(np.int64),
-            "period": panel.periods[columns],
+            "period": panel.periods[periods],
             "cohort": panel.cohort[rows],
             "cluster": panel.cluster[rows],
-            "y": panel.outcome[rows, columns],
+            "y": panel.outcome[rows, periods],
         }
     )
 
@@ -232,9 +223,7 @@ def twfe(
         On an invalid panel, fewer than two clusters, or a treatment dummy that does not
         vary within units and periods.
     """
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, PanelColumns(unit, period, cohort, cluster, outcome))
     check_clusters(frame)
     treated = (frame["cohort"] > 0) & (frame["period"] >= frame["cohort"] - anticipation)
     frame["d"] = treated.astype(np.float64)
@@ -267,9 +256,7 @@ def twfe_event_study(
     Parameters and errors as :func:`twfe`; it also needs never-treated units (without
     them the fully dynamic specification is not identified).
     """
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, PanelColumns(unit, period, cohort, cluster, outcome))
     check_clusters(frame)
     if not (frame["cohort"] == 0).any():
         raise ValueError(
