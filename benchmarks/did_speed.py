@@ -21,6 +21,7 @@ import numpy as np
 
 from vaer.did import aggregate, att_gt
 from vaer.did.simulate import simulate_staggered
+from vaer.did.spec import CellOptions, PanelColumns
 
 RUNS = (("dr", "never"), ("reg", "never"), ("ipw", "never"), ("dr", "notyet"))
 
@@ -37,14 +38,10 @@ def run(n_units: int, unbalanced: bool) -> None:
         start = time.perf_counter()
         result = att_gt(
             frame,
-            unit="firm",
-            period="year",
-            cohort="cohort",
-            cluster="city",
-            outcome="y",
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
             covariates=covariates,
             method=method,
-            control_group=control,
+            options=CellOptions(control_group=control),
         )
         fit = time.perf_counter() - start
         start = time.perf_counter()

@@ -34,6 +34,7 @@ multiple time periods", Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from vaer.did.inference import (
     multiplier_bootstrap,
 )
 from vaer.did.panel import Panel, build_panel
-from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
+from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
 
 
 @dataclass(frozen=True)
@@ -244,23 +245,14 @@ def _cells(panel: Panel, options: CellOptions) -> list[_Cell]:
 
 def att_gt(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     covariates: Sequence[str] | pd.DataFrame | None = None,
     method: str = "dr",
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
+    options: CellOptions = DEFAULT_OPTIONS,
     n_boot: int = 0,
     boot_weights: str = "mammen",
     random_state: int | np.random.Generator | None = None,
-    trim_level: float = 0.995,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
@@ -270,29 +262,18 @@ def att_gt(
     ----------
     data : pandas.DataFrame or None
         Long panel, one row per unit and period (``None`` if every role is an array).
-    unit, period, cohort, cluster, outcome : str or array-like
-        Column names (or per-row arrays): unit id; integer period; cohort = first
-        treated period (0, NaN or +inf = never treated; constant within a unit);
-        cluster id for inference (e.g. city; constant within a unit); outcome.
+    columns : PanelColumns
+        The unit, period, cohort, cluster and outcome roles: column names of ``data`` or
+        per-row arrays (:class:`vaer.did.spec.PanelColumns`).
     covariates : list of str, pandas.DataFrame or None
         Time-invariant pre-period covariates: column names (value at each unit's first
         observed period) or a DataFrame indexed by unit id. A constant is always added.
     method : {"dr", "ipw", "reg"}
         Doubly robust (Sant'Anna–Zhao 2020, R ``drdid_panel``), normalised IPW, or
         outcome regression.
-    control_group : {"never", "notyet"}
-        Comparison units: never treated, or never treated plus not yet treated by
-        ``max(t, base) + anticipation``.
-    anticipation : int
-        Number of periods before ``g`` in which units may already react (>= 0).
-    base_period : {"varying", "universal"}
-        Base period of pre-treatment cells (see the module docstring).
-    alpha : float
-        Intervals have coverage ``1 - alpha``.
-    inference : {"small_cluster", "asymptotic"}
-        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
-        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
-        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
+    options : CellOptions
+        Comparison group, anticipation, base period, ``alpha``, inference mode and
+        propensity trimming (dr, ipw) of the cells (:class:`vaer.did.spec.CellOptions`).
     n_boot : int
         Cluster multiplier bootstrap draws for the simultaneous band over all cells
         (0 = no bootstrap; asymptotic mode only).
@@ -300,8 +281,6 @@ def att_gt(
         Multiplier distribution.
     random_state : int, numpy.random.Generator or None
         Seed of the bootstrap.
-    trim_level : float
-        Comparison units with propensity >= ``trim_level`` get zero weight (dr, ipw).
     backend : vaer.compute.Backend, optional
         Where the cells are fitted, one task per cell sample (default: in this process);
         the result is the same on every backend (:func:`fit_cells`).
@@ -316,20 +295,23 @@ def att_gt(
     Raises
     ------
     ValueError
-        On an invalid option, invalid panel (see :func:`vaer.did.panel.build_panel`),
-        no treated units, no never-treated units with ``control_group="never"``, a
-        cohort with no pre-period, fewer than two clusters, a singular covariate design
-        or a non-converging propensity model in some cell, or no estimable cell.
+        On an invalid method or bootstrap option, invalid panel (see
+        :func:`vaer.did.panel.build_panel`), no treated units, no never-treated units
+        with ``control_group="never"``, a cohort with no pre-period, fewer than two
+        clusters, a singular covariate design or a non-converging propensity model in
+        some cell, or no estimable cell.
     """
     check_method(method)
-    options = CellOptions(control_group, anticipation, base_period, alpha, inference, trim_level)
-    columns = PanelColumns(unit, period, cohort, cluster, outcome)
     panel = checked_panel(data, columns, covariates, options, n_boot, boot_weights)
-    return fit_cells(
-        panel, _DRDIDCell(panel.covariates, method, trim_level), method, options,
-        n_boot=n_boot, boot_weights=boot_weights, random_state=random_state, backend=backend,
-        progress=progress,
+    fit_cell = _DRDIDCell(panel.covariates, method, options.trim_level)
+    result = fit_cells(panel, fit_cell, method, options, backend=backend, progress=progress)
+    if n_boot == 0:
+        return result
+    boot = multiplier_bootstrap(
+        result.influence, panel.cluster, panel.n_clusters, n_boot=n_boot, weights=boot_weights,
+        alpha=options.alpha, random_state=random_state,
     )  # fmt: skip
+    return dataclasses.replace(result, crit_value=boot.crit_value, se_boot=boot.se)
 
 
 @dataclass(frozen=True)
@@ -444,20 +426,18 @@ def fit_cells(
     method: str,
     options: CellOptions,
     *,
-    n_boot: int = 0,
-    boot_weights: str = "mammen",
-    random_state: int | np.random.Generator | None = None,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
-    """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted.
+    """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted (no bootstrap
+    band: :func:`att_gt` adds it).
 
     The cells, their samples (cohort ``g`` and the comparison group observed in both the
     base period and ``t``), the influence functions' rescaling, the inference and the
     drop counts are the same for every estimator of the cells; only the two-period fit
     differs (:func:`att_gt`'s R ``DRDID`` estimators, :func:`vaer.did.dml_did.dml_att_gt`'s
     cross-fitted ones). ``method`` names the estimator in the result; ``options`` are the
-    cells' (:class:`vaer.did.spec.CellOptions`), the other arguments :func:`att_gt`'s.
+    cells' (:class:`vaer.did.spec.CellOptions`), ``backend`` and ``progress`` :func:`att_gt`'s.
 
     The cells of a cohort that share their units (a *sample*: with never-treated controls
     on a balanced panel, all of the cohort's cells) are fitted together, one task per
@@ -549,18 +529,6 @@ def fit_cells(
     se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, options.inference)
     se[reference] = np.nan
     df[reference] = np.nan
-    crit, se_boot = float("nan"), None
-    if n_boot > 0:
-        boot = multiplier_bootstrap(
-            influence,
-            panel.cluster,
-            panel.n_clusters,
-            n_boot=n_boot,
-            weights=boot_weights,
-            alpha=options.alpha,
-            random_state=random_state,
-        )
-        crit, se_boot = boot.crit_value, boot.se
     drops = pd.DataFrame.from_records(records)
     return ATTGTResult(
         group=np.array([c.group for c in kept], dtype=np.int64),
@@ -579,7 +547,5 @@ def fit_cells(
         drops=drops,
         skipped=pd.DataFrame(skipped, columns=["group", "time", "base_period", "reason"]),
         df=df,
-        crit_value=crit,
         **result_options(method, options),
-        se_boot=se_boot,
     )

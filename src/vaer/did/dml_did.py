@@ -59,7 +59,7 @@ from vaer.compute import Backend
 from vaer.did.att_gt import ATTGTResult, checked_panel, fit_cells
 from vaer.did.drdid import _PS_CLIP, EstimationError, TwoPeriodFit
 from vaer.did.folds import deal_city_folds
-from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
+from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
 from vaer.estimators.nuisance import Folds, crossfit_predict
 
 METHOD = "dml"
@@ -268,23 +268,11 @@ def orthogonal_two_period_att(
 
 def dml_att_gt(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
+    crossfit: CrossFitting,
     covariates: Sequence[str] | pd.DataFrame | None = None,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
-    random_state: int = 0,
+    options: CellOptions = DEFAULT_OPTIONS,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
@@ -292,17 +280,14 @@ def dml_att_gt(
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates
+    data, columns, covariates
         As :func:`vaer.did.att_gt` (covariates: the nuisances' features).
-    propensity_model, outcome_model : sklearn estimators
-        See :class:`CrossFitting`.
-    n_folds : int
-        Folds of clusters for cross-fitting (>= 2; 1 = no cross-fitting).
-    control_group, anticipation, base_period, alpha, inference, trim_level
+    crossfit : CrossFitting
+        The nuisance learners, the folds of clusters (1 = no cross-fitting) and the seed
+        of the fold assignment (the same folds for every cell sample's clusters).
+    options : CellOptions
         As :func:`vaer.did.att_gt` (no bootstrap: bands are Bonferroni-t in the
         small-cluster mode, absent in the asymptotic one).
-    random_state : int
-        Seed of the fold assignment (the same folds for every cell sample's clusters).
     backend : vaer.compute.Backend, optional
         Where the cell samples are fitted, one task per sample (cells of a cohort that
         share their units are fitted together), e.g. a Ray cluster
@@ -319,14 +304,11 @@ def dml_att_gt(
     Raises
     ------
     ValueError
-        On the inputs :func:`vaer.did.att_gt` refuses, ``n_folds < 1``, or a cell sample
-        with fewer clusters than folds.
+        On the inputs :func:`vaer.did.att_gt` refuses, or a cell sample with fewer
+        clusters than folds.
     """
-    crossfit = CrossFitting(propensity_model, outcome_model, n_folds, random_state)
-    options = CellOptions(control_group, anticipation, base_period, alpha, inference, trim_level)
-    columns = PanelColumns(unit, period, cohort, cluster, outcome)
     panel = checked_panel(data, columns, covariates, options)
-    fit_cell = _OrthogonalCell(panel.covariates[:, 1:], panel.cluster, crossfit, trim_level)
+    fit_cell = _OrthogonalCell(panel.covariates[:, 1:], panel.cluster, crossfit, options.trim_level)
     return fit_cells(panel, fit_cell, METHOD, options, backend=backend, progress=progress)
 
 

@@ -37,9 +37,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
+from vaer.did.aggregate import AGGREGATIONS
 from vaer.did.att_gt import checked_panel
 from vaer.did.dml_did import (
     METHOD,
@@ -49,7 +49,7 @@ from vaer.did.dml_did import (
     orthogonal_terms,
 )
 from vaer.did.drdid_levels import LevelFit
-from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
+from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
 from vaer.did.types import TypeATT, _type_labels, by_dimension
 
 NUISANCE = "crossfit"
@@ -116,36 +116,22 @@ def level_indicators(labels: pd.DataFrame) -> np.ndarray:
 
 def dml_att_gt_by_type(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     types: Sequence[str] | pd.DataFrame,
+    crossfit: CrossFitting,
     covariates: Sequence[str] | pd.DataFrame | None = None,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
-    random_state: int = 0,
-    backend: Backend | None = None,
+    options: CellOptions = DEFAULT_OPTIONS,
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
+    backend: Backend | None = None,
 ) -> dict[str, TypeATT]:
     """``dml_did``'s ATT(g, t) and aggregations per level of each firm-type dimension.
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates, propensity_model, \
-outcome_model, n_folds, control_group, anticipation, base_period, alpha, inference, \
-trim_level, random_state, backend
+    data, columns, crossfit, covariates, options, backend
         As :func:`vaer.did.dml_did.dml_att_gt` (covariates: the nuisances' features, to
         which the level indicators of every dimension are added).
     types : list of str or pandas.DataFrame
@@ -162,12 +148,9 @@ trim_level, random_state, backend
     Raises
     ------
     ValueError
-        On the inputs :func:`vaer.did.types.att_gt_by_type` refuses, ``n_folds < 1``, or
+        On the inputs :func:`vaer.did.types.att_gt_by_type` refuses, or
         a cell sample the cross-fitting cannot split (the message names the cells).
     """
-    crossfit = CrossFitting(propensity_model, outcome_model, n_folds, random_state)
-    options = CellOptions(control_group, anticipation, base_period, alpha, inference, trim_level)
-    columns = PanelColumns(unit, period, cohort, cluster, outcome)
     panel = checked_panel(data, columns, covariates, options)
     labels = _type_labels(data, columns, panel, types)
     features = np.column_stack([panel.covariates[:, 1:], level_indicators(labels)])
@@ -181,7 +164,9 @@ trim_level, random_state, backend
             fitted[key] = crossfit_nuisances(
                 delta, treated, features[rows], panel.cluster[rows], crossfit, backend
             )
-        return level_terms(delta, treated, fitted[key], codes, n_levels, trim_level=trim_level)
+        return level_terms(
+            delta, treated, fitted[key], codes, n_levels, trim_level=options.trim_level
+        )
 
     return by_dimension(
         panel, labels, fit_levels, options, method=METHOD, hint="lower did.dml_folds",

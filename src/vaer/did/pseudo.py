@@ -77,7 +77,7 @@ from scipy.special import expit
 from vaer.did.att_gt import checked_panel
 from vaer.did.drdid import _PS_CLIP, EstimationError, fit_logit
 from vaer.did.panel import Panel
-from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
+from vaer.did.spec import CellOptions, PanelColumns
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,8 @@ class PseudoOutcomes:
 
 def post_period_scores(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     covariates: Sequence[str] | pd.DataFrame,
     anticipation: int = 0,
     trim_level: float = 0.995,
@@ -184,8 +180,10 @@ def post_period_scores(
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, anticipation, trim_level
-        As :func:`vaer.did.att_gt.att_gt` (comparison group: the never treated).
+    data, columns
+        As :func:`vaer.did.att_gt.att_gt`.
+    anticipation, trim_level
+        As :class:`vaer.did.spec.CellOptions` (comparison group: the never treated).
     covariates : list of str or pandas.DataFrame
         Pre-period covariates (at least one): the nuisances' regressors and, in
         :mod:`vaer.did.catt`, the CATT's features.
@@ -208,7 +206,6 @@ def post_period_scores(
             "the CATT pseudo-outcomes need pre-period covariates (did.covariates): the CATT "
             "is a function of them"
         )
-    columns = PanelColumns(unit, period, cohort, cluster, outcome)
     panel = checked_panel(data, columns, covariates, options)
     missing = ~panel.observed
     if missing.any():

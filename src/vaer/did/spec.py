@@ -4,9 +4,9 @@ the options of its (g, t) cells, each checked once.
 :class:`PanelColumns` names the five roles of a long unit-period panel;
 :class:`CellOptions` holds the options that the Callaway–Sant'Anna cells share whatever
 estimates them (comparison group, anticipation, base period, interval level, inference
-mode, propensity trimming). The public estimators (:func:`vaer.did.att_gt.att_gt`,
-:func:`vaer.did.dml_did.dml_att_gt`, the by-type and regression estimators) take these as
-keyword arguments, build the objects once at their top and hand them down.
+mode, propensity trimming). The estimators (:func:`vaer.did.att_gt.att_gt`,
+:func:`vaer.did.dml_did.dml_att_gt`, the by-type, mechanism and regression estimators)
+take these objects and hand them down to their helpers.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from vaer.did.inference import check_inference
 
 ColumnSpec = str | Sequence[Any] | np.ndarray | pd.Series
 """A column name of the panel's DataFrame, or one value per row."""
-
-CONTROL_GROUPS = ("never", "notyet")
-BASE_PERIODS = ("varying", "universal")
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +55,12 @@ class PanelColumns:
     outcome: ColumnSpec
 
 
+CONTROL_GROUPS = ("never", "notyet")
+"""Comparison groups of :class:`CellOptions`."""
+BASE_PERIODS = ("varying", "universal")
+"""Base-period rules of :class:`CellOptions`."""
+
+
 @dataclass(frozen=True)
 class CellOptions:
     """Options shared by every estimator of the ATT(g, t) cells.
@@ -74,7 +77,9 @@ class CellOptions:
     alpha : float
         Intervals have coverage ``1 - alpha``; in (0, 1).
     inference : {"small_cluster", "asymptotic"}
-        :mod:`vaer.did.inference`'s mode.
+        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
+        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
+        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
     trim_level : float
         Comparison units with a propensity at or above it get zero weight; in (0.5, 1].
 
@@ -112,3 +117,8 @@ class CellOptions:
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"`alpha` must be in (0, 1); got {self.alpha!r}")
         check_inference(self.inference)
+
+
+DEFAULT_OPTIONS = CellOptions()
+"""The default :class:`CellOptions` (never-treated comparisons, no anticipation, varying
+base period, 95% small-cluster intervals, trimming at 0.995)."""

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from vaer.did.panel import build_panel
-from vaer.did.spec import ColumnSpec, PanelColumns
+from vaer.did.spec import PanelColumns
 
 EVENT_PREFIX = "es_"
 FIXEF_TOL = 1e-10
@@ -190,12 +190,8 @@ def check_clusters(frame: pd.DataFrame, estimator: str = "two-way fixed effects"
 
 def twfe(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     anticipation: int = 0,
     alpha: float = 0.05,
 ) -> TWFEResult:
@@ -205,9 +201,9 @@ def twfe(
     ----------
     data : pandas.DataFrame or None
         Long panel, one row per unit-period (unbalanced allowed).
-    unit, period, cohort, cluster, outcome : str or array-like
-        As :func:`vaer.did.panel.build_panel`: cohort is the first treated period (0 =
-        never).
+    columns : PanelColumns
+        The unit, period, cohort (first treated period, 0 = never), cluster and outcome
+        roles (:class:`vaer.did.spec.PanelColumns`).
     anticipation : int
         Treatment switches on ``anticipation`` periods before the cohort's period.
     alpha : float
@@ -223,7 +219,7 @@ def twfe(
         On an invalid panel, fewer than two clusters, or a treatment dummy that does not
         vary within units and periods.
     """
-    frame = long_panel(data, PanelColumns(unit, period, cohort, cluster, outcome))
+    frame = long_panel(data, columns)
     check_clusters(frame)
     treated = (frame["cohort"] > 0) & (frame["period"] >= frame["cohort"] - anticipation)
     frame["d"] = treated.astype(np.float64)
@@ -242,12 +238,8 @@ def event_name(event_time: int) -> str:
 
 def twfe_event_study(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     anticipation: int = 0,
     alpha: float = 0.05,
 ) -> EventStudyResult:
@@ -256,7 +248,7 @@ def twfe_event_study(
     Parameters and errors as :func:`twfe`; it also needs never-treated units (without
     them the fully dynamic specification is not identified).
     """
-    frame = long_panel(data, PanelColumns(unit, period, cohort, cluster, outcome))
+    frame = long_panel(data, columns)
     check_clusters(frame)
     if not (frame["cohort"] == 0).any():
         raise ValueError(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vaer.did.aggregate import AggregateResult, aggregate
+from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import (
     ATTGTResult,
     _Cell,
@@ -48,7 +48,7 @@ from vaer.did.drdid import EstimationError
 from vaer.did.drdid_levels import NUISANCE_MODES, LevelFit, level_two_period_att
 from vaer.did.inference import arm_leverage_factor, cluster_se_df
 from vaer.did.panel import Panel
-from vaer.did.spec import CellOptions, ColumnSpec, PanelColumns
+from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
 
 OUTSIDE_LEVEL = -1
 """Cohort code of the units outside a level in that level's ATTGTResult."""
@@ -121,32 +121,22 @@ def _type_labels(
 
 def att_gt_by_type(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     types: Sequence[str] | pd.DataFrame,
     covariates: Sequence[str] | pd.DataFrame | None = None,
     method: str = "dr",
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
+    options: CellOptions = DEFAULT_OPTIONS,
     nuisance: str = "pooled",
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> dict[str, TypeATT]:
     """ATT(g, t) and its aggregations per level of each firm-type dimension.
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates, method, control_group, \
-anticipation, base_period, alpha, inference, trim_level
+    data, columns, covariates, method, options
         As :func:`vaer.did.att_gt.att_gt` (no bootstrap: the small-cluster mode's bands
         are Bonferroni-t).
     types : list of str or pandas.DataFrame
@@ -175,10 +165,8 @@ anticipation, base_period, alpha, inference, trim_level
         them and the fix).
     """
     check_method(method)
-    options = CellOptions(control_group, anticipation, base_period, alpha, inference, trim_level)
     if nuisance not in NUISANCE_MODES:
         raise ValueError(f"`nuisance` must be one of {NUISANCE_MODES}; got {nuisance!r}")
-    columns = PanelColumns(unit, period, cohort, cluster, outcome)
     panel = checked_panel(data, columns, covariates, options)
     labels = _type_labels(data, columns, panel, types)
 
@@ -187,7 +175,7 @@ anticipation, base_period, alpha, inference, trim_level
     ) -> LevelFit:
         return level_two_period_att(
             delta, treated, panel.covariates[rows], codes, n_levels, method=method,
-            nuisance=nuisance, trim_level=trim_level,
+            nuisance=nuisance, trim_level=options.trim_level,
         )  # fmt: skip
 
     return by_dimension(
@@ -215,7 +203,7 @@ def by_dimension(
     nuisance: str,
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> dict[str, TypeATT]:
     """The cells and aggregations of every level of every dimension of ``labels``.
 
