@@ -39,11 +39,11 @@ import time
 
 import numpy as np
 
+from vaer.did import PanelColumns
 from vaer.did.catt import catt_channels, catt_tests, catt_truth_metrics, fit_catt
 from vaer.did.mechanisms import did_mechanisms
 from vaer.did.pseudo import post_period_scores
 from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
-from vaer.did.spec import PanelColumns
 
 ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 

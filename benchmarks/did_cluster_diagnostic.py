@@ -38,8 +38,7 @@ from did_validity import DESIGNS, build_raw
 def one_seed(design: Any, seed: int, n_firms: int) -> list[dict[str, Any]]:
     """Cell errors and SEs of one seed under city and firm clustering ([] if refused)."""
     from vaer.config.loader import validate_config
-    from vaer.did import att_gt
-    from vaer.did.spec import CellOptions, PanelColumns
+    from vaer.did import CellOptions, PanelColumns, att_gt
     from vaer.did.stage import DidResult, did_sample, true_att_gt
     from vaer.measures.study import load_study_data
 

@@ -25,9 +25,8 @@ import time
 import numpy as np
 from scipy.stats import norm
 
-from vaer.did import aggregate, att_gt, pretrend_test
+from vaer.did import PanelColumns, aggregate, att_gt, pretrend_test
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import PanelColumns
 
 
 def one_seed(seed: int, n_units: int, n_clusters: int, unbalanced: bool) -> dict[str, object]:

@@ -75,8 +75,7 @@ def worker(tool: str, data: Path, out: Path) -> None:
     if tool == "vaer":
         import pandas as pd
 
-        from vaer.did import aggregate, att_gt
-        from vaer.did.spec import CellOptions, PanelColumns
+        from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 
         frame = pd.read_parquet(data)
         loaded = _max_rss_gib()

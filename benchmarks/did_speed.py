@@ -19,9 +19,8 @@ import time
 
 import numpy as np
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 RUNS = (("dr", "never"), ("reg", "never"), ("ipw", "never"), ("dr", "notyet"))
 

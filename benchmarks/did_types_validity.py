@@ -87,8 +87,8 @@ DESIGNS = {
 
 def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     """The rows of one draw: one per level x (aggregation, key) and per test."""
+    from vaer.did import PanelColumns
     from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_staggered
-    from vaer.did.spec import PanelColumns
     from vaer.did.type_tables import type_frames
     from vaer.did.types import att_gt_by_type
 

@@ -29,10 +29,10 @@ import numpy as np
 from moderndid import aggte
 from moderndid import att_gt as md_att_gt
 
+from vaer.did import CellOptions, PanelColumns
 from vaer.did.aggregate import aggregate
 from vaer.did.att_gt import att_gt
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 
 def compare(

@@ -63,9 +63,8 @@ def worker(tool: str, data: Path, out: Path) -> None:
     learners = {"ml_m": LGBMClassifier(**LEARNER), "ml_g": LGBMRegressor(**LEARNER)}
     start = time.perf_counter()
     if tool == "vaer":
-        from vaer.did import aggregate
+        from vaer.did import PanelColumns, aggregate
         from vaer.did.dml_did import CrossFitting, dml_att_gt
-        from vaer.did.spec import PanelColumns
 
         result = dml_att_gt(
             frame,

@@ -151,11 +151,10 @@ def overall_rows(cells: Any, truth: Any, base: dict[str, Any]) -> list[dict[str,
 def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     """Every row of one draw: overall (dml_did and cs_did) and by type (dml_did)."""
     from vaer.config.estimators import NuisanceConfig
-    from vaer.did import att_gt
+    from vaer.did import PanelColumns, att_gt
     from vaer.did.dml_did import CrossFitting, dml_att_gt
     from vaer.did.dml_types import dml_att_gt_by_type
     from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_staggered
-    from vaer.did.spec import PanelColumns
     from vaer.did.type_tables import type_frames
     from vaer.estimators.learners import make_classifier, make_regressor
 

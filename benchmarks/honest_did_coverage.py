@@ -31,11 +31,10 @@ import time
 
 import numpy as np
 
-from vaer.did import att_gt
+from vaer.did import CellOptions, PanelColumns, att_gt
 from vaer.did.honest import event_study_inputs, honest_did
 from vaer.did.honest_flci import combination_df, flci, folded_t_critical
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 FIRST_SEED = 1000
 

@@ -27,10 +27,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "honest_did_
 
 
 def _inputs() -> None:
-    from vaer.did import att_gt
+    from vaer.did import CellOptions, PanelColumns, att_gt
     from vaer.did.honest import event_study_inputs
     from vaer.did.simulate import simulate_staggered
-    from vaer.did.spec import CellOptions, PanelColumns
 
     rng = np.random.default_rng(3)
     n = 7

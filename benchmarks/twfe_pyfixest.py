@@ -49,8 +49,8 @@ def main() -> None:
           f"{before:.0f} -> {_rss_mib():.0f} MiB")  # fmt: skip
     if args.part == "import":
         return
+    from vaer.did import PanelColumns
     from vaer.did.simulate import simulate_staggered
-    from vaer.did.spec import PanelColumns
     from vaer.did.sunab import sun_abraham
     from vaer.did.twfe import twfe
 

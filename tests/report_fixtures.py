@@ -34,7 +34,7 @@ def _stat(rng: np.random.Generator, n: int, centre: float = 0.5) -> dict[str, np
 
 def _firm_columns() -> Any:
     """The roles of the simulated staggered panel (vaer.did imported here, lazily)."""
-    from vaer.did.spec import PanelColumns
+    from vaer.did import PanelColumns
 
     return PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
@@ -97,9 +97,8 @@ def _catt(random_state: int) -> Any:
 
 def _honest(frame: pd.DataFrame) -> HonestResult:
     """Honest DiD on the universal-base event study of ``frame`` (3 pre, 3 post periods)."""
-    from vaer.did import att_gt
+    from vaer.did import CellOptions, att_gt
     from vaer.did.honest import event_study_inputs, honest_did
-    from vaer.did.spec import CellOptions
 
     cells = att_gt(
         frame, _firm_columns(), covariates=["x1", "x2"],

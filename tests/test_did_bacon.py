@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vaer.did import PanelColumns
 from vaer.did.bacon import bacon_decomposition
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import PanelColumns
 from vaer.did.twfe import twfe
 
 COLUMNS = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")

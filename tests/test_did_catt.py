@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vaer.did import PanelColumns
 from vaer.did.aggregate import aggregate
 from vaer.did.att_gt import att_gt
 from vaer.did.catt import (
@@ -31,7 +32,6 @@ from vaer.did.simulate import (
     channel_effect,
     simulate_staggered,
 )
-from vaer.did.spec import PanelColumns
 from vaer.heterogeneity.ols import cluster_ols
 
 CORR_FLOOR = 0.58

@@ -21,6 +21,8 @@ from scipy.stats import ncf, norm
 from scipy.stats import t as t_dist
 
 from vaer.did import (
+    CellOptions,
+    PanelColumns,
     aggregate,
     att_gt,
     cluster_se,
@@ -31,7 +33,6 @@ from vaer.did import (
 from vaer.did.drdid import two_period_att
 from vaer.did.inference import arm_leverage_factor
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 ASYMPTOTIC = CellOptions(inference="asymptotic")

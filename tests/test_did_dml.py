@@ -7,10 +7,9 @@ import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.dml_did import CrossFitting, dml_att_gt
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 LINEAR = {

@@ -14,13 +14,12 @@ import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from vaer.did import aggregate
+from vaer.did import PanelColumns, aggregate
 from vaer.did.aggregate import AGGREGATIONS
 from vaer.did.dml_did import CrossFitting, dml_att_gt
 from vaer.did.dml_types import dml_att_gt_by_type, level_indicators
 from vaer.did.folds import deal_city_folds
 from vaer.did.simulate import HETEROGENEOUS_TYPES, simulate_staggered
-from vaer.did.spec import PanelColumns
 from vaer.did.type_tables import type_frames
 from vaer.did.types import att_gt_by_type
 

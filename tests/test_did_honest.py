@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vaer.did import att_gt
+from vaer.did import CellOptions, PanelColumns, att_gt
 from vaer.did.honest import (
     event_study_inputs,
     honest_did,
@@ -23,7 +23,6 @@ from vaer.did.honest_arp import truncnorm_ppf
 from vaer.did.honest_flci import combination_df, flci, folded_normal_critical, folded_t_critical
 from vaer.did.inference import satterthwaite_df
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 
 GOLDEN = Path(__file__).parent / "golden" / "honest_did_peer.json"
 

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaer.did import aggregate, att_gt
-from vaer.did.spec import CellOptions, PanelColumns
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 
 MPDTA = PanelColumns(
     unit="countyreal", period="year", cohort="first.treat", cluster="countyreal", outcome="lemp"

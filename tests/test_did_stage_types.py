@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from test_did_stage import did_config
 from vaer.config import validate_config
+from vaer.did import CellOptions, PanelColumns
 from vaer.did.simulate import HETEROGENEOUS_TYPES, simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 from vaer.did.type_stage import TYPES_WITHHELD, DidTypesResult
 from vaer.did.type_tables import TYPE_COLUMNS, TYPE_TEST_COLUMNS, type_frames
 from vaer.did.types import att_gt_by_type

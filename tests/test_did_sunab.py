@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import twfe_event_study
 

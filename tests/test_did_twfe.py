@@ -10,8 +10,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+from vaer.did import PanelColumns
 from vaer.did.simulate import simulate_staggered
-from vaer.did.spec import PanelColumns
 from vaer.did.twfe import twfe, twfe_event_study
 
 COLUMNS = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")

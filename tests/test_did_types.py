@@ -16,13 +16,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.aggregate import AGGREGATIONS
 from vaer.did.drdid import two_period_att
 from vaer.did.drdid_levels import level_two_period_att
 from vaer.did.inference import cluster_vcov
 from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_staggered
-from vaer.did.spec import CellOptions, PanelColumns
 from vaer.did.type_tables import TYPE_COLUMNS, TYPE_TEST_COLUMNS, equality_test, type_frames
 from vaer.did.types import att_gt_by_type
 

@@ -48,12 +48,80 @@ from vaer.did.drdid import METHODS, EstimationError, TwoPeriodFit, two_period_at
 from vaer.did.inference import (
     arm_leverage_factor,
     check_bootstrap_args,
+    check_inference,
     cluster_se_df,
     family_critical,
     multiplier_bootstrap,
 )
-from vaer.did.panel import Panel, build_panel
-from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
+from vaer.did.panel import Panel, PanelColumns, build_panel
+
+CONTROL_GROUPS = ("never", "notyet")
+"""Comparison groups of :class:`CellOptions`."""
+BASE_PERIODS = ("varying", "universal")
+"""Base-period rules of :class:`CellOptions`."""
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """Options shared by every estimator of the ATT(g, t) cells.
+
+    Attributes
+    ----------
+    control_group : {"never", "notyet"}
+        Comparison units: never treated, or never treated plus not yet treated by
+        ``max(t, base) + anticipation``.
+    anticipation : int
+        Number of periods before ``g`` in which units may already react (>= 0).
+    base_period : {"varying", "universal"}
+        Base period of pre-treatment cells (module docstring).
+    alpha : float
+        Intervals have coverage ``1 - alpha``; in (0, 1).
+    inference : {"small_cluster", "asymptotic"}
+        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
+        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
+        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
+    trim_level : float
+        Comparison units with a propensity at or above it get zero weight; in (0.5, 1].
+
+    Raises
+    ------
+    ValueError
+        On construction, naming the first invalid setting and its allowed values.
+    """
+
+    control_group: str = "never"
+    anticipation: int = 0
+    base_period: str = "varying"
+    alpha: float = 0.05
+    inference: str = "small_cluster"
+    trim_level: float = 0.995
+
+    def __post_init__(self) -> None:
+        if self.control_group not in CONTROL_GROUPS:
+            raise ValueError(
+                f"`control_group` must be one of {CONTROL_GROUPS}; got {self.control_group!r}"
+            )
+        if self.base_period not in BASE_PERIODS:
+            raise ValueError(
+                f"`base_period` must be one of {BASE_PERIODS}; got {self.base_period!r}"
+            )
+        anticipation = self.anticipation
+        if (
+            isinstance(anticipation, bool)
+            or not isinstance(anticipation, int | np.integer)
+            or anticipation < 0
+        ):
+            raise ValueError(f"`anticipation` must be an int >= 0; got {anticipation!r}")
+        if not 0.5 < self.trim_level <= 1.0:
+            raise ValueError(f"`trim_level` must be in (0.5, 1]; got {self.trim_level!r}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"`alpha` must be in (0, 1); got {self.alpha!r}")
+        check_inference(self.inference)
+
+
+DEFAULT_OPTIONS = CellOptions()
+"""The default :class:`CellOptions` (never-treated comparisons, no anticipation, varying
+base period, 95% small-cluster intervals, trimming at 0.995)."""
 
 
 @dataclass(frozen=True)
@@ -264,7 +332,7 @@ def att_gt(
         Long panel, one row per unit and period (``None`` if every role is an array).
     columns : PanelColumns
         The unit, period, cohort, cluster and outcome roles: column names of ``data`` or
-        per-row arrays (:class:`vaer.did.spec.PanelColumns`).
+        per-row arrays (:class:`vaer.did.panel.PanelColumns`).
     covariates : list of str, pandas.DataFrame or None
         Time-invariant pre-period covariates: column names (value at each unit's first
         observed period) or a DataFrame indexed by unit id. A constant is always added.
@@ -273,7 +341,7 @@ def att_gt(
         outcome regression.
     options : CellOptions
         Comparison group, anticipation, base period, ``alpha``, inference mode and
-        propensity trimming (dr, ipw) of the cells (:class:`vaer.did.spec.CellOptions`).
+        propensity trimming (dr, ipw) of the cells (:class:`CellOptions`).
     n_boot : int
         Cluster multiplier bootstrap draws for the simultaneous band over all cells
         (0 = no bootstrap; asymptotic mode only).
@@ -437,7 +505,7 @@ def fit_cells(
     drop counts are the same for every estimator of the cells; only the two-period fit
     differs (:func:`att_gt`'s R ``DRDID`` estimators, :func:`vaer.did.dml_did.dml_att_gt`'s
     cross-fitted ones). ``method`` names the estimator in the result; ``options`` are the
-    cells' (:class:`vaer.did.spec.CellOptions`), ``backend`` and ``progress`` :func:`att_gt`'s.
+    cells' (:class:`CellOptions`), ``backend`` and ``progress`` :func:`att_gt`'s.
 
     The cells of a cohort that share their units (a *sample*: with never-treated controls
     on a balanced panel, all of the cohort's cells) are fitted together, one task per

@@ -38,8 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from vaer.did.panel import build_panel
-from vaer.did.spec import PanelColumns
+from vaer.did.panel import PanelColumns, build_panel
 
 TREATED_VS_NEVER = "treated_vs_never"
 EARLIER_VS_LATER = "earlier_vs_later"
@@ -102,7 +101,7 @@ def bacon_decomposition(
         Long panel, one row per unit-period.
     columns : PanelColumns
         The unit, period, cohort (first treated period, 0 = never) and outcome roles
-        (:class:`vaer.did.spec.PanelColumns`; the decomposition clusters nothing, so its
+        (:class:`vaer.did.panel.PanelColumns`; the decomposition clusters nothing, so its
         cluster role is not used).
     anticipation : int
         Treatment switches on ``anticipation`` periods before the cohort's period (as in

@@ -56,10 +56,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
-from vaer.did.att_gt import ATTGTResult, checked_panel, fit_cells
+from vaer.did.att_gt import DEFAULT_OPTIONS, ATTGTResult, CellOptions, checked_panel, fit_cells
 from vaer.did.drdid import _PS_CLIP, EstimationError, TwoPeriodFit
 from vaer.did.folds import deal_city_folds
-from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
+from vaer.did.panel import PanelColumns
 from vaer.estimators.nuisance import Folds, crossfit_predict
 
 METHOD = "dml"

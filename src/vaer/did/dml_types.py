@@ -40,7 +40,7 @@ import pandas as pd
 
 from vaer.compute import Backend
 from vaer.did.aggregate import AGGREGATIONS
-from vaer.did.att_gt import checked_panel
+from vaer.did.att_gt import DEFAULT_OPTIONS, CellOptions, checked_panel
 from vaer.did.dml_did import (
     METHOD,
     CellNuisances,
@@ -49,7 +49,7 @@ from vaer.did.dml_did import (
     orthogonal_terms,
 )
 from vaer.did.drdid_levels import LevelFit
-from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
+from vaer.did.panel import PanelColumns
 from vaer.did.types import TypeATT, _type_labels, by_dimension
 
 NUISANCE = "crossfit"

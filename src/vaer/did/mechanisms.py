@@ -23,9 +23,9 @@ import pandas as pd
 from scipy import stats
 
 from vaer.did.aggregate import AGGREGATIONS, aggregate
-from vaer.did.att_gt import att_gt
+from vaer.did.att_gt import DEFAULT_OPTIONS, CellOptions, att_gt
 from vaer.did.inference import interval_critical
-from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
+from vaer.did.panel import PanelColumns
 
 MECHANISM_COLUMNS = [
     "mediator", "aggregation", "att", "se", "df", "ci_low", "ci_high", "p_value", "n_units",
@@ -52,7 +52,7 @@ def did_mechanisms(
     mediators : sequence of str
         Mediator columns (yearly values).
     columns : PanelColumns
-        The panel's roles (:class:`vaer.did.spec.PanelColumns`); each mediator in turn
+        The panel's roles (:class:`vaer.did.panel.PanelColumns`); each mediator in turn
         takes the place of its outcome.
     covariates, options
         As :func:`vaer.did.att_gt.att_gt` (doubly robust cells).

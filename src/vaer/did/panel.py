@@ -4,7 +4,8 @@ Staggered difference-in-differences needs, per unit, its outcome in every period
 observed, its cohort (first treated period), its cluster and its pre-period covariates.
 :func:`build_panel` validates the long input once and returns those arrays; missing
 unit-periods stay ``NaN`` (an unbalanced panel is kept as it is; each (g, t) cell later
-decides which units it can use and counts the others).
+decides which units it can use and counts the others). :class:`PanelColumns` names the
+panel's five roles for every estimator of :mod:`vaer.did`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vaer.did.spec import ColumnSpec, PanelColumns
+ColumnSpec = str | Sequence[Any] | np.ndarray | pd.Series
+"""A column name of the panel's DataFrame, or one value per row."""
+
+
+@dataclass(frozen=True, eq=False)
+class PanelColumns:
+    """The roles of a long unit-period panel: column names of its DataFrame, or arrays of
+    one value per row.
+
+    Attributes
+    ----------
+    unit : str or array-like
+        Unit id (e.g. the firm).
+    period : str or array-like
+        Integer period (e.g. the year).
+    cohort : str or array-like
+        First treated period; 0, NaN or +inf = never treated; constant within a unit.
+    cluster : str or array-like
+        Cluster id for inference (e.g. the city); constant within a unit.
+    outcome : str or array-like
+        The outcome (finite).
+
+    Notes
+    -----
+    Each role is checked against the data by :func:`build_panel` (a name
+    must be a column, an array must have one value per row).
+    """
+
+    unit: ColumnSpec
+    period: ColumnSpec
+    cohort: ColumnSpec
+    cluster: ColumnSpec
+    outcome: ColumnSpec
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from vaer.did.att_gt import checked_panel
+from vaer.did.att_gt import CellOptions, checked_panel
 from vaer.did.drdid import _PS_CLIP, EstimationError, fit_logit
-from vaer.did.panel import Panel
-from vaer.did.spec import CellOptions, PanelColumns
+from vaer.did.panel import Panel, PanelColumns
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,7 @@ def post_period_scores(
     data, columns
         As :func:`vaer.did.att_gt.att_gt`.
     anticipation, trim_level
-        As :class:`vaer.did.spec.CellOptions` (comparison group: the never treated).
+        As :class:`vaer.did.att_gt.CellOptions` (comparison group: the never treated).
     covariates : list of str or pandas.DataFrame
         Pre-period covariates (at least one): the nuisances' regressors and, in
         :mod:`vaer.did.catt`, the CATT's features.

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from vaer.config.did import DidConfig
 from vaer.context import RunContext
+from vaer.did.att_gt import CellOptions
 from vaer.did.dml_did import CrossFitting
-from vaer.did.spec import CellOptions, PanelColumns
+from vaer.did.panel import PanelColumns
 from vaer.estimators.learners import make_classifier, make_regressor
 
 SAMPLE_COLUMNS = PanelColumns(

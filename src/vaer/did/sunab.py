@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vaer.did.spec import PanelColumns
+from vaer.did.panel import PanelColumns
 from vaer.did.twfe import EventStudyResult, check_clusters, fit_fe, long_panel, panel_counts
 
 CONTROLS = ("auto", "never", "last")

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vaer.did.panel import build_panel
-from vaer.did.spec import PanelColumns
+from vaer.did.panel import PanelColumns, build_panel
 
 EVENT_PREFIX = "es_"
 FIXEF_TOL = 1e-10
@@ -203,7 +202,7 @@ def twfe(
         Long panel, one row per unit-period (unbalanced allowed).
     columns : PanelColumns
         The unit, period, cohort (first treated period, 0 = never), cluster and outcome
-        roles (:class:`vaer.did.spec.PanelColumns`).
+        roles (:class:`vaer.did.panel.PanelColumns`).
     anticipation : int
         Treatment switches on ``anticipation`` periods before the cohort's period.
     alpha : float

@@ -36,7 +36,9 @@ import pandas as pd
 
 from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
 from vaer.did.att_gt import (
+    DEFAULT_OPTIONS,
     ATTGTResult,
+    CellOptions,
     _Cell,
     _cells,
     cell_arms,
@@ -47,8 +49,7 @@ from vaer.did.att_gt import (
 from vaer.did.drdid import EstimationError
 from vaer.did.drdid_levels import NUISANCE_MODES, LevelFit, level_two_period_att
 from vaer.did.inference import arm_leverage_factor, cluster_se_df
-from vaer.did.panel import Panel
-from vaer.did.spec import DEFAULT_OPTIONS, CellOptions, PanelColumns
+from vaer.did.panel import Panel, PanelColumns
 
 OUTSIDE_LEVEL = -1
 """Cohort code of the units outside a level in that level's ATTGTResult."""
