@@ -39,21 +39,21 @@ import time
 
 import numpy as np
 
+from vaer.did import PanelColumns
 from vaer.did.catt import catt_channels, catt_tests, catt_truth_metrics, fit_catt
 from vaer.did.mechanisms import did_mechanisms
 from vaer.did.pseudo import post_period_scores
 from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 def mechanism_draw(seed: int, n_units: int, n_clusters: int) -> dict[str, float]:
     """Coverage and rejection of the mechanism tests (cs_did on each mediator)."""
     frame, _ = simulate_staggered(n_units, n_clusters, channels=True, random_state=seed)
-    table = did_mechanisms(
-        frame, list(MEDIATOR_EFFECTS), unit="firm", period="year", cohort="cohort",
-        cluster="city", covariates=["x1", "x2"],
-    ).set_index("mediator")  # fmt: skip
+    table = did_mechanisms(frame, list(MEDIATOR_EFFECTS), ROLES, covariates=["x1", "x2"]).set_index(
+        "mediator"
+    )
     out = {}
     for mediator, effect in MEDIATOR_EFFECTS.items():
         row = table.loc[mediator]
@@ -69,7 +69,7 @@ def draw(seed: int, n_units: int, n_clusters: int, design: str) -> dict[str, flo
     channels = design == "channels"
     frame, truth = simulate_staggered(n_units, n_clusters, channels=channels, random_state=seed)
     covariates = list(CATT_FEATURES) if channels else ["x1", "x2"]
-    pseudo = post_period_scores(frame, covariates=covariates, **ROLES)
+    pseudo = post_period_scores(frame, ROLES, covariates=covariates)
     model = fit_catt(pseudo, random_state=seed)
     tests = catt_tests(model, random_state=seed)
     out = {

@@ -38,7 +38,7 @@ from did_validity import DESIGNS, build_raw
 def one_seed(design: Any, seed: int, n_firms: int) -> list[dict[str, Any]]:
     """Cell errors and SEs of one seed under city and firm clustering ([] if refused)."""
     from vaer.config.loader import validate_config
-    from vaer.did import att_gt
+    from vaer.did import CellOptions, PanelColumns, att_gt
     from vaer.did.stage import DidResult, did_sample, true_att_gt
     from vaer.measures.study import load_study_data
 
@@ -53,9 +53,11 @@ def one_seed(design: Any, seed: int, n_firms: int) -> list[dict[str, Any]]:
     rows = []
     for clustering, column in (("city", "cluster"), ("firm", "unit")):
         cells = att_gt(
-            sample, unit="unit", period="year", cohort="cohort", cluster=column, outcome="y",
-            method="dr", control_group="never",
-        )  # fmt: skip
+            sample,
+            PanelColumns(unit="unit", period="year", cohort="cohort", cluster=column, outcome="y"),
+            method="dr",
+            options=CellOptions(control_group="never"),
+        )
         result = DidResult(
             att_gt=cells, aggregates={}, pretrend=None, outcome="y", dropped={},
             sample=sample[["unit", "year", "cohort"]],

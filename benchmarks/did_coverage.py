@@ -25,7 +25,7 @@ import time
 import numpy as np
 from scipy.stats import norm
 
-from vaer.did import aggregate, att_gt, pretrend_test
+from vaer.did import PanelColumns, aggregate, att_gt, pretrend_test
 from vaer.did.simulate import simulate_staggered
 
 
@@ -33,11 +33,7 @@ def one_seed(seed: int, n_units: int, n_clusters: int, unbalanced: bool) -> dict
     frame, truth = simulate_staggered(n_units, n_clusters, unbalanced=unbalanced, random_state=seed)
     result = att_gt(
         frame,
-        unit="firm",
-        period="year",
-        cohort="cohort",
-        cluster="city",
-        outcome="y",
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
         covariates=["x1", "x2"],
         method="dr",
     )
@@ -109,7 +105,10 @@ def pretrend_power(n_seeds: int, n_units: int, n_clusters: int) -> None:
         for seed in range(n_seeds):
             frame, _ = simulate_staggered(n_units, n_clusters, trend=trend, random_state=seed)
             result = att_gt(
-                frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"
+                frame,
+                PanelColumns(
+                    unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"
+                ),
             )
             rejections.append(pretrend_test(result).p_value < 0.05)
         print(

@@ -75,16 +75,20 @@ def worker(tool: str, data: Path, out: Path) -> None:
     if tool == "vaer":
         import pandas as pd
 
-        from vaer.did import aggregate, att_gt
+        from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 
         frame = pd.read_parquet(data)
         loaded = _max_rss_gib()
         start = time.perf_counter()
         result = att_gt(
-            frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-            covariates=["x1"], method="dr", control_group="never", n_boot=N_BOOT,
+            frame,
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+            covariates=["x1"],
+            method="dr",
+            n_boot=N_BOOT,
             random_state=SEED,
-        )  # fmt: skip
+            options=CellOptions(control_group="never"),
+        )
         fitted = time.perf_counter()
         dyn = aggregate(result, "dynamic", n_boot=N_BOOT, random_state=SEED)
         keys, est, se = dyn.keys, dyn.estimate, dyn.se

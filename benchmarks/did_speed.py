@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.simulate import simulate_staggered
 
 RUNS = (("dr", "never"), ("reg", "never"), ("ipw", "never"), ("dr", "notyet"))
@@ -37,14 +37,10 @@ def run(n_units: int, unbalanced: bool) -> None:
         start = time.perf_counter()
         result = att_gt(
             frame,
-            unit="firm",
-            period="year",
-            cohort="cohort",
-            cluster="city",
-            outcome="y",
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
             covariates=covariates,
             method=method,
-            control_group=control,
+            options=CellOptions(control_group=control),
         )
         fit = time.perf_counter() - start
         start = time.perf_counter()

@@ -87,6 +87,7 @@ DESIGNS = {
 
 def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     """The rows of one draw: one per level x (aggregation, key) and per test."""
+    from vaer.did import PanelColumns
     from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_staggered
     from vaer.did.type_tables import type_frames
     from vaer.did.types import att_gt_by_type
@@ -98,9 +99,11 @@ def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     frame, truth = simulate_staggered(N_FIRMS, n_cities, type_effects=effects, random_state=seed)
     start = time.perf_counter()
     result = att_gt_by_type(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        types=["firm_type"], covariates=["x1", "x2"],
-    )["firm_type"]  # fmt: skip
+        frame,
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+        types=["firm_type"],
+        covariates=["x1", "x2"],
+    )["firm_type"]
     levels, tests = type_frames(result, n_draws=N_DRAWS, random_state=seed)
     seconds = time.perf_counter() - start
     return type_rows(

@@ -29,6 +29,7 @@ import numpy as np
 from moderndid import aggte
 from moderndid import att_gt as md_att_gt
 
+from vaer.did import CellOptions, PanelColumns
 from vaer.did.aggregate import aggregate
 from vaer.did.att_gt import att_gt
 from vaer.did.simulate import simulate_staggered
@@ -52,16 +53,10 @@ def compare(
     )
     ours = att_gt(
         frame,
-        unit="firm",
-        period="year",
-        cohort="cohort",
-        cluster="firm",
-        outcome="y",
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="firm", outcome="y"),
         covariates=["x1", "x2"],
         method=method,
-        control_group=control,
-        base_period=base,
-        anticipation=anticipation,
+        options=CellOptions(control_group=control, base_period=base, anticipation=anticipation),
     )
     factor = np.sqrt(n / (n - 1))
     md_cells = {
@@ -140,11 +135,7 @@ def clustered(frame) -> None:
     )
     ours = att_gt(
         frame,
-        unit="firm",
-        period="year",
-        cohort="cohort",
-        cluster="city",
-        outcome="y",
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
         covariates=["x1", "x2"],
     )
     ratio = ours.se / np.asarray(md.se_gt)
@@ -159,11 +150,7 @@ def clustered(frame) -> None:
     unclustered = aggregate(
         att_gt(
             frame,
-            unit="firm",
-            period="year",
-            cohort="cohort",
-            cluster="firm",
-            outcome="y",
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="firm", outcome="y"),
             covariates=["x1", "x2"],
         ),
         "dynamic",
@@ -181,8 +168,11 @@ def mpdta() -> None:
     from moderndid.core.data import load_mpdta
 
     frame = load_mpdta().to_pandas()
-    roles = {"unit": "countyreal", "period": "year", "cohort": "first.treat", "outcome": "lemp"}
-    ours = att_gt(frame, **roles, cluster="countyreal")
+    roles = PanelColumns(
+        unit="countyreal", period="year", cohort="first.treat", cluster="countyreal",
+        outcome="lemp",
+    )  # fmt: skip
+    ours = att_gt(frame, roles)
     md = md_att_gt(
         frame, yname="lemp", tname="year", idname="countyreal", gname="first.treat", boot=False
     )

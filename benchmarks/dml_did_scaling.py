@@ -63,14 +63,20 @@ def worker(tool: str, data: Path, out: Path) -> None:
     learners = {"ml_m": LGBMClassifier(**LEARNER), "ml_g": LGBMRegressor(**LEARNER)}
     start = time.perf_counter()
     if tool == "vaer":
-        from vaer.did import aggregate
-        from vaer.did.dml_did import dml_att_gt
+        from vaer.did import PanelColumns, aggregate
+        from vaer.did.dml_did import CrossFitting, dml_att_gt
 
         result = dml_att_gt(
-            frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-            covariates=["x1", "x2"], propensity_model=learners["ml_m"],
-            outcome_model=learners["ml_g"], n_folds=N_FOLDS, random_state=SEED,
-        )  # fmt: skip
+            frame,
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+            covariates=["x1", "x2"],
+            crossfit=CrossFitting(
+                propensity_model=learners["ml_m"],
+                outcome_model=learners["ml_g"],
+                n_folds=N_FOLDS,
+                random_state=SEED,
+            ),
+        )
         fitted = time.perf_counter()
         dyn = aggregate(result, "dynamic")
         keys, est, se = dyn.keys, dyn.estimate, dyn.se

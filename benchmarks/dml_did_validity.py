@@ -86,7 +86,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "validity_runs" / "dml_did_seeds.csv.gz"
 FIRST_SEED = 1000
 AGGREGATIONS = ("simple", "dynamic", "group", "calendar")
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
 BIAS_TARGET = 0.2
 """|bias| / mean SE at most this."""
 
@@ -152,13 +151,14 @@ def overall_rows(cells: Any, truth: Any, base: dict[str, Any]) -> list[dict[str,
 def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     """Every row of one draw: overall (dml_did and cs_did) and by type (dml_did)."""
     from vaer.config.estimators import NuisanceConfig
-    from vaer.did import att_gt
-    from vaer.did.dml_did import dml_att_gt
+    from vaer.did import PanelColumns, att_gt
+    from vaer.did.dml_did import CrossFitting, dml_att_gt
     from vaer.did.dml_types import dml_att_gt_by_type
     from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_staggered
     from vaer.did.type_tables import type_frames
     from vaer.estimators.learners import make_classifier, make_regressor
 
+    roles = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
     kind, n_cities = DESIGNS[design]
     effects = {"heterogeneous": HETEROGENEOUS_TYPES, "homogeneous": HOMOGENEOUS_TYPES}[kind]
     frame, truth = simulate_staggered(N_FIRMS, n_cities, type_effects=effects, random_state=seed)
@@ -183,18 +183,20 @@ def run_seed(design: str, seed: int) -> list[dict[str, Any]]:
     base = {"design": design, "seed": seed, "part": "overall"}
     covariates = ["x1", "x2", *dummies]
     start = time.perf_counter()
-    dml = dml_att_gt(frame, covariates=covariates, n_folds=5, random_state=seed, **ROLES,
-                     **learners())  # fmt: skip
+    dml = dml_att_gt(
+        frame, roles, crossfit=CrossFitting(n_folds=5, random_state=seed, **learners()),
+        covariates=covariates,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     rows += overall_rows(dml, whole, {**base, "estimator": "dml_did", "seconds": seconds})
     start = time.perf_counter()
-    cs = att_gt(frame, covariates=covariates, method="dr", **ROLES)
+    cs = att_gt(frame, roles, covariates=covariates, method="dr")
     seconds = time.perf_counter() - start
     rows += overall_rows(cs, whole, {**base, "estimator": "cs_did", "seconds": seconds})
     start = time.perf_counter()
     by_type = dml_att_gt_by_type(
-        frame, types=["firm_type"], covariates=["x1", "x2"], n_folds=5, random_state=seed,
-        **ROLES, **learners(),
+        frame, roles, types=["firm_type"], covariates=["x1", "x2"],
+        crossfit=CrossFitting(n_folds=5, random_state=seed, **learners()),
     )["firm_type"]  # fmt: skip
     levels, tests = type_frames(by_type, estimator="dml_did", n_draws=N_DRAWS, random_state=seed)
     seconds = time.perf_counter() - start

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from vaer.did import att_gt
+from vaer.did import CellOptions, PanelColumns, att_gt
 from vaer.did.honest import event_study_inputs, honest_did
 from vaer.did.honest_flci import combination_df, flci, folded_t_critical
 from vaer.did.simulate import simulate_staggered
@@ -42,9 +42,10 @@ FIRST_SEED = 1000
 def one_seed(seed: int, slope: float) -> dict[str, np.ndarray]:
     frame, truth = simulate_staggered(trend=0.0, pretrend_slope=slope, random_state=seed)
     cells = att_gt(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        base_period="universal",
-    )  # fmt: skip
+        frame,
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+        options=CellOptions(base_period="universal"),
+    )
     study = event_study_inputs(cells)
     result = honest_did(
         study.beta, study.sigma, study.event_times, reference=study.reference,
@@ -105,9 +106,10 @@ def oracle_check(n_seeds: int, slope: float) -> str:
             trend=0.0, pretrend_slope=slope, random_state=FIRST_SEED + k
         )
         cells = att_gt(
-            frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-            base_period="universal",
-        )  # fmt: skip
+            frame,
+            PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+            options=CellOptions(base_period="universal"),
+        )
         studies.append(event_study_inputs(cells))
         truths.append(truth)
     times = studies[0].event_times

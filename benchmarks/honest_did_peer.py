@@ -27,7 +27,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "honest_did_
 
 
 def _inputs() -> None:
-    from vaer.did import att_gt
+    from vaer.did import CellOptions, PanelColumns, att_gt
     from vaer.did.honest import event_study_inputs
     from vaer.did.simulate import simulate_staggered
 
@@ -38,9 +38,10 @@ def _inputs() -> None:
     beta = np.array([0.03, -0.01, 0.02, 0.01, 0.25, 0.3, 0.2])
     frame, _ = simulate_staggered(trend=0.0, pretrend_slope=0.1, random_state=7)
     cells = att_gt(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        base_period="universal",
-    )  # fmt: skip
+        frame,
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+        options=CellOptions(base_period="universal"),
+    )
     study = event_study_inputs(cells, min_e=-4, max_e=3)
     cases = []
     for name, b, s, n_pre in (

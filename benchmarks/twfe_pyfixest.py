@@ -49,19 +49,20 @@ def main() -> None:
           f"{before:.0f} -> {_rss_mib():.0f} MiB")  # fmt: skip
     if args.part == "import":
         return
+    from vaer.did import PanelColumns
     from vaer.did.simulate import simulate_staggered
     from vaer.did.sunab import sun_abraham
     from vaer.did.twfe import twfe
 
     frame, _ = simulate_staggered(args.firms, 150, random_state=0)
     print(f"panel: {len(frame):,} firm-years, max RSS {_rss_mib():.0f} MiB")
-    columns = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city"}
+    columns = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
     start = time.perf_counter()
-    result = twfe(frame, outcome="y", **columns)
+    result = twfe(frame, columns)
     print(f"twfe: {time.perf_counter() - start:.2f} s (coef {result.estimate:.4f}, se "
           f"{result.se:.4f}), max RSS {_rss_mib():.0f} MiB")  # fmt: skip
     start = time.perf_counter()
-    study = sun_abraham(frame, outcome="y", **columns)
+    study = sun_abraham(frame, columns)
     print(f"sun_abraham: {time.perf_counter() - start:.2f} s ({len(study.keys)} event times), "
           f"max RSS {_rss_mib():.0f} MiB")  # fmt: skip
 

@@ -32,6 +32,13 @@ def _stat(rng: np.random.Generator, n: int, centre: float = 0.5) -> dict[str, np
     }
 
 
+def _firm_columns() -> Any:
+    """The roles of the simulated staggered panel (vaer.did imported here, lazily)."""
+    from vaer.did import PanelColumns
+
+    return PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
+
+
 def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     """The did stage's tables, from vaer.did on a small simulated staggered panel."""
     from vaer.did import aggregate, att_gt, pretrend_test
@@ -47,26 +54,19 @@ def did_tables(random_state: int = 0) -> dict[str, pd.DataFrame]:
     frame, _ = simulate_staggered(
         400, 20, type_effects=HETEROGENEOUS_TYPES, random_state=random_state
     )
-    cells = att_gt(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        covariates=["x1", "x2"],
-    )  # fmt: skip
+    columns = _firm_columns()
+    cells = att_gt(frame, columns, covariates=["x1", "x2"])
     aggregates = {
         name: aggregate(cells, name) for name in ("simple", "dynamic", "group", "calendar")
     }
-    columns = {"unit": "firm", "period": "year", "cohort": "cohort", "outcome": "y"}
-    by_type = att_gt_by_type(
-        frame, cluster="city", types=["firm_type"], covariates=["x1", "x2"], **columns
-    )
+    by_type = att_gt_by_type(frame, columns, types=["firm_type"], covariates=["x1", "x2"])
     levels, tests = type_frames(by_type["firm_type"], n_draws=200)
     result = DidResult(
         att_gt=cells, aggregates=aggregates, pretrend=pretrend_test(aggregates["dynamic"]),
         outcome="y", dropped={"zero_exports": 3},
         sample=frame.rename(columns={"firm": "unit"})[["unit", "year", "cohort"]],
-        twfe=twfe(frame, cluster="city", **columns),
-        twfe_dynamic=twfe_event_study(frame, cluster="city", **columns),
-        bacon=bacon_decomposition(frame, **columns),
-        event_study=sun_abraham(frame, cluster="city", **columns),
+        twfe=twfe(frame, columns), twfe_dynamic=twfe_event_study(frame, columns),
+        bacon=bacon_decomposition(frame, columns), event_study=sun_abraham(frame, columns),
         honest=_honest(frame),
         types=DidTypesResult(by_type, levels, tests),
         catt=_catt(random_state),
@@ -85,25 +85,24 @@ def _catt(random_state: int) -> Any:
     from vaer.did.simulate import CATT_FEATURES, CHANNELS, MEDIATOR_EFFECTS, simulate_staggered
 
     frame, _ = simulate_staggered(450, 30, channels=True, random_state=random_state)
-    roles = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city"}
-    pseudo = post_period_scores(frame, outcome="y", covariates=list(CATT_FEATURES), **roles)
+    pseudo = post_period_scores(frame, _firm_columns(), covariates=list(CATT_FEATURES))
     model = fit_catt(pseudo, n_estimators=40, random_state=random_state)
     return DidCattResult(
         model,
         catt_tests(model, n_bootstrap=50, random_state=random_state),
         catt_channels(model, CHANNELS, n_units=400, random_state=random_state),
-        did_mechanisms(frame, list(MEDIATOR_EFFECTS), covariates=["x1", "x2"], **roles),
+        did_mechanisms(frame, list(MEDIATOR_EFFECTS), _firm_columns(), covariates=["x1", "x2"]),
     )
 
 
 def _honest(frame: pd.DataFrame) -> HonestResult:
     """Honest DiD on the universal-base event study of ``frame`` (3 pre, 3 post periods)."""
-    from vaer.did import att_gt
+    from vaer.did import CellOptions, att_gt
     from vaer.did.honest import event_study_inputs, honest_did
 
     cells = att_gt(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        covariates=["x1", "x2"], base_period="universal",
+        frame, _firm_columns(), covariates=["x1", "x2"],
+        options=CellOptions(base_period="universal"),
     )  # fmt: skip
     study = event_study_inputs(cells, min_e=-4, max_e=2)
     return honest_did(study.beta, study.sigma, study.event_times, mbar=(0.0, 1.0), m=(0.0, 0.1))

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vaer.did import PanelColumns
 from vaer.did.bacon import bacon_decomposition
 from vaer.did.simulate import simulate_staggered
 from vaer.did.twfe import twfe
 
-COLUMNS = {"unit": "firm", "period": "year", "cohort": "cohort", "outcome": "y"}
+COLUMNS = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 def _two_cohorts() -> pd.DataFrame:
@@ -42,7 +43,7 @@ def test_a_two_cohort_panel_decomposes_as_computed_by_hand() -> None:
     (periods 1-3): (1 + 2)/2 = 1.5; late vs early (periods 2-4): late's 2 - 0 minus
     early's change 3 - (1 + 2)/2 = 1.5: 0.5. TWFE = 0.6 + 0.6 + 0.3 + 0.1 = 1.6."""
     frame = _two_cohorts()
-    result = bacon_decomposition(frame, **COLUMNS)
+    result = bacon_decomposition(frame, COLUMNS)
     table = result.table.set_index(["comparison_type", "treated_cohort", "control_cohort"])
     expected = {
         ("treated_vs_never", 2, 0): (2.0, 0.3),
@@ -56,7 +57,7 @@ def test_a_two_cohort_panel_decomposes_as_computed_by_hand() -> None:
         assert table.loc[key, "weight"] == pytest.approx(weight, abs=1e-12), key
     assert result.twfe == pytest.approx(1.6, abs=1e-12)
     assert result.forbidden_weight == pytest.approx(0.2, abs=1e-12)
-    assert twfe(frame, cluster="city", **COLUMNS).estimate == pytest.approx(1.6, abs=1e-10)
+    assert twfe(frame, COLUMNS).estimate == pytest.approx(1.6, abs=1e-10)
     assert result.balanced and result.n_units == 6
 
 
@@ -67,12 +68,12 @@ def test_weights_sum_to_one_and_reproduce_twfe_on_a_simulated_panel(never: bool)
     )
     if not never:
         frame = frame[frame["cohort"] > 0]
-    result = bacon_decomposition(frame, **COLUMNS)
+    result = bacon_decomposition(frame, COLUMNS)
     table = result.table
     assert table["weight"].sum() == pytest.approx(1.0, abs=1e-10)
     assert (table["weight"] > 0).all()
     assert (table["weight"] * table["estimate"]).sum() == pytest.approx(result.twfe, abs=1e-10)
-    fitted = twfe(frame, cluster="city", **COLUMNS)
+    fitted = twfe(frame, COLUMNS)
     assert result.twfe == pytest.approx(fitted.estimate, abs=1e-10)
     kinds = table["comparison_type"].value_counts()
     assert kinds["earlier_vs_later"] == kinds["later_vs_earlier"] == 6  # 4 cohorts: 6 pairs
@@ -87,7 +88,7 @@ def test_weights_sum_to_one_and_reproduce_twfe_on_a_simulated_panel(never: bool)
 
 def test_an_unbalanced_panel_is_decomposed_on_its_balanced_subpanel() -> None:
     frame, _ = simulate_staggered(1200, 30, random_state=2, unbalanced=True)
-    result = bacon_decomposition(frame, **COLUMNS)
+    result = bacon_decomposition(frame, COLUMNS)
     observed = frame.groupby("firm")["year"].count()
     full = observed.index[observed == frame["year"].nunique()]
     assert result.n_units == len(full)
@@ -95,9 +96,7 @@ def test_an_unbalanced_panel_is_decomposed_on_its_balanced_subpanel() -> None:
     assert result.n_rows_left_out == int((~frame["firm"].isin(full)).sum())
     assert not result.balanced
     balanced = frame[frame["firm"].isin(full)]
-    assert result.twfe == pytest.approx(
-        twfe(balanced, cluster="city", **COLUMNS).estimate, abs=1e-10
-    )
+    assert result.twfe == pytest.approx(twfe(balanced, COLUMNS).estimate, abs=1e-10)
     assert (result.table["weight"] * result.table["estimate"]).sum() == pytest.approx(
         result.twfe, abs=1e-10
     )
@@ -106,20 +105,20 @@ def test_an_unbalanced_panel_is_decomposed_on_its_balanced_subpanel() -> None:
 def test_bad_panels_are_refused() -> None:
     frame = _two_cohorts()
     with pytest.raises(ValueError, match="always treated"):
-        bacon_decomposition(frame.assign(cohort=frame["cohort"].replace(2, 1)), **COLUMNS)
+        bacon_decomposition(frame.assign(cohort=frame["cohort"].replace(2, 1)), COLUMNS)
     with pytest.raises(ValueError, match="no unit is observed in every period"):
-        bacon_decomposition(frame[frame["year"] != frame["firm"] % 4 + 1], **COLUMNS)
+        bacon_decomposition(frame[frame["year"] != frame["firm"] % 4 + 1], COLUMNS)
     with pytest.raises(ValueError, match="no treated cohort"):
-        bacon_decomposition(frame.assign(cohort=0), **COLUMNS)
+        bacon_decomposition(frame.assign(cohort=0), COLUMNS)
     with pytest.raises(ValueError, match=r"cohorts \[2\] are treated from the first period"):
-        bacon_decomposition(frame, anticipation=1, **COLUMNS)  # cohort 2 switches on in 1
+        bacon_decomposition(frame, COLUMNS, anticipation=1)  # cohort 2 switches on in 1
 
 
 def test_anticipation_shifts_the_timing_groups_and_keeps_the_cohort_labels() -> None:
     frame = _two_cohorts()
-    plain = bacon_decomposition(frame, **COLUMNS).table
+    plain = bacon_decomposition(frame, COLUMNS).table
     shifted = frame.assign(cohort=frame["cohort"].replace({2: 3, 4: 5}))
-    early = bacon_decomposition(shifted, anticipation=1, **COLUMNS).table
+    early = bacon_decomposition(shifted, COLUMNS, anticipation=1).table
     np.testing.assert_allclose(early[["estimate", "weight"]], plain[["estimate", "weight"]])
     relabel = {0: 0, 2: 3, 4: 5}
     assert early["treated_cohort"].tolist() == plain["treated_cohort"].map(relabel).tolist()

@@ -4,10 +4,13 @@ mechanism tests as DiD on each mediator."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from vaer.did import PanelColumns
 from vaer.did.aggregate import aggregate
 from vaer.did.att_gt import att_gt
 from vaer.did.catt import (
@@ -39,7 +42,7 @@ misses with probability ~3e-5 under the normal fit of the draws."""
 RMSE_SD_CEILING = 0.97
 """RMSE / sd(CATT) of the same draws: mean 0.622, SD 0.086; the ceiling is mean + 4 SD
 (0.967), below 1.0, the error of the best constant (the true mean CATT for every firm)."""
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def panel() -> tuple[pd.DataFrame, StaggeredTruth]:
 
 @pytest.fixture(scope="module")
 def pseudo(panel: tuple[pd.DataFrame, StaggeredTruth]) -> PseudoOutcomes:
-    return post_period_scores(panel[0], covariates=list(CATT_FEATURES), **ROLES)
+    return post_period_scores(panel[0], ROLES, covariates=list(CATT_FEATURES))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_catt_truth_refuses_panels_without_channels_or_with_types() -> None:
 def test_pseudo_outcomes_average_to_the_group_att(
     panel: tuple[pd.DataFrame, StaggeredTruth], pseudo: PseudoOutcomes
 ) -> None:
-    cells = att_gt(panel[0], covariates=list(CATT_FEATURES), **ROLES)
+    cells = att_gt(panel[0], ROLES, covariates=list(CATT_FEATURES))
     group = aggregate(cells, "group")
     assert abs(pseudo.att - group.overall_estimate) < 1e-8
     for g, theta in zip(group.keys, group.estimate, strict=True):
@@ -145,7 +148,7 @@ def test_refit_scores_never_use_the_held_out_firms(
     fit = ~np.isin(np.asarray(pseudo.unit_ids), frame.loc[held_out, "firm"].unique())
     trend = 5.0 * frame["x1"] * (frame["year"] - 2010)  # moves their outcome changes
     moved = frame.assign(y=frame["y"] + np.where(held_out, trend, 0.0))
-    again = post_period_scores(moved, covariates=list(CATT_FEATURES), **ROLES)
+    again = post_period_scores(moved, ROLES, covariates=list(CATT_FEATURES))
     np.testing.assert_allclose(again.refit(fit).score[fit], pseudo.refit(fit).score[fit])
     assert not np.allclose(again.score[fit], pseudo.score[fit])  # full-sample fits do move
     np.testing.assert_array_equal(pseudo.refit(np.ones(len(fit), bool)).score, pseudo.score)
@@ -154,9 +157,9 @@ def test_refit_scores_never_use_the_held_out_firms(
 def test_pseudo_outcomes_refuse_unbalanced_panels_and_missing_covariates() -> None:
     frame, _ = simulate_staggered(200, 12, unbalanced=True, random_state=1)
     with pytest.raises(ValueError, match="balanced panel"):
-        post_period_scores(frame, covariates=["x1"], **ROLES)
+        post_period_scores(frame, ROLES, covariates=["x1"])
     with pytest.raises(ValueError, match="pre-period covariates"):
-        post_period_scores(frame, covariates=[], **ROLES)
+        post_period_scores(frame, ROLES, covariates=[])
 
 
 # ------------------------------------------------------------------------------- (c) forest
@@ -236,8 +239,9 @@ def test_catt_errors(pseudo: PseudoOutcomes, model: CattModel) -> None:
         catt_channels(model, {"cost": ["tariff"]})
     few = post_period_scores(
         simulate_staggered(200, 10, channels=True, random_state=2)[0],
-        covariates=["x1", "spillover"], **ROLES,
-    )  # fmt: skip
+        ROLES,
+        covariates=["x1", "spillover"],
+    )
     with pytest.raises(ValueError, match="at least 12 clusters"):
         fit_catt(few)
 
@@ -249,19 +253,17 @@ def test_mechanism_tests_are_did_on_each_mediator(
     panel: tuple[pd.DataFrame, StaggeredTruth],
 ) -> None:
     table = did_mechanisms(
-        panel[0], list(MEDIATOR_EFFECTS), unit="firm", period="year", cohort="cohort",
-        cluster="city", covariates=["x1", "x2"],
-    ).set_index("mediator")  # fmt: skip
+        panel[0], list(MEDIATOR_EFFECTS), ROLES, covariates=["x1", "x2"]
+    ).set_index("mediator")
     for mediator, effect in MEDIATOR_EFFECTS.items():
         row = table.loc[mediator]
         assert abs(row["att"] - effect) < 3 * row["se"], mediator
         assert row["ci_low"] < row["att"] < row["ci_high"]
     direct = aggregate(
-        att_gt(panel[0], covariates=["x1", "x2"], **{**ROLES, "outcome": "m_platform"}), "group"
+        att_gt(panel[0], replace(ROLES, outcome="m_platform"), covariates=["x1", "x2"]), "group"
     )
     assert table.loc["m_platform", "att"] == pytest.approx(direct.overall_estimate, abs=1e-12)
     with pytest.raises(ValueError, match="not in the panel"):
-        did_mechanisms(panel[0], ["m_missing"], unit="firm", period="year", cohort="cohort",
-                       cluster="city")  # fmt: skip
+        did_mechanisms(panel[0], ["m_missing"], ROLES)
     with pytest.raises(ValueError, match="empty"):
-        did_mechanisms(panel[0], [], unit="firm", period="year", cohort="cohort", cluster="city")
+        did_mechanisms(panel[0], [], ROLES)

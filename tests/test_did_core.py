@@ -21,6 +21,8 @@ from scipy.stats import ncf, norm
 from scipy.stats import t as t_dist
 
 from vaer.did import (
+    CellOptions,
+    PanelColumns,
     aggregate,
     att_gt,
     cluster_se,
@@ -32,8 +34,8 @@ from vaer.did.drdid import two_period_att
 from vaer.did.inference import arm_leverage_factor
 from vaer.did.simulate import simulate_staggered
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
-ASYMPTOTIC = {**ROLES, "inference": "asymptotic"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
+ASYMPTOTIC = CellOptions(inference="asymptotic")
 """R ``did``'s inference (CR1, normal, bootstrap bands), for checks of its formulas."""
 
 
@@ -74,7 +76,7 @@ def test_two_by_two_equals_difference_of_mean_changes(method: str) -> None:
     d = (unit["cohort"] == 2001).to_numpy()
     expected = change[d].mean() - change[~d].mean()
 
-    result = att_gt(data, **ASYMPTOTIC, method=method)
+    result = att_gt(data, ROLES, method=method, options=ASYMPTOTIC)
     assert len(result.att) == 1
     assert result.att[0] == pytest.approx(expected, abs=1e-10)
 
@@ -121,7 +123,7 @@ def test_small_cluster_se_is_bell_mccaffrey_cr2_of_the_2x2_regression(method: st
     scores_arr = np.array(scores)
     df = np.sum(scores_arr**2) ** 2 / np.sum(scores_arr**4)
 
-    result = att_gt(data, **ROLES, method=method)
+    result = att_gt(data, ROLES, method=method)
     assert result.inference == "small_cluster"
     assert result.se[0] == pytest.approx(cr2, rel=1e-8)
     assert result.df[0] == pytest.approx(df, rel=1e-8)
@@ -133,8 +135,8 @@ def test_small_cluster_se_is_bell_mccaffrey_cr2_of_the_2x2_regression(method: st
 
 def test_small_cluster_columns_are_asymptotic_ones_scaled_by_arm_leverage(panel) -> None:
     data, _ = panel
-    small = att_gt(data, **ROLES, covariates=["x1", "x2"])
-    plain = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
+    small = att_gt(data, ROLES, covariates=["x1", "x2"])
+    plain = att_gt(data, ROLES, covariates=["x1", "x2"], options=ASYMPTOTIC)
     np.testing.assert_allclose(small.att, plain.att, rtol=0, atol=0)
     for k in range(len(small.att)):
         rows = plain.influence[:, k] != 0
@@ -156,7 +158,7 @@ def test_outcome_regression_matches_ols_closed_form() -> None:
     x = np.column_stack([np.ones(len(d)), unit["x"].to_numpy()])
     beta = np.linalg.lstsq(x[~d], change[~d], rcond=None)[0]
     expected = np.mean(change[d] - x[d] @ beta)
-    result = att_gt(data, **ROLES, covariates=["x"], method="reg")
+    result = att_gt(data, ROLES, covariates=["x"], method="reg")
     assert result.att[0] == pytest.approx(expected, abs=1e-10)
 
 
@@ -179,13 +181,13 @@ def test_doubly_robust_matches_independent_formula() -> None:
     resid = change - x @ beta
     w = p * (1 - d) / (1 - p)
     expected = resid[d == 1].mean() - np.sum(w * resid) / np.sum(w)
-    result = att_gt(data, **ROLES, covariates=["x"], method="dr")
+    result = att_gt(data, ROLES, covariates=["x"], method="dr")
     assert result.att[0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_influence_functions_are_mean_zero_and_aligned(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
+    result = att_gt(data, ROLES, covariates=["x1", "x2"], options=ASYMPTOTIC)
     assert np.max(np.abs(result.influence.mean(axis=0))) < 1e-8
     frame = result.influence_frame()
     assert frame.index.equals(pd.Index(np.sort(data["firm"].unique())))
@@ -199,8 +201,8 @@ def test_influence_functions_are_mean_zero_and_aligned(panel) -> None:
 def test_covariates_given_per_unit_equal_covariates_by_column(panel) -> None:
     data, _ = panel
     per_unit = data.drop_duplicates("firm").set_index("firm")[["x1", "x2"]]
-    by_column = att_gt(data, **ROLES, covariates=["x1", "x2"])
-    by_frame = att_gt(data, **ROLES, covariates=per_unit)
+    by_column = att_gt(data, ROLES, covariates=["x1", "x2"])
+    by_frame = att_gt(data, ROLES, covariates=per_unit)
     np.testing.assert_allclose(by_frame.att, by_column.att, atol=1e-12)
     np.testing.assert_allclose(by_frame.se, by_column.se, rtol=1e-10)
 
@@ -209,33 +211,35 @@ def test_arrays_instead_of_columns(panel) -> None:
     data, _ = panel
     from_arrays = att_gt(
         None,
-        unit=data["firm"].to_numpy(),
-        period=data["year"].to_numpy(),
-        cohort=data["cohort"].to_numpy(),
-        cluster=data["city"].to_numpy(),
-        outcome=data["y"].to_numpy(),
+        PanelColumns(
+            unit=data["firm"].to_numpy(),
+            period=data["year"].to_numpy(),
+            cohort=data["cohort"].to_numpy(),
+            cluster=data["city"].to_numpy(),
+            outcome=data["y"].to_numpy(),
+        ),
     )
-    np.testing.assert_allclose(from_arrays.att, att_gt(data, **ROLES).att, atol=1e-12)
+    np.testing.assert_allclose(from_arrays.att, att_gt(data, ROLES).att, atol=1e-12)
 
 
 def test_cells_bases_and_controls_follow_the_rules(panel) -> None:
     data, _ = panel
-    varying = att_gt(data, **ROLES).to_frame()
+    varying = att_gt(data, ROLES).to_frame()
     post = varying[varying.post]
     assert np.all(post.base_period == post.group - 1)
     pre = varying[~varying.post]
     assert np.all(pre.base_period == pre.time - 1)
     assert varying.time.min() == 2011  # the first period is only a base under "varying"
 
-    universal = att_gt(data, **ROLES, base_period="universal").to_frame()
+    universal = att_gt(data, ROLES, options=CellOptions(base_period="universal")).to_frame()
     assert np.all(universal.base_period == universal.group - 1)
     reference = universal[universal.time == universal.base_period]
     assert len(reference) == 3 and np.all(reference.att == 0) and reference.se.isna().all()
 
-    anticip = att_gt(data, **ROLES, anticipation=1).to_frame()
+    anticip = att_gt(data, ROLES, options=CellOptions(anticipation=1)).to_frame()
     assert np.all(anticip[anticip.post].base_period == anticip[anticip.post].group - 2)
 
-    notyet = att_gt(data, **ROLES, control_group="notyet").to_frame()
+    notyet = att_gt(data, ROLES, options=CellOptions(control_group="notyet")).to_frame()
     cohort = data.drop_duplicates("firm")["cohort"].to_numpy()
     cell = notyet[(notyet.group == 2014) & (notyet.time == 2014)].iloc[0]
     assert cell.n_control == np.sum((cohort == 0) | (cohort > 2014))
@@ -257,7 +261,7 @@ def test_unbalanced_cells_count_every_dropped_unit() -> None:
     extra = pd.DataFrame(  # a unit seen only in 2002: missing in both base and t
         {"firm": [999], "city": [0], "year": [2002], "cohort": [0], "x": [0.0], "y": [1.0]}
     )
-    result = att_gt(pd.concat([data[mask], extra]), **ROLES)
+    result = att_gt(pd.concat([data[mask], extra]), ROLES)
     cell = result.drops[(result.drops.group == 2001) & (result.drops.time == 2001)].iloc[0]
     assert cell.missing_base_only == 1
     assert cell.missing_time_only == 2
@@ -273,7 +277,7 @@ def test_unbalanced_cells_count_every_dropped_unit() -> None:
 def test_cells_without_comparison_units_are_listed_as_skipped() -> None:
     data, _ = simulate_staggered(800, 30, random_state=4)
     data = data[data.cohort > 0]  # no never treated: the last cohort has no comparison
-    result = att_gt(data, **ROLES, control_group="notyet")
+    result = att_gt(data, ROLES, options=CellOptions(control_group="notyet"))
     skipped = result.skipped
     assert len(skipped) > 0
     assert set(skipped.reason) == {"no comparison unit observed in both the base period and t"}
@@ -297,7 +301,7 @@ def test_unbalanced_panel_stays_unbiased_and_covers() -> None:
     z = norm.ppf(0.975)
     for seed in range(150):
         data, truth = simulate_staggered(1500, 100, unbalanced=True, random_state=1000 + seed)
-        result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+        result = att_gt(data, ROLES, covariates=["x1", "x2"])
         true = truth.att_gt(result.group, result.time)
         post = result.post
         errors.append(np.mean((result.att - true)[post]))
@@ -325,12 +329,15 @@ def test_every_option_combination_on_an_unbalanced_panel(
     """Estimating equations hold exactly: every cell's influence function has mean 0."""
     result = att_gt(
         unbalanced,
-        **ASYMPTOTIC,
+        ROLES,
         covariates=["x1", "x2"],
         method=method,
-        control_group=control_group,
-        base_period=base_period,
-        anticipation=anticipation,
+        options=CellOptions(
+            inference="asymptotic",
+            control_group=control_group,
+            base_period=base_period,
+            anticipation=anticipation,
+        ),
     )
     assert np.max(np.abs(result.influence.mean(axis=0))) < 1e-8
     reference = result.time == result.base_period
@@ -347,7 +354,7 @@ def test_every_option_combination_on_an_unbalanced_panel(
 
 def test_aggregations_match_share_weighted_closed_forms(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    result = att_gt(data, ROLES, covariates=["x1", "x2"])
     frame = result.to_frame()
     cohort = pd.Series(result.cohort)
     share = cohort.value_counts() / len(cohort)
@@ -402,7 +409,7 @@ def test_aggregations_match_share_weighted_closed_forms(panel) -> None:
 def test_aggregate_se_includes_the_estimated_weight_term(panel) -> None:
     """Dropping the weight term (treating p_g as known) gives a different, smaller SE."""
     data, _ = panel
-    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    result = att_gt(data, ROLES, covariates=["x1", "x2"])
     simple = aggregate(result, "simple")
     post = result.post
     share = pd.Series(result.cohort).value_counts() / result.n_units
@@ -414,7 +421,9 @@ def test_aggregate_se_includes_the_estimated_weight_term(panel) -> None:
 
 def test_universal_reference_event_time_is_zero_without_se(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ASYMPTOTIC, base_period="universal")
+    result = att_gt(
+        data, ROLES, options=CellOptions(inference="asymptotic", base_period="universal")
+    )
     dynamic = aggregate(result, "dynamic", n_boot=199, random_state=0)
     ref = dynamic.keys == -1
     assert dynamic.estimate[ref][0] == 0.0 and np.isnan(dynamic.se[ref][0])
@@ -426,8 +435,8 @@ def test_universal_reference_event_time_is_zero_without_se(panel) -> None:
 
 def test_bootstrap_matches_analytic_se_and_is_reproducible(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ASYMPTOTIC, n_boot=4000, random_state=5)
-    again = att_gt(data, **ASYMPTOTIC, n_boot=4000, random_state=5)
+    result = att_gt(data, ROLES, n_boot=4000, random_state=5, options=ASYMPTOTIC)
+    again = att_gt(data, ROLES, n_boot=4000, random_state=5, options=ASYMPTOTIC)
     assert result.crit_value == again.crit_value
     assert result.se_boot is not None
     # the bootstrap variance is the analytic one in expectation; with B draws the ratio
@@ -468,7 +477,9 @@ def test_coverage_of_cells_event_times_and_uniform_band(inference: str) -> None:
     cells, events, bands, rejections = [], [], [], []
     for seed in range(200):
         data, truth = simulate_staggered(2500, 120, random_state=seed)
-        result = att_gt(data, **ROLES, covariates=["x1", "x2"], inference=inference)
+        result = att_gt(
+            data, ROLES, covariates=["x1", "x2"], options=CellOptions(inference=inference)
+        )
         frame = result.to_frame()
         true_cells = truth.att_gt(result.group, result.time)
         cells.append((frame.ci_low <= true_cells) & (true_cells <= frame.ci_high))
@@ -487,7 +498,7 @@ def test_coverage_of_cells_event_times_and_uniform_band(inference: str) -> None:
 
 def test_pretrend_test_statistic_and_reference(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ASYMPTOTIC, covariates=["x1", "x2"])
+    result = att_gt(data, ROLES, covariates=["x1", "x2"], options=ASYMPTOTIC)
     test = pretrend_test(result)
     assert list(test.event_times) == [-5, -4, -3, -2, -1]  # 2010 is only a base
     dynamic = aggregate(result, "dynamic")
@@ -505,7 +516,7 @@ def test_pretrend_test_statistic_and_reference(panel) -> None:
 
 def test_small_cluster_pretrend_test_is_bonferroni_over_event_times(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES, covariates=["x1", "x2"])
+    result = att_gt(data, ROLES, covariates=["x1", "x2"])
     test = pretrend_test(result)
     dynamic = aggregate(result, "dynamic")
     pre = dynamic.keys < 0
@@ -525,7 +536,7 @@ def test_pretrend_test_detects_broken_parallel_trends() -> None:
     and the F test rejects where its power (from the noncentral F) is near one."""
     data, truth = simulate_staggered(6000, 150, trend=1.0, adoption_slope=2.0, random_state=3)
     # no covariates: the x1-specific trend biases every cell
-    result = att_gt(data, **ASYMPTOTIC)
+    result = att_gt(data, ROLES, options=ASYMPTOTIC)
     dynamic = aggregate(result, "dynamic")
     pre = dynamic.keys < 0
     drift = np.array([truth.unconditional_pre_att(int(e)) for e in dynamic.keys[pre]])
@@ -540,7 +551,7 @@ def test_pretrend_test_detects_broken_parallel_trends() -> None:
     # Bonferroni-t test of the small-cluster mode over 5 leads with >= 10 df has a
     # critical value < t_10(0.995) = 3.17: it must reject too
     assert np.max(np.abs(drift) / dynamic.se[pre]) > 7
-    small = pretrend_test(att_gt(data, **ROLES))
+    small = pretrend_test(att_gt(data, ROLES))
     assert small.df_denom >= 10
     assert small.p_value < 0.05
 
@@ -567,84 +578,90 @@ def test_pretrend_test_detects_broken_parallel_trends() -> None:
 )
 def test_att_gt_rejects_bad_options(panel, changes: dict, match: str) -> None:
     data, _ = panel
-    kwargs = {**ROLES, **changes}
+    fields = {f.name for f in dataclasses.fields(CellOptions)}
+    roles = {f.name for f in dataclasses.fields(PanelColumns)}
     with pytest.raises(ValueError, match=match):
-        att_gt(data, **kwargs)
+        att_gt(
+            data,
+            dataclasses.replace(ROLES, **{k: v for k, v in changes.items() if k in roles}),
+            options=CellOptions(**{k: v for k, v in changes.items() if k in fields}),
+            **{k: v for k, v in changes.items() if k not in fields | roles},
+        )
 
 
 def test_att_gt_rejects_bad_panels(panel) -> None:
     data, _ = panel
     with pytest.raises(ValueError, match="control_group='never' needs never-treated units"):
-        att_gt(data[data.cohort > 0], **ROLES)
+        att_gt(data[data.cohort > 0], ROLES)
     with pytest.raises(ValueError, match="no treated units"):
-        att_gt(data[data.cohort == 0], **ROLES)
+        att_gt(data[data.cohort == 0], ROLES)
     early = data.copy()
     early.loc[early.cohort == 2014, "cohort"] = 2010
     with pytest.raises(ValueError, match=r"cohort 2010 \(\d+ units\) has no pre-period"):
-        att_gt(early, **ROLES)
+        att_gt(early, ROLES)
     with pytest.raises(ValueError, match="duplicate unit-period rows"):
-        att_gt(pd.concat([data, data.iloc[:1]]), **ROLES)
+        att_gt(pd.concat([data, data.iloc[:1]]), ROLES)
     moved = data.copy()
     moved.loc[moved.index[1], "city"] = moved.city.iloc[1] + 1
     with pytest.raises(ValueError, match="`cluster` varies within a unit"):
-        att_gt(moved, **ROLES)
+        att_gt(moved, ROLES)
     switch = data.copy()
     switch.loc[switch.index[1], "cohort"] = 2015
     with pytest.raises(ValueError, match="`cohort` varies within a unit"):
-        att_gt(switch, **ROLES)
+        att_gt(switch, ROLES)
     fractional = data.assign(year=data.year + 0.5 * (data.firm == 3))
     with pytest.raises(ValueError, match="`period` must hold integer values"):
-        att_gt(fractional, **ROLES)
+        att_gt(fractional, ROLES)
     with pytest.raises(ValueError, match="`outcome` has 1 missing or infinite values"):
-        att_gt(data.assign(y=data.y.where(data.index != data.index[5])), **ROLES)
+        att_gt(data.assign(y=data.y.where(data.index != data.index[5])), ROLES)
     with pytest.raises(ValueError, match="`cohort` must be the first treated period"):
-        att_gt(data.assign(cohort=data.cohort.replace(2014, -1)), **ROLES)
+        att_gt(data.assign(cohort=data.cohort.replace(2014, -1)), ROLES)
     with pytest.raises(ValueError, match="`cluster` has missing values"):
-        att_gt(data.assign(city=data.city.where(data.index != data.index[0])), **ROLES)
+        att_gt(data.assign(city=data.city.where(data.index != data.index[0])), ROLES)
     with pytest.raises(ValueError, match=r"needs >= 2 clusters; got 1"):
-        att_gt(data.assign(city=0), **ROLES)
+        att_gt(data.assign(city=0), ROLES)
     with pytest.raises(ValueError, match="`period` must be numeric"):
-        att_gt(data.assign(year=data.year.astype(str) + "y"), **ROLES)
+        att_gt(data.assign(year=data.year.astype(str) + "y"), ROLES)
     per_unit = data.drop_duplicates("firm").set_index("firm")[["x1"]].iloc[:-3]
     with pytest.raises(ValueError, match="`covariates` has no row for 3 units"):
-        att_gt(data, **ROLES, covariates=per_unit)
+        att_gt(data, ROLES, covariates=per_unit)
     with pytest.raises(ValueError, match="`covariates` has missing or infinite values"):
-        att_gt(data.assign(x1=np.nan), **ROLES, covariates=["x1"])
+        att_gt(data.assign(x1=np.nan), ROLES, covariates=["x1"])
     with pytest.raises(ValueError, match="`data` must be a pandas DataFrame or None"):
-        att_gt(data.to_dict(), **ROLES)  # type: ignore[arg-type]
+        att_gt(data.to_dict(), ROLES)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`unit` has 3 values; the panel has"):
-        att_gt(data, **{**ROLES, "unit": [1, 2, 3]})
+        att_gt(data, dataclasses.replace(ROLES, unit=[1, 2, 3]))
     with pytest.raises(ValueError, match="no `data` was given"):
-        att_gt(None, **ROLES)
+        att_gt(None, ROLES)
     with pytest.raises(ValueError, match=r"the panel needs >= 2 periods; got 1"):
-        att_gt(data[data.year == 2012], **{**ROLES}, control_group="never")
+        att_gt(data[data.year == 2012], ROLES, options=CellOptions(control_group="never"))
 
 
 def test_att_gt_rejects_degenerate_covariates() -> None:
     data = two_by_two(seed=5)
     with pytest.raises(ValueError, match=r"cells \(g, t\) = \(2001, 2001\): singular covariate"):
-        att_gt(data.assign(c=1.0), **ROLES, covariates=["c"], method="reg")
+        att_gt(data.assign(c=1.0), ROLES, covariates=["c"], method="reg")
     with pytest.raises(ValueError, match="singular covariate design in the propensity model"):
-        att_gt(data.assign(c=1.0), **ROLES, covariates=["c"], method="ipw")
+        att_gt(data.assign(c=1.0), ROLES, covariates=["c"], method="ipw")
     separating = data.assign(s=(data.cohort > 0).astype(float))
     with pytest.raises(ValueError, match=r"did not converge .*perfect separation"):
-        att_gt(separating, **ROLES, covariates=["s"], method="ipw")
+        att_gt(separating, ROLES, covariates=["s"], method="ipw")
 
 
 def test_panel_layout_errors(panel) -> None:
     data, _ = panel
     with pytest.raises(ValueError, match=r"`period` must be a column name or a 1-d array"):
-        att_gt(data, **{**ROLES, "period": np.zeros((len(data), 2))})
+        att_gt(data, dataclasses.replace(ROLES, period=np.zeros((len(data), 2))))
     with pytest.raises(ValueError, match="`unit` has missing values"):
-        att_gt(data.assign(firm=data.firm.where(data.index != data.index[0])), **ROLES)
+        att_gt(data.assign(firm=data.firm.where(data.index != data.index[0])), ROLES)
     with pytest.raises(ValueError, match="the panel has no rows"):
-        att_gt(data.iloc[:0], **ROLES)
+        att_gt(data.iloc[:0], ROLES)
     per_unit = data.drop_duplicates("firm").set_index("firm")[["x1"]]
     with pytest.raises(ValueError, match="`covariates` has duplicate unit ids"):
-        att_gt(data, **ROLES, covariates=pd.concat([per_unit, per_unit.iloc[:2]]))
-    arrays = {role: data[column].to_numpy() for role, column in ROLES.items()}
+        att_gt(data, ROLES, covariates=pd.concat([per_unit, per_unit.iloc[:2]]))
+    arrays = PanelColumns(*(data[column].to_numpy() for column in dataclasses.astuple(ROLES)))
     with pytest.raises(ValueError, match="`covariates` as column names needs `data`"):
-        att_gt(None, **arrays, covariates=["x1"])
+        att_gt(None, arrays, covariates=["x1"])
 
 
 def test_cells_without_any_estimable_sample_and_full_trimming() -> None:
@@ -652,7 +669,7 @@ def test_cells_without_any_estimable_sample_and_full_trimming() -> None:
     # treated units seen only in the second period: no cell has a treated unit at both
     alone = data[~((data.cohort > 0) & (data.year == 2000))]
     with pytest.raises(ValueError, match=r"no \(g, t\) cell has both treated and comparison"):
-        att_gt(alone, **ROLES)
+        att_gt(alone, ROLES)
     # one comparison unit among 300 treated: P(D = 1) = 300/301 >= 0.995, so it is trimmed
     rows = [
         {"firm": i, "city": i % 5, "year": y, "cohort": 2001 if i else 0, "y": float(i + y)}
@@ -660,7 +677,7 @@ def test_cells_without_any_estimable_sample_and_full_trimming() -> None:
         for y in (2000, 2001)
     ]
     with pytest.raises(ValueError, match=r"every comparison unit has a propensity score >= 0.995"):
-        att_gt(pd.DataFrame(rows), **ROLES, method="ipw")
+        att_gt(pd.DataFrame(rows), ROLES, method="ipw")
     with pytest.raises(ValueError, match=r"`method` must be one of"):
         two_period_att(np.zeros((4, 1)), np.array([1, 1, 0, 0], bool), np.ones((4, 1)), method="x")
 
@@ -668,7 +685,7 @@ def test_cells_without_any_estimable_sample_and_full_trimming() -> None:
 def test_aggregations_need_post_cells(panel) -> None:
     data, _ = panel
     later = data.assign(cohort=data.cohort.replace({2014: 2025, 2015: 2025, 2016: 2025}))
-    late = att_gt(later, **ROLES)
+    late = att_gt(later, ROLES)
     assert not np.any(late.post)  # a cohort after the panel has pre-period cells only
     for kind in ("simple", "group", "calendar"):
         with pytest.raises(ValueError, match="no post-treatment cell to aggregate"):
@@ -677,7 +694,7 @@ def test_aggregations_need_post_cells(panel) -> None:
 
 def test_aggregate_and_pretrend_reject_bad_arguments(panel) -> None:
     data, _ = panel
-    result = att_gt(data, **ROLES)
+    result = att_gt(data, ROLES)
     with pytest.raises(ValueError, match=r"`aggregation` must be one of"):
         aggregate(result, "event")
     with pytest.raises(ValueError, match=r"`min_e` must be <= `max_e`; got 3 > 1"):
@@ -691,20 +708,20 @@ def test_aggregate_and_pretrend_reject_bad_arguments(panel) -> None:
     with pytest.raises(ValueError, match=r"small-cluster mode's bands are Bonferroni-t"):
         aggregate(result, "dynamic", n_boot=99)
     with pytest.raises(ValueError, match=r"small-cluster mode's bands are Bonferroni-t"):
-        att_gt(data, **ROLES, n_boot=99)
+        att_gt(data, ROLES, n_boot=99)
     with pytest.raises(ValueError, match=r"`inference` must be one of"):
-        att_gt(data, **ROLES, inference="cr3")
+        att_gt(data, ROLES, options=CellOptions(inference="cr3"))
     with pytest.raises(ValueError, match="needs a 'dynamic' aggregation; got 'group'"):
         pretrend_test(aggregate(result, "group"))
     with pytest.raises(ValueError, match="no pre-treatment event time"):
         pretrend_test(aggregate(result, "dynamic", min_e=0))
     with pytest.raises(ValueError, match="must be an ATTGTResult or AggregateResult"):
         pretrend_test("dynamic")  # type: ignore[arg-type]
-    dynamic = aggregate(att_gt(data, **ASYMPTOTIC), "dynamic", min_e=-2, max_e=-1)
+    dynamic = aggregate(att_gt(data, ROLES, options=ASYMPTOTIC), "dynamic", min_e=-2, max_e=-1)
     twin = dataclasses.replace(dynamic, influence=np.column_stack([dynamic.influence[:, 0]] * 2))
     with pytest.raises(ValueError, match="pre-treatment event-time ATTs is singular"):
         pretrend_test(twin)
-    few = att_gt(data.assign(city=data.city % 4), **ASYMPTOTIC)
+    few = att_gt(data.assign(city=data.city % 4), ROLES, options=ASYMPTOTIC)
     with pytest.raises(ValueError, match="5 pre-treatment event times but only 4 clusters"):
         pretrend_test(few)
 

@@ -7,11 +7,11 @@ import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from vaer.did import aggregate, att_gt
-from vaer.did.dml_did import dml_att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
+from vaer.did.dml_did import CrossFitting, dml_att_gt
 from vaer.did.simulate import simulate_staggered
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 LINEAR = {
     "propensity_model": LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000),
     "outcome_model": LinearRegression(),
@@ -26,9 +26,9 @@ def staggered():
 @pytest.mark.parametrize("control_group", ["never", "notyet"])
 def test_linear_nuisances_without_crossfitting_reproduce_cs_dr(staggered, control_group):
     frame, _ = staggered
-    options = {**ROLES, "covariates": ["x1", "x2"], "control_group": control_group}
-    cs = att_gt(frame, method="dr", **options)
-    dml = dml_att_gt(frame, n_folds=1, **LINEAR, **options)
+    options = {"covariates": ["x1", "x2"], "options": CellOptions(control_group=control_group)}
+    cs = att_gt(frame, ROLES, method="dr", **options)
+    dml = dml_att_gt(frame, ROLES, crossfit=CrossFitting(n_folds=1, **LINEAR), **options)
     assert dml.method == "dml"
     np.testing.assert_array_equal(dml.group, cs.group)
     np.testing.assert_array_equal(dml.time, cs.time)
@@ -47,12 +47,13 @@ def test_crossfitted_lightgbm_recovers_the_truth(staggered):
         ),
         "outcome_model": LGBMRegressor(n_estimators=100, learning_rate=0.05, verbose=-1, n_jobs=1),
     }
-    dml = dml_att_gt(frame, covariates=["x1", "x2"], n_folds=5, random_state=1, **ROLES, **learners)
+    crossfit = CrossFitting(n_folds=5, random_state=1, **learners)
+    dml = dml_att_gt(frame, ROLES, crossfit=crossfit, covariates=["x1", "x2"])
     dynamic = aggregate(dml, "dynamic")
     for e, estimate, se in zip(dynamic.keys, dynamic.estimate, dynamic.se, strict=True):
         if e >= 0:
             assert abs(estimate - truth.dynamic(int(e))) < 4 * se, (e, estimate, se)
-    naive = att_gt(frame, method="reg", **ROLES)  # no covariates: the x1 trend biases it
+    naive = att_gt(frame, ROLES, method="reg")  # no covariates: the x1 trend biases it
     simple = aggregate(dml, "simple")
     naive_simple = aggregate(naive, "simple")
     assert abs(simple.overall_estimate - truth.simple()) < abs(
@@ -63,11 +64,14 @@ def test_crossfitted_lightgbm_recovers_the_truth(staggered):
 def test_folds_never_split_a_city(staggered):
     frame, _ = staggered
     with pytest.raises(ValueError, match="needs >= 61 clusters"):
-        dml_att_gt(frame, covariates=["x1"], n_folds=61, **ROLES, **LINEAR)
+        dml_att_gt(frame, ROLES, crossfit=CrossFitting(n_folds=61, **LINEAR), covariates=["x1"])
     with pytest.raises(ValueError, match="n_folds"):
-        dml_att_gt(frame, covariates=["x1"], n_folds=0, **ROLES, **LINEAR)
+        dml_att_gt(frame, ROLES, crossfit=CrossFitting(n_folds=0, **LINEAR), covariates=["x1"])
     with pytest.raises(ValueError, match="control_group"):
-        dml_att_gt(frame, covariates=["x1"], control_group="nevr", **ROLES, **LINEAR)
+        dml_att_gt(
+            frame, ROLES, crossfit=CrossFitting(**LINEAR), covariates=["x1"],
+            options=CellOptions(control_group="nevr"),
+        )  # fmt: skip
 
 
 def test_a_fold_with_one_arm_is_refused(staggered):
@@ -76,4 +80,6 @@ def test_a_fold_with_one_arm_is_refused(staggered):
     cities = frame.loc[frame["cohort"] == 2014, "city"].unique()
     keep = (frame["cohort"] != 2014) | frame["city"].isin(cities[:1])
     with pytest.raises(ValueError, match="one arm only"):
-        dml_att_gt(frame[keep], covariates=["x1"], n_folds=2, **ROLES, **LINEAR)
+        dml_att_gt(
+            frame[keep], ROLES, crossfit=CrossFitting(n_folds=2, **LINEAR), covariates=["x1"]
+        )

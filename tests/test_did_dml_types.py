@@ -14,16 +14,16 @@ import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from vaer.did import aggregate
+from vaer.did import PanelColumns, aggregate
 from vaer.did.aggregate import AGGREGATIONS
-from vaer.did.dml_did import dml_att_gt
+from vaer.did.dml_did import CrossFitting, dml_att_gt
 from vaer.did.dml_types import dml_att_gt_by_type, level_indicators
 from vaer.did.folds import deal_city_folds
 from vaer.did.simulate import HETEROGENEOUS_TYPES, simulate_staggered
 from vaer.did.type_tables import type_frames
 from vaer.did.types import att_gt_by_type
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 def _linear() -> dict[str, object]:
@@ -42,9 +42,12 @@ def typed() -> tuple[pd.DataFrame, object]:
 
 def test_one_level_equals_dml_att_gt(typed: tuple[pd.DataFrame, object]) -> None:
     frame, _ = typed
-    options = {**ROLES, "covariates": ["x1", "x2"], "n_folds": 3, "random_state": 4}
-    overall = dml_att_gt(frame, **options, **_linear())
-    by_type = dml_att_gt_by_type(frame, types=["everyone"], **options, **_linear())["everyone"]
+    options = {"covariates": ["x1", "x2"]}
+    crossfit = CrossFitting(n_folds=3, random_state=4, **_linear())
+    overall = dml_att_gt(frame, ROLES, crossfit=crossfit, **options)
+    by_type = dml_att_gt_by_type(frame, ROLES, types=["everyone"], crossfit=crossfit, **options)[
+        "everyone"
+    ]
     assert by_type.nuisance == "crossfit"
     cells = by_type.cells["all"]
     assert cells.method == "dml"
@@ -61,9 +64,10 @@ def test_linear_nuisances_without_crossfitting_reproduce_cs_by_type(
     typed: tuple[pd.DataFrame, object],
 ) -> None:
     frame, _ = typed
-    options = {**ROLES, "types": ["firm_type"], "covariates": ["x1", "x2"]}
-    cs = att_gt_by_type(frame, **options)["firm_type"]
-    dml = dml_att_gt_by_type(frame, n_folds=1, **options, **_linear())["firm_type"]
+    options = {"types": ["firm_type"], "covariates": ["x1", "x2"]}
+    cs = att_gt_by_type(frame, ROLES, **options)["firm_type"]
+    crossfit = CrossFitting(n_folds=1, **_linear())
+    dml = dml_att_gt_by_type(frame, ROLES, crossfit=crossfit, **options)["firm_type"]
     for level in cs.levels:
         np.testing.assert_allclose(dml.cells[level].att, cs.cells[level].att, atol=1e-6)
         # the orthogonal score leaves out the linear models' estimation terms: same order
@@ -81,8 +85,8 @@ def test_crossfitted_lightgbm_recovers_the_types_truth(
         "outcome_model": LGBMRegressor(n_estimators=60, verbose=-1, n_jobs=1),
     }
     result = dml_att_gt_by_type(
-        frame, **ROLES, types=["firm_type"], covariates=["x1", "x2"], n_folds=3,
-        random_state=1, **learners,
+        frame, ROLES, types=["firm_type"], covariates=["x1", "x2"],
+        crossfit=CrossFitting(n_folds=3, random_state=1, **learners),
     )["firm_type"]  # fmt: skip
     z = []
     for level in result.levels:
@@ -124,16 +128,26 @@ def test_a_two_city_cohort_is_crossfitted(typed: tuple[pd.DataFrame, object]) ->
     frame, _ = typed
     cities = frame.loc[frame["cohort"] == 2014, "city"].unique()
     keep = (frame["cohort"] != 2014) | frame["city"].isin(cities[:2])
-    result = dml_att_gt(frame[keep], covariates=["x1"], n_folds=5, **ROLES, **_linear())
+    crossfit = CrossFitting(n_folds=5, **_linear())
+    result = dml_att_gt(frame[keep], ROLES, crossfit=crossfit, covariates=["x1"])
     assert np.isfinite(result.att[result.group == 2014]).all()
 
 
 def test_errors(typed: tuple[pd.DataFrame, object]) -> None:
     frame, _ = typed
-    options = {**ROLES, "types": ["firm_type"], "covariates": ["x1"]}
+    options = {"covariates": ["x1"]}
     with pytest.raises(ValueError, match="`n_folds` must be >= 1"):
-        dml_att_gt_by_type(frame, n_folds=0, **options, **_linear())
+        dml_att_gt_by_type(
+            frame, ROLES, types=["firm_type"], crossfit=CrossFitting(n_folds=0, **_linear()),
+            **options,
+        )  # fmt: skip
     with pytest.raises(ValueError, match=r"ATT by firm_type: cells .*needs >= 51 clusters"):
-        dml_att_gt_by_type(frame, n_folds=51, **options, **_linear())
+        dml_att_gt_by_type(
+            frame, ROLES, types=["firm_type"], crossfit=CrossFitting(n_folds=51, **_linear()),
+            **options,
+        )  # fmt: skip
     with pytest.raises(ValueError, match=r"`types` columns \['sector'\] are not in the data"):
-        dml_att_gt_by_type(frame, n_folds=2, **{**options, "types": ["sector"]}, **_linear())
+        dml_att_gt_by_type(
+            frame, ROLES, types=["sector"], crossfit=CrossFitting(n_folds=2, **_linear()),
+            **options,
+        )  # fmt: skip

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vaer.did import att_gt
+from vaer.did import CellOptions, PanelColumns, att_gt
 from vaer.did.honest import (
     event_study_inputs,
     honest_did,
@@ -224,9 +224,10 @@ def violated() -> tuple:
     """An event study with parallel trends broken by a known slope (0.15 a year)."""
     frame, truth = simulate_staggered(trend=0.0, pretrend_slope=0.15, random_state=11)
     cells = att_gt(
-        frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y",
-        base_period="universal",
-    )  # fmt: skip
+        frame,
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+        options=CellOptions(base_period="universal"),
+    )
     return event_study_inputs(cells), truth
 
 
@@ -300,7 +301,10 @@ def test_other_errors() -> None:
     with pytest.raises(ValueError, match="square matrix"):
         smoothness_ci(np.zeros(4), np.eye(3), 2, np.ones(2), 1.0)
     frame, _ = simulate_staggered(n_units=300, n_clusters=20, random_state=0)
-    cells = att_gt(frame, unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
+    cells = att_gt(
+        frame,
+        PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y"),
+    )
     with pytest.raises(ValueError, match="base_period='universal'"):
         event_study_inputs(cells)
 
@@ -394,9 +398,10 @@ def test_the_stage_skips_honest_did_with_one_pre_period() -> None:
     frame, _ = simulate_staggered(n_units=600, n_clusters=30, random_state=2)
     sample = frame.rename(columns={"firm": "unit", "city": "cluster", "cohort": "cohort"})
     cells = att_gt(
-        sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-        base_period="universal",
-    )  # fmt: skip
+        sample,
+        PanelColumns(unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y"),
+        options=CellOptions(base_period="universal"),
+    )
     config = DidConfig(enabled=True, min_e=-2, base_period="universal", honest={"enabled": True})
     ctx = SimpleNamespace(progress=lambda message: None, seed=0)
     result, notes = honest_stage(ctx, sample, cells, config)  # type: ignore[arg-type]

@@ -7,8 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 
+MPDTA = PanelColumns(
+    unit="countyreal", period="year", cohort="first.treat", cluster="countyreal", outcome="lemp"
+)
+"""mpdta's roles (one county per cluster)."""
 R_DID = {"simple": -0.0400, "dynamic": -0.0772}
 """R ``did``'s documented overall ATTs on mpdta (dr, never-treated controls, no
 covariates), to four decimals."""
@@ -25,10 +29,7 @@ def test_mpdta_matches_r_did_and_moderndid(mpdta: pd.DataFrame) -> None:
     from moderndid import aggte
     from moderndid import att_gt as md_att_gt
 
-    ours = att_gt(
-        mpdta, unit="countyreal", period="year", cohort="first.treat", outcome="lemp",
-        cluster="countyreal", inference="asymptotic",
-    )  # fmt: skip
+    ours = att_gt(mpdta, MPDTA, options=CellOptions(inference="asymptotic"))
     peer = md_att_gt(
         mpdta, yname="lemp", tname="year", idname="countyreal", gname="first.treat", boot=False
     )
@@ -45,10 +46,7 @@ def test_mpdta_matches_r_did_and_moderndid(mpdta: pd.DataFrame) -> None:
     assert aggregate(ours, "simple").overall_se == pytest.approx(0.012, abs=0.001)
     # the small-cluster mode: same estimates; with one county per cluster its leverage
     # factor is at most (1 - 1/20)^(-1/2) = 1.026 (the 2004 cohort has 20 counties)
-    small = att_gt(
-        mpdta, unit="countyreal", period="year", cohort="first.treat", outcome="lemp",
-        cluster="countyreal",
-    )  # fmt: skip
+    small = att_gt(mpdta, MPDTA)
     np.testing.assert_allclose(small.att, ours.att, atol=1e-12)
     np.testing.assert_allclose(small.se, ours.se, rtol=0.03)
     simple = aggregate(small, "simple")

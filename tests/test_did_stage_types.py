@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from test_did_stage import did_config
 from vaer.config import validate_config
+from vaer.did import CellOptions, PanelColumns
 from vaer.did.simulate import HETEROGENEOUS_TYPES, simulate_staggered
 from vaer.did.type_stage import TYPES_WITHHELD, DidTypesResult
 from vaer.did.type_tables import TYPE_COLUMNS, TYPE_TEST_COLUMNS, type_frames
@@ -19,7 +20,7 @@ from vaer.did.types import att_gt_by_type
 from vaer.pipeline import run_experiment
 from vaer.reporting import figures
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 @pytest.mark.integration
@@ -65,7 +66,9 @@ def test_a_did_run_writes_the_att_by_firm_type(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def typed_result() -> DidTypesResult:
     frame, _ = simulate_staggered(1200, 40, type_effects=HETEROGENEOUS_TYPES, random_state=2)
-    results = att_gt_by_type(frame, **ROLES, types=["firm_type"], inference="asymptotic")
+    results = att_gt_by_type(
+        frame, ROLES, types=["firm_type"], options=CellOptions(inference="asymptotic")
+    )
     levels, tests = type_frames(results["firm_type"], n_draws=50)
     return DidTypesResult(results, levels, tests)
 

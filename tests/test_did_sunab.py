@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.simulate import simulate_staggered
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import twfe_event_study
 
-COLUMNS = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+COLUMNS = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 def _cs_dynamic(frame: pd.DataFrame, base_period: str = "universal") -> pd.Series:
-    cells = att_gt(frame, **COLUMNS, control_group="never", base_period=base_period)
+    cells = att_gt(
+        frame, COLUMNS, options=CellOptions(control_group="never", base_period=base_period)
+    )
     dynamic = aggregate(cells, "dynamic")
     return pd.Series(dynamic.estimate, index=dynamic.keys)
 
@@ -29,7 +31,7 @@ def test_on_a_balanced_panel_sa_equals_cs_with_never_treated_and_a_universal_bas
     ATT(g, g + l) with the universal base, and both weight cohorts by their shares. Exact up
     to the fixed-effects solver's tolerance; after adoption the varying base agrees too."""
     frame, _ = simulate_staggered(3000, 40, random_state=3)
-    study = sun_abraham(frame, **COLUMNS)
+    study = sun_abraham(frame, COLUMNS)
     assert study.control == "never"
     universal = _cs_dynamic(frame).drop(index=-1)  # the reference, 0 by construction
     np.testing.assert_array_equal(study.keys, universal.index)
@@ -37,7 +39,7 @@ def test_on_a_balanced_panel_sa_equals_cs_with_never_treated_and_a_universal_bas
     varying = _cs_dynamic(frame, "varying")
     post = study.keys >= 0
     np.testing.assert_allclose(study.estimate[post], varying[study.keys[post]], atol=1e-7)
-    cells = att_gt(frame, **COLUMNS, base_period="universal")
+    cells = att_gt(frame, COLUMNS, options=CellOptions(base_period="universal"))
     by_cell = pd.Series(cells.att, index=pd.MultiIndex.from_arrays([cells.group, cells.event_time]))
     sa_cells = study.cells.set_index(["group", "event_time"])["estimate"]
     np.testing.assert_allclose(sa_cells, by_cell[sa_cells.index], atol=1e-7)
@@ -50,7 +52,7 @@ def test_on_an_unbalanced_panel_sa_and_cs_agree_closely() -> None:
     CS each cell's firms observed in both years), so they agree only approximately: within
     a quarter of a standard error here."""
     frame, _ = simulate_staggered(3000, 40, random_state=8, unbalanced=True)
-    study = sun_abraham(frame, **COLUMNS)
+    study = sun_abraham(frame, COLUMNS)
     varying = _cs_dynamic(frame, "varying")
     post = study.keys >= 0
     gap = np.abs(study.estimate[post] - varying[study.keys[post]].to_numpy())
@@ -65,8 +67,8 @@ def test_sa_recovers_the_truth_where_the_plain_twfe_event_study_is_biased() -> N
     frame, truth = simulate_staggered(
         4000, 60, random_state=5, trend=0.0, cluster_sd=0.05, noise_sd=0.1
     )
-    study = sun_abraham(frame, **COLUMNS)
-    plain = twfe_event_study(frame, **COLUMNS)
+    study = sun_abraham(frame, COLUMNS)
+    plain = twfe_event_study(frame, COLUMNS)
     size = frame.drop_duplicates("firm")["cohort"].value_counts()
 
     def true_effect(e: int) -> float:
@@ -86,7 +88,7 @@ def test_sa_recovers_the_truth_where_the_plain_twfe_event_study_is_biased() -> N
 
 def test_the_delta_method_ses_equal_ols_with_interaction_dummies() -> None:
     frame, _ = simulate_staggered(240, 16, random_state=11, unbalanced=True)
-    study = sun_abraham(frame, **COLUMNS)
+    study = sun_abraham(frame, COLUMNS)
     cells = study.cells
     relative = frame["year"] - frame["cohort"]
     regressors = pd.DataFrame(
@@ -117,7 +119,7 @@ def test_without_never_treated_the_last_cohort_is_the_comparison() -> None:
     with that cohort relabelled never treated."""
     frame, _ = simulate_staggered(3000, 40, cohorts=(2013, 2015, 2017), random_state=6)
     treated = frame[frame["cohort"] > 0]
-    study = sun_abraham(treated, **COLUMNS)
+    study = sun_abraham(treated, COLUMNS)
     assert study.control == "last"
     cut = treated[treated["year"] < 2017]
     cut = cut.assign(cohort=cut["cohort"].replace(2017, 0))
@@ -125,8 +127,8 @@ def test_without_never_treated_the_last_cohort_is_the_comparison() -> None:
     np.testing.assert_array_equal(study.keys, expected.index)
     np.testing.assert_allclose(study.estimate, expected.to_numpy(), atol=1e-7)
     with pytest.raises(ValueError, match="needs never-treated"):
-        sun_abraham(treated, control="never", **COLUMNS)
+        sun_abraham(treated, COLUMNS, control="never")
     with pytest.raises(ValueError, match="at least two treated cohorts"):
-        sun_abraham(treated[treated["cohort"] == 2013], **COLUMNS)
+        sun_abraham(treated[treated["cohort"] == 2013], COLUMNS)
     with pytest.raises(ValueError, match="`control` must be one of"):
-        sun_abraham(treated, control="notyet", **COLUMNS)  # type: ignore[arg-type]
+        sun_abraham(treated, COLUMNS, control="notyet")  # type: ignore[arg-type]

@@ -10,10 +10,11 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+from vaer.did import PanelColumns
 from vaer.did.simulate import simulate_staggered
 from vaer.did.twfe import twfe, twfe_event_study
 
-COLUMNS = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+COLUMNS = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 def _dummies_ols(frame: pd.DataFrame, regressors: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -39,7 +40,7 @@ def panel() -> pd.DataFrame:
 
 
 def test_twfe_equals_ols_with_dummies_and_clustered_ses(panel: pd.DataFrame) -> None:
-    result = twfe(panel, **COLUMNS)
+    result = twfe(panel, COLUMNS)
     treated = ((panel["cohort"] > 0) & (panel["year"] >= panel["cohort"])).astype(float)
     beta, se = _dummies_ols(panel, treated.rename("d").to_frame())
     assert result.estimate == pytest.approx(beta["d"], abs=1e-6)
@@ -53,7 +54,7 @@ def test_twfe_equals_ols_with_dummies_and_clustered_ses(panel: pd.DataFrame) -> 
 
 
 def test_anticipation_moves_the_treatment_switch(panel: pd.DataFrame) -> None:
-    result = twfe(panel, anticipation=1, **COLUMNS)
+    result = twfe(panel, COLUMNS, anticipation=1)
     treated = ((panel["cohort"] > 0) & (panel["year"] >= panel["cohort"] - 1)).astype(float)
     beta, se = _dummies_ols(panel, treated.rename("d").to_frame())
     assert result.estimate == pytest.approx(beta["d"], abs=1e-6)
@@ -61,7 +62,7 @@ def test_anticipation_moves_the_treatment_switch(panel: pd.DataFrame) -> None:
 
 
 def test_twfe_event_study_equals_ols_with_event_time_dummies(panel: pd.DataFrame) -> None:
-    result = twfe_event_study(panel, **COLUMNS)
+    result = twfe_event_study(panel, COLUMNS)
     relative = np.where(panel["cohort"] > 0, panel["year"] - panel["cohort"], -1)
     keys = sorted(set(relative[panel["cohort"] > 0]) - {-1})
     regressors = pd.DataFrame({f"e{e}": (relative == e).astype(float) for e in keys})
@@ -73,10 +74,10 @@ def test_twfe_event_study_equals_ols_with_event_time_dummies(panel: pd.DataFrame
 
 def test_bad_input_is_refused(panel: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="at least two clusters"):
-        twfe(panel.assign(city=1), **COLUMNS)
+        twfe(panel.assign(city=1), COLUMNS)
     with pytest.raises(ValueError, match="duplicate unit-period"):
-        twfe(pd.concat([panel, panel.head(1)]), **COLUMNS)
+        twfe(pd.concat([panel, panel.head(1)]), COLUMNS)
     with pytest.raises(ValueError, match="collinear"):
-        twfe(panel.assign(cohort=0), **COLUMNS)  # nobody treated: D is all zero
+        twfe(panel.assign(cohort=0), COLUMNS)  # nobody treated: D is all zero
     with pytest.raises(ValueError, match="needs never-treated"):
-        twfe_event_study(panel[panel["cohort"] > 0], **COLUMNS)
+        twfe_event_study(panel[panel["cohort"] > 0], COLUMNS)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vaer.did import aggregate, att_gt
+from vaer.did import CellOptions, PanelColumns, aggregate, att_gt
 from vaer.did.aggregate import AGGREGATIONS
 from vaer.did.drdid import two_period_att
 from vaer.did.drdid_levels import level_two_period_att
@@ -25,7 +25,7 @@ from vaer.did.simulate import HETEROGENEOUS_TYPES, HOMOGENEOUS_TYPES, simulate_s
 from vaer.did.type_tables import TYPE_COLUMNS, TYPE_TEST_COLUMNS, equality_test, type_frames
 from vaer.did.types import att_gt_by_type
 
-ROLES = {"unit": "firm", "period": "year", "cohort": "cohort", "cluster": "city", "outcome": "y"}
+ROLES = PanelColumns(unit="firm", period="year", cohort="cohort", cluster="city", outcome="y")
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +63,13 @@ def test_one_level_equals_the_overall_att(
 ) -> None:
     frame, _ = typed
     options = {
-        "method": method, "inference": inference, "control_group": control_group,
-        "base_period": base_period, "covariates": ["x1", "x2"],
+        "method": method, "covariates": ["x1", "x2"],
+        "options": CellOptions(
+            inference=inference, control_group=control_group, base_period=base_period
+        ),
     }  # fmt: skip
-    overall = att_gt(frame, **ROLES, **options)
-    result = att_gt_by_type(frame, **ROLES, **options, types=["everyone"])["everyone"]
+    overall = att_gt(frame, ROLES, **options)
+    result = att_gt_by_type(frame, ROLES, **options, types=["everyone"])["everyone"]
     cells = result.cells["all"]
     np.testing.assert_allclose(cells.att, overall.att, atol=1e-10)
     np.testing.assert_allclose(cells.se, overall.se, atol=1e-10)
@@ -86,13 +88,17 @@ def test_levels_equal_att_gt_on_their_subpanel(
 ) -> None:  # fmt: skip
     frame, _ = typed
     result = att_gt_by_type(
-        frame, **ROLES, types=["firm_type"], covariates=covariates, nuisance=nuisance,
-        inference=inference,
-    )["firm_type"]  # fmt: skip
+        frame,
+        ROLES,
+        types=["firm_type"],
+        covariates=covariates,
+        nuisance=nuisance,
+        options=CellOptions(inference=inference),
+    )["firm_type"]
     assert result.levels == ("foreign", "private", "soe")
     for level in result.levels:
         sub = frame[frame["firm_type"] == level]
-        alone = att_gt(sub, **ROLES, covariates=covariates, inference=inference)
+        alone = att_gt(sub, ROLES, covariates=covariates, options=CellOptions(inference=inference))
         cells = result.cells[level]
         np.testing.assert_allclose(cells.att, alone.att, atol=1e-10)
         if inference == "small_cluster":  # asymptotic: G/(G-1) counts the panel's cities
@@ -126,7 +132,7 @@ def test_pooled_with_covariates_recovers_the_types_truth(
     typed: tuple[pd.DataFrame, object],
 ) -> None:
     frame, truth = typed
-    result = att_gt_by_type(frame, **ROLES, types=["firm_type"], covariates=["x1", "x2"])
+    result = att_gt_by_type(frame, ROLES, types=["firm_type"], covariates=["x1", "x2"])
     by_type = result["firm_type"]
     z = []
     for level in by_type.levels:
@@ -149,13 +155,13 @@ def test_blind_comparison_is_biased_and_type_nuisances_are_not() -> None:
         6000, 120, type_effects=HOMOGENEOUS_TYPES, type_trend=1.0, type_slope=1.5,
         random_state=21,
     )  # fmt: skip
-    result = att_gt_by_type(frame, **ROLES, types=["firm_type"], covariates=["x1", "x2"])
+    result = att_gt_by_type(frame, ROLES, types=["firm_type"], covariates=["x1", "x2"])
     soe = result["firm_type"].aggregates["soe"]["simple"]
     _, true = truth.type_aggregate("soe", "simple")
     assert abs(soe.overall_estimate - true) < 4 * soe.overall_se
     # the overall estimator on SOEs vs every comparison firm: the SOE trend is lower
     naive = frame[(frame["firm_type"] == "soe") | (frame["cohort"] == 0)]
-    blind = aggregate(att_gt(naive, **ROLES, covariates=["x1", "x2"]), "simple")
+    blind = aggregate(att_gt(naive, ROLES, covariates=["x1", "x2"]), "simple")
     assert blind.overall_estimate - true < -4 * blind.overall_se
 
 
@@ -164,7 +170,7 @@ def test_equality_test_of_two_levels_is_the_squared_t_test(
 ) -> None:
     frame, _ = typed
     two = frame[frame["firm_type"] != "foreign"]
-    result = att_gt_by_type(two, **ROLES, types=["firm_type"], covariates=["x1", "x2"])
+    result = att_gt_by_type(two, ROLES, types=["firm_type"], covariates=["x1", "x2"])
     _, tests = type_frames(result["firm_type"], n_draws=100)
     assert list(tests.columns) == TYPE_TEST_COLUMNS
     for _, family in tests.groupby(["aggregation", "key"], dropna=False):
@@ -205,7 +211,7 @@ def test_tables_have_the_gate_shape_and_a_row_per_level_and_key(
     typed: tuple[pd.DataFrame, object],
 ) -> None:
     frame, _ = typed
-    result = att_gt_by_type(frame, **ROLES, types=["firm_type"])["firm_type"]
+    result = att_gt_by_type(frame, ROLES, types=["firm_type"])["firm_type"]
     levels, tests = type_frames(result, n_draws=100)
     assert list(levels.columns) == TYPE_COLUMNS
     overall = levels[levels["overall"]]
@@ -222,7 +228,7 @@ def test_a_level_missing_from_a_cohort_is_skipped_not_failed(
 ) -> None:
     frame, _ = typed
     data = frame[~((frame["firm_type"] == "soe") & (frame["cohort"] == 2015))]
-    result = att_gt_by_type(data, **ROLES, types=["firm_type"])["firm_type"]
+    result = att_gt_by_type(data, ROLES, types=["firm_type"])["firm_type"]
     assert 2015 not in set(result.cells["soe"].group)
     assert 2015 in set(result.cells["private"].group)
     skipped = result.skipped[result.skipped["level"] == "soe"]
@@ -273,19 +279,19 @@ def test_homogeneous_types_truth_equals_the_overall_truth() -> None:
 def test_errors(typed: tuple[pd.DataFrame, object]) -> None:
     frame, _ = typed
     with pytest.raises(ValueError, match="`nuisance` must be one of"):
-        att_gt_by_type(frame, **ROLES, types=["firm_type"], nuisance="split")
+        att_gt_by_type(frame, ROLES, types=["firm_type"], nuisance="split")
     with pytest.raises(ValueError, match=r"`types` columns \['sector'\] are not in the data"):
-        att_gt_by_type(frame, **ROLES, types=["sector"])
+        att_gt_by_type(frame, ROLES, types=["sector"])
     holes = frame.assign(firm_type=frame["firm_type"].where(frame["firm"] != 3))
     with pytest.raises(ValueError, match="have missing values"):
-        att_gt_by_type(holes, **ROLES, types=["firm_type"])
+        att_gt_by_type(holes, ROLES, types=["firm_type"])
     with pytest.raises(ValueError, match="has no row for 1 units"):
         types = frame.drop_duplicates("firm").set_index("firm")[["firm_type"]].iloc[1:]
-        att_gt_by_type(frame, **ROLES, types=types)
+        att_gt_by_type(frame, ROLES, types=types)
     with pytest.raises(ValueError, match="duplicate unit ids"):
         types = frame.set_index("firm")[["firm_type"]]
-        att_gt_by_type(frame, **ROLES, types=types)
-    result = att_gt_by_type(frame, **ROLES, types=["firm_type"])["firm_type"]
+        att_gt_by_type(frame, ROLES, types=types)
+    result = att_gt_by_type(frame, ROLES, types=["firm_type"])["firm_type"]
     with pytest.raises(ValueError, match="`n_draws` must be an int >= 20"):
         type_frames(result, n_draws=5)
     with pytest.raises(ValueError, match="L >= 2"):

@@ -34,6 +34,7 @@ multiple time periods", Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,10 +53,75 @@ from vaer.did.inference import (
     family_critical,
     multiplier_bootstrap,
 )
-from vaer.did.panel import ColumnSpec, Panel, build_panel
+from vaer.did.panel import Panel, PanelColumns, build_panel
 
 CONTROL_GROUPS = ("never", "notyet")
+"""Comparison groups of :class:`CellOptions`."""
 BASE_PERIODS = ("varying", "universal")
+"""Base-period rules of :class:`CellOptions`."""
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """Options shared by every estimator of the ATT(g, t) cells.
+
+    Attributes
+    ----------
+    control_group : {"never", "notyet"}
+        Comparison units: never treated, or never treated plus not yet treated by
+        ``max(t, base) + anticipation``.
+    anticipation : int
+        Number of periods before ``g`` in which units may already react (>= 0).
+    base_period : {"varying", "universal"}
+        Base period of pre-treatment cells (module docstring).
+    alpha : float
+        Intervals have coverage ``1 - alpha``; in (0, 1).
+    inference : {"small_cluster", "asymptotic"}
+        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
+        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
+        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
+    trim_level : float
+        Comparison units with a propensity at or above it get zero weight; in (0.5, 1].
+
+    Raises
+    ------
+    ValueError
+        On construction, naming the first invalid setting and its allowed values.
+    """
+
+    control_group: str = "never"
+    anticipation: int = 0
+    base_period: str = "varying"
+    alpha: float = 0.05
+    inference: str = "small_cluster"
+    trim_level: float = 0.995
+
+    def __post_init__(self) -> None:
+        if self.control_group not in CONTROL_GROUPS:
+            raise ValueError(
+                f"`control_group` must be one of {CONTROL_GROUPS}; got {self.control_group!r}"
+            )
+        if self.base_period not in BASE_PERIODS:
+            raise ValueError(
+                f"`base_period` must be one of {BASE_PERIODS}; got {self.base_period!r}"
+            )
+        anticipation = self.anticipation
+        if (
+            isinstance(anticipation, bool)
+            or not isinstance(anticipation, int | np.integer)
+            or anticipation < 0
+        ):
+            raise ValueError(f"`anticipation` must be an int >= 0; got {anticipation!r}")
+        if not 0.5 < self.trim_level <= 1.0:
+            raise ValueError(f"`trim_level` must be in (0.5, 1]; got {self.trim_level!r}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"`alpha` must be in (0, 1); got {self.alpha!r}")
+        check_inference(self.inference)
+
+
+DEFAULT_OPTIONS = CellOptions()
+"""The default :class:`CellOptions` (never-treated comparisons, no anticipation, varying
+base period, 95% small-cluster intervals, trimming at 0.995)."""
 
 
 @dataclass(frozen=True)
@@ -191,25 +257,6 @@ def check_method(method: str) -> None:
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}")
 
 
-def check_options(
-    control_group: str, anticipation: int, base_period: str, trim_level: float
-) -> None:
-    """Raise on an invalid option shared by every estimator of the cells (see
-    :func:`att_gt`)."""
-    if control_group not in CONTROL_GROUPS:
-        raise ValueError(f"`control_group` must be one of {CONTROL_GROUPS}; got {control_group!r}")
-    if base_period not in BASE_PERIODS:
-        raise ValueError(f"`base_period` must be one of {BASE_PERIODS}; got {base_period!r}")
-    if (
-        isinstance(anticipation, bool)
-        or not isinstance(anticipation, int | np.integer)
-        or anticipation < 0
-    ):
-        raise ValueError(f"`anticipation` must be an int >= 0; got {anticipation!r}")
-    if not 0.5 < trim_level <= 1.0:
-        raise ValueError(f"`trim_level` must be in (0.5, 1]; got {trim_level!r}")
-
-
 @dataclass(frozen=True)
 class _Cell:
     group: int
@@ -217,8 +264,32 @@ class _Cell:
     b: int  # base period index
 
 
-def _cells(panel: Panel, anticipation: int, base_period: str) -> list[_Cell]:
-    periods = panel.periods
+def cell_arms(panel: Panel, cell: _Cell, options: CellOptions) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_units,)`` masks of a cell's cohort and of its comparison units (the never
+    treated, or with ``control_group="notyet"`` also the units not yet treated by
+    ``max(t, base) + anticipation``), observed or not."""
+    cohort = panel.cohort
+    treated = cohort == cell.group
+    never = cohort == 0
+    if options.control_group == "never":
+        return treated, never
+    last = max(panel.periods[cell.t], panel.periods[cell.b]) + options.anticipation
+    return treated, never | ((cohort > last) & ~treated)
+
+
+def result_options(method: str, options: CellOptions) -> dict[str, Any]:
+    """The option fields of an :class:`ATTGTResult` estimated by ``method`` with
+    ``options``."""
+    return {
+        "method": method, "control_group": options.control_group,
+        "base_period_rule": options.base_period, "anticipation": int(options.anticipation),
+        "alpha": float(options.alpha), "inference": options.inference,
+    }  # fmt: skip
+
+
+def _cells(panel: Panel, options: CellOptions) -> list[_Cell]:
+    """Every (g, t) cell of the panel with its base period (module docstring)."""
+    periods, anticipation = panel.periods, options.anticipation
     cohorts = np.unique(panel.cohort[panel.cohort > 0])
     cells: list[_Cell] = []
     for g in cohorts:
@@ -231,7 +302,7 @@ def _cells(panel: Panel, anticipation: int, base_period: str) -> list[_Cell]:
                 f"{int(periods[0])}); drop these units or code them as always treated elsewhere"
             )
         base_post = int(pre[-1])
-        if base_period == "varying":
+        if options.base_period == "varying":
             for t in range(1, len(periods)):
                 b = base_post if periods[t] >= g else t - 1
                 cells.append(_Cell(int(g), t, b))
@@ -242,23 +313,14 @@ def _cells(panel: Panel, anticipation: int, base_period: str) -> list[_Cell]:
 
 def att_gt(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     covariates: Sequence[str] | pd.DataFrame | None = None,
     method: str = "dr",
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
+    options: CellOptions = DEFAULT_OPTIONS,
     n_boot: int = 0,
     boot_weights: str = "mammen",
     random_state: int | np.random.Generator | None = None,
-    trim_level: float = 0.995,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
@@ -268,29 +330,18 @@ def att_gt(
     ----------
     data : pandas.DataFrame or None
         Long panel, one row per unit and period (``None`` if every role is an array).
-    unit, period, cohort, cluster, outcome : str or array-like
-        Column names (or per-row arrays): unit id; integer period; cohort = first
-        treated period (0, NaN or +inf = never treated; constant within a unit);
-        cluster id for inference (e.g. city; constant within a unit); outcome.
+    columns : PanelColumns
+        The unit, period, cohort, cluster and outcome roles: column names of ``data`` or
+        per-row arrays (:class:`vaer.did.panel.PanelColumns`).
     covariates : list of str, pandas.DataFrame or None
         Time-invariant pre-period covariates: column names (value at each unit's first
         observed period) or a DataFrame indexed by unit id. A constant is always added.
     method : {"dr", "ipw", "reg"}
         Doubly robust (Sant'Anna–Zhao 2020, R ``drdid_panel``), normalised IPW, or
         outcome regression.
-    control_group : {"never", "notyet"}
-        Comparison units: never treated, or never treated plus not yet treated by
-        ``max(t, base) + anticipation``.
-    anticipation : int
-        Number of periods before ``g`` in which units may already react (>= 0).
-    base_period : {"varying", "universal"}
-        Base period of pre-treatment cells (see the module docstring).
-    alpha : float
-        Intervals have coverage ``1 - alpha``.
-    inference : {"small_cluster", "asymptotic"}
-        ``"small_cluster"``: leverage-adjusted (CR2) cluster variances, Satterthwaite t
-        intervals, Bonferroni-t bands; ``"asymptotic"``: as R ``did`` (CR1, normal,
-        bootstrap sup-t bands). See :mod:`vaer.did.inference`.
+    options : CellOptions
+        Comparison group, anticipation, base period, ``alpha``, inference mode and
+        propensity trimming (dr, ipw) of the cells (:class:`CellOptions`).
     n_boot : int
         Cluster multiplier bootstrap draws for the simultaneous band over all cells
         (0 = no bootstrap; asymptotic mode only).
@@ -298,8 +349,6 @@ def att_gt(
         Multiplier distribution.
     random_state : int, numpy.random.Generator or None
         Seed of the bootstrap.
-    trim_level : float
-        Comparison units with propensity >= ``trim_level`` get zero weight (dr, ipw).
     backend : vaer.compute.Backend, optional
         Where the cells are fitted, one task per cell sample (default: in this process);
         the result is the same on every backend (:func:`fit_cells`).
@@ -314,42 +363,23 @@ def att_gt(
     Raises
     ------
     ValueError
-        On an invalid option, invalid panel (see :func:`vaer.did.panel.build_panel`),
-        no treated units, no never-treated units with ``control_group="never"``, a
-        cohort with no pre-period, fewer than two clusters, a singular covariate design
-        or a non-converging propensity model in some cell, or no estimable cell.
+        On an invalid method or bootstrap option, invalid panel (see
+        :func:`vaer.did.panel.build_panel`), no treated units, no never-treated units
+        with ``control_group="never"``, a cohort with no pre-period, fewer than two
+        clusters, a singular covariate design or a non-converging propensity model in
+        some cell, or no estimable cell.
     """
     check_method(method)
-    check_options(control_group, anticipation, base_period, trim_level)
-    panel = checked_panel(
-        data,
-        unit=unit,
-        period=period,
-        cohort=cohort,
-        cluster=cluster,
-        outcome=outcome,
-        covariates=covariates,
-        control_group=control_group,
-        inference=inference,
-        n_boot=n_boot,
-        boot_weights=boot_weights,
-        alpha=alpha,
-    )
-    return fit_cells(
-        panel,
-        _DRDIDCell(panel.covariates, method, trim_level),
-        method=method,
-        control_group=control_group,
-        anticipation=anticipation,
-        base_period=base_period,
-        alpha=alpha,
-        inference=inference,
-        n_boot=n_boot,
-        boot_weights=boot_weights,
-        random_state=random_state,
-        backend=backend,
-        progress=progress,
-    )
+    panel = checked_panel(data, columns, covariates, options, n_boot, boot_weights)
+    fit_cell = _DRDIDCell(panel.covariates, method, options.trim_level)
+    result = fit_cells(panel, fit_cell, method, options, backend=backend, progress=progress)
+    if n_boot == 0:
+        return result
+    boot = multiplier_bootstrap(
+        result.influence, panel.cluster, panel.n_clusters, n_boot=n_boot, weights=boot_weights,
+        alpha=options.alpha, random_state=random_state,
+    )  # fmt: skip
+    return dataclasses.replace(result, crit_value=boot.crit_value, se_boot=boot.se)
 
 
 @dataclass(frozen=True)
@@ -370,43 +400,27 @@ class _DRDIDCell:
 
 def checked_panel(
     data: pd.DataFrame | None,
-    *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
+    columns: PanelColumns,
     covariates: Sequence[str] | pd.DataFrame | None,
-    control_group: str,
-    inference: str,
-    alpha: float,
+    options: CellOptions,
     n_boot: int = 0,
     boot_weights: str = "mammen",
 ) -> Panel:
     """The validated panel of an ATT(g, t) estimation, after the checks every estimator
-    of the cells shares (inference options, clusters, treated and comparison units,
+    of the cells shares (bootstrap options, clusters, treated and comparison units,
     periods); the arguments are :func:`att_gt`'s."""
-    check_bootstrap_args(n_boot, boot_weights, alpha)
-    check_inference(inference)
-    if inference == "small_cluster" and n_boot:
+    check_bootstrap_args(n_boot, boot_weights, options.alpha)
+    if options.inference == "small_cluster" and n_boot:
         raise ValueError(
             "`n_boot` draws a bootstrap band for inference='asymptotic'; the small-cluster "
             "mode's bands are Bonferroni-t: pass n_boot=0"
         )
-    panel = build_panel(
-        data,
-        unit=unit,
-        period=period,
-        cohort=cohort,
-        cluster=cluster,
-        outcome=outcome,
-        covariates=covariates,
-    )
+    panel = build_panel(data, columns, covariates)
     if panel.n_clusters < 2:
         raise ValueError(f"cluster-robust inference needs >= 2 clusters; got {panel.n_clusters}")
     if not np.any(panel.cohort > 0):
         raise ValueError("no treated units: every unit has cohort 0/NaN (never treated)")
-    if control_group == "never" and not np.any(panel.cohort == 0):
+    if options.control_group == "never" and not np.any(panel.cohort == 0):
         raise ValueError(
             "control_group='never' needs never-treated units (cohort 0 or NaN) and there are "
             "none; use control_group='notyet'"
@@ -477,27 +491,21 @@ def _blas_controller() -> Any:
 def fit_cells(
     panel: Panel,
     fit_cell: CellFitter,
-    *,
     method: str,
-    control_group: str,
-    anticipation: int,
-    base_period: str,
-    alpha: float,
-    inference: str,
-    n_boot: int = 0,
-    boot_weights: str = "mammen",
-    random_state: int | np.random.Generator | None = None,
+    options: CellOptions,
+    *,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
-    """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted.
+    """Every ATT(g, t) of ``panel`` with ``fit_cell``, clustered and counted (no bootstrap
+    band: :func:`att_gt` adds it).
 
     The cells, their samples (cohort ``g`` and the comparison group observed in both the
     base period and ``t``), the influence functions' rescaling, the inference and the
     drop counts are the same for every estimator of the cells; only the two-period fit
     differs (:func:`att_gt`'s R ``DRDID`` estimators, :func:`vaer.did.dml_did.dml_att_gt`'s
-    cross-fitted ones). ``method`` names the estimator in the result; the other arguments
-    are :func:`att_gt`'s.
+    cross-fitted ones). ``method`` names the estimator in the result; ``options`` are the
+    cells' (:class:`CellOptions`), ``backend`` and ``progress`` :func:`att_gt`'s.
 
     The cells of a cohort that share their units (a *sample*: with never-treated controls
     on a balanced panel, all of the cohort's cells) are fitted together, one task per
@@ -506,10 +514,9 @@ def fit_cells(
     result does not depend on the backend. ``progress`` is called with
     ``(samples fitted, samples)`` as tasks finish.
     """
-    cells = _cells(panel, anticipation, base_period)
+    cells = _cells(panel, options)
     periods, cohort, observed = panel.periods, panel.cohort, panel.observed
     n = panel.n_units
-    never = cohort == 0
     kept: list[_Cell] = []
     records: list[dict[str, int]] = []
     skipped: list[dict[str, object]] = []
@@ -517,12 +524,7 @@ def fit_cells(
     masks: dict[tuple[int, bytes], np.ndarray] = {}
     reference: list[int] = []
     for cell in cells:
-        treated = cohort == cell.group
-        if control_group == "never":
-            control = never
-        else:
-            last = max(periods[cell.t], periods[cell.b]) + anticipation
-            control = never | ((cohort > last) & ~treated)
+        treated, control = cell_arms(panel, cell, options)
         obs_t, obs_b = observed[:, cell.t], observed[:, cell.b]
         both = obs_t & obs_b
         eligible = treated | control
@@ -583,7 +585,7 @@ def fit_cells(
         rows = sample.rows
         att[positions] = fit.att
         scale = np.full(len(rows), n / len(rows))
-        if inference == "small_cluster":
+        if options.inference == "small_cluster":
             treated = cohort[rows] == sample.group
             scale *= arm_leverage_factor(panel.cluster[rows], treated, panel.n_clusters)
         influence[np.ix_(rows, np.asarray(positions, dtype=np.int64))] = (
@@ -592,21 +594,9 @@ def fit_cells(
         for p in positions:
             records[p]["trimmed"] = fit.n_trimmed
 
-    se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, inference)
+    se, df = cluster_se_df(influence, panel.cluster, panel.n_clusters, options.inference)
     se[reference] = np.nan
     df[reference] = np.nan
-    crit, se_boot = float("nan"), None
-    if n_boot > 0:
-        boot = multiplier_bootstrap(
-            influence,
-            panel.cluster,
-            panel.n_clusters,
-            n_boot=n_boot,
-            weights=boot_weights,
-            alpha=alpha,
-            random_state=random_state,
-        )
-        crit, se_boot = boot.crit_value, boot.se
     drops = pd.DataFrame.from_records(records)
     return ATTGTResult(
         group=np.array([c.group for c in kept], dtype=np.int64),
@@ -624,13 +614,6 @@ def fit_cells(
         periods=periods,
         drops=drops,
         skipped=pd.DataFrame(skipped, columns=["group", "time", "base_period", "reason"]),
-        method=method,
-        control_group=control_group,
-        base_period_rule=base_period,
-        anticipation=int(anticipation),
-        alpha=float(alpha),
-        inference=inference,
         df=df,
-        crit_value=crit,
-        se_boot=se_boot,
+        **result_options(method, options),
     )

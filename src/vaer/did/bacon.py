@@ -33,12 +33,12 @@ treatment timing", Journal of Econometrics 225(2), 254-277.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from vaer.did.panel import ColumnSpec, build_panel
+from vaer.did.panel import PanelColumns, build_panel
 
 TREATED_VS_NEVER = "treated_vs_never"
 EARLIER_VS_LATER = "earlier_vs_later"
@@ -89,11 +89,8 @@ def _change(y: np.ndarray, after: np.ndarray, before: np.ndarray) -> float:
 
 def bacon_decomposition(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    outcome: ColumnSpec,
     anticipation: int = 0,
 ) -> BaconResult:
     """Decompose the TWFE DiD coefficient into 2x2 comparisons (module docstring).
@@ -102,8 +99,10 @@ def bacon_decomposition(
     ----------
     data : pandas.DataFrame or None
         Long panel, one row per unit-period.
-    unit, period, cohort, outcome : str or array-like
-        As :func:`vaer.did.panel.build_panel` (cohort = first treated period, 0 = never).
+    columns : PanelColumns
+        The unit, period, cohort (first treated period, 0 = never) and outcome roles
+        (:class:`vaer.did.panel.PanelColumns`; the decomposition clusters nothing, so its
+        cluster role is not used).
     anticipation : int
         Treatment switches on ``anticipation`` periods before the cohort's period (as in
         :func:`vaer.did.twfe.twfe`): the timing groups adopt at ``cohort - anticipation``.
@@ -118,9 +117,7 @@ def bacon_decomposition(
         On an invalid panel, no unit observed in every period, a cohort treated from the
         first period on (always treated), or no variation in treatment timing.
     """
-    panel = build_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=unit, outcome=outcome
-    )
+    panel = build_panel(data, replace(columns, cluster=columns.unit))
     full = panel.observed.all(axis=1)
     if not full.any():
         raise ValueError(

@@ -31,6 +31,7 @@ from vaer.context import RunContext
 from vaer.did.catt import CattChannels, CattModel, CattTests, catt_channels, catt_tests, fit_catt
 from vaer.did.mechanisms import did_mechanisms
 from vaer.did.pseudo import post_period_scores
+from vaer.did.run_spec import SAMPLE_COLUMNS, cell_options
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ def did_catt(
         )
     ctx.progress(f"DiD: CATT forest on {balanced['unit'].nunique():,} firms")
     pseudo = post_period_scores(
-        balanced, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-        covariates=list(config.covariates), anticipation=config.anticipation,
+        balanced, SAMPLE_COLUMNS, covariates=list(config.covariates),
+        anticipation=config.anticipation,
     )  # fmt: skip
     model = fit_catt(pseudo, random_state=ctx.seed)
     tests: CattTests | None = None
@@ -221,11 +222,8 @@ def _mechanism_tests(
         try:
             rows.append(
                 did_mechanisms(
-                    observed, [mediator], unit="unit", period="year", cohort="cohort",
-                    cluster="cluster", covariates=list(config.covariates) or None,
-                    control_group=config.control_group, anticipation=config.anticipation,
-                    base_period=config.base_period, alpha=config.alpha,
-                    inference=config.inference,
+                    observed, [mediator], SAMPLE_COLUMNS,
+                    covariates=list(config.covariates) or None, options=cell_options(config),
                 )
             )  # fmt: skip
         except ValueError as exc:

@@ -56,10 +56,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
-from vaer.did.att_gt import ATTGTResult, check_options, checked_panel, fit_cells
+from vaer.did.att_gt import DEFAULT_OPTIONS, ATTGTResult, CellOptions, checked_panel, fit_cells
 from vaer.did.drdid import _PS_CLIP, EstimationError, TwoPeriodFit
 from vaer.did.folds import deal_city_folds
-from vaer.did.panel import ColumnSpec
+from vaer.did.panel import PanelColumns
 from vaer.estimators.nuisance import Folds, crossfit_predict
 
 METHOD = "dml"
@@ -79,6 +79,37 @@ def _folds(clusters: np.ndarray, d: np.ndarray, n_folds: int, random_state: int)
         )
     codes = deal_city_folds(clusters, d.astype(np.int64), random_state, n_folds)
     return [(np.flatnonzero(codes != k), np.flatnonzero(codes == k)) for k in range(n_folds)]
+
+
+@dataclass(frozen=True, eq=False)
+class CrossFitting:
+    """How the nuisances of a cell sample are learnt and cross-fitted.
+
+    Attributes
+    ----------
+    propensity_model, outcome_model : sklearn estimators
+        Classifier of ``d`` (``predict_proba``) and regressor of each outcome change on
+        the comparison units (cloned per fold; models whose ``fit`` takes ``groups`` get
+        the clusters, e.g. vaer's early-stopping LightGBM).
+    n_folds : int
+        Folds of clusters (>= 2), or 1 to fit on the whole sample.
+    random_state : int
+        Seed of the fold assignment.
+
+    Raises
+    ------
+    ValueError
+        If ``n_folds < 1``.
+    """
+
+    propensity_model: BaseEstimator
+    outcome_model: BaseEstimator
+    n_folds: int = 5
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_folds < 1:
+            raise ValueError(f"`n_folds` must be >= 1 (1 = no cross-fitting); got {self.n_folds}")
 
 
 @dataclass(frozen=True)
@@ -103,11 +134,7 @@ def crossfit_nuisances(
     d: np.ndarray,
     features: np.ndarray,
     clusters: np.ndarray,
-    *,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
-    random_state: int = 0,
+    crossfit: CrossFitting,
     backend: Backend | None = None,
 ) -> CellNuisances:
     """The propensity and the comparison units' outcome change, cross-fitted over folds of
@@ -120,17 +147,18 @@ def crossfit_nuisances(
     """
     n = len(d)
     x = features if features.shape[1] else np.zeros((n, 1))
-    folds = _folds(clusters, d, n_folds, random_state)
+    folds = _folds(clusters, d, crossfit.n_folds, crossfit.random_state)
     if any(d[train].all() or not d[train].any() for train, _ in folds):
         raise EstimationError(
             "a cross-fitting fold trains on one arm only (a cohort or the comparison group "
             "sits in too few cities for the folds); lower `n_folds` (did.dml_folds)"
         )
     p_raw = crossfit_predict(
-        propensity_model, x, d.astype(np.int64), folds, proba=True, backend=backend,
+        crossfit.propensity_model, x, d.astype(np.int64), folds, proba=True, backend=backend,
         groups=clusters,
     )  # fmt: skip
     comparison_folds = [(train[~d[train]], test) for train, test in folds]
+    outcome_model = crossfit.outcome_model
     fitted = np.column_stack(
         [
             crossfit_predict(
@@ -200,12 +228,9 @@ def orthogonal_two_period_att(
     d: np.ndarray,
     features: np.ndarray,
     clusters: np.ndarray,
+    crossfit: CrossFitting,
     *,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
     trim_level: float = 0.995,
-    random_state: int = 0,
     backend: Backend | None = None,
 ) -> TwoPeriodFit:
     """ATT of each outcome-change column on one sample, with cross-fitted nuisances.
@@ -220,16 +245,10 @@ def orthogonal_two_period_att(
         ``(n, k)`` covariates (no intercept column; ``k`` may be 0).
     clusters : numpy.ndarray
         ``(n,)`` cluster codes; folds never split a cluster.
-    propensity_model, outcome_model : sklearn estimators
-        Classifier of ``d`` (``predict_proba``) and regressor of each outcome change on
-        the comparison units (cloned per fold; models whose ``fit`` takes ``groups`` get
-        the clusters, e.g. vaer's early-stopping LightGBM).
-    n_folds : int
-        Folds of clusters (>= 2), or 1 to fit on the whole sample.
+    crossfit : CrossFitting
+        The nuisance learners, folds and fold seed.
     trim_level : float
         Comparison units with a propensity at or above it get zero weight.
-    random_state : int
-        Seed of the fold assignment.
     backend : vaer.compute.Backend, optional
         Where the folds are fitted (default: in this process).
 
@@ -243,33 +262,17 @@ def orthogonal_two_period_att(
         If the sample has fewer clusters than folds, or no comparison weight is left
         after trimming.
     """
-    nuisances = crossfit_nuisances(
-        delta_y, d, features, clusters, propensity_model=propensity_model,
-        outcome_model=outcome_model, n_folds=n_folds, random_state=random_state,
-        backend=backend,
-    )  # fmt: skip
+    nuisances = crossfit_nuisances(delta_y, d, features, clusters, crossfit, backend)
     return orthogonal_terms(delta_y, d, nuisances, trim_level=trim_level)
 
 
 def dml_att_gt(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
+    crossfit: CrossFitting,
     covariates: Sequence[str] | pd.DataFrame | None = None,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
-    random_state: int = 0,
+    options: CellOptions = DEFAULT_OPTIONS,
     backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ATTGTResult:
@@ -277,17 +280,14 @@ def dml_att_gt(
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates
+    data, columns, covariates
         As :func:`vaer.did.att_gt` (covariates: the nuisances' features).
-    propensity_model, outcome_model : sklearn estimators
-        See :func:`orthogonal_two_period_att`.
-    n_folds : int
-        Folds of clusters for cross-fitting (>= 2; 1 = no cross-fitting).
-    control_group, anticipation, base_period, alpha, inference, trim_level
+    crossfit : CrossFitting
+        The nuisance learners, the folds of clusters (1 = no cross-fitting) and the seed
+        of the fold assignment (the same folds for every cell sample's clusters).
+    options : CellOptions
         As :func:`vaer.did.att_gt` (no bootstrap: bands are Bonferroni-t in the
         small-cluster mode, absent in the asymptotic one).
-    random_state : int
-        Seed of the fold assignment (the same folds for every cell sample's clusters).
     backend : vaer.compute.Backend, optional
         Where the cell samples are fitted, one task per sample (cells of a cohort that
         share their units are fitted together), e.g. a Ray cluster
@@ -304,26 +304,12 @@ def dml_att_gt(
     Raises
     ------
     ValueError
-        On the inputs :func:`vaer.did.att_gt` refuses, ``n_folds < 1``, or a cell sample
-        with fewer clusters than folds.
+        On the inputs :func:`vaer.did.att_gt` refuses, or a cell sample with fewer
+        clusters than folds.
     """
-    if n_folds < 1:
-        raise ValueError(f"`n_folds` must be >= 1 (1 = no cross-fitting); got {n_folds}")
-    check_options(control_group, anticipation, base_period, trim_level)
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
-    )  # fmt: skip
-    fit_cell = _OrthogonalCell(
-        features=panel.covariates[:, 1:], clusters=panel.cluster,
-        propensity_model=propensity_model, outcome_model=outcome_model, n_folds=n_folds,
-        trim_level=trim_level, random_state=random_state,
-    )  # fmt: skip
-    return fit_cells(
-        panel, fit_cell, method=METHOD, control_group=control_group, anticipation=anticipation,
-        base_period=base_period, alpha=alpha, inference=inference, backend=backend,
-        progress=progress,
-    )  # fmt: skip
+    panel = checked_panel(data, columns, covariates, options)
+    fit_cell = _OrthogonalCell(panel.covariates[:, 1:], panel.cluster, crossfit, options.trim_level)
+    return fit_cells(panel, fit_cell, METHOD, options, backend=backend, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -333,15 +319,11 @@ class _OrthogonalCell:
 
     features: np.ndarray
     clusters: np.ndarray
-    propensity_model: BaseEstimator
-    outcome_model: BaseEstimator
-    n_folds: int
+    crossfit: CrossFitting
     trim_level: float
-    random_state: int
 
     def __call__(self, delta: np.ndarray, treated: np.ndarray, rows: np.ndarray) -> TwoPeriodFit:
         return orthogonal_two_period_att(
-            delta, treated, self.features[rows], self.clusters[rows],
-            propensity_model=self.propensity_model, outcome_model=self.outcome_model,
-            n_folds=self.n_folds, trim_level=self.trim_level, random_state=self.random_state,
+            delta, treated, self.features[rows], self.clusters[rows], self.crossfit,
+            trim_level=self.trim_level,
         )  # fmt: skip

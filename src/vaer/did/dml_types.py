@@ -37,13 +37,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from vaer.compute import Backend
-from vaer.did.att_gt import check_options, checked_panel
-from vaer.did.dml_did import METHOD, CellNuisances, crossfit_nuisances, orthogonal_terms
+from vaer.did.aggregate import AGGREGATIONS
+from vaer.did.att_gt import DEFAULT_OPTIONS, CellOptions, checked_panel
+from vaer.did.dml_did import (
+    METHOD,
+    CellNuisances,
+    CrossFitting,
+    crossfit_nuisances,
+    orthogonal_terms,
+)
 from vaer.did.drdid_levels import LevelFit
-from vaer.did.panel import ColumnSpec
+from vaer.did.panel import PanelColumns
 from vaer.did.types import TypeATT, _type_labels, by_dimension
 
 NUISANCE = "crossfit"
@@ -110,36 +116,22 @@ def level_indicators(labels: pd.DataFrame) -> np.ndarray:
 
 def dml_att_gt_by_type(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     types: Sequence[str] | pd.DataFrame,
+    crossfit: CrossFitting,
     covariates: Sequence[str] | pd.DataFrame | None = None,
-    propensity_model: BaseEstimator,
-    outcome_model: BaseEstimator,
-    n_folds: int = 5,
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
-    random_state: int = 0,
-    backend: Backend | None = None,
+    options: CellOptions = DEFAULT_OPTIONS,
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
+    backend: Backend | None = None,
 ) -> dict[str, TypeATT]:
     """``dml_did``'s ATT(g, t) and aggregations per level of each firm-type dimension.
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates, propensity_model, \
-outcome_model, n_folds, control_group, anticipation, base_period, alpha, inference, \
-trim_level, random_state, backend
+    data, columns, crossfit, covariates, options, backend
         As :func:`vaer.did.dml_did.dml_att_gt` (covariates: the nuisances' features, to
         which the level indicators of every dimension are added).
     types : list of str or pandas.DataFrame
@@ -156,23 +148,12 @@ trim_level, random_state, backend
     Raises
     ------
     ValueError
-        On the inputs :func:`vaer.did.types.att_gt_by_type` refuses, ``n_folds < 1``, or
+        On the inputs :func:`vaer.did.types.att_gt_by_type` refuses, or
         a cell sample the cross-fitting cannot split (the message names the cells).
     """
-    if n_folds < 1:
-        raise ValueError(f"`n_folds` must be >= 1 (1 = no cross-fitting); got {n_folds}")
-    check_options(control_group, anticipation, base_period, trim_level)
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
-    )  # fmt: skip
-    labels = _type_labels(data, unit, period, panel, types)
+    panel = checked_panel(data, columns, covariates, options)
+    labels = _type_labels(data, columns, panel, types)
     features = np.column_stack([panel.covariates[:, 1:], level_indicators(labels)])
-    options = {
-        "method": METHOD, "control_group": control_group, "anticipation": anticipation,
-        "base_period": base_period, "alpha": alpha, "inference": inference,
-        "hint": "lower did.dml_folds",
-    }  # fmt: skip
     fitted: dict[bytes, CellNuisances] = {}  # one fit per cell sample, for every dimension
 
     def fit_levels(
@@ -181,13 +162,13 @@ trim_level, random_state, backend
         key = rows.tobytes() + treated.tobytes()
         if key not in fitted:
             fitted[key] = crossfit_nuisances(
-                delta, treated, features[rows], panel.cluster[rows],
-                propensity_model=propensity_model, outcome_model=outcome_model,
-                n_folds=n_folds, random_state=random_state, backend=backend,
-            )  # fmt: skip
-        return level_terms(delta, treated, fitted[key], codes, n_levels, trim_level=trim_level)
+                delta, treated, features[rows], panel.cluster[rows], crossfit, backend
+            )
+        return level_terms(
+            delta, treated, fitted[key], codes, n_levels, trim_level=options.trim_level
+        )
 
     return by_dimension(
-        panel, labels, fit_levels, options, nuisance=NUISANCE, min_e=min_e, max_e=max_e,
-        aggregations=aggregations,
+        panel, labels, fit_levels, options, method=METHOD, hint="lower did.dml_folds",
+        nuisance=NUISANCE, min_e=min_e, max_e=max_e, aggregations=aggregations,
     )  # fmt: skip

@@ -16,15 +16,16 @@ Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), Journal of Econometrics 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from vaer.did.aggregate import AGGREGATIONS, aggregate
-from vaer.did.att_gt import att_gt
+from vaer.did.att_gt import DEFAULT_OPTIONS, CellOptions, att_gt
 from vaer.did.inference import interval_critical
-from vaer.did.panel import ColumnSpec
+from vaer.did.panel import PanelColumns
 
 MECHANISM_COLUMNS = [
     "mediator", "aggregation", "att", "se", "df", "ci_low", "ci_high", "p_value", "n_units",
@@ -36,18 +37,11 @@ MECHANISM_COLUMNS = [
 def did_mechanisms(
     data: pd.DataFrame,
     mediators: Sequence[str],
+    columns: PanelColumns,
     *,
-    unit: str,
-    period: str,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
     covariates: Sequence[str] | pd.DataFrame | None = None,
     aggregation: str = "group",
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
+    options: CellOptions = DEFAULT_OPTIONS,
 ) -> pd.DataFrame:
     """The DiD effect of adoption on each mediator.
 
@@ -57,8 +51,10 @@ def did_mechanisms(
         The long panel.
     mediators : sequence of str
         Mediator columns (yearly values).
-    unit, period, cohort, cluster, covariates, control_group, anticipation, base_period, \
-alpha, inference
+    columns : PanelColumns
+        The panel's roles (:class:`vaer.did.panel.PanelColumns`); each mediator in turn
+        takes the place of its outcome.
+    covariates, options
         As :func:`vaer.did.att_gt.att_gt` (doubly robust cells).
     aggregation : {"simple", "dynamic", "group", "calendar"}
         Which aggregation's overall ATT is reported.
@@ -86,16 +82,14 @@ alpha, inference
     for mediator in mediators:
         try:
             result = att_gt(
-                data, unit=unit, period=period, cohort=cohort, cluster=cluster,
-                outcome=mediator, covariates=covariates, method="dr",
-                control_group=control_group, anticipation=anticipation,
-                base_period=base_period, alpha=alpha, inference=inference,
+                data, replace(columns, outcome=mediator), covariates=covariates, method="dr",
+                options=options,
             )  # fmt: skip
         except ValueError as error:
             raise ValueError(f"mechanism test of mediator '{mediator}': {error}") from None
         overall = aggregate(result, aggregation)
         est, se, df = overall.overall_estimate, overall.overall_se, overall.overall_df
-        half = float(interval_critical(alpha, np.array([df]))[0]) * se
+        half = float(interval_critical(options.alpha, np.array([df]))[0]) * se
         rows.append(
             {
                 "mediator": mediator,

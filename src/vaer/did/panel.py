@@ -4,7 +4,8 @@ Staggered difference-in-differences needs, per unit, its outcome in every period
 observed, its cohort (first treated period), its cluster and its pre-period covariates.
 :func:`build_panel` validates the long input once and returns those arrays; missing
 unit-periods stay ``NaN`` (an unbalanced panel is kept as it is; each (g, t) cell later
-decides which units it can use and counts the others).
+decides which units it can use and counts the others). :class:`PanelColumns` names the
+panel's five roles for every estimator of :mod:`vaer.did`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,38 @@ import numpy as np
 import pandas as pd
 
 ColumnSpec = str | Sequence[Any] | np.ndarray | pd.Series
+"""A column name of the panel's DataFrame, or one value per row."""
+
+
+@dataclass(frozen=True, eq=False)
+class PanelColumns:
+    """The roles of a long unit-period panel: column names of its DataFrame, or arrays of
+    one value per row.
+
+    Attributes
+    ----------
+    unit : str or array-like
+        Unit id (e.g. the firm).
+    period : str or array-like
+        Integer period (e.g. the year).
+    cohort : str or array-like
+        First treated period; 0, NaN or +inf = never treated; constant within a unit.
+    cluster : str or array-like
+        Cluster id for inference (e.g. the city); constant within a unit.
+    outcome : str or array-like
+        The outcome (finite).
+
+    Notes
+    -----
+    Each role is checked against the data by :func:`build_panel` (a name
+    must be a column, an array must have one value per row).
+    """
+
+    unit: ColumnSpec
+    period: ColumnSpec
+    cohort: ColumnSpec
+    cluster: ColumnSpec
+    outcome: ColumnSpec
 
 
 @dataclass(frozen=True)
@@ -114,12 +147,7 @@ def _per_unit_constant(codes: np.ndarray, values: np.ndarray, role: str) -> np.n
 
 def build_panel(
     data: pd.DataFrame | None,
-    *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
+    columns: PanelColumns,
     covariates: Sequence[str] | pd.DataFrame | None = None,
 ) -> Panel:
     """Check a long unit-period panel and lay it out as unit x period arrays.
@@ -129,7 +157,7 @@ def build_panel(
     data : pandas.DataFrame or None
         The long panel, one row per unit-period. May be ``None`` when every role below
         is given as an array.
-    unit, period, cohort, cluster, outcome : str or array-like
+    columns : PanelColumns
         Column names of ``data`` (or arrays of one value per row) for the unit id, the
         period (integer-valued, e.g. a year), the cohort (first treated period; 0, NaN
         or +inf = never treated), the cluster id (constant within a unit) and the
@@ -154,14 +182,14 @@ def build_panel(
     if data is not None and not isinstance(data, pd.DataFrame):
         raise ValueError(f"`data` must be a pandas DataFrame or None; got {type(data).__name__}")
     n_rows = None if data is None else len(data)
-    unit_v = _column(data, unit, "unit", n_rows)
+    unit_v = _column(data, columns.unit, "unit", n_rows)
     n_rows = len(unit_v)
     if n_rows == 0:
         raise ValueError("the panel has no rows")
-    period_v = _numeric(_column(data, period, "period", n_rows), "period")
-    cohort_v = _numeric(_column(data, cohort, "cohort", n_rows), "cohort")
-    cluster_v = _column(data, cluster, "cluster", n_rows)
-    outcome_v = _numeric(_column(data, outcome, "outcome", n_rows), "outcome")
+    period_v = _numeric(_column(data, columns.period, "period", n_rows), "period")
+    cohort_v = _numeric(_column(data, columns.cohort, "cohort", n_rows), "cohort")
+    cluster_v = _column(data, columns.cluster, "cluster", n_rows)
+    outcome_v = _numeric(_column(data, columns.outcome, "outcome", n_rows), "outcome")
 
     if not np.all(np.isfinite(period_v)) or np.any(period_v != np.round(period_v)):
         raise ValueError("`period` must hold integer values (e.g. years) with no missing values")
@@ -224,11 +252,11 @@ def build_panel(
             raise ValueError("`covariates` as column names needs `data`")
         order = np.lexsort((period_v, unit_codes))
         first_rows = order[np.r_[True, unit_codes[order][1:] != unit_codes[order][:-1]]]
-        columns = []
+        firsts = []
         for name in names:
             col = _column(data, name, "covariates", n_rows)
-            columns.append(_numeric(col, f"covariates ('{name}')")[first_rows])
-        x = np.column_stack([np.ones(n_units), *columns]) if columns else np.ones((n_units, 1))
+            firsts.append(_numeric(col, f"covariates ('{name}')")[first_rows])
+        x = np.column_stack([np.ones(n_units), *firsts]) if firsts else np.ones((n_units, 1))
     if not np.all(np.isfinite(x)):
         raise ValueError("`covariates` has missing or infinite values (at the units' first period)")
 

@@ -74,9 +74,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from vaer.did.att_gt import check_options, checked_panel
+from vaer.did.att_gt import CellOptions, checked_panel
 from vaer.did.drdid import _PS_CLIP, EstimationError, fit_logit
-from vaer.did.panel import ColumnSpec, Panel
+from vaer.did.panel import Panel, PanelColumns
 
 
 @dataclass(frozen=True)
@@ -169,12 +169,8 @@ class PseudoOutcomes:
 
 def post_period_scores(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     covariates: Sequence[str] | pd.DataFrame,
     anticipation: int = 0,
     trim_level: float = 0.995,
@@ -183,8 +179,10 @@ def post_period_scores(
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, anticipation, trim_level
-        As :func:`vaer.did.att_gt.att_gt` (comparison group: the never treated).
+    data, columns
+        As :func:`vaer.did.att_gt.att_gt`.
+    anticipation, trim_level
+        As :class:`vaer.did.att_gt.CellOptions` (comparison group: the never treated).
     covariates : list of str or pandas.DataFrame
         Pre-period covariates (at least one): the nuisances' regressors and, in
         :mod:`vaer.did.catt`, the CATT's features.
@@ -200,17 +198,14 @@ def post_period_scores(
         unbalanced panel, a cohort without a period before it or without a post period in
         the panel, or a singular or separated nuisance fit (the message names the cohort).
     """
-    check_options("never", anticipation, "varying", trim_level)
+    options = CellOptions(anticipation=anticipation, trim_level=trim_level)  # never treated
     if covariates is None or len(covariates.columns if isinstance(covariates, pd.DataFrame)
                                  else covariates) == 0:  # fmt: skip
         raise ValueError(
             "the CATT pseudo-outcomes need pre-period covariates (did.covariates): the CATT "
             "is a function of them"
         )
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group="never", inference="small_cluster", alpha=0.05,
-    )  # fmt: skip
+    panel = checked_panel(data, columns, covariates, options)
     missing = ~panel.observed
     if missing.any():
         n_bad = int(missing.any(axis=1).sum())

@@ -28,10 +28,10 @@ from vaer.did.catt_stage import DidCattResult, did_catt
 from vaer.did.dml_did import dml_att_gt
 from vaer.did.honest import EventStudyInputs, HonestResult, event_study_inputs, honest_did
 from vaer.did.pretrend import PretrendTest, pretrend_test
+from vaer.did.run_spec import SAMPLE_COLUMNS, cell_options, crossfitting, event_window
 from vaer.did.sunab import sun_abraham
 from vaer.did.twfe import EventStudyResult, TWFEResult, twfe, twfe_event_study
 from vaer.did.type_stage import DidTypesResult, did_types, did_types_truth_metrics
-from vaer.estimators.learners import make_classifier, make_regressor
 
 ESTIMATOR = "cs_did"
 """The estimator column of the DiD tables (Callaway–Sant'Anna)."""
@@ -453,13 +453,11 @@ def did_stage(ctx: RunContext) -> DidResult:
         f"DiD: ATT(g,t) on {len(sample):,} firm-years of {sample['unit'].nunique():,} firms"
     )
     cells = att_gt(
-        sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-        covariates=list(config.covariates) or None, method=config.method,
-        control_group=config.control_group, anticipation=config.anticipation,
-        base_period=config.base_period, alpha=config.alpha, inference=config.inference,
-        n_boot=n_boot, random_state=ctx.seed, backend=_cell_backend(ctx),
+        sample, SAMPLE_COLUMNS, covariates=list(config.covariates) or None,
+        method=config.method, options=cell_options(config), n_boot=n_boot,
+        random_state=ctx.seed, backend=_cell_backend(ctx),
     )  # fmt: skip
-    min_e, max_e = _event_window(config)
+    min_e, max_e = event_window(config)
     aggregates = {
         name: aggregate(
             cells, name, min_e=min_e, max_e=max_e,
@@ -511,14 +509,11 @@ def _dml(ctx: RunContext, sample: pd.DataFrame, config: DidConfig, n_boot: int) 
 
     ctx.progress(f"DiD: dml_did, {config.dml_folds} folds of cities, {nuisance.model} nuisances")
     cells = dml_att_gt(
-        sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-        covariates=list(config.covariates), propensity_model=make_classifier(nuisance, ctx.seed),
-        outcome_model=make_regressor(nuisance, ctx.seed), n_folds=config.dml_folds,
-        control_group=config.control_group, anticipation=config.anticipation,
-        base_period=config.base_period, alpha=config.alpha, inference=config.inference,
-        random_state=ctx.seed, backend=ctx.backend, progress=progress,
+        sample, SAMPLE_COLUMNS, crossfit=crossfitting(ctx, config),
+        covariates=list(config.covariates), options=cell_options(config), backend=ctx.backend,
+        progress=progress,
     )  # fmt: skip
-    min_e, max_e = _event_window(config)
+    min_e, max_e = event_window(config)
     aggregates = {
         name: aggregate(cells, name, min_e=min_e, max_e=max_e, n_boot=n_boot,
                         random_state=ctx.seed + 11 + k)
@@ -554,13 +549,12 @@ def honest_stage(
     if cells.base_period_rule != "universal":
         ctx.progress("DiD: ATT(g,t) with a universal base period for honest DiD")
         cells = att_gt(
-            sample, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-            covariates=list(config.covariates) or None, method=config.method,
-            control_group=config.control_group, anticipation=config.anticipation,
-            base_period="universal", alpha=config.alpha, inference=config.inference,
+            sample, SAMPLE_COLUMNS, covariates=list(config.covariates) or None,
+            method=config.method,
+            options=dataclasses.replace(cell_options(config), base_period="universal"),
             backend=_cell_backend(ctx),
         )  # fmt: skip
-    min_e, max_e = _event_window(config)
+    min_e, max_e = event_window(config)
     study = event_study_inputs(cells, min_e=min_e, max_e=max_e)
     n_pre = int(np.sum(study.event_times < study.reference))
     if n_pre < 2:
@@ -593,10 +587,9 @@ def _flci_sums(study: EventStudyInputs, honest: HonestConfig) -> np.ndarray | No
 def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> dict[str, Any]:
     """TWFE (with its Bacon decomposition and plain event study) and Sun-Abraham, as
     ``did.estimators`` asks; event times outside ``did.min_e``/``max_e`` are left out."""
-    columns: dict[str, Any] = {"unit": "unit", "period": "year", "cohort": "cohort", "outcome": "y"}
     options: dict[str, Any] = {"anticipation": config.anticipation}
     out: dict[str, Any] = {"notes": ()}
-    min_e, max_e = _event_window(config)
+    min_e, max_e = event_window(config)
 
     def window(study: EventStudyResult) -> EventStudyResult:
         keep = (study.keys >= min_e) & (study.keys <= max_e)
@@ -606,17 +599,15 @@ def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> di
 
     if "twfe" in config.estimators:
         ctx.progress("DiD: two-way fixed effects (pyfixest) and its Goodman-Bacon decomposition")
-        out["twfe"] = twfe(sample, cluster="cluster", alpha=config.alpha, **columns, **options)
+        out["twfe"] = twfe(sample, SAMPLE_COLUMNS, alpha=config.alpha, **options)
         try:
             out["twfe_dynamic"] = window(
-                twfe_event_study(
-                    sample, cluster="cluster", alpha=config.alpha, **columns, **options
-                )
+                twfe_event_study(sample, SAMPLE_COLUMNS, alpha=config.alpha, **options)
             )
         except ValueError as exc:
             out["notes"] += (f"no TWFE event study: {exc}",)
         try:
-            bacon = bacon_decomposition(sample, **columns, **options)
+            bacon = bacon_decomposition(sample, SAMPLE_COLUMNS, **options)
         except ValueError as exc:
             out["notes"] += (f"no Bacon decomposition: {exc}",)
         else:
@@ -631,7 +622,7 @@ def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> di
                 )
     if "event_study" in config.estimators:
         ctx.progress("DiD: Sun-Abraham interaction-weighted event study (pyfixest)")
-        study = sun_abraham(sample, cluster="cluster", alpha=config.alpha, **columns, **options)
+        study = sun_abraham(sample, SAMPLE_COLUMNS, alpha=config.alpha, **options)
         out["event_study"] = window(study)
         if study.control == "last":
             out["notes"] += (
@@ -639,14 +630,6 @@ def _regressions(ctx: RunContext, sample: pd.DataFrame, config: DidConfig) -> di
                 "comparison, in the years before it adopts",
             )
     return out
-
-
-def _event_window(config: DidConfig) -> tuple[float, float]:
-    """``(min_e, max_e)`` of the aggregations (unbounded where unset)."""
-    return (
-        -np.inf if config.min_e is None else float(config.min_e),
-        np.inf if config.max_e is None else float(config.max_e),
-    )
 
 
 def _outcome_name(config: DidConfig) -> str:
@@ -690,7 +673,7 @@ def did_truth_metrics(result: DidResult, ctx: RunContext) -> dict[str, float]:
     if not (exact | reference).all():  # an aggregation over a shock year has no exact truth
         return out
     true_cells = dataclasses.replace(cells, att=np.where(exact, truth, 0.0))
-    min_e, max_e = _event_window(ctx.config.did)
+    min_e, max_e = event_window(ctx.config.did)
     for name in result.aggregates:
         true_value = aggregate(true_cells, name, min_e=min_e, max_e=max_e).overall_estimate
         out[f"did.{name}.true"] = true_value

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vaer.did.panel import ColumnSpec
+from vaer.did.panel import PanelColumns
 from vaer.did.twfe import EventStudyResult, check_clusters, fit_fe, long_panel, panel_counts
 
 CONTROLS = ("auto", "never", "last")
@@ -44,12 +44,8 @@ def _name(group: int, event_time: int) -> str:
 
 def sun_abraham(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     control: Literal["auto", "never", "last"] = "auto",
     anticipation: int = 0,
     alpha: float = 0.05,
@@ -58,10 +54,8 @@ def sun_abraham(
 
     Parameters
     ----------
-    data : pandas.DataFrame or None
-        Long panel, one row per unit-period (unbalanced allowed).
-    unit, period, cohort, cluster, outcome : str or array-like
-        As :func:`vaer.did.panel.build_panel` (cohort = first treated period, 0 = never).
+    data, columns
+        As :func:`vaer.did.twfe.twfe`.
     control : {"auto", "never", "last"}
         Comparison units: the never treated, the last-treated cohort, or ``"auto"`` (the
         never treated if there are any, else the last-treated cohort).
@@ -83,9 +77,7 @@ def sun_abraham(
     """
     if control not in CONTROLS:
         raise ValueError(f"`control` must be one of {CONTROLS}; got {control!r}")
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, columns)
     has_never = bool((frame["cohort"] == 0).any())
     if control == "never" and not has_never:
         raise ValueError("Sun-Abraham with `control='never'` needs never-treated units")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vaer.did.panel import ColumnSpec, build_panel
+from vaer.did.panel import PanelColumns, build_panel
 
 EVENT_PREFIX = "es_"
 FIXEF_TOL = 1e-10
@@ -128,30 +128,20 @@ class EventStudyResult:
         )  # fmt: skip
 
 
-def long_panel(
-    data: pd.DataFrame | None,
-    *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
-) -> pd.DataFrame:
+def long_panel(data: pd.DataFrame | None, columns: PanelColumns) -> pd.DataFrame:
     """The panel checked by :func:`vaer.did.panel.build_panel` (integer periods, finite
     outcomes, one row per unit-period, cohort and cluster constant within a unit), as a
     long frame with columns ``unit`` (code), ``period``, ``cohort`` (0 = never),
     ``cluster`` (code) and ``y``, sorted by unit and period."""
-    panel = build_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
-    rows, columns = np.nonzero(panel.observed)
+    panel = build_panel(data, columns)
+    rows, periods = np.nonzero(panel.observed)
     return pd.DataFrame(
         {
             "unit": rows.astype(np.int64),
-            "period": panel.periods[columns],
+            "period": panel.periods[periods],
             "cohort": panel.cohort[rows],
             "cluster": panel.cluster[rows],
-            "y": panel.outcome[rows, columns],
+            "y": panel.outcome[rows, periods],
         }
     )
 
@@ -199,12 +189,8 @@ def check_clusters(frame: pd.DataFrame, estimator: str = "two-way fixed effects"
 
 def twfe(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     anticipation: int = 0,
     alpha: float = 0.05,
 ) -> TWFEResult:
@@ -214,9 +200,9 @@ def twfe(
     ----------
     data : pandas.DataFrame or None
         Long panel, one row per unit-period (unbalanced allowed).
-    unit, period, cohort, cluster, outcome : str or array-like
-        As :func:`vaer.did.panel.build_panel`: cohort is the first treated period (0 =
-        never).
+    columns : PanelColumns
+        The unit, period, cohort (first treated period, 0 = never), cluster and outcome
+        roles (:class:`vaer.did.panel.PanelColumns`).
     anticipation : int
         Treatment switches on ``anticipation`` periods before the cohort's period.
     alpha : float
@@ -232,9 +218,7 @@ def twfe(
         On an invalid panel, fewer than two clusters, or a treatment dummy that does not
         vary within units and periods.
     """
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, columns)
     check_clusters(frame)
     treated = (frame["cohort"] > 0) & (frame["period"] >= frame["cohort"] - anticipation)
     frame["d"] = treated.astype(np.float64)
@@ -253,12 +237,8 @@ def event_name(event_time: int) -> str:
 
 def twfe_event_study(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     anticipation: int = 0,
     alpha: float = 0.05,
 ) -> EventStudyResult:
@@ -267,9 +247,7 @@ def twfe_event_study(
     Parameters and errors as :func:`twfe`; it also needs never-treated units (without
     them the fully dynamic specification is not identified).
     """
-    frame = long_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome
-    )
+    frame = long_panel(data, columns)
     check_clusters(frame)
     if not (frame["cohort"] == 0).any():
         raise ValueError(

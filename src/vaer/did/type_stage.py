@@ -32,9 +32,9 @@ from vaer.config.did import DidConfig
 from vaer.context import RunContext
 from vaer.did.aggregate import aggregate
 from vaer.did.dml_types import dml_att_gt_by_type
+from vaer.did.run_spec import SAMPLE_COLUMNS, cell_options, crossfitting, event_window
 from vaer.did.type_tables import type_frames
 from vaer.did.types import TypeATT, att_gt_by_type
-from vaer.estimators.learners import make_classifier, make_regressor
 
 CS_ESTIMATOR = "cs_did"
 DML_ESTIMATOR = "dml_did"
@@ -160,17 +160,14 @@ def did_types(
     ctx.progress(f"DiD: ATT by firm type ({', '.join(dimensions)})")
     results: dict[str, TypeATT] = {}
     notes: list[str] = []
-    min_e = -np.inf if config.min_e is None else float(config.min_e)
-    max_e = np.inf if config.max_e is None else float(config.max_e)
+    min_e, max_e = event_window(config)
     for dimension in dimensions:
         try:
             results.update(
                 att_gt_by_type(
-                    data, unit="unit", period="year", cohort="cohort", cluster="cluster",
-                    outcome="y", types=[dimension], covariates=list(config.covariates) or None,
-                    method=config.method, control_group=config.control_group,
-                    anticipation=config.anticipation, base_period=config.base_period,
-                    alpha=config.alpha, inference=config.inference, min_e=min_e, max_e=max_e,
+                    data, SAMPLE_COLUMNS, types=[dimension],
+                    covariates=list(config.covariates) or None, method=config.method,
+                    options=cell_options(config), min_e=min_e, max_e=max_e,
                 )
             )  # fmt: skip
         except ValueError as exc:
@@ -214,19 +211,13 @@ def _dml_types(
     when ``did.estimators`` has it; a failure is a note."""
     if DML_ESTIMATOR not in config.estimators or not dimensions:
         return {}
-    nuisance = ctx.config.nuisance
     ctx.progress(f"DiD: dml_did by firm type ({', '.join(dimensions)})")
+    min_e, max_e = event_window(config)
     try:
         return dml_att_gt_by_type(
-            data, unit="unit", period="year", cohort="cohort", cluster="cluster", outcome="y",
-            types=dimensions, covariates=list(config.covariates),
-            propensity_model=make_classifier(nuisance, ctx.seed),
-            outcome_model=make_regressor(nuisance, ctx.seed), n_folds=config.dml_folds,
-            control_group=config.control_group, anticipation=config.anticipation,
-            base_period=config.base_period, alpha=config.alpha, inference=config.inference,
-            random_state=ctx.seed, backend=ctx.backend,
-            min_e=-np.inf if config.min_e is None else float(config.min_e),
-            max_e=np.inf if config.max_e is None else float(config.max_e),
+            data, SAMPLE_COLUMNS, types=dimensions, crossfit=crossfitting(ctx, config),
+            covariates=list(config.covariates), options=cell_options(config),
+            backend=ctx.backend, min_e=min_e, max_e=max_e,
         )  # fmt: skip
     except ValueError as exc:
         notes.append(f"no dml_did ATT by firm type: {exc}")

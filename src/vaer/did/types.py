@@ -34,12 +34,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vaer.did.aggregate import AggregateResult, aggregate
-from vaer.did.att_gt import ATTGTResult, _cells, check_method, check_options, checked_panel
+from vaer.did.aggregate import AGGREGATIONS, AggregateResult, aggregate
+from vaer.did.att_gt import (
+    DEFAULT_OPTIONS,
+    ATTGTResult,
+    CellOptions,
+    _Cell,
+    _cells,
+    cell_arms,
+    check_method,
+    checked_panel,
+    result_options,
+)
 from vaer.did.drdid import EstimationError
 from vaer.did.drdid_levels import NUISANCE_MODES, LevelFit, level_two_period_att
 from vaer.did.inference import arm_leverage_factor, cluster_se_df
-from vaer.did.panel import ColumnSpec, Panel
+from vaer.did.panel import Panel, PanelColumns
 
 OUTSIDE_LEVEL = -1
 """Cohort code of the units outside a level in that level's ATTGTResult."""
@@ -81,7 +91,7 @@ class TypeATT:
 
 
 def _type_labels(
-    data: pd.DataFrame | None, unit: ColumnSpec, period: ColumnSpec, panel: Panel,
+    data: pd.DataFrame | None, columns: PanelColumns, panel: Panel,
     types: Sequence[str] | pd.DataFrame,
 ) -> pd.DataFrame:  # fmt: skip
     """The firm-type labels of every panel unit (as strings), rows in ``unit_ids`` order."""
@@ -96,6 +106,7 @@ def _type_labels(
             raise ValueError("`types` has duplicate unit ids in its index; one row per unit")
         frame = types.loc[panel.unit_ids]
     else:
+        unit, period = columns.unit, columns.period
         if data is None or not isinstance(unit, str) or not isinstance(period, str):
             raise ValueError("`types` as column names needs `data` with named unit/period")
         absent = [c for c in types if c not in data.columns]
@@ -111,32 +122,22 @@ def _type_labels(
 
 def att_gt_by_type(
     data: pd.DataFrame | None,
+    columns: PanelColumns,
     *,
-    unit: ColumnSpec,
-    period: ColumnSpec,
-    cohort: ColumnSpec,
-    cluster: ColumnSpec,
-    outcome: ColumnSpec,
     types: Sequence[str] | pd.DataFrame,
     covariates: Sequence[str] | pd.DataFrame | None = None,
     method: str = "dr",
-    control_group: str = "never",
-    anticipation: int = 0,
-    base_period: str = "varying",
-    alpha: float = 0.05,
-    inference: str = "small_cluster",
-    trim_level: float = 0.995,
+    options: CellOptions = DEFAULT_OPTIONS,
     nuisance: str = "pooled",
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> dict[str, TypeATT]:
     """ATT(g, t) and its aggregations per level of each firm-type dimension.
 
     Parameters
     ----------
-    data, unit, period, cohort, cluster, outcome, covariates, method, control_group, \
-anticipation, base_period, alpha, inference, trim_level
+    data, columns, covariates, method, options
         As :func:`vaer.did.att_gt.att_gt` (no bootstrap: the small-cluster mode's bands
         are Bonferroni-t).
     types : list of str or pandas.DataFrame
@@ -165,31 +166,23 @@ anticipation, base_period, alpha, inference, trim_level
         them and the fix).
     """
     check_method(method)
-    check_options(control_group, anticipation, base_period, trim_level)
     if nuisance not in NUISANCE_MODES:
         raise ValueError(f"`nuisance` must be one of {NUISANCE_MODES}; got {nuisance!r}")
-    panel = checked_panel(
-        data, unit=unit, period=period, cohort=cohort, cluster=cluster, outcome=outcome,
-        covariates=covariates, control_group=control_group, inference=inference, alpha=alpha,
-    )  # fmt: skip
-    labels = _type_labels(data, unit, period, panel, types)
-    options = {
-        "method": method, "control_group": control_group, "anticipation": anticipation,
-        "base_period": base_period, "alpha": alpha, "inference": inference,
-        "hint": "use fewer covariates or did nuisance 'pooled'",
-    }  # fmt: skip
+    panel = checked_panel(data, columns, covariates, options)
+    labels = _type_labels(data, columns, panel, types)
 
     def fit_levels(
         delta: np.ndarray, treated: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_levels: int
     ) -> LevelFit:
         return level_two_period_att(
             delta, treated, panel.covariates[rows], codes, n_levels, method=method,
-            nuisance=nuisance, trim_level=trim_level,
+            nuisance=nuisance, trim_level=options.trim_level,
         )  # fmt: skip
 
     return by_dimension(
-        panel, labels, fit_levels, options, nuisance=nuisance, min_e=min_e, max_e=max_e,
-        aggregations=aggregations,
+        panel, labels, fit_levels, options, method=method,
+        hint="use fewer covariates or did nuisance 'pooled'", nuisance=nuisance, min_e=min_e,
+        max_e=max_e, aggregations=aggregations,
     )  # fmt: skip
 
 
@@ -204,28 +197,31 @@ def by_dimension(
     panel: Panel,
     labels: pd.DataFrame,
     fit_levels: LevelFitter,
-    options: dict,
+    options: CellOptions,
     *,
+    method: str,
+    hint: str,
     nuisance: str,
     min_e: float = -np.inf,
     max_e: float = np.inf,
-    aggregations: Sequence[str] = ("simple", "dynamic", "group", "calendar"),
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> dict[str, TypeATT]:
     """The cells and aggregations of every level of every dimension of ``labels``.
 
     Shared by the estimators of the cells by type (Callaway-Sant'Anna's
     :func:`att_gt_by_type`, the cross-fitted :func:`vaer.did.dml_types.dml_att_gt_by_type`);
-    only ``fit_levels`` differs. ``options`` holds ``method``, ``control_group``,
-    ``anticipation``, ``base_period``, ``alpha``, ``inference`` and ``hint`` (the fix
-    named when a cell cannot be fitted); ``nuisance`` labels the result.
+    only ``fit_levels`` differs. ``options`` are the cells'; ``method`` names the estimator
+    of the cells, ``hint`` the fix named when a cell cannot be fitted and ``nuisance``
+    labels the result.
     """
-    cells = _cells(panel, options["anticipation"], options["base_period"])
+    cells = _cells(panel, options)
     out: dict[str, TypeATT] = {}
     for dimension in labels.columns:
         codes, levels = pd.factorize(labels[dimension], sort=True)
         result = _dimension(
-            panel, cells, str(dimension), codes, tuple(map(str, levels)), options, fit_levels
-        )
+            panel, cells, str(dimension), codes, tuple(map(str, levels)), fit_levels,
+            options, method, hint,
+        )  # fmt: skip
         aggregates = {
             level: {name: aggregate(c, name, min_e=min_e, max_e=max_e) for name in aggregations}
             for level, c in result.cells.items()
@@ -249,13 +245,13 @@ class _Dimension:
 
 
 def _dimension(
-    panel: Panel, cells: list, dimension: str, codes: np.ndarray, levels: tuple[str, ...],
-    options: dict, fit_levels: LevelFitter,
+    panel: Panel, cells: list[_Cell], dimension: str, codes: np.ndarray,
+    levels: tuple[str, ...], fit_levels: LevelFitter, options: CellOptions, method: str,
+    hint: str,
 ) -> _Dimension:  # fmt: skip
     """Every cell of every level of one dimension."""
     periods, cohort, observed = panel.periods, panel.cohort, panel.observed
     n, n_levels, n_cells = panel.n_units, len(levels), len(cells)
-    control_group, anticipation = options["control_group"], options["anticipation"]
     att = np.full((n_levels, n_cells), np.nan)
     influence = np.zeros((n_levels, n, n_cells))
     n_treated = np.zeros((n_levels, n_cells), dtype=np.int64)
@@ -264,14 +260,8 @@ def _dimension(
     reference = np.zeros(n_cells, dtype=bool)
     groups: dict[tuple[int, bytes], list[int]] = {}
     masks: dict[tuple[int, bytes], np.ndarray] = {}
-    never = cohort == 0
     for position, cell in enumerate(cells):
-        treated = cohort == cell.group
-        if control_group == "never":
-            control = never
-        else:
-            last = max(periods[cell.t], periods[cell.b]) + anticipation
-            control = never | ((cohort > last) & ~treated)
+        treated, control = cell_arms(panel, cell, options)
         both = observed[:, cell.t] & observed[:, cell.b]
         n_treated[:, position] = np.bincount(codes[treated & both], minlength=n_levels)
         n_control[:, position] = np.bincount(codes[control & both], minlength=n_levels)
@@ -295,12 +285,12 @@ def _dimension(
             names = ", ".join(f"({key[0]}, {int(periods[t])})" for t in t_idx)
             raise ValueError(
                 f"ATT by {dimension}: cells (g, t) = {names}: {error}; with few firms of a "
-                f"level in a cell {options['hint']}"
+                f"level in a cell {hint}"
             ) from None
         columns = np.asarray(positions, dtype=np.int64)
         scale = np.full(len(rows), n / len(rows))
         one_city: set[int] = set()
-        if options["inference"] == "small_cluster":  # CR2 factor in the unit's arm of its level
+        if options.inference == "small_cluster":  # CR2 factor in the unit's arm of its level
             for code in np.unique(codes[rows]):
                 own = codes[rows] == code
                 try:
@@ -335,7 +325,7 @@ def _dimension(
         if not keep.any():
             continue
         inf = influence[level][:, keep]
-        se, df = cluster_se_df(inf, panel.cluster, panel.n_clusters, options["inference"])
+        se, df = cluster_se_df(inf, panel.cluster, panel.n_clusters, options.inference)
         se[reference[keep]] = np.nan
         df[reference[keep]] = np.nan
         kept = [c for c, k in zip(cells, keep, strict=True) if k]
@@ -364,13 +354,8 @@ def _dimension(
             periods=periods,
             drops=drops,
             skipped=pd.DataFrame(columns=["group", "time", "base_period", "reason"]),
-            method=options["method"],
-            control_group=control_group,
-            base_period_rule=options["base_period"],
-            anticipation=int(anticipation),
-            alpha=float(options["alpha"]),
-            inference=options["inference"],
             df=df,
+            **result_options(method, options),
         )
     return _Dimension(
         dimension=dimension,
