@@ -265,6 +265,21 @@ def _table_raw(root: Path, path: Path) -> dict[str, Any]:
     return raw
 
 
+def table_base(root: Path, design: Design, seed: int, out: Path) -> tuple[dict[str, Any], Any]:
+    """The held-out table of ``design`` at ``seed``, written to ``out`` as Parquet, and the
+    experiment reading it (:func:`_table_raw`); returns ``(raw, held-out table)``."""
+    held = make_heldout_table(
+        HeldoutParams(
+            n_firms=design.n_firms,
+            n_cities=design.n_cities,
+            heterogeneity=design.heterogeneity,
+            unobserved_confounding=design.unobserved_confounding,
+        ),
+        random_state=seed,
+    )
+    return _table_raw(root, write_heldout(held, out / "heldout.parquet")), held
+
+
 def build_raw(
     base: dict[str, Any],
     design: Design,
@@ -368,16 +383,7 @@ def run_seed(
         out = Path(folder)
         truths: dict[str, float] = {}
         if design.source == "table":
-            held = make_heldout_table(
-                HeldoutParams(
-                    n_firms=design.n_firms,
-                    n_cities=design.n_cities,
-                    heterogeneity=design.heterogeneity,
-                    unobserved_confounding=design.unobserved_confounding,
-                ),
-                random_state=seed,
-            )
-            base = _table_raw(root, write_heldout(held, out / "heldout.parquet"))
+            base, held = table_base(root, design, seed, out)
             truth = held.truth
             if design.unobserved_confounding == 0:
                 truths.update({kind: binary_estimand(held) for kind in BINARY})
