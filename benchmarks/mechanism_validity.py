@@ -34,6 +34,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import git_state, source_root, update_results_section
+from vaer.attribution.mechanisms import resolve_splits
 from vaer.config.attribution import MechanismTestConfig
 from validity import (
     DESIGNS,
@@ -57,7 +58,7 @@ SECTION = "validity_mechanisms"
 def run_seed(design_name: str, seed: int) -> list[dict[str, Any]]:
     """The claim rows of one seed: the stage's mechanism tests against the design's truth."""
     from vaer.attribution import run_mechanism_tests
-    from vaer.attribution.mechanisms import mechanisms_frame
+    from vaer.attribution.mechanisms import mechanisms_frame, resolve_splits
     from vaer.config.loader import validate_config
     from vaer.data.design import build_analysis_data
     from vaer.measures.study import load_study_data
@@ -100,7 +101,7 @@ def run_seed(design_name: str, seed: int) -> list[dict[str, Any]]:
             source=design.source,
             n_cities=design.n_cities,
             heterogeneity=design.heterogeneity,
-            note=f"n_rep={config.attribution.mechanisms.n_rep}",
+            note=f"n_rep={resolve_splits(config.attribution.mechanisms.n_rep, data.n)}",
             commit=state.commit[:12],
             dirty=state.dirty,
         )
@@ -137,7 +138,9 @@ def markdown(
     summary = summarise(after[after["claim"].str.startswith("mechanism")])
     noted = after["note"].dropna().astype(str).str.extract(r"n_rep=(\d+)")[0].dropna()
     # rows written before the note: the default of the code that writes the section
-    n_rep = int(noted.iloc[0]) if len(noted) else MechanismTestConfig().n_rep
+    default = MechanismTestConfig().n_rep
+    sizes = {DESIGNS[name].n_firms for name in after["design"].unique()}
+    n_rep = int(noted.iloc[0]) if len(noted) else resolve_splits(default, max(sizes))
     seeds = sorted(after["seed"].unique())
     lines = [
         "## Mechanism tests on today's defaults (`mechanism_validity.py`)",

@@ -35,7 +35,12 @@ from vaer.attribution.importance import (
     fieller_interval,
 )
 from vaer.attribution.linear import effect_coefficients, linear_coefficients, linear_shap
-from vaer.attribution.mechanisms import median_over_splits, partial_out_effect
+from vaer.attribution.mechanisms import (
+    AUTO_SPLITS_MAX_UNITS,
+    median_over_splits,
+    partial_out_effect,
+    resolve_splits,
+)
 from vaer.attribution.permutation import permutation_shap
 from vaer.attribution.refits import refit_rows
 from vaer.attribution.share_intervals import (
@@ -669,8 +674,14 @@ def test_repeated_cross_fitting_takes_the_median_split_and_adds_the_spread(
     assert repeated.ci_low == pytest.approx(
         repeated.estimate - (singles[0].estimate - singles[0].ci_low) / singles[0].se * se
     )
-    with pytest.raises(ValueError, match="`n_rep` must be an int >= 1"):
+    with pytest.raises(ValueError, match="`n_rep` must be an int >= 1 or 'auto'"):
         mechanism_tests(frame, mediators, data, lgbm, cv=3, n_rep=0)
+    # auto: three splits on this small sample (the default), one on large ones
+    default = mechanism_tests(frame, mediators, data, lgbm, cv=3, random_state=7)[0]
+    assert default == repeated
+    assert resolve_splits("auto", AUTO_SPLITS_MAX_UNITS) == 3
+    assert resolve_splits("auto", AUTO_SPLITS_MAX_UNITS + 1) == 1
+    assert resolve_splits(2, 10**6) == 2
     with pytest.raises(ValueError, match="at least one split"):
         median_over_splits([])
 

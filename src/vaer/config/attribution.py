@@ -5,7 +5,7 @@ See :mod:`vaer.attribution` for what each key controls.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -35,8 +35,10 @@ class MechanismTestConfig(Section):
     max_units: int | None = Field(
         50_000, ge=1_000, description="whole clusters drawn at random up to this many units"
     )
-    n_rep: int = Field(
-        3, ge=1, description="cross-fitting splits; the median estimate, the SE with their spread"
+    n_rep: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="cross-fitting splits (median estimate, SE with their spread); auto: 3 "
+        "on at most 20,000 units, else 1",
     )
 
 
