@@ -964,9 +964,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "mechanisms.intro": (
         "Double machine learning effect of one more unit of {treatment} on each mediator "
         "(partially linear model, cross-fitted nuisances on cluster-grouped folds, "
-        "cluster-robust standard errors).",
+        "cluster-robust standard errors; the median over attribution.mechanisms.n_rep "
+        "cross-fitting splits, by default three on up to 20,000 firms, its standard error "
+        "including their spread).",
         "{treatment}每增加一个单位对各中介变量的双重机器学习效应（部分线性模型，在按聚类分组的折上交叉拟合"
-        "辅助模型，聚类稳健标准误）。",
+        "辅助模型，聚类稳健标准误；取 attribution.mechanisms.n_rep 次交叉拟合划分的中位数"
+        "（默认：不超过 20,000 家企业时为三次），其标准误计入各划分间的差异）。",
     ),
     "mechanisms.by_type": ("By firm type", "按企业类型"),
     # --- robustness partial
