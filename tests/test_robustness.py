@@ -801,6 +801,8 @@ def panel_run(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("panel_robustness")
     raw = panel_config(tmp_path)
     raw["data"]["panel"]["n_firms"] = 3000
+    raw["heterogeneity"] = {"enabled": False}  # the tests read the robustness checks only
+    raw["attribution"] = {"enabled": False}
     raw["robustness"] = {
         "enabled": True,
         "placebo_treatment": {"enabled": False},

@@ -173,6 +173,24 @@ def _bayes_debiased(between: np.ndarray, noise: np.ndarray, n_groups: np.ndarray
     return naive + scale * density / np.clip(mass, 1e-300, None)
 
 
+def _parents_and_depths(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parent (-1 for the root) and depth of every node of a tree whose children come
+    after their parent (sklearn's and econml's node order)."""
+    nodes = len(left)
+    parent = np.full(nodes, -1)
+    for side in (left, right):
+        inner = np.flatnonzero(side >= 0)
+        parent[side[inner]] = inner
+    depth = np.zeros(nodes, dtype=np.intp)
+    frontier = np.array([0])
+    while len(frontier):
+        children = np.concatenate([left[frontier], right[frontier]])
+        children = children[children >= 0]
+        depth[children] = depth[parent[children]] + 1
+        frontier = children
+    return parent, depth
+
+
 @dataclass
 class _Tree:
     """One grown tree with leaf moments from its estimation clusters."""
@@ -437,20 +455,19 @@ class ClusterForest:
         counts = np.bincount(leaves, minlength=nodes).astype(np.float64)
         sums = np.zeros((nodes, k + k * k))
         np.add.at(sums, leaves, yaug[estimate, 1:])
-        # children come after their parent: add every node's sums into its parent's
-        parent = np.full(nodes, -1)
-        for side in (structure.children_left, structure.children_right):
-            inner = np.flatnonzero(side >= 0)
-            parent[side[inner]] = inner
-        for node in range(nodes - 1, 0, -1):
-            counts[parent[node]] += counts[node]
-            sums[parent[node]] += sums[node]
+        parent, depth = _parents_and_depths(structure.children_left, structure.children_right)
+        # deepest level first: add every node's sums into its parent's (a parent adds its
+        # two children, whose order does not change a sum of two)
+        levels = [np.flatnonzero(depth == d) for d in range(int(depth.max()) + 1)]
+        for level in reversed(levels[1:]):
+            np.add.at(counts, parent[level], counts[level])
+            np.add.at(sums, parent[level], sums[level])
         # a leaf no estimation unit reached takes its nearest ancestor's estimate
         # (grf prunes such leaves); the root holds every estimation unit
         source = np.arange(nodes)
-        for node in range(1, nodes):
-            if counts[node] == 0:
-                source[node] = source[parent[node]]
+        for level in levels[1:]:
+            empty = level[counts[level] == 0]
+            source[empty] = source[parent[empty]]
         means = sums[source] / counts[source, None]
         return _Tree(tree, means[:, :k], means[:, k:])
 
@@ -461,10 +478,13 @@ class ClusterForest:
     # --------------------------------------------------------------- prediction
 
     def _predict_block(
-        self, x: np.ndarray, usable: np.ndarray | None
+        self,
+        x: np.ndarray,
+        usable: np.ndarray | None,
+        tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     ) -> tuple[np.ndarray, np.ndarray]:
         """Effect and its variance for a block of rows; ``usable`` (rows x groups) masks
-        the groups allowed for each row (None: all).
+        the groups allowed for each row (None: all); ``tables`` from :meth:`_leaf_tables`.
 
         A tree of group ``g`` adds its group's linear base at ``x`` to its leaf estimate:
         :math:`\alpha_b(x) + J_b(x) e_1 (b_{0g} + x^\top b_g)`.
@@ -472,18 +492,22 @@ class ClusterForest:
         k, size = self.n_outputs_, self.ci_group_size
         m, n_groups = len(x), len(self.trees_) // size
         base = np.hstack([np.ones((m, 1)), x]) @ self.bases_.T  # (m, groups)
-        leaves = np.column_stack([t.tree.apply(x, check_input=False) for t in self.trees_])
+        leaves = self._apply(x)
 
-        def tree_alpha(b: int, node: np.ndarray) -> np.ndarray:
-            grown = self.trees_[b]
-            return grown.alpha[node] + grown.jac[node][:, 0::k] * base[:, b // size, None]
+        def tree_moments(position: int) -> tuple[np.ndarray, np.ndarray]:
+            """alpha_b(x) with its group's base, and J_b(x), of the trees at ``position``
+            of every group, shapes (m, groups, k) and (m, groups, k * k)."""
+            alphas, jacs, offsets = tables[position]
+            node = leaves[:, position::size] + offsets
+            tree_jac = jacs[node]
+            return alphas[node] + tree_jac[:, :, 0::k] * base[:, :, None], tree_jac
 
         alpha = np.zeros((m, n_groups, k))
         jac = np.zeros((m, n_groups, k * k))
-        for b, grown in enumerate(self.trees_):
-            node = leaves[:, b]
-            alpha[:, b // size] += tree_alpha(b, node)
-            jac[:, b // size] += grown.jac[node]
+        for position in range(size):
+            tree_alpha, tree_jac = tree_moments(position)
+            alpha += tree_alpha
+            jac += tree_jac
         count = np.full((m, n_groups), float(size))
         if usable is not None:
             count = count * usable
@@ -502,13 +526,35 @@ class ClusterForest:
         jac_theta = np.einsum("mgij,mj->mgi", jac.reshape(m, n_groups, k, k), theta)
         group_sum = np.einsum("mi,mgi->mg", project, alpha - jac_theta)
         squares = np.zeros((m, n_groups))
-        for b, grown in enumerate(self.trees_):
-            node = leaves[:, b]
-            moment = tree_alpha(b, node) - np.einsum(
-                "mij,mj->mi", grown.jac[node].reshape(m, k, k), theta
+        for position in range(size):
+            tree_alpha, tree_jac = tree_moments(position)
+            moment = tree_alpha - np.einsum(
+                "mgij,mj->mgi", tree_jac.reshape(m, n_groups, k, k), theta
             )
-            squares[:, b // size] += np.einsum("mi,mi->m", project, moment) ** 2
+            squares += np.einsum("mi,mgi->mg", project, moment) ** 2
         return theta[:, 0], self._blb_variance(group_sum, squares, count)
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        """Leaf of every row in every tree, shape (m, trees) (``n_jobs`` threads)."""
+        from joblib import Parallel, delayed
+
+        rows = np.ascontiguousarray(x)
+        return np.column_stack(
+            Parallel(n_jobs=self.n_jobs, backend="threading")(
+                delayed(grown.tree.apply)(rows, check_input=False) for grown in self.trees_
+            )
+        )
+
+    def _leaf_tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per position in a group: the leaf moments of that tree of every group stacked
+        (alpha, jac) and each tree's first row in them."""
+        size, tables = self.ci_group_size, []
+        for position in range(size):
+            trees = self.trees_[position::size]
+            offsets = np.cumsum([0] + [len(t.alpha) for t in trees[:-1]])
+            alphas = np.concatenate([t.alpha for t in trees])
+            tables.append((alphas, np.concatenate([t.jac for t in trees]), offsets))
+        return tables
 
     @staticmethod
     def _blb_variance(group_sum: np.ndarray, squares: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -532,10 +578,12 @@ class ClusterForest:
         x = np.asarray(X, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features_in_:
             raise ValueError(f"`X` must have {self.n_features_in_} columns; got shape {x.shape}")
-        points, variances = [], []
+        points, variances, tables = [], [], self._leaf_tables()
         for start in range(0, len(x), ROWS_PER_BLOCK):
             part = slice(start, start + ROWS_PER_BLOCK)
-            point, variance = self._predict_block(x[part], None if usable is None else usable[part])
+            point, variance = self._predict_block(
+                x[part], None if usable is None else usable[part], tables
+            )
             points.append(point)
             variances.append(variance)
         if not points:

@@ -19,6 +19,7 @@ import base64
 import functools
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -52,15 +53,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def is_cjk(char: str) -> bool:
-    """Whether ``char`` is a CJK ideograph, CJK punctuation or a full-width form."""
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+_CJK_PATTERN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]")
 
 
 def cjk_characters(text: str) -> list[str]:
-    """The distinct CJK characters of ``text`` (:func:`is_cjk`), sorted."""
-    return sorted({ch for ch in text if is_cjk(ch)})
+    """The distinct CJK ideographs, CJK punctuation and full-width forms of ``text``,
+    sorted."""
+    return sorted(set(_CJK_PATTERN.findall(text)))
 
 
 @functools.cache
