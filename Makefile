@@ -7,13 +7,15 @@ PORT   ?= 5000
 .PHONY: demo test lint typecheck pytest golden ui clean bench bench-quick
 
 # uv installs the environments at the versions of constraints.txt (pip took 2-3 minutes for
-# the dev environment here, uv 10 s with an empty cache)
+# the dev environment here, uv 10 s with an empty cache). --compile-bytecode: pip writes the
+# .pyc files at install, uv only when asked, and with PYTHONDONTWRITEBYTECODE set (as here)
+# nothing would, so every process of the suite would compile mlflow and econml again
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt uv
 
-INSTALL := $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt
+INSTALL := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt
 
 # the runtime environment (make demo)
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
