@@ -525,6 +525,8 @@ class ClusterForest:
         # per group: the sum of s_b = project' (alpha_b - J_b theta) over its trees
         jac_theta = np.einsum("mgij,mj->mgi", jac.reshape(m, n_groups, k, k), theta)
         group_sum = np.einsum("mi,mgi->mg", project, alpha - jac_theta)
+        # the trees' moments are gathered again rather than kept from the sums above: kept,
+        # they would hold size x (m, groups, k + k * k) floats (~400 MB per default block)
         squares = np.zeros((m, n_groups))
         for position in range(size):
             tree_alpha, tree_jac = tree_moments(position)
