@@ -189,7 +189,23 @@ def _child_run(path: Path, workdir: Path) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"vaer run failed: {(done.stdout + done.stderr)[-1500:]}")
-    return {"seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, **_stage_seconds(config["tracking"]["uri"])}
+
+
+def _stage_seconds(uri: str) -> dict[str, float]:
+    """The run's ``time.stage.<name>`` metrics, as ``stage_<name>`` columns."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    prefix = "time.stage."
+    return {
+        f"stage_{key[len(prefix) :]}": value
+        for key, value in run.data.metrics.items()
+        if key.startswith(prefix)
+    }
 
 
 # ----------------------------------------------------------------------- parent
@@ -324,9 +340,30 @@ def markdown(table: pd.DataFrame, skipped: list[str], exponents: dict[str, float
         "",
         "Figure: `benchmarks/figures/scaling.png`.",
     ]
+    lines += stage_lines(table)
     if skipped:
         lines += ["", "Not measured:", "", *[f"- {s}" for s in skipped]]
     return "\n".join(lines)
+
+
+def stage_lines(table: pd.DataFrame) -> list[str]:
+    """A table of `vaer_run`'s seconds per pipeline stage (its ``time.stage.*`` metrics)."""
+    columns = [c for c in table.columns if c.startswith("stage_")]
+    runs = table[(table["tool"] == "vaer_run") & (table["status"] == "ok")]
+    if not columns or runs.empty:
+        return []
+    names = [c[len("stage_") :] for c in columns]
+    lines = [
+        "",
+        "Seconds per stage of `vaer_run` (the run's `time.stage.*` metrics):",
+        "",
+        "| rows | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for _, r in runs.iterrows():
+        cells = [f"{r[c]:.1f}" if np.isfinite(float(r[c])) else "—" for c in columns]
+        lines.append(f"| {int(r['n']):,} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:

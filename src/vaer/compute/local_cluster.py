@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     # The pin also stops `ray start --address` from adding worker nodes (a guard meant for
     # Windows/macOS); lift that guard for the command line only.
     names = {k: getattr(constants, k) for k in dir(constants) if not k.startswith("__")}
-    scripts.ray_constants = types.SimpleNamespace(**{**names, "ENABLE_RAY_CLUSTER": True})  # type: ignore[assignment]
+    scripts.ray_constants = types.SimpleNamespace(**{**names, "ENABLE_RAY_CLUSTER": True})
     args = sys.argv[1:] if argv is None else argv
     try:
         scripts.cli.main(args=args, prog_name="ray", standalone_mode=False)
