@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: demo test lint typecheck pytest golden ui clean bench bench-quick
+.PHONY: demo test lint typecheck pytest system-tools golden ui clean bench bench-quick
 
 # uv installs the environments at the versions of constraints.txt (pip took 2-3 minutes for
 # the dev environment here, uv 10 s with an empty cache). --compile-bytecode: pip writes the
@@ -45,16 +45,25 @@ SAME_FLOATS := NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_
 endif
 
 # two worker processes, each test module in one of them (module fixtures such as the Ray
-# cluster and the MLflow server start once; two Ray clusters at once hang ray.init)
+# cluster and the MLflow server start once; two Ray clusters at once hang ray.init), the
+# slowest modules first (tests/conftest.py, SLOWEST_MODULES)
 PYTEST_WORKERS ?= 2
 
 pytest: $(VENV)/.installed-dev
-	$(SAME_FLOATS) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(SAME_FLOATS) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		--durations=15
 
 golden: $(VENV)/.installed-dev
 	$(SAME_FLOATS) $(BIN)/python tests/golden_runs.py
 
-test: lint typecheck pytest
+# Chromium and LaTeX from Debian's packages (when missing and root, as in CI) beside the
+# install, lint and type check; apt-get inside the suite held a worker for about 100 s
+system-tools:
+	$(PYTHON) tests/browser_setup.py
+
+test:
+	$(MAKE) --no-print-directory -j2 system-tools lint typecheck
+	$(MAKE) --no-print-directory pytest
 
 ui: $(VENV)/.installed
 	$(BIN)/vaer ui --port $(PORT)

@@ -1,5 +1,11 @@
 """Installing test tools from Debian's packages, and the system's headless Chromium through
-Playwright."""
+Playwright.
+
+``python tests/browser_setup.py`` installs every missing tool at once (Chromium, pdflatex,
+xelatex with ctex); ``make test`` runs it beside the type check, so that the suite does not
+spend its workers' time on apt-get. The fixtures call the same functions, so a bare
+``pytest`` still installs what it needs.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +55,30 @@ def ensure_chromium() -> Path:
     return Path(found) if found else CHROMIUM
 
 
+def ensure_pdflatex() -> str:
+    """``pdflatex`` (texlive-latex-base and -recommended, installed if missing)."""
+    if shutil.which("pdflatex") is None:
+        apt_install(["texlive-latex-base", "texlive-latex-recommended"])
+    return _found("pdflatex", "apt-get install texlive-latex-base")
+
+
+def ensure_xelatex() -> str:
+    """``xelatex`` with ctex (texlive-xetex and texlive-lang-chinese, 121 MB to fetch,
+    installed if missing)."""
+    kpsewhich = shutil.which("kpsewhich")
+    ctex = kpsewhich and subprocess.run([kpsewhich, "ctexart.cls"], capture_output=True, text=True)
+    if shutil.which("xelatex") is None or not ctex or not ctex.stdout.strip():
+        apt_install(["texlive-xetex", "texlive-lang-chinese"])
+    return _found("xelatex", "apt-get install texlive-xetex texlive-lang-chinese")
+
+
+def _found(program: str, remedy: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        raise RuntimeError(f"{program} could not be installed ({remedy})")
+    return found
+
+
 @contextmanager
 def chromium_page(*, offline: bool = True) -> Iterator[Page]:
     """A page of the system's headless Chromium driven by Playwright (no bundled browser).
@@ -69,3 +99,16 @@ def chromium_page(*, offline: bool = True) -> Iterator[Page]:
             yield browser.new_page()
         finally:
             browser.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    for ensure in (ensure_chromium, ensure_pdflatex, ensure_xelatex):
+        try:
+            print(f"{ensure.__name__.removeprefix('ensure_')}: {ensure()}")
+        except (RuntimeError, subprocess.CalledProcessError) as error:  # the tests will say so
+            print(
+                f"{ensure.__name__.removeprefix('ensure_')}: not installed ({error})",
+                file=sys.stderr,
+            )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -229,15 +228,9 @@ def test_latex_needs_estimates() -> None:
 @pytest.fixture(scope="session")
 def pdflatex() -> str:
     """pdflatex, installed from Debian's packages when missing (root, as in CI)."""
-    found = shutil.which("pdflatex")
-    if found is None:
-        from browser_setup import apt_install
+    from browser_setup import ensure_pdflatex
 
-        apt_install(["texlive-latex-base", "texlive-latex-recommended"])
-        found = shutil.which("pdflatex")
-    if found is None:
-        pytest.fail("pdflatex could not be installed (apt-get install texlive-latex-base)")
-    return found
+    return ensure_pdflatex()
 
 
 @pytest.mark.integration
@@ -263,20 +256,10 @@ def test_latex_tables_compile(
 
 @pytest.fixture(scope="session")
 def xelatex() -> str:
-    """xelatex with ctex, installed from Debian's packages when missing (root, as in CI):
-    texlive-xetex and texlive-lang-chinese, 121 MB to fetch, about 2 minutes."""
-    found, kpsewhich = shutil.which("xelatex"), shutil.which("kpsewhich")
-    ctex = kpsewhich and subprocess.run([kpsewhich, "ctexart.cls"], capture_output=True, text=True)
-    if found is None or not ctex or not ctex.stdout.strip():
-        from browser_setup import apt_install
+    """xelatex with ctex, installed from Debian's packages when missing (root, as in CI)."""
+    from browser_setup import ensure_xelatex
 
-        apt_install(["texlive-xetex", "texlive-lang-chinese"])
-        found = shutil.which("xelatex")
-    if found is None:
-        pytest.fail(
-            "xelatex could not be installed (apt-get install texlive-xetex texlive-lang-chinese)"
-        )
-    return found
+    return ensure_xelatex()
 
 
 @pytest.mark.integration
