@@ -167,13 +167,23 @@ class ClusterDesign:
         root = (vectors / np.sqrt(values)) @ vectors.T
         d = np.einsum("ab,jbc,cd->jad", root, diagonal, root)
         f = np.einsum("ab,jpb->jpa", root, cross)  # rows of Omega^-1/2 (L_j A)^T, as (G, p, q)
-        mf = np.einsum("pr,jra->jpa", self.bread, f)
-        total = 0.0
-        for j in range(self.n_clusters):
-            block = -np.einsum("pa,kpb->kab", f[j], mf)  # B_jk for every k, (G, q, q)
-            block[j] += d[j]
-            traces = np.einsum("kaa->k", block)
-            total += float(np.einsum("kab,kba->", block, block) + np.sum(traces**2))
+        # B_jk = delta_jk D_j - C_jk with C_jk = F_j^T M F_k. The sums over all G^2 pairs
+        # factor through Q = sum_j vec(F_j) vec(F_j)^T, (p, q, p, q), so they cost O(G)
+        # (a loop over j of G blocks each took 100 s of a 200,000-firm run's BLP tests):
+        # sum_jk tr(C_jk^2) = sum M_pr M_st Q_pasb Q_rbta, sum_jk tr(C_jk)^2 = ... Q_ratb
+        m = self.bread
+        quad = np.einsum("jpa,jsb->pasb", f, f)
+        total = float(
+            np.einsum("pr,st,pasb,rbta->", m, m, quad, quad, optimize=True)
+            + np.einsum("pr,st,pasb,ratb->", m, m, quad, quad, optimize=True)
+        )
+        # the diagonal pairs j = k add D_j: tr((D - C)^2) and tr(D - C)^2 less their C parts
+        c = np.einsum("jpa,pr,jrb->jab", f, m, f, optimize=True)
+        trace_c, trace_d = np.einsum("jaa->j", c), np.einsum("jaa->j", d)
+        total += float(
+            np.sum(d * d) - 2 * np.einsum("jab,jba->", c, d) - 2 * trace_c @ trace_d
+            + trace_d @ trace_d
+        )
         return q * (q + 1) / total
 
 
