@@ -181,7 +181,9 @@ class ClusterDesign:
         c = np.einsum("jpa,pr,jrb->jab", f, m, f, optimize=True)
         trace_c, trace_d = np.einsum("jaa->j", c), np.einsum("jaa->j", d)
         total += float(
-            np.sum(d * d) - 2 * np.einsum("jab,jba->", c, d) - 2 * trace_c @ trace_d
+            np.sum(d * d)
+            - 2 * np.einsum("jab,jba->", c, d)
+            - 2 * trace_c @ trace_d
             + trace_d @ trace_d
         )
         return q * (q + 1) / total
