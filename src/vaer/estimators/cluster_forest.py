@@ -364,18 +364,38 @@ class ClusterForest:
         self.cluster_labels_ = np.asarray(labels)
         self.oob_losses_ = {}
         self.oob_ = None
+        self.n_outputs_ = moments.n_outputs
+        self.n_features_in_ = x.shape[1]
+        self.in_half_, plans = self._draw_groups(codes, n_clusters)
+        n_groups = len(plans)
         if self.linear_base != "auto" or not moments.has_loss:
-            return self._grow_forest(x, moments, codes, self.linear_base is not False)
+            self.base_used_ = self.linear_base is not False
+            self.trees_, self.bases_ = self._grow_groups(
+                x, moments, codes, self.in_half_, plans, self.base_used_
+            )
+            return self
         rows = self._loss_rows(n)
+        # with every unit's loss (no cap) both forests are grown whole; above the cap the
+        # choice is made on the first quarter of the groups (still cluster-honest: a row's
+        # loss uses only the groups whose half left its cluster out) and only the winner
+        # grows the other groups, which would cost more than the forests' fit otherwise
+        pilot = n_groups if len(rows) == n else max(2, 2 * (n_groups // 8))
+        halves = self.in_half_
         grown = {}
         for base in (False, True):
-            self._grow_forest(x, moments, codes, base)
+            self.trees_, self.bases_ = self._grow_groups(
+                x, moments, codes, halves, plans[:pilot], base
+            )
+            self.in_half_ = halves[:pilot]  # the forest of the pilot groups, for _blocks
             oob = self._blocks(x[rows], ~self.in_half_[:, codes[rows]].T)
             self.oob_losses_[base] = moments.loss(oob[0], rows)
-            grown[base] = (self.trees_, self.in_half_, self.bases_, oob)
+            grown[base] = (self.trees_, self.bases_, oob)
         best = self.oob_losses_[True] < self.oob_losses_[False]
-        self.trees_, self.in_half_, self.bases_, oob = grown[best]
-        self.base_used_ = best
+        self.trees_, self.bases_, oob = grown[best]
+        self.in_half_, self.base_used_ = halves, best
+        if pilot < n_groups:
+            trees, bases = self._grow_groups(x, moments, codes, halves, plans[pilot:], best, pilot)
+            self.trees_, self.bases_ = self.trees_ + trees, np.vstack([self.bases_, bases])
         if len(rows) == n:  # the losses saw every training unit: keep their estimates
             self.oob_ = oob
         return self
@@ -388,25 +408,14 @@ class ClusterForest:
         rng = np.random.default_rng([self.random_state, 1])
         return np.sort(rng.choice(n, 2 * self.max_subsample_size, replace=False))
 
-    def _grow_forest(
-        self, x: np.ndarray, moments: Moments, codes: np.ndarray, base: bool
-    ) -> ClusterForest:
-        """Grow every group's trees (with or without the linear base); every draw comes
-        from ``random_state``, so both ways of ``linear_base="auto"`` share them."""
-        from joblib import Parallel, delayed
-
-        n, n_clusters = len(x), len(self.cluster_labels_)
+    def _draw_groups(self, codes: np.ndarray, n_clusters: int) -> tuple[np.ndarray, list[list]]:
+        """Every group's half-sample of clusters and its trees' rows and seeds, all drawn
+        from ``random_state`` (so both ways of ``linear_base="auto"`` share them)."""
         rng = np.random.default_rng(self.random_state)
         n_groups = self.n_estimators // self.ci_group_size
-        k = moments.n_outputs
-        self.n_outputs_ = k
-        self.n_features_in_ = x.shape[1]
-        self.base_used_ = base
-        self.in_half_ = np.zeros((n_groups, n_clusters), dtype=bool)
-        self.bases_ = np.zeros((n_groups, x.shape[1] + 1))
-        jac = moments.jac()
-        features = np.hstack([np.ones((n, 1)), x])
-        self.trees_ = []
+        in_half = np.zeros((n_groups, n_clusters), dtype=bool)
+        self.in_half_ = in_half  # _tree_rows reads the number of clusters from it
+        plans = []
         for group in range(n_groups):
             # balanced half-samples: odd groups take the clusters the previous one left out,
             # so every cluster is out of bag for (about) half of the groups
@@ -415,24 +424,49 @@ class ClusterForest:
                 half = order[: n_clusters // 2]
             else:
                 half = order[n_clusters // 2 :]
-            self.in_half_[group, half] = True
-            plans = []
+            in_half[group, half] = True
+            trees = []
             for _ in range(self.ci_group_size):
                 grow, estimate = self._tree_rows(codes, half, rng)
-                plans.append((grow, estimate, int(rng.integers(2**31 - 1))))
+                trees.append((grow, estimate, int(rng.integers(2**31 - 1))))
+            plans.append(trees)
+        return in_half, plans
+
+    def _grow_groups(
+        self,
+        x: np.ndarray,
+        moments: Moments,
+        codes: np.ndarray,
+        in_half: np.ndarray,
+        plans: list[list],
+        base: bool,
+        first: int = 0,
+    ) -> tuple[list[_Tree], np.ndarray]:
+        """The trees and linear bases (zeros without a base) of the groups ``first``,
+        ``first + 1``, ... whose plans are ``plans`` and half-samples ``in_half[group]``
+        (from :meth:`_draw_groups`)."""
+        from joblib import Parallel, delayed
+
+        n = len(x)
+        bases = np.zeros((len(plans), x.shape[1] + 1))
+        jac = moments.jac()
+        features = np.hstack([np.ones((n, 1)), x])
+        trees: list[_Tree] = []
+        for index, group_plans in enumerate(plans):
+            group = first + index
             y = moments.y
             if base:
-                rows = np.flatnonzero(self.in_half_[group, codes])
+                rows = np.flatnonzero(in_half[group, codes])
                 if self.max_subsample_size is not None and len(rows) > 2 * self.max_subsample_size:
                     draw = np.random.default_rng([self.random_state, 2, group])
                     rows = np.sort(draw.choice(rows, 2 * self.max_subsample_size, replace=False))
-                self.bases_[group] = moments.linear_fit(x, rows)
-                y = y - moments.r[:, 0] * (features @ self.bases_[group])
+                bases[index] = moments.linear_fit(x, rows)
+                y = y - moments.r[:, 0] * (features @ bases[index])
             yaug = np.ascontiguousarray(np.column_stack([y, moments.alpha(y), jac]))
-            self.trees_ += Parallel(n_jobs=self.n_jobs, backend="threading")(
-                delayed(self._grow)(x, yaug, k, plan) for plan in plans
+            trees += Parallel(n_jobs=self.n_jobs, backend="threading")(
+                delayed(self._grow)(x, yaug, moments.n_outputs, plan) for plan in group_plans
             )
-        return self
+        return trees, bases
 
     def _grow(self, x: np.ndarray, yaug: np.ndarray, k: int, plan: tuple) -> _Tree:
         from econml.grf._base_grftree import GRFTree
