@@ -176,6 +176,34 @@ def test_auto_base_keeps_the_forest_with_the_smaller_out_of_bag_loss(
     assert moments.loss(tau_hat, np.arange(n)) == pytest.approx(auto.oob_losses_[base])
 
 
+def test_auto_base_above_the_cap_chooses_on_the_first_quarter_of_the_groups() -> None:
+    """Above the cap (the loss rows a subsample), each way's loss is that of the forest of
+    the first groups alone (2 * (20 // 8) = 4 of 20 here), and the kept forest is the whole
+    fixed-base forest of the choice: the pilot's draws are the first groups' draws."""
+    rng = np.random.default_rng(7)
+    n, city = 4000, rng.integers(0, 80, 4000)
+    x = rng.normal(size=(n, 6))
+    t_res = rng.normal(size=n)
+    moments = causal_moments(
+        (0.5 + 0.3 * x[:, 1] + (x[:, 0] > 0)) * t_res + rng.normal(size=n), t_res
+    )
+    capped = {"max_subsample_size": 1000, "random_state": 0}
+    auto = ClusterForest(80, linear_base="auto", **capped).fit(x, moments, city)
+    rows = auto._loss_rows(n)
+    assert len(rows) == 2000 and auto.oob_ is None
+    for base in (False, True):
+        pilot = ClusterForest(16, linear_base=base, **capped).fit(x, moments, city)
+        effect = pilot.oob_predict_and_var(x[rows], city[rows])[0]
+        assert moments.loss(effect, rows) == pytest.approx(auto.oob_losses_[base], rel=1e-12)
+    fixed = ClusterForest(80, linear_base=auto.base_used_, **capped).fit(x, moments, city)
+    assert len(auto.trees_) == 80 and auto.in_half_.shape == (20, 80)
+    np.testing.assert_array_equal(auto.bases_, fixed.bases_)
+    np.testing.assert_array_equal(auto.predict_and_var(x[:50]), fixed.predict_and_var(x[:50]))
+    np.testing.assert_array_equal(
+        auto.oob_predict_and_var(x, city)[0], fixed.oob_predict_and_var(x, city)[0]
+    )
+
+
 def test_auto_base_keeps_the_base_of_an_iv_forest() -> None:
     """An IV moment has no loss to compare: the forest keeps its base and records none."""
     x, y_res, t_res, city, _ = _clustered(1, n=1000, n_clusters=20)

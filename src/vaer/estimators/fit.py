@@ -70,9 +70,13 @@ def _forest_note(forest: Any, printed: bool) -> str:
     losses = forest.oob_losses_
     if not losses:
         return f"{note}; grown {used} a linear base (as configured)"
+    groups = len(forest.in_half_)
+    pilot = "" if forest.loss_groups_ == groups else (
+        f" of the forests of the first {forest.loss_groups_} of its {groups} tree groups"
+    )  # fmt: skip
     return (
         f"{note}; grown {used} a linear base, the smaller cluster-honest out-of-bag "
-        f"R-loss ({losses[True]:.4g} with, {losses[False]:.4g} without)"
+        f"R-loss{pilot} ({losses[True]:.4g} with, {losses[False]:.4g} without)"
     )
 
 
