@@ -15,6 +15,7 @@ from vaer.estimators.cluster_forest import (
     iv_moments,
     regression_moments,
 )
+from vaer.estimators.fit import _forest_note
 
 
 def _clustered(
@@ -195,6 +196,8 @@ def test_auto_base_above_the_cap_chooses_on_the_first_quarter_of_the_groups() ->
         pilot = ClusterForest(16, linear_base=base, **capped).fit(x, moments, city)
         effect = pilot.oob_predict_and_var(x[rows], city[rows])[0]
         assert moments.loss(effect, rows) == pytest.approx(auto.oob_losses_[base], rel=1e-12)
+    assert auto.loss_groups_ == 4
+    assert "R-loss of the forests of the first 4 of its 20 tree groups" in _forest_note(auto, True)
     fixed = ClusterForest(80, linear_base=auto.base_used_, **capped).fit(x, moments, city)
     assert len(auto.trees_) == 80 and auto.in_half_.shape == (20, 80)
     np.testing.assert_array_equal(auto.bases_, fixed.bases_)

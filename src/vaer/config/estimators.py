@@ -128,7 +128,9 @@ class _ForestParams(Section):
     designs A and C, Wager-Athey: RMSE 29-42% above econml's forest). ``auto`` (default)
     grows the forest both ways on the same draws and keeps the one with the smaller
     cluster-honest out-of-bag R-loss (no firm's own city enters the choice; the IV forest,
-    whose moment has no loss, keeps the base); ``true``/``false`` force it. The base's
+    whose moment has no loss, keeps the base; above ``2 * max_subsample_size`` firms the
+    two are compared on their first quarter of tree groups and only the winner grows the
+    rest); ``true``/``false`` force it. The base's
     sampling error is part of the interval, because each group fits its own.
 
     ``per_firm_intervals`` (default ``false``): whether ``tables/cate.csv`` and the logged
