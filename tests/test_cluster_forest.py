@@ -41,10 +41,9 @@ def fitted() -> tuple[ClusterForest, np.ndarray, np.ndarray, np.ndarray]:
 
 def test_half_samples_are_balanced_and_trees_honest_by_cluster() -> None:
     forest = ClusterForest(40, max_samples=0.4, max_subsample_size=None, random_state=1)
-    forest.in_half_ = np.zeros((1, 50), dtype=bool)
     codes = np.repeat(np.arange(50), 10)
     half = np.arange(25)
-    grow, estimate = forest._tree_rows(codes, half, np.random.default_rng(0))
+    grow, estimate = forest._tree_rows(codes, half, 50, np.random.default_rng(0))
     grow_clusters, estimate_clusters = set(codes[grow]), set(codes[estimate])
     assert not grow_clusters & estimate_clusters  # honesty by cluster
     assert grow_clusters | estimate_clusters <= set(half)  # within the group's half
@@ -52,7 +51,7 @@ def test_half_samples_are_balanced_and_trees_honest_by_cluster() -> None:
     # whole clusters: every unit of a drawn cluster is in
     assert len(grow) + len(estimate) == 200
     forest.max_subsample_size = 50
-    grow, estimate = forest._tree_rows(codes, half, np.random.default_rng(0))
+    grow, estimate = forest._tree_rows(codes, half, 50, np.random.default_rng(0))
     assert len(grow) + len(estimate) <= 51
 
 

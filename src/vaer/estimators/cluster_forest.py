@@ -318,10 +318,9 @@ class ClusterForest:
             )
 
     def _tree_rows(
-        self, codes: np.ndarray, half: np.ndarray, rng: np.random.Generator
+        self, codes: np.ndarray, half: np.ndarray, n_clusters: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """Structure and estimation rows of one tree, drawn from the clusters in ``half``."""
-        n_clusters = self.in_half_.shape[1]
         size = int(min(len(half), max(2, round(self.max_samples * n_clusters))))
         chosen = rng.choice(half, size=size, replace=False)
         grow, estimate = chosen[: size // 2], chosen[size // 2 :]
@@ -376,7 +375,7 @@ class ClusterForest:
         self.oob_ = None
         self.n_outputs_ = moments.n_outputs
         self.n_features_in_ = x.shape[1]
-        self.in_half_, plans = self._draw_groups(codes, n_clusters)
+        self.in_half_, plans = self._draw_groups(codes, n_clusters)  # (groups, clusters)
         n_groups = len(plans)
         if self.linear_base != "auto" or not moments.has_loss:
             self.base_used_ = self.linear_base is not False
@@ -424,7 +423,6 @@ class ClusterForest:
         rng = np.random.default_rng(self.random_state)
         n_groups = self.n_estimators // self.ci_group_size
         in_half = np.zeros((n_groups, n_clusters), dtype=bool)
-        self.in_half_ = in_half  # _tree_rows reads the number of clusters from it
         plans = []
         for group in range(n_groups):
             # balanced half-samples: odd groups take the clusters the previous one left out,
@@ -437,7 +435,7 @@ class ClusterForest:
             in_half[group, half] = True
             trees = []
             for _ in range(self.ci_group_size):
-                grow, estimate = self._tree_rows(codes, half, rng)
+                grow, estimate = self._tree_rows(codes, half, n_clusters, rng)
                 trees.append((grow, estimate, int(rng.integers(2**31 - 1))))
             plans.append(trees)
         return in_half, plans
