@@ -402,7 +402,7 @@ def test_fit_nuisances_iv_type_outcome_is_g_plus_theta_e() -> None:
         xw[:, :1], xw, y, t, folds, LinearRegression, outcome_model="partialling_out"
     )
     assert direct.theta is None
-    built = fit_nuisances(xw[:, :1], xw, y, t, folds, LinearRegression)
+    built = fit_nuisances(xw[:, :1], xw, y, t, folds, LinearRegression, outcome_model="iv_type")
     t_res = t - crossfit_predict(LinearRegression(), xw, t, folds)
     y_res = y - crossfit_predict(LinearRegression(), xw, y, folds)
     theta = float(np.sum(t_res * y_res) / np.sum(t_res**2))
@@ -411,10 +411,39 @@ def test_fit_nuisances_iv_type_outcome_is_g_plus_theta_e() -> None:
     np.testing.assert_allclose(built.y_hat, g_hat + theta * built.t_hat)
     np.testing.assert_allclose(built.y_res, y - built.y_hat)
     np.testing.assert_allclose(built.t_hat, direct.t_hat)
-    with pytest.raises(ValueError, match="`outcome_model` must be one of iv_type, partialling_out"):
+    with pytest.raises(
+        ValueError, match="`outcome_model` must be one of iv_type_linear, iv_type, partialling_out"
+    ):
         fit_nuisances(xw, xw, y, t, folds, LinearRegression, outcome_model="other")
     with pytest.raises(ValueError, match="the treatment residuals are all zero"):
         fit_nuisances(xw, xw, y, xw[:, 0] * 2.0, folds, LinearRegression)
+
+
+def test_iv_type_linear_outcome_is_g_plus_a_linear_preliminary_effect_times_e() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from vaer.estimators.nuisance import crossfit_predict, fit_nuisances, preliminary_effect
+
+    xw, _, t, _, clusters = _clustered_rows(12)
+    rng = np.random.default_rng(3)
+    effect = 0.3 + 0.5 * xw[:, 1]  # heterogeneous in the modifier xw[:, 1]
+    y = effect * t + np.sin(xw[:, 0]) + rng.normal(size=len(t))
+    folds = grouped_folds(clusters, 5, random_state=0)
+    x = xw[:, 1:]
+    built = fit_nuisances(x, xw, y, t, folds, LinearRegression, outcome_model="iv_type_linear")
+    t_res = t - crossfit_predict(LinearRegression(), xw, t, folds)
+    y_res = y - crossfit_predict(LinearRegression(), xw, y, folds)
+    basis = np.column_stack([np.ones(len(t)), x])
+    coef = np.linalg.lstsq(basis * t_res[:, None], y_res, rcond=None)[0]
+    assert coef == pytest.approx([0.3, 0.5], abs=0.1)  # the projection finds the effect
+    theta = basis @ coef
+    np.testing.assert_allclose(preliminary_effect(x, y_res, t_res), theta)
+    g_hat = crossfit_predict(LinearRegression(), xw, y - theta * t, folds)
+    np.testing.assert_allclose(built.y_hat, g_hat + theta * built.t_hat)
+    assert built.theta == pytest.approx(float(np.mean(theta)))
+    # without modifiers the preliminary effect is the constant of the iv_type model
+    constant = preliminary_effect(None, y_res, t_res)
+    assert np.all(constant == float(np.sum(t_res * y_res) / np.sum(t_res**2)))
 
 
 def test_instrument_models_stop_early_on_held_out_clusters_at_any_size() -> None:

@@ -8,9 +8,10 @@ Three families of nuisances, each computed on first use and then cached per numb
 folds ``cv`` (and per binarisation rule):
 
 * continuous treatment: ``m(x, w) = E[Y | X, W]``, ``e(x, w) = E[T | X, W]`` and
-  ``s2(x) = E[(T - e)^2 | X]``. By default (``nuisance.outcome_model: iv_type``) the
-  outcome model is built as ``m = g + theta e`` from a regression ``g`` of
-  ``Y - theta T`` on ``(X, W)`` (:func:`fit_nuisances`);
+  ``s2(x) = E[(T - e)^2 | X]``. By default (``nuisance.outcome_model: iv_type_linear``)
+  the outcome model is built as ``m = g + theta(x) e`` from a regression ``g`` of
+  ``Y - theta(X) T`` on ``(X, W)``, with ``theta(x)`` a preliminary linear effect
+  (:func:`fit_nuisances`);
 * binarised treatment ``D``: the propensity ``p(x, w) = P(D = 1 | X, W)`` and the outcome
   regressions ``mu_d(x, w) = E[Y | D = d, X, W]`` (one model on ``[X, W, D]``, as
   econml's DR learner fits it);
@@ -238,8 +239,8 @@ class Nuisances:
     t_res_var : ndarray of shape (n,)
         Out-of-fold predictions of E[T_res^2 | X], floored at 5% of mean(T_res^2).
     theta : float or None
-        The preliminary constant effect of the ``iv_type`` outcome model (None for
-        ``partialling_out``).
+        The preliminary effect of the ``iv_type`` outcome model, or the mean of the
+        ``iv_type_linear`` one's over the units (None for ``partialling_out``).
     """
 
     folds: Folds
@@ -297,7 +298,7 @@ class IVNuisances:
     compliance: np.ndarray
 
 
-OUTCOME_MODELS = ("iv_type", "partialling_out")
+OUTCOME_MODELS = ("iv_type_linear", "iv_type", "partialling_out")
 
 
 def averaged_predict(
@@ -347,6 +348,33 @@ def averaged_predict(
     return total / len(splits)
 
 
+def preliminary_effect(x: np.ndarray | None, y_res: np.ndarray, t_res: np.ndarray) -> np.ndarray:
+    """The preliminary effect of the IV-type outcome model, from partialling-out residuals.
+
+    Least squares of ``y_res`` on ``t_res * (1, x)``: with ``x`` None the constant
+    :math:`\\sum \\tilde T \\tilde Y / \\sum \\tilde T^2` (DoubleML's preliminary
+    ``theta``), otherwise the linear effect :math:`b_0 + x^\\top b` (the R-learner's
+    linear final stage; minimum-norm solution when the modifiers are collinear).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, p) or None
+        Modifiers.
+    y_res, t_res : ndarray of shape (n,)
+        Cross-fitted outcome and treatment residuals.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The preliminary effect at each unit.
+    """
+    if x is None:
+        return np.full(len(t_res), float(np.sum(t_res * y_res)) / float(np.sum(t_res**2)))
+    basis = np.column_stack([np.ones(len(t_res)), x])
+    coef = np.linalg.lstsq(basis * t_res[:, None], y_res, rcond=None)[0]
+    return basis @ coef
+
+
 def fit_nuisances(
     x: pd.DataFrame | np.ndarray,
     xw: pd.DataFrame | np.ndarray,
@@ -357,7 +385,7 @@ def fit_nuisances(
     n_jobs: int = 1,
     backend: Backend | None = None,
     groups: np.ndarray | None = None,
-    outcome_model: str = "iv_type",
+    outcome_model: str = "iv_type_linear",
     extra_folds: Sequence[Folds] = (),
 ) -> Nuisances:
     """Cross-fit the outcome, treatment and residual-variance regressions.
@@ -373,7 +401,7 @@ def fit_nuisances(
 
     ``partialling_out``
         ``m_hat`` is a regression of ``Y`` on ``(X, W)``.
-    ``iv_type`` (default)
+    ``iv_type``
         ``m_hat = g_hat + theta e_hat``, where ``theta`` is the partialling-out estimate
         :math:`\\sum \\tilde T \\tilde Y / \\sum \\tilde T^2` from the regression above and
         ``g_hat`` a cross-fitted regression of ``Y - theta T`` on ``(X, W)``: the outcome
@@ -390,6 +418,24 @@ def fit_nuisances(
         cities and LightGBM without early stopping, 40 draws), -0.15 -> +0.15 (vaer's
         synthetic table, 3,000 firms in 40 cities, seeds 0-99: no gain there). It costs
         one more cross-fitted regression.
+    ``iv_type_linear`` (default)
+        as ``iv_type`` with a heterogeneous preliminary effect: ``theta(x) = b_0 +
+        x'b`` from the least squares of the partialling-out residuals
+        :math:`\\tilde Y` on :math:`\\tilde T (1, x)` (:func:`preliminary_effect`), and
+        ``m_hat = g_hat + theta(x) e_hat`` with ``g_hat`` a regression of
+        ``Y - theta(X) T``. With a constant ``theta`` the scores keep the term
+        :math:`(\\tau(x) - \\theta)\\,e\\,(e - \\hat e)`, which averages to zero only when
+        the effect is constant: ``e_hat`` shrinks the city-level VA towards its mean, so
+        :math:`e (e - \\hat e)` is larger where VA is high and weights the firms
+        unevenly. ``theta(x)`` leaves :math:`(\\tau(x) - \\theta(x))` in its place. Tuning
+        designs (vaer's panel through ``data.mode: panel``, 4,000 firms drawn, seeds
+        below 1000, linear_dml's ATE, bias in SEs, ``iv_type`` -> ``iv_type_linear``):
+        150 cities with heterogeneous effects +0.10 -> -0.06 over 80 seeds (paired
+        shift 0.15, MC SE 0.06; with the true ``tau(x)`` as the preliminary effect
+        -0.06, within 0.003 of the linear one); 40 cities +0.31 -> +0.14 (dmliv +0.35
+        -> +0.07; spread / SE 1.38 -> 1.18 and 1.16 -> 1.08) over 40 seeds; 150
+        cities with a constant effect -0.28 -> -0.31 (paired shift 0.02, MC SE 0.05)
+        over 40 seeds.
 
     Returns
     -------
@@ -415,12 +461,17 @@ def fit_nuisances(
     t_hat = fit(xw, t)
     t_res = t - t_hat
     theta = None
-    if outcome_model == "iv_type":
+    if outcome_model != "partialling_out":
         denominator = float(np.sum(t_res**2))
         if not denominator > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
             raise ValueError("the treatment residuals are all zero: VA has no variation left")
-        theta = float(np.sum(t_res * (y - y_hat))) / denominator
-        y_hat = fit(xw, y - theta * t) + theta * t_hat
+        effect = preliminary_effect(
+            np.asarray(x, dtype=np.float64) if outcome_model == "iv_type_linear" else None,
+            y - y_hat,
+            t_res,
+        )
+        y_hat = fit(xw, y - effect * t) + effect * t_hat
+        theta = float(np.mean(effect))
     t_res_var = crossfit_predict(
         make_model(), x, t_res**2, folds, n_jobs=n_jobs, backend=backend, groups=groups
     )
