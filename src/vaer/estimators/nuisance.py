@@ -41,9 +41,11 @@ cities to another, which no SE computed from one split sees: on vaer's synthetic
 (3,000 firms, 40 cities, seeds 0-59) the spread of the ATE was 1.28 times its SE.
 ``nuisance.crossfit_repeats`` averages the out-of-fold predictions over 4 splits below
 100 clusters (:meth:`NuisanceCache.splits`): the spread fell by 19% and was 1.08 times
-the SE. The ``iv_type`` outcome model replaces the product ``(e - e_hat)(m - m_hat - tau
+the SE. The IV-type outcome models replace the product ``(e - e_hat)(m - m_hat - tau
 (e - e_hat))``, in which the outcome model copies ``tau`` times the treatment's city
-shocks less faithfully than the treatment model does, by ``(e - e_hat)(g - g_hat)``.
+shocks less faithfully than the treatment model does, by ``(e - e_hat)(g - g_hat)`` plus
+a term in ``tau(x) - theta``, which the default's preliminary effect linear in the
+modifiers (``iv_type_linear``) keeps small when the effect varies across firms.
 """
 
 from __future__ import annotations
