@@ -1004,9 +1004,13 @@ def main() -> None:
     section = args.section or ("validity_quick" if args.quick else "validity")
     print(text)
     summary = summarise(claim_rows(frame))
-    summary.to_csv(
-        (args.from_csv or path).with_name(f"summary_{args.section or mode}.csv.gz"), index=False
-    )
+    seeds_file = args.from_csv or path
+    # beside the per-seed file it summarises: a partial run's own --csv must not overwrite
+    # the full run's summary
+    name = f"summary_{args.section or mode}.csv.gz"
+    if args.csv is not None and args.section is None:
+        name = seeds_file.name.replace("seeds_", "summary_", 1)
+    summary.to_csv(seeds_file.with_name(name), index=False)
     if not args.no_results:
         update_results_section(
             section,
