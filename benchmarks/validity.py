@@ -623,6 +623,13 @@ CLAIM_NAMES = {
 }
 
 
+def summary_name(seeds_name: str) -> str:
+    """The summary file written beside a per-seed file: ``seeds_<name>`` ->
+    ``summary_<name>`` (so a partial run with its own ``--csv`` never overwrites the full
+    run's summary)."""
+    return "summary_" + seeds_name.removeprefix("seeds_")
+
+
 def markdown(
     frame: pd.DataFrame,
     *,
@@ -635,7 +642,9 @@ def markdown(
 ) -> tuple[str, str]:
     """The section (markdown) and the config summary of its machine line; ``load`` is the
     1-minute load average at the start and the end of the runs; ``section`` names a partial
-    rerun (its title says so) whose per-seed rows are in ``csv_name``."""
+    rerun (its title says so); the per-seed rows are in ``csv_name`` (default
+    ``seeds_<quick|full>.csv.gz``), their summary in :func:`summary_name` of it."""
+    seeds_name = csv_name or f"seeds_{'quick' if quick else 'full'}.csv.gz"
     errors = frame[frame["claim"] == "error"]
     timing = frame[frame["claim"] == "seconds"]
     data = claim_rows(frame)
@@ -650,7 +659,7 @@ def markdown(
         "Written by `benchmarks/validity.py`"
         + (" `--quick`" if quick else "")
         + "; per-seed rows in `benchmarks/validity_runs/"
-        + (csv_name or f"seeds_{'quick' if quick else 'full'}.csv.gz")
+        + seeds_name
         + "` (rebuild with `--from-csv`). Every run is `vaer.pipeline.run_experiment` "
         "on today's defaults (`configs/default.yaml` estimators `causal_forest_dml` and "
         "`linear_dml`, default params, nuisances, heterogeneity, attribution and robustness "
@@ -744,7 +753,7 @@ def markdown(
             "### Every item of claims 3, 4 and 6, and per-firm linear-projection intervals",
             "",
             "Every other item (GATE coverage, CLAN, each pairwise test, power per test) is in "
-            f"`benchmarks/validity_runs/summary_{'quick' if quick else 'full'}.csv.gz`.",
+            f"`benchmarks/validity_runs/{summary_name(seeds_name)}`.",
             "",
             "| design | claim | estimator | item | target | measured | MC SE | seeds | verdict |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -999,18 +1008,13 @@ def main() -> None:
     frame = frame[frame["design"].isin([*designs, "_all"])]
     text, config = markdown(
         frame, quick=args.quick, seconds=seconds, designs=designs, load=load,
-        section=args.section, csv_name=(args.from_csv or path).name if args.section else None,
+        section=args.section, csv_name=(args.from_csv or path).name,
     )  # fmt: skip
     section = args.section or ("validity_quick" if args.quick else "validity")
     print(text)
     summary = summarise(claim_rows(frame))
     seeds_file = args.from_csv or path
-    # beside the per-seed file it summarises: a partial run's own --csv must not overwrite
-    # the full run's summary
-    name = f"summary_{args.section or mode}.csv.gz"
-    if args.csv is not None and args.section is None:
-        name = seeds_file.name.replace("seeds_", "summary_", 1)
-    summary.to_csv(seeds_file.with_name(name), index=False)
+    summary.to_csv(seeds_file.with_name(summary_name(seeds_file.name)), index=False)
     if not args.no_results:
         update_results_section(
             section,

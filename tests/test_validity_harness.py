@@ -583,3 +583,10 @@ def test_one_tiny_seed_end_to_end(monkeypatch) -> None:
     assert "### Power of the heterogeneity tests" in text
     assert "| tiny | causal_forest_dml | " in text
     assert "| 3. channel shares: coverage of the share the interval names" in text
+
+
+def test_summary_name_follows_the_per_seed_file() -> None:
+    summary_name = validity.summary_name
+    assert summary_name("seeds_full.csv.gz") == "summary_full.csv.gz"
+    assert summary_name("seeds_ate_outcome_model.csv.gz") == "summary_ate_outcome_model.csv.gz"
+    assert summary_name("runs.csv.gz") == "summary_runs.csv.gz"

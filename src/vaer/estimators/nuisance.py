@@ -464,8 +464,7 @@ def fit_nuisances(
     t_res = t - t_hat
     theta = None
     if outcome_model != "partialling_out":
-        denominator = float(np.sum(t_res**2))
-        if not denominator > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
+        if not float(np.sum(t_res**2)) > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
             raise ValueError("the treatment residuals are all zero: VA has no variation left")
         effect = preliminary_effect(
             np.asarray(x, dtype=np.float64) if outcome_model == "iv_type_linear" else None,
