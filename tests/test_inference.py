@@ -412,7 +412,7 @@ def test_fit_nuisances_iv_type_outcome_is_g_plus_theta_e() -> None:
     np.testing.assert_allclose(built.y_res, y - built.y_hat)
     np.testing.assert_allclose(built.t_hat, direct.t_hat)
     with pytest.raises(
-        ValueError, match="`outcome_model` must be one of iv_type_linear, iv_type, partialling_out"
+        ValueError, match="`outcome_model` must be one of iv_type, iv_type_linear, partialling_out"
     ):
         fit_nuisances(xw, xw, y, t, folds, LinearRegression, outcome_model="other")
     with pytest.raises(ValueError, match="the treatment residuals are all zero"):

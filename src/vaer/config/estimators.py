@@ -60,12 +60,12 @@ class NuisanceConfig(Section):
     features is scored on the same held-out fifth and replaces the LightGBM model where it
     predicts better.
 
-    ``outcome_model`` (default ``iv_type_linear``) builds the outcome regression as
-    ``g + theta(x) e`` from a regression of ``Y - theta(X) T`` (a preliminary effect
-    linear in the modifiers), so that the outcome and treatment models do not copy the
-    same city shocks with different weights; ``iv_type`` uses a constant preliminary
-    effect (DoubleML's IV-type score; it leaves a bias when the effect varies), and
-    ``partialling_out`` regresses ``Y`` directly
+    ``outcome_model`` (default ``iv_type``) builds the outcome regression as
+    ``g + theta e`` from a regression of ``Y - theta T`` (a preliminary constant effect
+    ``theta``), so that the outcome and treatment models do not copy the same city shocks
+    with different weights; ``iv_type_linear`` makes the preliminary effect linear in the
+    modifiers (less ATE bias when the effect varies with city-level VA, but a noisy linear
+    fit can leak into the forest's CATEs), and ``partialling_out`` regresses ``Y`` directly
     (:func:`vaer.estimators.nuisance.fit_nuisances`). With ``early_stopping: auto`` the
     instrument models of the IV kinds stop early at any size
     (:meth:`vaer.estimators.nuisance.NuisanceCache.iv`). ``crossfit_repeats`` (an int
@@ -80,7 +80,7 @@ class NuisanceConfig(Section):
     early_stopping: bool | Literal["auto"] = "auto"
     early_stopping_max_rows: int = Field(20_000, ge=100)
     linear_candidate: bool = True
-    outcome_model: Literal["iv_type_linear", "iv_type", "partialling_out"] = "iv_type_linear"
+    outcome_model: Literal["iv_type", "iv_type_linear", "partialling_out"] = "iv_type"
     crossfit_repeats: int | Literal["auto"] = "auto"
 
     def jobs(self, n_rows: int) -> int:
