@@ -13,7 +13,8 @@ same folds, only the outcome model differs.
 Per design it writes the mean CATE RMSE of each model, the paired difference with its
 standard error, the seeds on which one model's RMSE is more than 1.5 times the other's,
 the per-unit interval coverage and the ATE bias, to the RESULTS.md section
-``outcome_model_accuracy``; per-draw rows go to ``--csv`` (``--resume`` completes it).
+``outcome_model_accuracy`` (``outcome_model_accuracy_<other>`` for other ``--models``);
+per-draw rows go to ``--csv`` (``--resume`` completes it).
 
 Usage::
 
@@ -173,8 +174,9 @@ def main() -> None:
     text = markdown(summary, *models, seconds)
     print(text)
     if not args.no_results:
+        section = "outcome_model_accuracy" + ("" if models == MODELS else f"_{models[1]}")
         update_results_section(
-            "outcome_model_accuracy",
+            section,
             text,
             config=f"seeds 0-{args.seeds - 1}; designs {', '.join(args.designs)}; "
             f"outcome models {', '.join(models)}; causal_forest_dml defaults, "

@@ -412,7 +412,7 @@ def test_fit_nuisances_iv_type_outcome_is_g_plus_theta_e() -> None:
     np.testing.assert_allclose(built.y_res, y - built.y_hat)
     np.testing.assert_allclose(built.t_hat, direct.t_hat)
     with pytest.raises(
-        ValueError, match="`outcome_model` must be one of iv_type, iv_type_linear, partialling_out"
+        ValueError, match="`outcome_model` must be one of iv_type, iv_type_linear, iv_type_auto, "
     ):
         fit_nuisances(xw, xw, y, t, folds, LinearRegression, outcome_model="other")
     with pytest.raises(ValueError, match="the treatment residuals are all zero"):
@@ -444,6 +444,39 @@ def test_iv_type_linear_outcome_is_g_plus_a_linear_preliminary_effect_times_e() 
     # without modifiers the preliminary effect is the constant of the iv_type model
     constant = preliminary_effect(None, y_res, t_res)
     assert np.all(constant == float(np.sum(t_res * y_res) / np.sum(t_res**2)))
+
+
+def test_iv_type_auto_keeps_the_constant_unless_a_linear_effect_predicts_held_out_clusters() -> (
+    None
+):
+    from sklearn.linear_model import LinearRegression
+
+    from vaer.estimators.nuisance import (
+        crossfit_predict,
+        fit_nuisances,
+        linear_effect_fits_better,
+        preliminary_effect,
+    )
+
+    xw, _, t, _, clusters = _clustered_rows(12)
+    rng = np.random.default_rng(3)
+    folds = grouped_folds(clusters, 5, random_state=0)
+    x = xw[:, 1:]
+    t_res = t - crossfit_predict(LinearRegression(), xw, t, folds)
+    for slope, linear in ((0.5, True), (0.0, False)):
+        y = (0.3 + slope * xw[:, 1]) * t + np.sin(xw[:, 0]) + rng.normal(size=len(t))
+        built = fit_nuisances(x, xw, y, t, folds, LinearRegression, outcome_model="iv_type_auto")
+        first = fit_nuisances(x, xw, y, t, folds, LinearRegression, outcome_model="iv_type")
+        # the choice is made on the iv_type residuals, over held-out clusters
+        assert linear_effect_fits_better(x, first.y_res, first.t_res, folds) is linear
+        if not linear:
+            np.testing.assert_array_equal(built.y_hat, first.y_hat)
+            continue
+        theta = preliminary_effect(x, first.y_res, first.t_res)
+        g_hat = crossfit_predict(LinearRegression(), xw, y - theta * t, folds)
+        np.testing.assert_allclose(built.y_hat, g_hat + theta * built.t_hat)
+        assert built.theta == pytest.approx(float(np.mean(theta)))
+    np.testing.assert_allclose(first.t_res, t_res)
 
 
 def test_instrument_models_stop_early_on_held_out_clusters_at_any_size() -> None:

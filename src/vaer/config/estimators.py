@@ -65,7 +65,9 @@ class NuisanceConfig(Section):
     ``theta``), so that the outcome and treatment models do not copy the same city shocks
     with different weights; ``iv_type_linear`` makes the preliminary effect linear in the
     modifiers (less ATE bias when the effect varies with city-level VA, but a noisy linear
-    fit can leak into the forest's CATEs), and ``partialling_out`` regresses ``Y`` directly
+    fit can leak into the forest's CATEs), ``iv_type_auto`` refits with a linear effect
+    only where one predicts held-out clusters' ``iv_type`` residuals better than the
+    constant, and ``partialling_out`` regresses ``Y`` directly
     (:func:`vaer.estimators.nuisance.fit_nuisances`). With ``early_stopping: auto`` the
     instrument models of the IV kinds stop early at any size
     (:meth:`vaer.estimators.nuisance.NuisanceCache.iv`). ``crossfit_repeats`` (an int
@@ -80,7 +82,9 @@ class NuisanceConfig(Section):
     early_stopping: bool | Literal["auto"] = "auto"
     early_stopping_max_rows: int = Field(20_000, ge=100)
     linear_candidate: bool = True
-    outcome_model: Literal["iv_type", "iv_type_linear", "partialling_out"] = "iv_type"
+    outcome_model: Literal["iv_type", "iv_type_linear", "iv_type_auto", "partialling_out"] = (
+        "iv_type"
+    )
     crossfit_repeats: int | Literal["auto"] = "auto"
 
     def jobs(self, n_rows: int) -> int:
