@@ -530,13 +530,10 @@ def fit_nuisances(
     if outcome_model != "partialling_out":
         if not float(np.sum(t_res**2)) > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
             raise ValueError("the treatment residuals are all zero: VA has no variation left")
-        effect = preliminary_effect(
-            np.asarray(x, dtype=np.float64) if outcome_model == "iv_type_linear" else None,
-            y - y_hat,
-            t_res,
-        )
-        y_hat = fit(xw, y - effect * t) + effect * t_hat
         modifiers = np.asarray(x, dtype=np.float64)
+        linear = outcome_model == "iv_type_linear"
+        effect = preliminary_effect(modifiers if linear else None, y - y_hat, t_res)
+        y_hat = fit(xw, y - effect * t) + effect * t_hat
         if outcome_model == "iv_type_auto" and linear_effect_fits_better(
             modifiers, y - y_hat, t_res, folds
         ):
