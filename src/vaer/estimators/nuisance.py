@@ -530,15 +530,20 @@ def fit_nuisances(
     if outcome_model != "partialling_out":
         if not float(np.sum(t_res**2)) > 1e-12 * float(np.sum((t - np.mean(t)) ** 2)):
             raise ValueError("the treatment residuals are all zero: VA has no variation left")
+
+        def iv_type_outcome(effect: np.ndarray) -> np.ndarray:
+            """``g_hat + effect * e_hat``, ``g_hat`` a regression of ``Y - effect T``."""
+            return fit(xw, y - effect * t) + effect * t_hat
+
         modifiers = np.asarray(x, dtype=np.float64)
         linear = outcome_model == "iv_type_linear"
         effect = preliminary_effect(modifiers if linear else None, y - y_hat, t_res)
-        y_hat = fit(xw, y - effect * t) + effect * t_hat
-        if outcome_model == "iv_type_auto" and linear_effect_fits_better(
-            modifiers, y - y_hat, t_res, folds
-        ):
-            effect = preliminary_effect(modifiers, y - y_hat, t_res)
-            y_hat = fit(xw, y - effect * t) + effect * t_hat
+        y_hat = iv_type_outcome(effect)
+        if outcome_model == "iv_type_auto":
+            y_res = y - y_hat
+            if linear_effect_fits_better(modifiers, y_res, t_res, folds):
+                effect = preliminary_effect(modifiers, y_res, t_res)
+                y_hat = iv_type_outcome(effect)
         theta = float(np.mean(effect))
     t_res_var = crossfit_predict(
         make_model(), x, t_res**2, folds, n_jobs=n_jobs, backend=backend, groups=groups
